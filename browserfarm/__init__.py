@@ -1,0 +1,7 @@
+"""BrowserFarm: a self-hosted browser farm."""
+import pluggy
+
+__version__ = "0.1.0"
+
+#: Plugins decorate their hook implementations with this marker.
+hookimpl = pluggy.HookimplMarker("browserfarm")

@@ -1,0 +1,46 @@
+"""Our flask-smorest ``Api`` and ``Blueprint``: every error leaves through the
+envelope module, bodies are JSON whatever their Content-Type, and validation errors
+are the window API's 211 (HTTP 400)."""
+from __future__ import annotations
+
+import flask_smorest
+from flask import current_app
+from webargs import core
+from webargs.flaskparser import FlaskParser
+
+from browserfarm.api import envelope
+
+
+class JsonBodyParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        # Scripts often POST JSON without the header (curl -d): read it anyway.
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        try:
+            return core.parse_json(data)
+        except core.json.JSONDecodeError as exc:
+            return self._handle_invalid_json_error(exc, req)
+        except UnicodeDecodeError as exc:
+            return self._handle_invalid_json_error(exc, req)
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        flask_smorest.abort(400, messages={"json": ["Request body is not valid JSON"]})
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = envelope.ErrorEnvelopeSchema
+
+    def handle_http_exception(self, error):
+        return envelope.from_http_exception(error)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = JsonBodyParser()
+
+
+def farm():
+    """The current app's Farm (see app.create_app)."""
+    return current_app.extensions["browserfarm"]

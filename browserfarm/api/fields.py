@@ -1,0 +1,77 @@
+"""Fields for the spec's loose types ("number/string") with strict checking."""
+from __future__ import annotations
+
+import json
+import uuid
+
+from marshmallow import ValidationError, fields
+
+
+class FlexibleInt(fields.Integer):
+    """A number or a numeric string ("number/string" in the spec); never a bool.
+    ``blank_as`` is what ``""`` and ``null`` become, when they are accepted."""
+
+    def __init__(self, *args, blank_as=None, accept_blank=False, **kwargs):
+        self.blank_as = blank_as
+        self.accept_blank = accept_blank
+        if accept_blank:
+            kwargs.setdefault("allow_none", True)
+        super().__init__(*args, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if self.accept_blank and (value is None or value == ""):
+            return self.blank_as
+        return super().deserialize(value, attr, data, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise self.make_error("invalid")
+        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class WindowRef(fields.Field):
+    """A window's numeric id (number or numeric string) or its uuid."""
+
+    default_error_messages = {"invalid": "Not a window id or uuid."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+            if int(value) < 1:
+                raise self.make_error("invalid")
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return str(uuid.UUID(value))
+            except ValueError:
+                pass
+        raise self.make_error("invalid")
+
+
+class JsonObject(fields.Dict):
+    default_error_messages = {"invalid": "Must be a JSON object."}
+
+
+class Cookies(fields.Field):
+    """Cookies to import: a list of cookie objects, or a JSON string of one."""
+
+    default_error_messages = {"invalid": "Must be a list of cookie objects or a JSON string "
+                                         "of one."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            if not value.strip():
+                return []
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise self.make_error("invalid") from None
+        if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+            raise self.make_error("invalid")
+        for index, cookie in enumerate(value):
+            if not isinstance(cookie.get("name"), str) or not cookie["name"]:
+                raise ValidationError(f"Cookie {index} needs a name.")
+        return value

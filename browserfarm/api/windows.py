@@ -1,0 +1,348 @@
+"""``/browser/*``: the Browser Window cloud API (shared/spec/browser-window-api.txt)
+and its recycle bin."""
+from __future__ import annotations
+
+import zoneinfo
+
+from flask import g
+from flask.views import MethodView
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
+
+from browserfarm.api.base import Blueprint, farm
+from browserfarm.api.envelope import envelope_schema, success
+from browserfarm.api.fields import Cookies, FlexibleInt, JsonObject, WindowRef
+from browserfarm.services.windows import CONFIG_NOT_OBJECT, WindowService
+
+MAX_BATCH = 1000
+MAX_PAGE_SIZE = 100
+
+blp = Blueprint("windows", __name__, description="Browser windows (cloud API)")
+
+
+def windows() -> WindowService:
+    return WindowService(farm(), g.caller)
+
+
+# ----- schemas -----------------------------------------------------------------
+
+class FingerprintSchema(Schema):
+    """BitBrowser's field names; fields not listed here are kept as given."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    coreProduct = fields.String(metadata={"description": "Browser backend; default firefox"})
+    coreVersion = fields.String()
+    ostype = fields.String()
+    os = fields.String()
+    osVersion = fields.String()
+    version = fields.String()
+    userAgent = fields.String()
+    isIpCreateTimeZone = fields.Boolean()
+    timeZone = fields.String(metadata={"description": "IANA name, e.g. Europe/Berlin"})
+    timeZoneOffset = fields.Integer()
+    webRTC = fields.String(validate=validate.OneOf(["0", "1", "2", "3"]),
+                           metadata={"description": "0 replace, 1 allow, 2 disable, 3 privacy"})
+    position = fields.String(validate=validate.OneOf(["0", "1", "2"]),
+                             metadata={"description": "0 ask, 1 allow, 2 block"})
+    isIpCreatePosition = fields.Boolean()
+    lat = fields.Float(validate=validate.Range(-90, 90))
+    lng = fields.Float(validate=validate.Range(-180, 180))
+    precisionData = fields.Float(validate=validate.Range(0, 100000))
+    isIpCreateLanguage = fields.Boolean()
+    languages = fields.String()
+    isIpCreateDisplayLanguage = fields.Boolean()
+    displayLanguages = fields.String()
+    resolutionType = fields.String()
+    resolution = fields.String(validate=validate.Regexp(r"^\d{2,5} ?x ?\d{2,5}$",
+                                                        error="Must look like 1920 x 1080."))
+    openWidth = fields.Integer(validate=validate.Range(100, 20000))
+    openHeight = fields.Integer(validate=validate.Range(100, 20000))
+    devicePixelRatio = fields.Float(validate=validate.Range(0.25, 10))
+    hardwareConcurrency = fields.Integer(validate=validate.Range(1, 256))
+    deviceMemory = fields.Float(validate=validate.Range(0.25, 1024))
+    doNotTrack = fields.String()
+
+    @validates("timeZone")
+    def _known_zone(self, value, **kwargs):
+        if value:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValidationError("Not a known IANA time zone.") from None
+
+
+def _proxy_fields(method_required: bool = False) -> dict:
+    return {
+        "proxyMethod": FlexibleInt(required=method_required, validate=validate.OneOf([2, 3, 4]),
+                                   metadata={"description": "2 custom, 3 API-extracted, "
+                                                            "4 proxy pool binding"}),
+        "proxyType": fields.String(metadata={"description": "direct, http, https, socks5, "
+                                                            "ssh, or a plugin's type"}),
+        "host": fields.String(validate=validate.Length(max=255)),
+        "port": FlexibleInt(accept_blank=True, validate=validate.Range(1, 65535)),
+        "proxyUserName": fields.String(validate=validate.Length(max=255)),
+        "proxyPassword": fields.String(validate=validate.Length(max=1024)),
+        "proxyId": FlexibleInt(accept_blank=True, validate=validate.Range(min=1),
+                               metadata={"description": "Pool proxy (proxyMethod 4)"}),
+        "dynamicIpUrl": fields.String(validate=validate.Length(max=2048)),
+        "dynamicIpChannel": fields.String(validate=validate.Length(max=64)),
+        "isDynamicIpChangeIp": fields.Boolean(),
+        "refreshProxyUrl": fields.String(validate=validate.Length(max=2048)),
+        "enableSocks5Udp": fields.Boolean(),
+        "ipCheckService": fields.String(),
+    }
+
+
+def _ref_fields() -> dict:
+    return {"id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef()}
+
+
+def _group_id(**kwargs):
+    return FlexibleInt(accept_blank=True, blank_as=0, validate=validate.Range(min=0),
+                       metadata={"description": "0 or omitted: ungrouped"}, **kwargs)
+
+
+def _tag_ids():
+    return fields.List(FlexibleInt(validate=validate.Range(min=1)),
+                       validate=validate.Length(max=100))
+
+
+def _ids():
+    return fields.List(WindowRef(), required=True, validate=validate.Length(1, MAX_BATCH),
+                       metadata={"description": f"Window ids or uuids, 1 to {MAX_BATCH}"})
+
+
+_META_FIELDS = {
+    "name": fields.String(validate=validate.Length(max=200)),
+    "remark": fields.String(validate=validate.Length(max=5000)),
+    "groupId": _group_id(),
+    "tagIds": _tag_ids(),
+    "browserFingerPrint": fields.Nested(FingerprintSchema),
+    "config": JsonObject(error_messages={"invalid": CONFIG_NOT_OBJECT}),
+}
+
+WindowUpdateArgs = Schema.from_dict({
+    **_ref_fields(), **_META_FIELDS, **_proxy_fields(),
+    "syncCookies": fields.Boolean(),
+    "syncTabs": fields.Boolean(),
+    "syncLocalStorage": fields.Boolean(),
+    "syncIndexedDb": fields.Boolean(),
+    "url": fields.String(validate=validate.Length(max=8192),
+                         metadata={"description": "Start page"}),
+    "cookie": Cookies(metadata={"description": "Cookies to import"}),
+}, name="WindowUpdateArgs")
+
+PartialUpdateArgs = Schema.from_dict({"ids": _ids(), **_META_FIELDS},
+                                     name="PartialUpdateArgs")
+
+WindowRefArgs = Schema.from_dict(_ref_fields(), name="WindowRefArgs")
+
+DeleteArgs = Schema.from_dict({**_ref_fields(), "ids": fields.List(
+    WindowRef(), validate=validate.Length(1, MAX_BATCH))}, name="DeleteArgs")
+
+IdsArgs = Schema.from_dict({"ids": _ids()}, name="IdsArgs")
+
+GroupUpdateArgs = Schema.from_dict({"ids": _ids(), "groupId": _group_id(required=True)},
+                                   name="GroupUpdateArgs")
+
+RemarkUpdateArgs = Schema.from_dict({"ids": _ids(), "remark": fields.String(
+    required=True, validate=validate.Length(max=5000))}, name="RemarkUpdateArgs")
+
+ProxyUpdateArgs = Schema.from_dict({"ids": _ids(), **_proxy_fields(method_required=True)},
+                                   name="ProxyUpdateArgs")
+
+ListArgs = Schema.from_dict({
+    "page": fields.Integer(load_default=0, validate=validate.Range(min=0),
+                           metadata={"description": "From 0"}),
+    "pageSize": fields.Integer(load_default=10, validate=validate.Range(1, MAX_PAGE_SIZE)),
+    "groupId": _group_id(),
+    "keyword": fields.String(validate=validate.Length(max=200),
+                             metadata={"description": "In name or remark"}),
+    "name": fields.String(validate=validate.Length(max=200)),
+    "remark": fields.String(validate=validate.Length(max=200)),
+    "tagIds": fields.List(FlexibleInt(), validate=validate.Length(max=100),
+                          metadata={"description": "Windows with any of these tags"}),
+    "sortProperties": fields.String(load_default="seq", validate=validate.OneOf(
+        ["seq", "id", "name", "remark", "createdTime", "updatedTime"])),
+    "sortDirection": fields.String(load_default="desc", validate=validate.OneOf(
+        ["asc", "desc"])),
+}, name="ListArgs")
+
+
+class TagRefSchema(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    color = fields.String()
+
+
+class WindowSchema(Schema):
+    id = fields.Integer()
+    seq = fields.Integer()
+    uuid = fields.String()
+    name = fields.String()
+    groupId = fields.Integer()
+    groupName = fields.String()
+    remark = fields.String()
+    tagIds = fields.List(fields.Integer())
+    tags = fields.List(fields.Nested(TagRefSchema))
+    proxyMethod = fields.Integer()
+    proxyType = fields.String()
+    host = fields.String()
+    port = fields.Integer(allow_none=True)
+    proxyUserName = fields.String()
+    proxyPassword = fields.String(metadata={"description": "Empty without browser:list"})
+    proxyId = fields.Integer(allow_none=True)
+    dynamicIpUrl = fields.String()
+    dynamicIpChannel = fields.String()
+    isDynamicIpChangeIp = fields.Boolean()
+    refreshProxyUrl = fields.String()
+    ipCheckService = fields.String()
+    enableSocks5Udp = fields.Boolean()
+    browserFingerPrint = fields.Dict()
+    config = fields.Dict(allow_none=True)
+    syncCookies = fields.Boolean()
+    syncTabs = fields.Boolean()
+    syncLocalStorage = fields.Boolean()
+    syncIndexedDb = fields.Boolean()
+    url = fields.String()
+    cookie = fields.List(fields.Dict(), allow_none=True)
+    isDelete = fields.Boolean()
+    recycleBinRemark = fields.String()
+    createdTime = fields.DateTime()
+    updatedTime = fields.DateTime()
+    deletedTime = fields.DateTime(allow_none=True)
+
+
+class WindowPageSchema(Schema):
+    list = fields.List(fields.Nested(WindowSchema))
+    page = fields.Integer()
+    pageSize = fields.Integer()
+    totalNum = fields.Integer()
+
+
+class BatchResultSchema(Schema):
+    ids = fields.List(fields.Integer())
+    updated = fields.Integer()
+    deleted = fields.Integer()
+    restored = fields.Integer()
+
+
+WindowEnvelope = envelope_schema(WindowSchema, "WindowEnvelope")
+WindowPageEnvelope = envelope_schema(WindowPageSchema, "WindowPageEnvelope")
+BatchEnvelope = envelope_schema(BatchResultSchema, "BatchEnvelope")
+
+
+# ----- routes ------------------------------------------------------------------
+
+@blp.route("/browser/update")
+class Update(MethodView):
+    @blp.arguments(WindowUpdateArgs)
+    @blp.response(200, WindowEnvelope)
+    def post(self, data):
+        """Create a window (no id) or edit one (id, browserId or uuid).
+
+        Create needs browser:create:single; edit needs browser:update:single."""
+        return success(windows().save(data))
+
+
+@blp.route("/browser/update/partial")
+class UpdatePartial(MethodView):
+    @blp.arguments(PartialUpdateArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Set some fields of one or many windows; fingerprint and config merge key by key.
+
+        browser:update:single for one id, browser:update:batch for more."""
+        return success(windows().update_partial(data))
+
+
+@blp.route("/browser/detail")
+class Detail(MethodView):
+    @blp.arguments(WindowRefArgs)
+    @blp.response(200, WindowEnvelope)
+    def post(self, data):
+        """One window by id, browserId or uuid (browser:list)."""
+        return success(windows().detail(data))
+
+
+@blp.route("/browser/list")
+class List(MethodView):
+    @blp.arguments(ListArgs)
+    @blp.response(200, WindowPageEnvelope)
+    def post(self, query):
+        """A page of windows, filtered and sorted, with the total count (browser:list)."""
+        return success(windows().list(query))
+
+
+@blp.route("/browser/delete")
+class Delete(MethodView):
+    @blp.arguments(DeleteArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Move one window (id/browserId/uuid) or several (ids) to the recycle bin
+        (browser:delete:recycle)."""
+        return success(windows().delete(data))
+
+
+@blp.route("/browser/delete/ids")
+class DeleteIds(MethodView):
+    @blp.arguments(IdsArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Move windows to the recycle bin (browser:delete:recycle)."""
+        return success(windows().delete(data))
+
+
+@blp.route("/browser/group/update")
+class GroupUpdate(MethodView):
+    @blp.arguments(GroupUpdateArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Move windows into a group; groupId 0 ungroups them."""
+        return success(windows().update_group(data["ids"], data["groupId"]))
+
+
+@blp.route("/browser/remark/update")
+class RemarkUpdate(MethodView):
+    @blp.arguments(RemarkUpdateArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Set the remark of windows."""
+        return success(windows().update_remark(data["ids"], data["remark"]))
+
+
+@blp.route("/browser/proxy/update")
+class ProxyUpdate(MethodView):
+    @blp.arguments(ProxyUpdateArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Give windows the same proxy; proxy fields not given are reset."""
+        return success(windows().update_proxy(data))
+
+
+@blp.route("/browser/recycle/list")
+class RecycleList(MethodView):
+    @blp.arguments(ListArgs)
+    @blp.response(200, WindowPageEnvelope)
+    def post(self, query):
+        """Windows in the recycle bin (browser:list); expired ones are purged first."""
+        return success(windows().recycle_list(query))
+
+
+@blp.route("/browser/recycle/restore")
+class RecycleRestore(MethodView):
+    @blp.arguments(IdsArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Bring windows back from the recycle bin (browser:recycle:restore)."""
+        return success(windows().restore(data["ids"]))
+
+
+@blp.route("/browser/recycle/delete")
+class RecycleDelete(MethodView):
+    @blp.arguments(IdsArgs)
+    @blp.response(200, BatchEnvelope)
+    def post(self, data):
+        """Delete windows in the recycle bin for good (browser:delete:permanent)."""
+        return success(windows().delete_permanently(data["ids"]))

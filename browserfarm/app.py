@@ -1,0 +1,67 @@
+"""The app factory: settings -> farm (database, plugins, secrets) -> API blueprints."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+from flask_swagger_ui import get_swaggerui_blueprint
+
+from browserfarm import __version__
+from browserfarm.api import collections, envelope, windows
+from browserfarm.api.base import Api
+from browserfarm.config import load_settings
+from browserfarm.errors import FarmError
+from browserfarm.farm import Farm
+from browserfarm.services.accounts import authenticate_bearer
+
+log = logging.getLogger(__name__)
+
+CLOUD_BLUEPRINTS = (windows.blp, collections.blp)
+CLOUD_BLUEPRINT_NAMES = {b.name for b in CLOUD_BLUEPRINTS}
+
+
+def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
+    """``config`` overrides settings (see ``browserfarm.config.Settings``)."""
+    farm = farm or Farm.assemble(load_settings(config))
+    app = Flask("browserfarm")
+    app.config.update(
+        MAX_CONTENT_LENGTH=farm.settings.max_body_bytes,
+        API_TITLE="BrowserFarm",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={"security": [{"bearerAuth": []}]},
+    )
+    app.json.sort_keys = False
+    app.extensions["browserfarm"] = farm
+
+    @app.before_request
+    def _connect():
+        farm.db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not farm.db.is_closed():
+            farm.db.close()
+
+    @app.before_request
+    def _authenticate():
+        if request.blueprint in CLOUD_BLUEPRINT_NAMES:
+            g.caller = authenticate_bearer(request.headers.get("Authorization"))
+
+    api = Api(app)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for blueprint in CLOUD_BLUEPRINTS:
+        api.register_blueprint(blueprint)
+
+    app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
+                                                   config={"app_name": "BrowserFarm"}))
+    app.register_error_handler(FarmError, envelope.from_farm_error)
+    app.register_error_handler(Exception, _internal_error)
+    return app
+
+
+def _internal_error(error):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return envelope.failure(500, "Internal server error")

@@ -1,0 +1,34 @@
+"""What the core knows of browser backends: the base class of the plugins that start
+browsers (firefox, chromium, selenium-grid, ...)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+
+class BrowserBackend:
+    """``name`` is what a window's ``coreProduct`` or a worker's backend names."""
+
+    name = ""
+    executables: tuple[str, ...] = ()  # the first one found on PATH is used
+
+    @classmethod
+    def executable(cls) -> str | None:
+        for candidate in cls.executables:
+            path = shutil.which(candidate)
+            if path:
+                return path
+        return None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if cls.executables and cls.executable() is None:
+            return f"none of {', '.join(cls.executables)} is installed"
+        return None
+
+    @classmethod
+    def version(cls) -> str:
+        """The browser's version as it prints it, e.g. "128.5.0esr" -> "128.5.0esr"."""
+        out = subprocess.run([cls.executable(), "--version"], capture_output=True,
+                             text=True, timeout=30).stdout
+        return out.strip().split()[-1] if out.strip() else ""

@@ -1,0 +1,69 @@
+"""Settings: embedded defaults, overridden by ``BROWSERFARM_*`` environment variables
+(and ``DATABASE_URL``), overridden by what the caller passes."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./var")
+    database_url: str = ""  # default: SQLite file in data_dir
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    secret_key: str = ""  # Fernet key for proxy passwords; default: <data_dir>/secret.key
+    disable_plugins: tuple[str, ...] = ()
+    recycle_retention_days: float = 30.0
+    max_page_size: int = 100
+    max_batch_size: int = 1000
+    max_body_bytes: int = 16 * 1024 * 1024
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "browserfarm.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.data_dir / "credentials.json"
+
+
+_ENV = {
+    "data_dir": ("BROWSERFARM_DATA_DIR", Path),
+    "database_url": ("DATABASE_URL", str),
+    "host": ("BROWSERFARM_HOST", str),
+    "port": ("BROWSERFARM_PORT", int),
+    "workers": ("BROWSERFARM_WORKERS", int),
+    "secret_key": ("BROWSERFARM_SECRET_KEY", str),
+    "disable_plugins": ("BROWSERFARM_DISABLE_PLUGINS",
+                        lambda v: tuple(n.strip() for n in v.split(",") if n.strip())),
+    "recycle_retention_days": ("BROWSERFARM_RECYCLE_RETENTION_DAYS", float),
+    "max_page_size": ("BROWSERFARM_MAX_PAGE_SIZE", int),
+    "max_batch_size": ("BROWSERFARM_MAX_BATCH_SIZE", int),
+}
+
+
+def load_settings(overrides: dict | None = None, environ=None) -> Settings:
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, (var, convert) in _ENV.items():
+        raw = environ.get(var) or (environ.get("BROWSERFARM_DATABASE_URL")
+                                   if name == "database_url" else None)
+        if raw:
+            try:
+                values[name] = convert(raw)
+            except ValueError as exc:
+                raise SystemExit(f"{var}={raw!r} is not valid: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    for key, value in (overrides or {}).items():
+        if key not in known:
+            raise TypeError(f"unknown setting {key!r}")
+        values[key] = Path(value) if key == "data_dir" else value
+    return replace(Settings(), **values)

@@ -1,0 +1,29 @@
+"""The hooks a BrowserFarm plugin may implement. Documented in docs/plugins.md."""
+import pluggy
+
+hookspec = pluggy.HookspecMarker("browserfarm")
+
+
+@hookspec
+def browserfarm_register_proxy_types(register):
+    """Add proxy types (direct, socks5, ...): call ``register(cls)`` for each class."""
+
+
+@hookspec
+def browserfarm_register_proxy_sources(register):
+    """Add proxy sources (how a window gets its proxy): call ``register(cls)`` for each."""
+
+
+@hookspec
+def browserfarm_register_ip_check_services(register):
+    """Add IP-check services (ip-api, ...): call ``register(cls)`` for each class."""
+
+
+@hookspec
+def browserfarm_register_browser_backends(register):
+    """Add browser backends (firefox, chromium, ...): call ``register(cls)`` for each."""
+
+
+@hookspec
+def browserfarm_browser_preferences(window, backend):
+    """Return a dict of extra browser preferences for launching ``window`` on ``backend``."""

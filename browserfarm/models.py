@@ -1,0 +1,136 @@
+"""The data model. Query logic lives here as class methods; every query a request
+makes is scoped to the caller's account. The schema itself is created by the frozen
+models in ``migrations/``; keep both in step."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import peewee as pw
+
+from browserfarm.db import database
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class JSONText(pw.TextField):
+    """JSON stored as text: the same on SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    """A team. Its members and tokens act on its windows and workers only."""
+    name = pw.CharField(max_length=200)
+    v5_username = pw.CharField(max_length=100, unique=True)
+    v5_key_hash = pw.CharField(max_length=64)
+    sessions_limit = pw.IntegerField(default=2)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Member(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="members", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    email = pw.CharField(max_length=254, null=True)
+    role = pw.CharField(max_length=20)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class ApiToken(BaseModel):
+    """A bearer token; only its SHA-256 is stored."""
+    account = pw.ForeignKeyField(Account, backref="tokens", on_delete="CASCADE")
+    member = pw.ForeignKeyField(Member, null=True, backref="tokens", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    token_hash = pw.CharField(max_length=64, unique=True)
+    prefix = pw.CharField(max_length=16)  # shown in listings to tell tokens apart
+    permissions = JSONText()
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+class Group(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="groups", on_delete="CASCADE")
+    name = pw.CharField(max_length=100)
+    sort_num = pw.IntegerField(default=0)
+    remark = pw.TextField(default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), True),)
+
+
+class Tag(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="tags", on_delete="CASCADE")
+    name = pw.CharField(max_length=100)
+    color = pw.CharField(max_length=20, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), True),)
+
+
+class Window(BaseModel):
+    """A persistent browser identity: profile, proxy, fingerprint, metadata."""
+    account = pw.ForeignKeyField(Account, backref="windows", on_delete="CASCADE")
+    uuid = pw.CharField(max_length=36, unique=True)
+    seq = pw.IntegerField()  # per-account display number, 1, 2, ...
+    name = pw.CharField(max_length=200)
+    group = pw.ForeignKeyField(Group, null=True, backref="windows", on_delete="SET NULL")
+    remark = pw.TextField(default="")
+    proxy_method = pw.IntegerField(default=2)
+    proxy_type = pw.CharField(max_length=32, default="direct")
+    host = pw.CharField(max_length=255, default="")
+    port = pw.IntegerField(null=True)
+    proxy_username = pw.CharField(max_length=255, default="")
+    proxy_password_enc = pw.TextField(default="")  # Fernet token; see security.ProxyCipher
+    proxy_id = pw.IntegerField(null=True)  # proxy pool binding (proxyMethod 4)
+    dynamic_ip_url = pw.TextField(default="")
+    dynamic_ip_channel = pw.CharField(max_length=64, default="")
+    is_dynamic_ip_change_ip = pw.BooleanField(default=False)
+    refresh_proxy_url = pw.TextField(default="")
+    ip_check_service = pw.CharField(max_length=32, default="ip-api")
+    enable_socks5_udp = pw.BooleanField(default=False)
+    fingerprint = JSONText(default="{}")
+    config = JSONText(null=True)
+    sync_cookies = pw.BooleanField(default=True)
+    sync_tabs = pw.BooleanField(default=False)
+    sync_local_storage = pw.BooleanField(default=False)
+    sync_indexed_db = pw.BooleanField(default=False)
+    url = pw.TextField(default="")
+    cookie = JSONText(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    deleted_at = pw.DateTimeField(null=True, index=True)  # in the recycle bin since
+    recycle_bin_remark = pw.TextField(default="")
+
+    class Meta:
+        indexes = ((("account", "deleted_at", "seq"), False),)
+
+    @classmethod
+    def of_account(cls, account_id: int, deleted: bool = False):
+        query = cls.select().where(cls.account == account_id)
+        return query.where(cls.deleted_at.is_null(not deleted))
+
+
+class WindowTag(BaseModel):
+    window = pw.ForeignKeyField(Window, backref="window_tags", on_delete="CASCADE")
+    tag = pw.ForeignKeyField(Tag, backref="window_tags", on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("window", "tag"), True),)
+
+
+ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag)

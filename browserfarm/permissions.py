@@ -1,0 +1,52 @@
+"""Permission strings, role presets, and the caller a request acts as."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from browserfarm.errors import Forbidden
+
+BROWSER_LIST = "browser:list"
+BROWSER_CREATE = "browser:create:single"
+BROWSER_UPDATE_SINGLE = "browser:update:single"
+BROWSER_UPDATE_BATCH = "browser:update:batch"
+BROWSER_DELETE_RECYCLE = "browser:delete:recycle"
+BROWSER_RESTORE = "browser:recycle:restore"
+BROWSER_DELETE_PERMANENT = "browser:delete:permanent"
+GROUP_LIST = "group:list"
+GROUP_MANAGE = "group:manage"
+TAG_LIST = "tag:list"
+TAG_MANAGE = "tag:manage"
+ACCOUNT_MANAGE = "account:manage"
+
+ALL = (BROWSER_LIST, BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
+       BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_DELETE_PERMANENT,
+       GROUP_LIST, GROUP_MANAGE, TAG_LIST, TAG_MANAGE, ACCOUNT_MANAGE)
+
+READ_ONLY = (BROWSER_LIST, GROUP_LIST, TAG_LIST)
+MEMBER = READ_ONLY + (BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
+                      BROWSER_DELETE_RECYCLE, BROWSER_RESTORE)
+ADMIN = MEMBER + (BROWSER_DELETE_PERMANENT, GROUP_MANAGE, TAG_MANAGE)
+OWNER = ALL
+
+ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONLY}
+
+
+def for_ids(ids, single: str, batch: str) -> str:
+    """The spec's rule for batch endpoints: one id needs ``single``, more need ``batch``."""
+    return single if len(ids) <= 1 else batch
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a request acts as: an account, and what the token lets it do."""
+    account_id: int
+    permissions: frozenset[str]
+    token_id: int | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise Forbidden(f"Permission denied: requires {permission}",
+                            {"permission": permission})

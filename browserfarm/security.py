@@ -1,0 +1,67 @@
+"""Secrets: bearer tokens and v5 access keys (random, stored as SHA-256), and the
+cipher for proxy passwords at rest (Fernet, key from settings or the data dir)."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+TOKEN_PREFIX = "bf_"
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_access_key() -> str:
+    return secrets.token_hex(20)
+
+
+def digest(secret: str) -> str:
+    """SHA-256 of a high-entropy secret: enough at rest, and indexable for lookup."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def matches(secret: str, stored_digest: str) -> bool:
+    return hmac.compare_digest(digest(secret), stored_digest)
+
+
+class ProxyCipher:
+    """Encrypts proxy passwords at rest."""
+
+    def __init__(self, key: str | bytes):
+        self._fernet = Fernet(key)
+
+    @classmethod
+    def from_settings(cls, settings) -> "ProxyCipher":
+        if settings.secret_key:
+            return cls(settings.secret_key)
+        return cls(_key_file(settings.data_dir / "secret.key"))
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode() if plaintext else ""
+
+    def decrypt(self, ciphertext: str) -> str:
+        if not ciphertext:
+            return ""
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken:
+            raise RuntimeError("proxy password cannot be decrypted: the secret key changed") \
+                from None
+
+
+def _key_file(path: Path) -> bytes:
+    """Read the key, creating it (mode 0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(Fernet.generate_key())
+    return path.read_bytes().strip()

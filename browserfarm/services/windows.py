@@ -1,0 +1,414 @@
+"""The window rules: create, edit, list, batch updates, the recycle bin.
+
+Takes and returns dicts with the API's field names (``proxyType``, ``groupId``, ...);
+the mapping to columns lives here and nowhere else. Every query is scoped to the
+caller's account; every batch is one transaction with a fixed number of statements,
+whatever the number of ids.
+"""
+from __future__ import annotations
+
+import uuid as uuidlib
+from datetime import timedelta
+
+import peewee as pw
+
+from browserfarm import permissions as perm
+from browserfarm.errors import InvalidInput, NotFound
+from browserfarm.models import Group, Tag, Window, WindowTag, utcnow
+
+CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
+
+# API field -> Window column, for the plain fields.
+COLUMNS = {
+    "name": "name",
+    "remark": "remark",
+    "proxyMethod": "proxy_method",
+    "proxyType": "proxy_type",
+    "host": "host",
+    "port": "port",
+    "proxyUserName": "proxy_username",
+    "proxyId": "proxy_id",
+    "dynamicIpUrl": "dynamic_ip_url",
+    "dynamicIpChannel": "dynamic_ip_channel",
+    "isDynamicIpChangeIp": "is_dynamic_ip_change_ip",
+    "refreshProxyUrl": "refresh_proxy_url",
+    "ipCheckService": "ip_check_service",
+    "enableSocks5Udp": "enable_socks5_udp",
+    "browserFingerPrint": "fingerprint",
+    "config": "config",
+    "syncCookies": "sync_cookies",
+    "syncTabs": "sync_tabs",
+    "syncLocalStorage": "sync_local_storage",
+    "syncIndexedDb": "sync_indexed_db",
+    "url": "url",
+    "cookie": "cookie",
+}
+PROXY_FIELDS = ("proxyMethod", "proxyType", "host", "port", "proxyUserName", "proxyPassword",
+                "proxyId", "dynamicIpUrl", "dynamicIpChannel", "isDynamicIpChangeIp",
+                "refreshProxyUrl", "enableSocks5Udp")
+PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": None,
+                  "proxyUserName": "", "proxyPassword": "", "proxyId": None,
+                  "dynamicIpUrl": "", "dynamicIpChannel": "", "isDynamicIpChangeIp": False,
+                  "refreshProxyUrl": "", "enableSocks5Udp": False}
+PROXY_TYPE_ALIASES = {"noproxy": "direct"}  # BitBrowser scripts say "noproxy"
+SORTS = {"seq": Window.seq, "id": Window.id, "name": Window.name, "remark": Window.remark,
+         "createdTime": Window.created_at, "updatedTime": Window.updated_at}
+
+
+class WindowService:
+    def __init__(self, farm, caller):
+        self.farm = farm
+        self.caller = caller
+        self.account_id = caller.account_id
+
+    # ----- reading -------------------------------------------------------------
+
+    def detail(self, ref: dict) -> dict:
+        self.caller.require(perm.BROWSER_LIST)
+        window = self._one(ref, deleted=None)  # windows in the recycle bin too
+        return self._to_api([window])[0]
+
+    def list(self, query: dict) -> dict:
+        self.caller.require(perm.BROWSER_LIST)
+        windows = self._filtered(Window.of_account(self.account_id), query)
+        return self._page(windows, query)
+
+    def recycle_list(self, query: dict) -> dict:
+        self.caller.require(perm.BROWSER_LIST)
+        self.purge_expired()
+        windows = self._filtered(Window.of_account(self.account_id, deleted=True), query)
+        return self._page(windows, query)
+
+    # ----- writing -------------------------------------------------------------
+
+    def save(self, data: dict) -> dict:
+        """``/browser/update``: create without an id, edit with one."""
+        if any(data.get(k) not in (None, "") for k in ("id", "browserId", "uuid")):
+            self.caller.require(perm.BROWSER_UPDATE_SINGLE)
+            return self._edit(data)
+        self.caller.require(perm.BROWSER_CREATE)
+        return self._create(data)
+
+    def update_partial(self, data: dict) -> dict:
+        ids = data.pop("ids")
+        self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
+                                         perm.BROWSER_UPDATE_BATCH))
+        with self.farm.db.atomic():
+            windows = self._many(ids)
+            if "browserFingerPrint" in data or "config" in data:
+                # Partial means merged key by key into what each window has.
+                self._merge_json_fields(windows, data)
+            self._apply(windows, self._plain_changes(data), data.get("tagIds"))
+        return {"ids": [w.id for w in windows], "updated": len(windows)}
+
+    def update_group(self, ids: list, group_id) -> dict:
+        self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
+                                         perm.BROWSER_UPDATE_BATCH))
+        with self.farm.db.atomic():
+            windows = self._many(ids)
+            self._apply(windows, {"group": self._group_id(group_id)}, None)
+        return {"ids": [w.id for w in windows], "updated": len(windows)}
+
+    def update_remark(self, ids: list, remark: str) -> dict:
+        self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
+                                         perm.BROWSER_UPDATE_BATCH))
+        with self.farm.db.atomic():
+            windows = self._many(ids)
+            self._apply(windows, {"remark": remark}, None)
+        return {"ids": [w.id for w in windows], "updated": len(windows)}
+
+    def update_proxy(self, data: dict) -> dict:
+        """The same proxy for every window; fields not given are reset, so nothing of
+        an older proxy lingers."""
+        ids = data.pop("ids")
+        self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
+                                         perm.BROWSER_UPDATE_BATCH))
+        proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
+        self._check_proxy(proxy)
+        changes = self._proxy_columns(proxy)
+        if "ipCheckService" in data:
+            changes.update(self._plain_changes({"ipCheckService": data["ipCheckService"]}))
+        with self.farm.db.atomic():
+            windows = self._many(ids)
+            self._apply(windows, changes, None)
+        return {"ids": [w.id for w in windows], "updated": len(windows)}
+
+    def delete(self, data: dict) -> dict:
+        """First phase: into the recycle bin. ``ids``, or one of id/browserId/uuid."""
+        self.caller.require(perm.BROWSER_DELETE_RECYCLE)
+        ids = data.get("ids") or [data[k] for k in ("id", "browserId", "uuid") if k in data]
+        if not ids:
+            raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
+        with self.farm.db.atomic():
+            windows = self._many(ids)
+            self._apply(windows, {"deleted_at": utcnow()}, None, touch=False)
+        return {"ids": [w.id for w in windows], "deleted": len(windows)}
+
+    def restore(self, ids: list) -> dict:
+        self.caller.require(perm.BROWSER_RESTORE)
+        self.purge_expired()
+        with self.farm.db.atomic():
+            windows = self._many(ids, deleted=True)
+            self._apply(windows, {"deleted_at": None, "recycle_bin_remark": ""}, None)
+        return {"ids": [w.id for w in windows], "restored": len(windows)}
+
+    def delete_permanently(self, ids: list) -> dict:
+        self.caller.require(perm.BROWSER_DELETE_PERMANENT)
+        with self.farm.db.atomic():
+            windows = self._many(ids, deleted=True)
+            window_ids = [w.id for w in windows]
+            WindowTag.delete().where(WindowTag.window.in_(window_ids)).execute()
+            Window.delete().where(Window.id.in_(window_ids)).execute()
+        return {"ids": window_ids, "deleted": len(window_ids)}
+
+    def purge_expired(self) -> int:
+        """Drop this account's windows that stayed in the recycle bin past retention."""
+        return purge_recycle_bin(self.farm, self.account_id)
+
+    # ----- internals -----------------------------------------------------------
+
+    def _create(self, data: dict) -> dict:
+        if "config" in data and not isinstance(data["config"], dict):
+            raise InvalidInput("config", CONFIG_NOT_OBJECT)
+        proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
+        self._check_proxy(proxy)
+        with self.farm.db.atomic():
+            seq = (Window.select(pw.fn.MAX(Window.seq))
+                   .where(Window.account == self.account_id).scalar() or 0) + 1
+            columns = self._plain_changes(data)
+            columns.update(self._proxy_columns(proxy))
+            columns["name"] = columns.get("name") or f"Window {seq}"
+            window = Window.create(account=self.account_id, uuid=str(uuidlib.uuid4()),
+                                   seq=seq, **columns)
+            if data.get("tagIds"):
+                self._set_tags([window.id], self._tag_ids(data["tagIds"]))
+        return self._to_api([window])[0]
+
+    def _edit(self, data: dict) -> dict:
+        with self.farm.db.atomic():
+            window = self._one(data)
+            changes = self._plain_changes(data)
+            if any(k in data for k in PROXY_FIELDS):
+                proxy = self._proxy_of(window) | {k: v for k, v in data.items()
+                                                  if k in PROXY_FIELDS}
+                self._check_proxy(proxy)
+                changes.update(self._proxy_columns(proxy))
+            self._apply([window], changes, data.get("tagIds"))
+            window = Window.get_by_id(window.id)
+        return self._to_api([window])[0]
+
+    def _plain_changes(self, data: dict) -> dict:
+        changes = {}
+        for field, column in COLUMNS.items():
+            if field in data and field not in PROXY_FIELDS:
+                changes[column] = data[field]
+        if "browserFingerPrint" in data:
+            self._check_fingerprint(data["browserFingerPrint"])
+        if "config" in data and not isinstance(data["config"], dict):
+            raise InvalidInput("config", CONFIG_NOT_OBJECT)
+        if "ipCheckService" in data:
+            self._check_ip_service(data["ipCheckService"])
+        if "groupId" in data:
+            changes["group"] = self._group_id(data["groupId"])
+        return changes
+
+    def _merge_json_fields(self, windows, data):
+        """Merge per window, written back in one UPDATE (peewee's bulk_update: CASE)."""
+        self._plain_changes({k: data[k] for k in ("browserFingerPrint", "config") if k in data})
+        for window in windows:
+            if "browserFingerPrint" in data:
+                window.fingerprint = {**(window.fingerprint or {}),
+                                      **data["browserFingerPrint"]}
+            if "config" in data:
+                window.config = {**(window.config or {}), **data["config"]}
+        fields = [f for f, key in ((Window.fingerprint, "browserFingerPrint"),
+                                   (Window.config, "config")) if key in data]
+        Window.bulk_update(windows, fields=fields, batch_size=len(windows) or 1)
+        data.pop("browserFingerPrint", None)
+        data.pop("config", None)
+
+    def _apply(self, windows, changes: dict, tag_ids, touch: bool = True):
+        """One UPDATE for all windows (plus two statements when tags are replaced)."""
+        window_ids = [w.id for w in windows]
+        if touch:
+            changes["updated_at"] = utcnow()
+        if changes:
+            Window.update(changes).where(Window.id.in_(window_ids)).execute()
+        if tag_ids is not None:
+            self._set_tags(window_ids, self._tag_ids(tag_ids))
+
+    def _set_tags(self, window_ids, tag_ids):
+        WindowTag.delete().where(WindowTag.window.in_(window_ids)).execute()
+        rows = [{"window": w, "tag": t} for w in window_ids for t in tag_ids]
+        if rows:
+            WindowTag.insert_many(rows).execute()
+
+    def _group_id(self, group_id):
+        if group_id in (None, 0, "0", ""):
+            return None
+        if not Group.select().where(Group.id == group_id,
+                                    Group.account == self.account_id).exists():
+            raise InvalidInput("groupId", f"group {group_id} does not exist")
+        return group_id
+
+    def _tag_ids(self, tag_ids):
+        wanted = list(dict.fromkeys(int(t) for t in tag_ids))
+        found = {t.id for t in Tag.select(Tag.id).where(Tag.id.in_(wanted),
+                                                         Tag.account == self.account_id)}
+        missing = [t for t in wanted if t not in found]
+        if missing:
+            raise InvalidInput("tagIds", f"tags do not exist: {', '.join(map(str, missing))}")
+        return wanted
+
+    def _check_proxy(self, proxy: dict) -> None:
+        proxy["proxyType"] = PROXY_TYPE_ALIASES.get(proxy["proxyType"], proxy["proxyType"])
+        source = self.farm.plugins.proxy_source_for_method(int(proxy["proxyMethod"]))
+        if source is None:
+            methods = sorted(s.method for s in self.farm.plugins.proxy_sources)
+            raise InvalidInput("proxyMethod", f"must be one of {methods}")
+        source.validate(proxy, self.farm.plugins)
+
+    def _check_ip_service(self, name):
+        if name and not self.farm.plugins.ip_check_services.known(name):
+            known = ", ".join(self.farm.plugins.ip_check_services.names())
+            raise InvalidInput("ipCheckService", f"unknown service {name!r} (known: {known})")
+
+    def _check_fingerprint(self, fingerprint: dict):
+        product = fingerprint.get("coreProduct")
+        if product and not self.farm.plugins.browser_backends.known(product):
+            known = ", ".join(self.farm.plugins.browser_backends.names())
+            raise InvalidInput("browserFingerPrint.coreProduct",
+                               f"no browser backend {product!r} (known: {known})")
+
+    def _proxy_columns(self, proxy: dict) -> dict:
+        columns = {COLUMNS[k]: v for k, v in proxy.items() if k in COLUMNS}
+        columns["proxy_method"] = int(proxy["proxyMethod"])
+        columns["proxy_password_enc"] = self.farm.cipher.encrypt(proxy["proxyPassword"] or "")
+        for text in ("host", "proxy_username", "dynamic_ip_url", "dynamic_ip_channel",
+                     "refresh_proxy_url"):
+            columns[text] = columns.get(text) or ""
+        return columns
+
+    def _proxy_of(self, window) -> dict:
+        proxy = {k: getattr(window, COLUMNS[k]) for k in PROXY_FIELDS if k in COLUMNS}
+        proxy["proxyPassword"] = self.farm.cipher.decrypt(window.proxy_password_enc)
+        return proxy
+
+    def _one(self, ref: dict, deleted: bool | None = False) -> Window:
+        """The window named by ``id``, ``browserId`` or ``uuid`` (first given wins;
+        all given must agree)."""
+        given = {k: ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")}
+        if not given:
+            raise InvalidInput("id", "one of id, browserId or uuid is required")
+        windows = self._many(list(given.values()), deleted=deleted)
+        if len({w.id for w in windows}) > 1:
+            raise InvalidInput("id", "id, browserId and uuid name different windows")
+        return windows[0]
+
+    def _many(self, refs: list, deleted: bool | None = False) -> list[Window]:
+        """All windows named by ``refs`` (numeric ids or uuids) in one query; any
+        unknown or foreign one fails the whole call. ``deleted``: False for live
+        windows, True for the recycle bin, None for both."""
+        ids, uuids = split_refs(refs)
+        condition = Window.id.in_(ids) if ids else None
+        if uuids:
+            by_uuid = Window.uuid.in_(uuids)
+            condition = by_uuid if condition is None else (condition | by_uuid)
+        scope = (Window.select().where(Window.account == self.account_id) if deleted is None
+                 else Window.of_account(self.account_id, deleted=deleted))
+        found = list(scope.where(condition))
+        known = {w.id for w in found} | {w.uuid for w in found}
+        missing = [r for r in ids + uuids if r not in known]
+        if missing:
+            where = "in the recycle bin" if deleted else ""
+            raise NotFound(f"Window not found{' ' + where if where else ''}: "
+                           f"{', '.join(map(str, missing))}", {"missing": missing})
+        return found
+
+    def _filtered(self, windows, query: dict):
+        if query.get("groupId") not in (None, 0, "0", ""):
+            windows = windows.where(Window.group == query["groupId"])
+        if query.get("keyword"):
+            word = query["keyword"].lower()
+            windows = windows.where(pw.fn.LOWER(Window.name).contains(word)
+                                    | pw.fn.LOWER(Window.remark).contains(word))
+        if query.get("name"):
+            windows = windows.where(pw.fn.LOWER(Window.name).contains(query["name"].lower()))
+        if query.get("remark"):
+            windows = windows.where(
+                pw.fn.LOWER(Window.remark).contains(query["remark"].lower()))
+        if query.get("tagIds"):
+            windows = windows.where(Window.id.in_(
+                WindowTag.select(WindowTag.window).where(WindowTag.tag.in_(query["tagIds"]))))
+        return windows
+
+    def _page(self, windows, query: dict) -> dict:
+        page, size = query.get("page", 0), query.get("pageSize", 10)
+        column = SORTS[query.get("sortProperties", "seq")]
+        order = column.asc() if query.get("sortDirection") == "asc" else column.desc()
+        total = windows.count()
+        rows = list(windows.order_by(order, Window.id.desc()).offset(page * size).limit(size))
+        return {"list": self._to_api(rows), "page": page, "pageSize": size, "totalNum": total}
+
+    def _to_api(self, windows: list[Window]) -> list[dict]:
+        """The API's view of windows: tags and group names in two extra queries."""
+        window_ids = [w.id for w in windows]
+        tags: dict[int, list] = {i: [] for i in window_ids}
+        if window_ids:
+            for link in (WindowTag.select(WindowTag.window, Tag.id, Tag.name, Tag.color)
+                         .join(Tag).where(WindowTag.window.in_(window_ids))
+                         .order_by(Tag.id).objects()):
+                tags[link.window_id].append({"id": link.id, "name": link.name,
+                                             "color": link.color})
+        group_ids = {w.group_id for w in windows if w.group_id}
+        groups = {g.id: g.name for g in Group.select(Group.id, Group.name)
+                  .where(Group.id.in_(list(group_ids)))} if group_ids else {}
+        reveal = self.caller.can(perm.BROWSER_LIST)
+        return [window_to_api(w, tags[w.id], groups.get(w.group_id),
+                              self.farm.cipher.decrypt(w.proxy_password_enc) if reveal else "")
+                for w in windows]
+
+
+def window_to_api(window: Window, tags: list, group_name, password: str) -> dict:
+    data = {field: getattr(window, column) for field, column in COLUMNS.items()}
+    data.update({
+        "id": window.id, "seq": window.seq, "uuid": window.uuid,
+        "groupId": window.group_id or 0, "groupName": group_name or "",
+        "tagIds": [t["id"] for t in tags], "tags": tags,
+        "proxyPassword": password,
+        "isDelete": window.deleted_at is not None,
+        "createdTime": window.created_at, "updatedTime": window.updated_at,
+        "deletedTime": window.deleted_at,
+        "recycleBinRemark": window.recycle_bin_remark,
+    })
+    return data
+
+
+def split_refs(refs) -> tuple[list[int], list[str]]:
+    """Numeric ids and uuids, in order, without duplicates; anything else is a 211."""
+    ids, uuids = [], []
+    for ref in refs:
+        if isinstance(ref, bool):
+            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid")
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            if int(ref) not in ids:
+                ids.append(int(ref))
+            continue
+        try:
+            text = str(uuidlib.UUID(str(ref)))
+        except ValueError:
+            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid") from None
+        if text not in uuids:
+            uuids.append(text)
+    return ids, uuids
+
+
+def purge_recycle_bin(farm, account_id: int | None = None) -> int:
+    """Permanently delete windows deleted longer ago than the retention."""
+    cutoff = utcnow() - timedelta(days=farm.settings.recycle_retention_days)
+    expired = Window.select(Window.id).where(Window.deleted_at < cutoff)
+    if account_id is not None:
+        expired = expired.where(Window.account == account_id)
+    with farm.db.atomic():
+        WindowTag.delete().where(WindowTag.window.in_(expired)).execute()
+        return Window.delete().where(Window.id.in_(expired)).execute()
