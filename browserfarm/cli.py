@@ -1,0 +1,264 @@
+"""The ``browserfarm`` command."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from browserfarm import __version__, permissions
+from browserfarm.config import load_settings
+from browserfarm.db import upgrade
+from browserfarm.errors import FarmError
+from browserfarm.farm import Farm
+
+
+class _Context:
+    """The farm, assembled on first use (so ``--help`` needs no database)."""
+
+    def __init__(self, overrides):
+        self.overrides = overrides
+        self._farm = None
+
+    @property
+    def settings(self):
+        return self.farm.settings
+
+    @property
+    def farm(self) -> Farm:
+        if self._farm is None:
+            self._farm = Farm.assemble(load_settings(self.overrides))
+        return self._farm
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+def _fail_cleanly(fn):
+    """Service errors become a one-line message and exit status 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FarmError as exc:
+            raise click.ClickException(exc.msg) from None
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Data directory (default ./var, or BROWSERFARM_DATA_DIR).")
+@click.pass_context
+def main(ctx, data_dir):
+    """BrowserFarm: persistent browser windows and BrowserStack-style workers."""
+    ctx.obj = _Context({"data_dir": data_dir} if data_dir else {})
+
+
+# ----- database ---------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx):
+    """Apply the migrations not applied yet."""
+    applied = upgrade(ctx.farm.db)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+
+
+# ----- serving ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@click.option("--workers", type=int, default=None, help="gunicorn workers (default 2).")
+@pass_ctx
+def serve(ctx, host, port, workers):
+    """Serve the cloud API with gunicorn; creates nothing but the schema."""
+    upgrade(ctx.farm.db)
+    _serve(ctx, host, port, workers)
+
+
+@main.command()
+@click.option("--port", type=int, default=None, help="Port (default 8000).")
+@pass_ctx
+def up(ctx, port):
+    """The embedded farm: migrate, create an owner on first start, serve."""
+    farm = ctx.farm
+    upgrade(farm.db)
+    settings = farm.settings
+    url = f"http://{settings.host}:{port or settings.port}"
+    with farm.db.connection_context():
+        from browserfarm.services.embedded import ensure_owner_credentials
+        path, created = ensure_owner_credentials(farm, url)
+    click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
+    click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
+    _serve(ctx, None, port, None)
+
+
+def _serve(ctx, host, port, workers):
+    from gunicorn.app.base import BaseApplication
+
+    from browserfarm.app import create_app
+
+    settings = ctx.settings
+    overrides = dict(ctx.overrides)
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
+            self.cfg.set("workers", workers or settings.workers)
+            self.cfg.set("accesslog", "-" if os.environ.get("BROWSERFARM_ACCESS_LOG") else None)
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 10)
+
+        def load(self):
+            # Each worker assembles its own farm after the fork: no shared connections.
+            return create_app(overrides)
+
+    ctx.farm.db.close()
+    Server().run()
+
+
+# ----- plugins ----------------------------------------------------------------------
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def plugins_cmd(ctx, as_json):
+    """The installed plugins, their versions and hooks, and what they registered."""
+    from browserfarm.plugins import load_plugins
+    plugins = load_plugins(load_settings(ctx.overrides).disable_plugins)
+    registries = [plugins.proxy_types, plugins.proxy_sources, plugins.ip_check_services,
+                  plugins.browser_backends]
+    if as_json:
+        click.echo(json.dumps({
+            "plugins": [vars(i) for i in plugins.infos],
+            "registries": {r.family: {"available": r.names(), "unavailable": r.unavailable}
+                           for r in registries}}, indent=2))
+        return
+    for info in plugins.infos:
+        state = f"UNAVAILABLE: {info.unavailable}" if info.unavailable else ", ".join(info.hooks)
+        click.echo(f"{info.name} {info.version} ({info.distribution})  {state}")
+    for registry in registries:
+        names = registry.names() + [f"{n} (unavailable: {why})"
+                                    for n, why in registry.unavailable.items()]
+        click.echo(f"{registry.family}s: {', '.join(names) or '-'}")
+
+
+# ----- accounts and tokens ----------------------------------------------------------
+
+@main.group()
+def account():
+    """Accounts (teams)."""
+
+
+@account.command("create")
+@click.argument("name")
+@click.option("--owner", default="owner", help="The owner member's name.")
+@click.option("--email", default=None)
+@click.option("--sessions-limit", type=int, default=2, help="Parallel v5 workers.")
+@pass_ctx
+@_fail_cleanly
+def account_create(ctx, name, owner, email, sessions_limit):
+    """Create an account with an owner; prints the owner token and v5 key once."""
+    from browserfarm.services.accounts import create_account
+    with ctx.farm.db.connection_context():
+        new = create_account(ctx.farm, name, owner_name=owner, email=email,
+                             sessions_limit=sessions_limit)
+    click.echo(json.dumps({"account_id": new.account.id, "token": new.token,
+                           "v5_username": new.v5_username,
+                           "v5_access_key": new.v5_access_key}, indent=2))
+
+
+@account.command("list")
+@pass_ctx
+def account_list(ctx):
+    """Accounts, their members and v5 usernames."""
+    from browserfarm.models import Account
+    with ctx.farm.db.connection_context():
+        for acc in Account.select().order_by(Account.id):
+            members = ", ".join(f"{m.name} ({m.role})" for m in acc.members)
+            click.echo(f"{acc.id}\t{acc.name}\tv5:{acc.v5_username}\t{members}")
+
+
+@main.group()
+def token():
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--account", "account_ref", required=True, help="Account id or name.")
+@click.option("--permission", "permission_list", multiple=True,
+              type=click.Choice(permissions.ALL), help="Repeat for each permission.")
+@click.option("--role", type=click.Choice(list(permissions.ROLES)), default=None,
+              help="A preset: its permissions are added.")
+@click.option("--name", default="api token")
+@pass_ctx
+@_fail_cleanly
+def token_create(ctx, account_ref, permission_list, role, name):
+    """Create a bearer token; prints it once."""
+    from browserfarm.services.accounts import create_token, find_account
+    with ctx.farm.db.connection_context():
+        acc = find_account(account_ref)
+        raw, tok = create_token(ctx.farm, acc.id, name=name, permissions=permission_list,
+                                role=role)
+    click.echo(json.dumps({"id": tok.id, "token": raw, "permissions": tok.permissions},
+                          indent=2))
+
+
+@token.command("list")
+@click.option("--account", "account_ref", required=True, help="Account id or name.")
+@pass_ctx
+@_fail_cleanly
+def token_list(ctx, account_ref):
+    """Tokens of an account (their prefixes, never the secrets)."""
+    from browserfarm.models import ApiToken
+    from browserfarm.services.accounts import find_account
+    with ctx.farm.db.connection_context():
+        acc = find_account(account_ref)
+        for tok in acc.tokens.order_by(ApiToken.id):
+            state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
+            click.echo(f"{tok.id}\t{tok.prefix}…\t{tok.name}\t{state}\t"
+                       f"{' '.join(tok.permissions)}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int, required=False)
+@click.option("--token", "raw", default=None, help="The token itself instead of its id.")
+@pass_ctx
+@_fail_cleanly
+def token_revoke(ctx, token_id, raw):
+    """Revoke a token by id (see `token list`) or by its value."""
+    from browserfarm.services.accounts import revoke_token
+    if token_id is None and not raw:
+        raise click.UsageError("give a TOKEN_ID or --token")
+    with ctx.farm.db.connection_context():
+        tok = revoke_token(ctx.farm, token_id=token_id, raw=raw)
+    click.echo(f"revoked token {tok.id} ({tok.name})")
+
+
+@main.group()
+def recycle():
+    """The recycle bin."""
+
+
+@recycle.command("purge")
+@pass_ctx
+def recycle_purge(ctx):
+    """Delete windows older than the retention (BROWSERFARM_RECYCLE_RETENTION_DAYS)."""
+    from browserfarm.services.windows import purge_recycle_bin
+    with ctx.farm.db.connection_context():
+        count = purge_recycle_bin(ctx.farm)
+    click.echo(f"purged {count} window(s)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
