@@ -118,6 +118,7 @@ def _serve(ctx, host, port, workers):
             self.cfg.set("accesslog", "-" if os.environ.get("BROWSERFARM_ACCESS_LOG") else None)
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):
             # Each worker assembles its own farm after the fork: no shared connections.

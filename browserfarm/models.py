@@ -103,7 +103,7 @@ class Window(BaseModel):
     refresh_proxy_url = pw.TextField(default="")
     ip_check_service = pw.CharField(max_length=32, default="ip-api")
     enable_socks5_udp = pw.BooleanField(default=False)
-    fingerprint = JSONText(default="{}")
+    fingerprint = JSONText(default=dict)
     config = JSONText(null=True)
     sync_cookies = pw.BooleanField(default=True)
     sync_tabs = pw.BooleanField(default=False)

@@ -89,6 +89,9 @@ def _flatten(messages, prefix: str = "") -> list[tuple[str, str]]:
         return [pair for m in messages for pair in _flatten(m, prefix)]
     out = []
     for key, value in messages.items():
+        if key == "_schema" and prefix:  # a nested object of the wrong type
+            out.extend((prefix, "Must be a JSON object.") for _ in _flatten(value)[:1])
+            continue
         path = f"{prefix}.{key}" if prefix else str(key)
         if prefix and isinstance(key, int):
             path = f"{prefix}[{key}]"

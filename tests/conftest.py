@@ -1,0 +1,188 @@
+"""Fixtures: real databases (a SQLite file, and a throw-away PostgreSQL cluster started
+as the ``postgres`` user on a free port), the app, accounts and an API caller."""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+import psycopg2
+import pytest
+
+from browserfarm.app import create_app
+from browserfarm.config import load_settings
+from browserfarm.db import upgrade
+from browserfarm.farm import Farm
+from browserfarm.services.accounts import create_account, create_token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ----- PostgreSQL -------------------------------------------------------------------
+
+@dataclass
+class PostgresServer:
+    port: int
+    datadir: str
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        conn = psycopg2.connect(self.url(), connect_timeout=10)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.url(name)
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return cmd if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *cmd]
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of its own, on loopback and a free port, for this session."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.fail("PostgreSQL is not installed: run `make test` (it installs it)")
+    bindir = os.path.dirname(bins[-1])
+    datadir = tempfile.mkdtemp(prefix="browserfarm-pg-")
+    if os.geteuid() == 0:
+        pg = pwd.getpwnam("postgres")
+        os.chown(datadir, pg.pw_uid, pg.pw_gid)
+    port = free_port()
+    subprocess.run(_as_postgres([f"{bindir}/initdb", "-D", datadir, "-U", "postgres",
+                                 "-A", "trust", "--no-sync"]),
+                   check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {datadir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", datadir, "-o", options,
+                                 "-l", f"{datadir}/server.log", "-w", "-t", "60", "start"]),
+                   check=True, capture_output=True, timeout=120)
+    try:
+        yield PostgresServer(port, datadir)
+    finally:
+        subprocess.run(_as_postgres([f"{bindir}/pg_ctl", "-D", datadir, "-m", "immediate",
+                                     "-w", "stop"]), capture_output=True, timeout=60)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+# ----- the farm ---------------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/farm.db"
+    return request.getfixturevalue("postgres").create_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """For tests about something other than the database: SQLite only."""
+    return f"sqlite:///{tmp_path}/farm.db"
+
+
+def make_farm(data_dir, database_url, **overrides) -> Farm:
+    farm = Farm.assemble(load_settings({"data_dir": data_dir, "database_url": database_url,
+                                        **overrides}, environ={}))
+    upgrade(farm.db)
+    return farm
+
+
+@pytest.fixture
+def farm(tmp_path, database_url):
+    farm = make_farm(tmp_path / "data", database_url)
+    yield farm
+    farm.db.close()
+
+
+@pytest.fixture
+def app(farm):
+    return create_app(farm=farm)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Caller:
+    """Posts JSON the way a script does, with one bearer token."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.token = token
+
+    def __call__(self, path: str, body=None, *, raw: bytes | None = None, headers=None):
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if raw is not None:
+            response = self.client.post(path, data=raw, headers=headers)
+        else:
+            response = self.client.post(path, json={} if body is None else body,
+                                        headers=headers)
+        return Answer(response.status_code, response.get_json())
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict
+
+    @property
+    def code(self):
+        return self.body["code"]
+
+    @property
+    def data(self):
+        return self.body["data"]
+
+    @property
+    def msg(self):
+        return self.body["msg"]
+
+
+def in_db(farm, fn):
+    with farm.db.connection_context():
+        return fn()
+
+
+@pytest.fixture
+def owner(farm, client):
+    """The owner of an account: every permission."""
+    new = in_db(farm, lambda: create_account(farm, "acme"))
+    caller = Caller(client, new.token)
+    caller.account = new.account
+    return caller
+
+
+@pytest.fixture
+def stranger(farm, client):
+    """The owner of another account."""
+    new = in_db(farm, lambda: create_account(farm, "globex"))
+    caller = Caller(client, new.token)
+    caller.account = new.account
+    return caller
+
+
+@pytest.fixture
+def token_with(farm, client, owner):
+    """``token_with("browser:list", role=None)``: a caller on the owner's account."""
+    def make(*permissions, role=None):
+        raw, _ = in_db(farm, lambda: create_token(farm, owner.account.id, "test",
+                                                  permissions=permissions, role=role))
+        return Caller(client, raw)
+    return make
