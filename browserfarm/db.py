@@ -26,7 +26,7 @@ def open_database(url: str) -> peewee.Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = connect(url, pragmas=SQLITE_PRAGMAS)
     else:
-        db = connect(url, autorollback=True)
+        db = connect(url)
     database.initialize(db)
     return db
 

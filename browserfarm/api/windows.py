@@ -74,7 +74,8 @@ class FingerprintSchema(Schema):
 
 def _proxy_fields(method_required: bool = False) -> dict:
     return {
-        "proxyMethod": FlexibleInt(required=method_required, validate=validate.OneOf([2, 3, 4]),
+        # Checked against the registered proxy sources, so a plugin can add a method.
+        "proxyMethod": FlexibleInt(required=method_required,
                                    metadata={"description": "2 custom, 3 API-extracted, "
                                                             "4 proxy pool binding"}),
         "proxyType": fields.String(metadata={"description": "direct, http, https, socks5, "

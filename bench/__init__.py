@@ -1,0 +1,176 @@
+"""Benchmarks for ``make bench`` (``python -m bench``).
+
+Each module in this package (names not starting with ``_``) has ``run() -> list[Result]``.
+The machine is small and noisy, so every figure is a ratio against a baseline measured
+in the same run; absolute figures are printed alongside. Everything talks to 127.0.0.1
+only and every process started here is stopped in a ``finally``.
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    name: str
+    ratio: float  # against the baseline measured in the same run
+    figures: str  # the absolute numbers behind the ratio
+    target: str
+    passed: bool
+
+    def line(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"{verdict}  {self.name:<40} ratio {self.ratio:8.3f}  "
+                f"(target {self.target})  {self.figures}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# ----- data ---------------------------------------------------------------------------
+
+@dataclass
+class Fixture:
+    farm: object
+    token: str
+    ids: list[int]
+    group_ids: list[int]
+    tag_ids: list[int]
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+
+def fingerprint(seq: int) -> dict:
+    """About 1 KB, like a BitBrowser fingerprint (schema fields plus free-form ones)."""
+    return {
+        "coreProduct": "firefox", "coreVersion": "128", "ostype": "PC", "os": "Win32",
+        "osVersion": "10", "version": "128",
+        "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) "
+                     "Gecko/20100101 Firefox/128.0",
+        "isIpCreateTimeZone": False, "timeZone": "Europe/Berlin", "timeZoneOffset": 60,
+        "webRTC": "0", "position": "1", "isIpCreatePosition": False,
+        "lat": 52.52 + seq % 100 / 1000, "lng": 13.40 + seq % 100 / 1000,
+        "precisionData": 1000.0, "isIpCreateLanguage": False,
+        "languages": "de-DE,de,en-US,en", "isIpCreateDisplayLanguage": False,
+        "displayLanguages": "de-DE", "resolutionType": "1", "resolution": "1920 x 1080",
+        "openWidth": 1280, "openHeight": 800, "devicePixelRatio": 1.0,
+        "hardwareConcurrency": 4 + seq % 3 * 2, "deviceMemory": 8.0, "doNotTrack": "1",
+        "canvas": "0", "webGL": "0", "webGLMeta": "0", "audioContext": "0",
+        "mediaDevice": "0", "clientRectNoiseEnabled": True, "portScanProtect": "0",
+        "webGLManufacturer": "Google Inc. (NVIDIA)",
+        "webGLRender": "ANGLE (NVIDIA, NVIDIA GeForce GTX 1650 Direct3D11 vs_5_0 ps_5_0, "
+                       "D3D11)",
+        "fontType": "2", "noiseSeed": f"{uuid.UUID(int=seq).hex}",
+    }
+
+
+def prepare_farm(data_dir: Path, windows: int) -> Fixture:
+    """Migrate a fresh SQLite farm in ``data_dir`` (as tests/conftest.py make_farm does),
+    create an account, and insert ``windows`` realistic windows with bulk inserts."""
+    from browserfarm.config import load_settings
+    from browserfarm.db import upgrade
+    from browserfarm.farm import Farm
+    from browserfarm.models import Group, Tag, Window, WindowTag
+    from browserfarm.services.accounts import create_account
+
+    farm = Farm.assemble(load_settings({"data_dir": data_dir}, environ={}))
+    upgrade(farm.db)
+    with farm.db.connection_context(), farm.db.atomic():
+        new = create_account(farm, "bench")
+        account = new.account.id
+        group_ids = [Group.create(account=account, name=f"team-{i}").id for i in range(5)]
+        tag_ids = [Tag.create(account=account, name=f"tag-{i}", color="#3366ff").id
+                   for i in range(5)]
+        password = farm.cipher.encrypt("s3cret-proxy-pass")  # decrypted on every list
+        rows = [{
+            "account": account, "uuid": str(uuid.uuid4()), "seq": seq,
+            "name": f"shop-{seq:05d} seller EU", "group": group_ids[seq % 5],
+            "remark": f"Window {seq}: seller account for the EU marketplace; warm up daily, "
+                      "check orders, never log in from another IP. Owner: ops team.",
+            "proxy_type": "socks5", "host": f"10.{seq // 250 % 256}.{seq % 250}.7",
+            "port": 1080 + seq % 1000, "proxy_username": f"user{seq:05d}",
+            "proxy_password_enc": password, "fingerprint": fingerprint(seq),
+            "config": {"startupMaximized": True, "muteAudio": True},
+            "url": "https://sellercentral.amazon.de/",
+        } for seq in range(1, windows + 1)]
+        for start in range(0, len(rows), 200):  # stays under SQLite's variable limit
+            Window.insert_many(rows[start:start + 200]).execute()
+        ids = [w.id for w in Window.select(Window.id).where(Window.account == account)
+               .order_by(Window.id)]
+        links = [{"window": w, "tag": tag_ids[i % 5]} for i, w in enumerate(ids)]
+        for start in range(0, len(links), 500):
+            WindowTag.insert_many(links[start:start + 500]).execute()
+    return Fixture(farm, new.token, ids, group_ids, tag_ids)
+
+
+# ----- processes ----------------------------------------------------------------------
+
+def clean_env() -> dict:
+    """No BROWSERFARM_* / DATABASE_URL from the caller's shell: the benchmark decides."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("BROWSERFARM_") and k != "DATABASE_URL"}
+
+
+def start_process(cmd: list[str], log: Path) -> subprocess.Popen:
+    # Output to a file, not a pipe: a full pipe would block the server.
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # gunicorn: graceful stop of the master and its workers
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def post(port: int, path: str, body: bytes, headers: dict, timeout: float = 10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body, headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(proc: subprocess.Popen, log: Path, port: int, path: str, body: bytes,
+               headers: dict, timeout: float = 60) -> bytes:
+    """Poll until ``path`` answers 200; return that answer's body."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            status, data = post(port, path, body, headers, timeout=5)
+        except OSError:
+            time.sleep(0.2)
+            continue
+        if status != 200:
+            raise RuntimeError(f"{path} answered {status}: {data[:500]!r}")
+        return data
+    raise RuntimeError(f"server on port {port} not ready after {timeout}s:\n"
+                       f"{log.read_text()[-3000:]}")
+
+
+def dumps(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
