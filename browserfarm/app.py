@@ -9,6 +9,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from browserfarm import __version__
 from browserfarm.api import collections, envelope, windows
 from browserfarm.api.base import Api
+from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
 from browserfarm.config import load_settings
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
@@ -51,6 +52,9 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
             g.caller = authenticate_bearer(request.headers.get("Authorization"))
 
     api = Api(app)
+    for loose in LOOSE_FIELDS:
+        api.register_field(loose, None, None)
+    api.ma_plugin.converter.add_attribute_function(openapi_property)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)

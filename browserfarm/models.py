@@ -12,7 +12,13 @@ from browserfarm.db import database
 
 
 def utcnow() -> datetime:
+    """Naive UTC: what both SQLite and PostgreSQL columns store the same way."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def as_utc(stored: datetime | None) -> datetime | None:
+    """A stored (naive UTC) time with its zone, so answers are unambiguous ISO-8601."""
+    return stored.replace(tzinfo=timezone.utc) if stored else None
 
 
 class JSONText(pw.TextField):

@@ -13,7 +13,7 @@ from browserfarm.services.collections import GroupService, TagService
 blp = Blueprint("collections", __name__, description="Groups and tags of windows")
 
 _id = {"id": FlexibleInt(required=True, validate=validate.Range(min=1))}
-_page = {"page": fields.Integer(load_default=0, validate=validate.Range(min=0)),
+_page = {"page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000)),
          "pageSize": fields.Integer(load_default=50, validate=validate.Range(1, 500))}
 _name = validate.Length(1, 100)
 

@@ -6,6 +6,8 @@ import uuid
 
 from marshmallow import ValidationError, fields
 
+MAX_ID = 2**31 - 1  # integer columns on PostgreSQL
+
 
 class FlexibleInt(fields.Integer):
     """A number or a numeric string ("number/string" in the spec); never a bool.
@@ -28,7 +30,10 @@ class FlexibleInt(fields.Integer):
             raise self.make_error("invalid")
         if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
             raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
+        number = super()._deserialize(value, attr, data, **kwargs)
+        if abs(number) > MAX_ID:
+            raise ValidationError(f"Must be at most {MAX_ID}.")
+        return number
 
 
 class WindowRef(fields.Field):
@@ -40,7 +45,7 @@ class WindowRef(fields.Field):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
-            if int(value) < 1:
+            if not 1 <= int(value) <= MAX_ID:
                 raise self.make_error("invalid")
             return int(value)
         if isinstance(value, str):
@@ -75,3 +80,24 @@ class Cookies(fields.Field):
             if not isinstance(cookie.get("name"), str) or not cookie["name"]:
                 raise ValidationError(f"Cookie {index} needs a name.")
         return value
+
+
+_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def openapi_property(converter, field, **kwargs) -> dict:
+    """The OpenAPI view of the loose fields above (an apispec attribute function)."""
+    if isinstance(field, WindowRef):
+        return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                          {"type": "string", "pattern": rf"^([1-9]\d{{0,8}}|{_UUID})$"}]}
+    if isinstance(field, FlexibleInt):
+        prop = {"oneOf": [{"type": "integer", "minimum": -MAX_ID, "maximum": MAX_ID},
+                          {"type": "string", "pattern": r"^-?\d{1,9}$"}]}
+        return prop | ({"nullable": True} if field.accept_blank else {})
+    if isinstance(field, Cookies):
+        return {"oneOf": [{"type": "array", "items": {"type": "object"}},
+                          {"type": "string"}]}
+    return {}
+
+
+LOOSE_FIELDS = (WindowRef, FlexibleInt, Cookies)

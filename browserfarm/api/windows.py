@@ -154,7 +154,7 @@ ProxyUpdateArgs = Schema.from_dict({"ids": _ids(), **_proxy_fields(method_requir
                                    name="ProxyUpdateArgs")
 
 ListArgs = Schema.from_dict({
-    "page": fields.Integer(load_default=0, validate=validate.Range(min=0),
+    "page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000),
                            metadata={"description": "From 0"}),
     "pageSize": fields.Integer(load_default=10, validate=validate.Range(1, MAX_PAGE_SIZE)),
     "groupId": _group_id(),

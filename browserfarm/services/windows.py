@@ -14,7 +14,7 @@ import peewee as pw
 
 from browserfarm import permissions as perm
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.models import Group, Tag, Window, WindowTag, utcnow
+from browserfarm.models import Group, Tag, Window, WindowTag, as_utc, utcnow
 
 CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
 
@@ -377,8 +377,8 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
         "tagIds": [t["id"] for t in tags], "tags": tags,
         "proxyPassword": password,
         "isDelete": window.deleted_at is not None,
-        "createdTime": window.created_at, "updatedTime": window.updated_at,
-        "deletedTime": window.deleted_at,
+        "createdTime": as_utc(window.created_at), "updatedTime": as_utc(window.updated_at),
+        "deletedTime": as_utc(window.deleted_at),
         "recycleBinRemark": window.recycle_bin_remark,
     })
     return data

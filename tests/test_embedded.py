@@ -1,0 +1,118 @@
+"""The embedded farm as a new user starts it: `browserfarm up` through gunicorn, then
+every spec endpoint with the credentials it wrote."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import requests
+
+from tests.conftest import free_port
+
+@contextmanager
+def running(args, data_dir, port, extra_env=None):
+    env = {**os.environ, "BROWSERFARM_PORT": str(port), **(extra_env or {})}
+    env.pop("DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                             str(data_dir), *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2)
+                break
+            except requests.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"server did not start:\n{proc.stdout.read()}")
+                time.sleep(0.2)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def post(base, token, path, body):
+    response = requests.post(f"{base}{path}", json=body, timeout=10,
+                             headers={"Authorization": f"Bearer {token}"})
+    return response.status_code, response.json()
+
+
+def test_up_creates_credentials_and_serves_every_spec_endpoint(tmp_path):
+    port = free_port()
+    data_dir = tmp_path / "var"
+    with running(["up"], data_dir, port) as proc:
+        path = data_dir / "credentials.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        creds = json.loads(path.read_text())
+        base = creds["cloud_url"]
+        assert base == f"http://127.0.0.1:{port}"
+        assert {"token", "v5_username", "v5_access_key"} <= set(creds)
+        token = creds["token"]
+
+        status, made = post(base, token, "/browser/update", {
+            "name": "windows browser", "remark": "Created via API", "proxyMethod": 2,
+            "proxyType": "socks5", "host": "1.2.3.4", "port": 1020,
+            "proxyUserName": "abc", "proxyPassword": "def",
+            "browserFingerPrint": {"coreVersion": "118", "ostype": "PC", "os": "Win32"}})
+        assert (status, made["code"]) == (200, 0)
+        window = made["data"]
+        other = post(base, token, "/browser/update", {})[1]["data"]
+        ids = [window["id"], other["id"]]
+        group = post(base, token, "/group/add", {"groupName": "g"})[1]["data"]["id"]
+        calls = [
+            ("/browser/update", {"id": window["id"], "name": "Modified window name"}),
+            ("/browser/update/partial", {"ids": ids, "remark": "New remark"}),
+            ("/browser/detail", {"uuid": window["uuid"]}),
+            ("/browser/list", {"page": 0, "pageSize": 20, "groupId": group}),
+            ("/browser/group/update", {"ids": ids, "groupId": group}),
+            ("/browser/remark/update", {"ids": ids, "remark": "Remark info"}),
+            ("/browser/proxy/update", {"ids": ids, "ipCheckService": "ip-api",
+                                       "proxyMethod": 2, "proxyType": "socks5",
+                                       "host": "127.0.0.1", "port": 1080,
+                                       "proxyUserName": "user", "proxyPassword": "pass",
+                                       "refreshProxyUrl": ""}),
+            ("/browser/delete", {"id": window["id"]}),
+            ("/browser/delete/ids", {"ids": [other["id"]]}),
+        ]
+        for path_, body in calls:
+            status, answer = post(base, token, path_, body)
+            assert (status, answer["code"], answer["msg"]) == (200, 0, "success"), path_
+        assert post(base, token, "/browser/recycle/list", {})[1]["data"]["totalNum"] == 2
+        assert post(base, "bf_wrong", "/browser/list", {})[0] == 401
+    output = proc.stdout.read()
+    assert str(path.resolve()) in output
+
+    # A restart keeps the account, the windows and the credentials.
+    with running(["up"], data_dir, port):
+        assert json.loads(path.read_text()) == creds
+        assert post(base, token, "/browser/recycle/list", {})[1]["data"]["totalNum"] == 2
+
+
+def test_serve_creates_no_account(tmp_path):
+    port = free_port()
+    data_dir = tmp_path / "var"
+    with running(["serve"], data_dir, port):
+        status, answer = post(f"http://127.0.0.1:{port}", "bf_x", "/browser/list", {})
+        assert (status, answer["code"]) == (401, 401)
+    assert not (data_dir / "credentials.json").exists()
+
+
+def test_up_reissues_credentials_when_the_file_was_lost(tmp_path):
+    port = free_port()
+    data_dir = tmp_path / "var"
+    with running(["up"], data_dir, port):
+        first = json.loads((data_dir / "credentials.json").read_text())
+    (data_dir / "credentials.json").unlink()
+    with running(["up"], data_dir, port):
+        second = json.loads((data_dir / "credentials.json").read_text())
+        assert second["v5_username"] == first["v5_username"]
+        assert second["token"] != first["token"]
+        assert post(second["cloud_url"], second["token"], "/browser/list", {})[0] == 200
