@@ -9,7 +9,7 @@ import click
 
 from browserfarm import __version__, permissions
 from browserfarm.config import load_settings
-from browserfarm.db import upgrade
+from browserfarm.db import close_all, upgrade
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
 
@@ -124,7 +124,7 @@ def _serve(ctx, host, port, workers):
             # Each worker assembles its own farm after the fork: no shared connections.
             return create_app(overrides)
 
-    ctx.farm.db.close()
+    close_all(ctx.farm.db)  # nothing open crosses the fork into the workers
     Server().run()
 
 

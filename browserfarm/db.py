@@ -2,6 +2,7 @@
 from the settings' URL (SQLite by default, PostgreSQL at scale), and migrations."""
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,17 +19,35 @@ SQLITE_PRAGMAS = {
 }
 
 
+POOL = {"max_connections": 8, "stale_timeout": 300}
+
+
 def open_database(url: str) -> peewee.Database:
-    """Point the proxy at ``url`` and return the real database object."""
-    if url.startswith("sqlite"):
+    """Point the proxy at ``url`` and return the real database object.
+
+    Connections are pooled: a request "connects" and "closes" as usual, but the
+    connection goes back to the pool instead of paying the SQLite pragmas (and WAL
+    checkpoint on last close) or the PostgreSQL handshake on every request."""
+    scheme, sep, rest = url.partition("://")
+    if scheme in ("sqlite", "postgres", "postgresql"):
+        url = f"{scheme}+pool{sep}{rest}"
+    if scheme.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = connect(url, pragmas=SQLITE_PRAGMAS)
+        db = connect(url, pragmas=SQLITE_PRAGMAS, **POOL)
     else:
-        db = connect(url)
+        db = connect(url, **POOL)
     database.initialize(db)
     return db
+
+
+def close_all(db: peewee.Database) -> None:
+    """Close every connection, pooled ones included (before a fork, at exit)."""
+    if hasattr(db, "close_all"):
+        db.close_all()
+    elif not db.is_closed():
+        db.close()
 
 
 def migrations_dir() -> Path:
@@ -46,3 +65,28 @@ def upgrade(db: peewee.Database) -> list[str]:
         with db.connection_context():
             router.run()
     return todo
+
+
+def json_merge(db: peewee.Database, column, patch: dict):
+    """SQL for ``column`` (JSON text) with the top-level keys of ``patch`` set: a
+    shallow merge done by the database, one statement for any number of rows."""
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return peewee.NodeList((
+            peewee.SQL("(COALESCE("), column, peewee.SQL(", '{}')::jsonb ||"),
+            peewee.Value(json.dumps(patch), converter=False),
+            peewee.SQL("::jsonb)::text")))
+    # SQLite's json_set replaces whole values at the given paths: the same merge.
+    paths = []
+    for key, value in patch.items():
+        paths += [peewee.Value(f'$."{key}"', converter=False),
+                  peewee.fn.json(peewee.Value(json.dumps(value), converter=False))]
+    return peewee.fn.json_set(peewee.fn.COALESCE(column, peewee.SQL("'{}'")), *paths)
+
+
+def one_of(db: peewee.Database, column, values):
+    """``column IN values`` with the values as one parameter: the SQL stays the same
+    size (and quick to build) for 1 or 10,000 values."""
+    values = list(values)
+    if isinstance(db, peewee.PostgresqlDatabase):
+        return column == peewee.fn.ANY(peewee.Value(values, unpack=False, converter=False))
+    return column.in_(peewee.SQL("(SELECT value FROM json_each(?))", [json.dumps(values)]))

@@ -2,7 +2,7 @@
 the app factory or the CLI, and handed to services explicitly."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import peewee
 
@@ -10,6 +10,7 @@ from browserfarm.config import Settings, load_settings
 from browserfarm.db import open_database
 from browserfarm.plugins import Plugins, load_plugins
 from browserfarm.security import ProxyCipher
+from browserfarm.services.revisions import AnswerCache
 
 
 @dataclass
@@ -18,6 +19,7 @@ class Farm:
     db: peewee.Database
     plugins: Plugins
     cipher: ProxyCipher
+    answers: AnswerCache = field(default_factory=AnswerCache)  # see services.revisions
 
     @classmethod
     def assemble(cls, settings: Settings | None = None) -> "Farm":

@@ -16,9 +16,9 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def as_utc(stored: datetime | None) -> datetime | None:
-    """A stored (naive UTC) time with its zone, so answers are unambiguous ISO-8601."""
-    return stored.replace(tzinfo=timezone.utc) if stored else None
+def iso_utc(stored: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO-8601 with its zone, as the API answers it."""
+    return stored.replace(tzinfo=timezone.utc).isoformat() if stored else None
 
 
 class JSONText(pw.TextField):
@@ -44,6 +44,7 @@ class Account(BaseModel):
     v5_key_hash = pw.CharField(max_length=64)
     sessions_limit = pw.IntegerField(default=2)
     created_at = pw.DateTimeField(default=utcnow)
+    revision = pw.IntegerField(default=0)  # see services.revisions
 
 
 class Member(BaseModel):
@@ -123,7 +124,10 @@ class Window(BaseModel):
     recycle_bin_remark = pw.TextField(default="")
 
     class Meta:
-        indexes = ((("account", "deleted_at", "seq"), False),)
+        indexes = ((("account", "deleted_at", "seq"), False),
+                   (("account", "deleted_at", "name"), False),
+                   (("account", "deleted_at", "created_at"), False),
+                   (("account", "deleted_at", "updated_at"), False))
 
     @classmethod
     def of_account(cls, account_id: int, deleted: bool = False):

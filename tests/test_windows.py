@@ -410,3 +410,54 @@ def test_password_is_not_returned_to_a_caller_who_cannot_read_windows(token_with
     creator = token_with("browser:create:single")
     answer = creator("/browser/update", SOCKS)
     assert answer.code == 0 and answer.data["proxyPassword"] == ""
+
+
+def test_lists_are_never_stale_after_any_write(owner):
+    """Lists are cached per account revision: every write must show at once."""
+    group = owner("/group/add", {"groupName": "g"}).data["id"]
+    tag = owner("/tag/add", {"name": "t"}).data["id"]
+    a = create(owner, groupId=group, tagIds=[tag])
+    b = create(owner)
+
+    def listed():
+        return {w["id"]: w for w in owner("/browser/list", {"pageSize": 100}).data["list"]}
+
+    writes = [
+        ("/browser/update", {"id": a["id"], "name": "renamed"},
+         lambda ws: ws[a["id"]]["name"] == "renamed"),
+        ("/browser/update/partial", {"ids": [a["id"]], "browserFingerPrint": {"os": "x"}},
+         lambda ws: ws[a["id"]]["browserFingerPrint"] == {"os": "x"}),
+        ("/browser/remark/update", {"ids": [b["id"]], "remark": "r"},
+         lambda ws: ws[b["id"]]["remark"] == "r"),
+        ("/browser/proxy/update", {"ids": [b["id"]], "proxyMethod": 2, "proxyType": "http",
+                                   "host": "h", "port": 1},
+         lambda ws: ws[b["id"]]["proxyType"] == "http"),
+        ("/group/edit", {"id": group, "groupName": "g2"},
+         lambda ws: ws[a["id"]]["groupName"] == "g2"),
+        ("/tag/edit", {"id": tag, "name": "t2"},
+         lambda ws: ws[a["id"]]["tags"][0]["name"] == "t2"),
+        ("/tag/delete", {"id": tag}, lambda ws: ws[a["id"]]["tagIds"] == []),
+        ("/browser/group/update", {"ids": [b["id"]], "groupId": group},
+         lambda ws: ws[b["id"]]["groupId"] == group),
+        ("/group/delete", {"id": group}, lambda ws: ws[b["id"]]["groupId"] == 0),
+        ("/browser/delete", {"id": b["id"]}, lambda ws: b["id"] not in ws),
+        ("/browser/recycle/restore", {"ids": [b["id"]]}, lambda ws: b["id"] in ws),
+        ("/browser/update", {"name": "new"}, lambda ws: len(ws) == 3),
+    ]
+    for path, body, shows in writes:
+        listed()  # warm the cache
+        assert owner(path, body).code == 0, path
+        assert shows(listed()), path
+
+
+def test_a_write_through_one_process_shows_in_anothers_list(farm, owner):
+    """Two API processes (two apps, each with its own cache) over one database."""
+    from browserfarm.app import create_app
+    from browserfarm.farm import Farm
+    from tests.conftest import Caller
+    other_farm = Farm.assemble(farm.settings)
+    other = Caller(create_app(farm=other_farm).test_client(), owner.token)
+    window = create(owner, name="before")
+    assert other("/browser/list").data["list"][0]["name"] == "before"
+    owner("/browser/update", {"id": window["id"], "name": "after"})
+    assert other("/browser/list").data["list"][0]["name"] == "after"

@@ -10,6 +10,7 @@ import peewee as pw
 from browserfarm import permissions as perm
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import Group, Tag, Window, WindowTag
+from browserfarm.services.revisions import account_write
 
 
 class _Collections:
@@ -38,7 +39,7 @@ class _Collections:
 
     def add(self, data: dict) -> dict:
         self.caller.require(self.manage_permission)
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.caller.account_id):
             self._check_unique(data[self.name_field])
             item = self.model.create(account=self.caller.account_id,
                                      **self._columns(data))
@@ -46,7 +47,7 @@ class _Collections:
 
     def edit(self, data: dict) -> dict:
         self.caller.require(self.manage_permission)
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.caller.account_id):
             item = self._get(data["id"])
             if self.name_field in data:
                 self._check_unique(data[self.name_field], except_id=item.id)
@@ -58,7 +59,7 @@ class _Collections:
 
     def delete(self, item_id: int) -> dict:
         self.caller.require(self.manage_permission)
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.caller.account_id):
             item = self._get(item_id)
             released = self._release_windows(item.id)
             item.delete_instance()

@@ -13,8 +13,10 @@ from datetime import timedelta
 import peewee as pw
 
 from browserfarm import permissions as perm
+from browserfarm.db import json_merge, one_of
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.models import Group, Tag, Window, WindowTag, as_utc, utcnow
+from browserfarm.models import Account, Group, Tag, Window, WindowTag, iso_utc, utcnow
+from browserfarm.services.revisions import account_write, current_revision
 
 CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
 
@@ -70,14 +72,23 @@ class WindowService:
 
     def list(self, query: dict) -> dict:
         self.caller.require(perm.BROWSER_LIST)
-        windows = self._filtered(Window.of_account(self.account_id), query)
-        return self._page(windows, query)
+        return self._cached_page(query, deleted=False)
 
     def recycle_list(self, query: dict) -> dict:
         self.caller.require(perm.BROWSER_LIST)
         self.purge_expired()
-        windows = self._filtered(Window.of_account(self.account_id, deleted=True), query)
-        return self._page(windows, query)
+        return self._cached_page(query, deleted=True)
+
+    def _cached_page(self, query: dict, deleted: bool) -> dict:
+        """A page is a function of the account's revision and the query (see
+        services.revisions); recent pages are answered from the farm's cache."""
+        key = (self.account_id, current_revision(self.account_id), deleted,
+               self.caller.can(perm.BROWSER_LIST),
+               tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                            for k, v in query.items())))
+        return self.farm.answers.get_or_compute(key, lambda: self._page(
+            self._filtered(Window.of_account(self.account_id, deleted=deleted), query),
+            query))
 
     # ----- writing -------------------------------------------------------------
 
@@ -93,18 +104,17 @@ class WindowService:
         ids = data.pop("ids")
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids)
-            if "browserFingerPrint" in data or "config" in data:
-                # Partial means merged key by key into what each window has.
-                self._merge_json_fields(windows, data)
+            # Partial means merged key by key into what each window has.
+            self._merge_json_fields(windows, data)
             self._apply(windows, self._plain_changes(data), data.get("tagIds"))
         return {"ids": [w.id for w in windows], "updated": len(windows)}
 
     def update_group(self, ids: list, group_id) -> dict:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids)
             self._apply(windows, {"group": self._group_id(group_id)}, None)
         return {"ids": [w.id for w in windows], "updated": len(windows)}
@@ -112,7 +122,7 @@ class WindowService:
     def update_remark(self, ids: list, remark: str) -> dict:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids)
             self._apply(windows, {"remark": remark}, None)
         return {"ids": [w.id for w in windows], "updated": len(windows)}
@@ -128,7 +138,7 @@ class WindowService:
         changes = self._proxy_columns(proxy)
         if "ipCheckService" in data:
             changes.update(self._plain_changes({"ipCheckService": data["ipCheckService"]}))
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids)
             self._apply(windows, changes, None)
         return {"ids": [w.id for w in windows], "updated": len(windows)}
@@ -139,7 +149,7 @@ class WindowService:
         ids = data.get("ids") or [data[k] for k in ("id", "browserId", "uuid") if k in data]
         if not ids:
             raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids)
             self._apply(windows, {"deleted_at": utcnow()}, None, touch=False)
         return {"ids": [w.id for w in windows], "deleted": len(windows)}
@@ -147,18 +157,18 @@ class WindowService:
     def restore(self, ids: list) -> dict:
         self.caller.require(perm.BROWSER_RESTORE)
         self.purge_expired()
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids, deleted=True)
             self._apply(windows, {"deleted_at": None, "recycle_bin_remark": ""}, None)
         return {"ids": [w.id for w in windows], "restored": len(windows)}
 
     def delete_permanently(self, ids: list) -> dict:
         self.caller.require(perm.BROWSER_DELETE_PERMANENT)
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             windows = self._many(ids, deleted=True)
             window_ids = [w.id for w in windows]
-            WindowTag.delete().where(WindowTag.window.in_(window_ids)).execute()
-            Window.delete().where(Window.id.in_(window_ids)).execute()
+            WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
+            Window.delete().where(self._one_of(Window.id, window_ids)).execute()
         return {"ids": window_ids, "deleted": len(window_ids)}
 
     def purge_expired(self) -> int:
@@ -172,7 +182,7 @@ class WindowService:
             raise InvalidInput("config", CONFIG_NOT_OBJECT)
         proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
         self._check_proxy(proxy)
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             seq = (Window.select(pw.fn.MAX(Window.seq))
                    .where(Window.account == self.account_id).scalar() or 0) + 1
             columns = self._plain_changes(data)
@@ -185,7 +195,7 @@ class WindowService:
         return self._to_api([window])[0]
 
     def _edit(self, data: dict) -> dict:
-        with self.farm.db.atomic():
+        with account_write(self.farm, self.account_id):
             window = self._one(data)
             changes = self._plain_changes(data)
             if any(k in data for k in PROXY_FIELDS):
@@ -213,19 +223,19 @@ class WindowService:
         return changes
 
     def _merge_json_fields(self, windows, data):
-        """Merge per window, written back in one UPDATE (peewee's bulk_update: CASE)."""
+        """Merge key by key into each window's own values, in one UPDATE."""
         self._plain_changes({k: data[k] for k in ("browserFingerPrint", "config") if k in data})
-        for window in windows:
-            if "browserFingerPrint" in data:
-                window.fingerprint = {**(window.fingerprint or {}),
-                                      **data["browserFingerPrint"]}
-            if "config" in data:
-                window.config = {**(window.config or {}), **data["config"]}
-        fields = [f for f, key in ((Window.fingerprint, "browserFingerPrint"),
-                                   (Window.config, "config")) if key in data]
-        Window.bulk_update(windows, fields=fields, batch_size=len(windows) or 1)
-        data.pop("browserFingerPrint", None)
-        data.pop("config", None)
+        changes = {}
+        for field, column in (("browserFingerPrint", Window.fingerprint),
+                              ("config", Window.config)):
+            patch = data.pop(field, None)
+            if patch:
+                if any('"' in key for key in patch):
+                    raise InvalidInput(field, 'keys may not contain "')
+                changes[column] = json_merge(self.farm.db, column, patch)
+        if changes:
+            Window.update(changes).where(self._one_of(Window.id, [w.id for w in windows])
+                                         ).execute()
 
     def _apply(self, windows, changes: dict, tag_ids, touch: bool = True):
         """One UPDATE for all windows (plus two statements when tags are replaced)."""
@@ -233,15 +243,19 @@ class WindowService:
         if touch:
             changes["updated_at"] = utcnow()
         if changes:
-            Window.update(changes).where(Window.id.in_(window_ids)).execute()
+            Window.update(changes).where(self._one_of(Window.id, window_ids)).execute()
         if tag_ids is not None:
             self._set_tags(window_ids, self._tag_ids(tag_ids))
 
     def _set_tags(self, window_ids, tag_ids):
-        WindowTag.delete().where(WindowTag.window.in_(window_ids)).execute()
-        rows = [{"window": w, "tag": t} for w in window_ids for t in tag_ids]
-        if rows:
-            WindowTag.insert_many(rows).execute()
+        WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
+        if tag_ids:  # every pair, built by the database from the two id lists
+            pairs = (Window.select(Window.id, Tag.id).join(Tag, pw.JOIN.CROSS)
+                     .where(self._one_of(Window.id, window_ids), Tag.id.in_(tag_ids)))
+            WindowTag.insert_from(pairs, [WindowTag.window, WindowTag.tag]).execute()
+
+    def _one_of(self, column, values):
+        return one_of(self.farm.db, column, values)
 
     def _group_id(self, group_id):
         if group_id in (None, 0, "0", ""):
@@ -300,22 +314,25 @@ class WindowService:
         given = {k: ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")}
         if not given:
             raise InvalidInput("id", "one of id, browserId or uuid is required")
-        windows = self._many(list(given.values()), deleted=deleted)
+        windows = self._many(list(given.values()), deleted=deleted, columns=None)
         if len({w.id for w in windows}) > 1:
             raise InvalidInput("id", "id, browserId and uuid name different windows")
         return windows[0]
 
-    def _many(self, refs: list, deleted: bool | None = False) -> list[Window]:
-        """All windows named by ``refs`` (numeric ids or uuids) in one query; any
-        unknown or foreign one fails the whole call. ``deleted``: False for live
-        windows, True for the recycle bin, None for both."""
+    def _many(self, refs: list, deleted: bool | None = False,
+              columns=(Window.id, Window.uuid)) -> list[Window]:
+        """The windows named by ``refs`` (numeric ids or uuids) in one query, with
+        just ``columns`` (all when None); any unknown or foreign one fails the whole
+        call. ``deleted``: False for live windows, True for the recycle bin, None for
+        both."""
         ids, uuids = split_refs(refs)
-        condition = Window.id.in_(ids) if ids else None
+        condition = self._one_of(Window.id, ids) if ids else None
         if uuids:
-            by_uuid = Window.uuid.in_(uuids)
+            by_uuid = self._one_of(Window.uuid, uuids)
             condition = by_uuid if condition is None else (condition | by_uuid)
-        scope = (Window.select().where(Window.account == self.account_id) if deleted is None
-                 else Window.of_account(self.account_id, deleted=deleted))
+        scope = Window.select(*(columns or ())).where(Window.account == self.account_id)
+        if deleted is not None:
+            scope = scope.where(Window.deleted_at.is_null(not deleted))
         found = list(scope.where(condition))
         known = {w.id for w in found} | {w.uuid for w in found}
         missing = [r for r in ids + uuids if r not in known]
@@ -377,8 +394,9 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
         "tagIds": [t["id"] for t in tags], "tags": tags,
         "proxyPassword": password,
         "isDelete": window.deleted_at is not None,
-        "createdTime": as_utc(window.created_at), "updatedTime": as_utc(window.updated_at),
-        "deletedTime": as_utc(window.deleted_at),
+        "createdTime": iso_utc(window.created_at),
+        "updatedTime": iso_utc(window.updated_at),
+        "deletedTime": iso_utc(window.deleted_at),
         "recycleBinRemark": window.recycle_bin_remark,
     })
     return data
@@ -386,21 +404,18 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
 
 def split_refs(refs) -> tuple[list[int], list[str]]:
     """Numeric ids and uuids, in order, without duplicates; anything else is a 211."""
-    ids, uuids = [], []
+    ids, uuids = {}, {}  # dicts: ordered and de-duplicated
     for ref in refs:
         if isinstance(ref, bool):
             raise InvalidInput("ids", f"{ref!r} is not a window id or uuid")
         if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-            if int(ref) not in ids:
-                ids.append(int(ref))
+            ids[int(ref)] = None
             continue
         try:
-            text = str(uuidlib.UUID(str(ref)))
+            uuids[str(uuidlib.UUID(str(ref)))] = None
         except ValueError:
             raise InvalidInput("ids", f"{ref!r} is not a window id or uuid") from None
-        if text not in uuids:
-            uuids.append(text)
-    return ids, uuids
+    return list(ids), list(uuids)
 
 
 def purge_recycle_bin(farm, account_id: int | None = None) -> int:
@@ -410,5 +425,11 @@ def purge_recycle_bin(farm, account_id: int | None = None) -> int:
     if account_id is not None:
         expired = expired.where(Window.account == account_id)
     with farm.db.atomic():
+        accounts = [w.account_id for w in expired.select(Window.account).distinct()]
+        if not accounts:
+            return 0
         WindowTag.delete().where(WindowTag.window.in_(expired)).execute()
-        return Window.delete().where(Window.id.in_(expired)).execute()
+        purged = Window.delete().where(Window.id.in_(expired)).execute()
+        Account.update(revision=Account.revision + 1).where(
+            Account.id.in_(accounts)).execute()
+        return purged

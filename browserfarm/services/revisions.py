@@ -1,0 +1,45 @@
+"""Account revisions: every change to an account's windows, groups or tags bumps the
+account's ``revision`` in the same transaction. A list answer is then a pure function
+of (account, revision, query), so each API process may keep recent answers: polling
+scripts re-read pages far more often than windows change. Across processes and hosts
+the revision lives in the database, so no answer outlives a change."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from contextlib import contextmanager
+
+from browserfarm.models import Account
+
+
+@contextmanager
+def account_write(farm, account_id: int):
+    """A transaction that changes the account's windows, groups or tags."""
+    with farm.db.atomic():
+        yield
+        Account.update(revision=Account.revision + 1).where(Account.id == account_id).execute()
+
+
+def current_revision(account_id: int) -> int:
+    return Account.select(Account.revision).where(Account.id == account_id).scalar() or 0
+
+
+class AnswerCache:
+    """Recent answers by key, least recently used dropped first; thread-safe."""
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key, compute):
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = compute()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
