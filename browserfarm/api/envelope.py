@@ -11,10 +11,13 @@
 """
 from __future__ import annotations
 
-from flask import jsonify
+import json
+
+from flask import current_app, jsonify
 from marshmallow import Schema, fields
 
 from browserfarm.errors import FarmError
+from browserfarm.services.revisions import EncodedJson
 from browserfarm.services.windows import CONFIG_NOT_OBJECT
 
 STATUS_OF_CODE = {0: 200, 211: 400, 401: 401, 403: 403, 404: 404, 500: 500}
@@ -37,6 +40,9 @@ def success(data, msg: str = "success"):
     """The answer, already in the API's shape: services build it, the view's
     documented schema describes it (schemathesis checks they agree), so it is not
     serialised a second time."""
+    if isinstance(data, EncodedJson):
+        body = f'{{"code":0,"msg":{json.dumps(msg)},"data":{data}}}'
+        return current_app.response_class(body, mimetype="application/json")
     return jsonify({"code": 0, "msg": msg, "data": data})
 
 

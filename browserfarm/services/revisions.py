@@ -5,6 +5,7 @@ scripts re-read pages far more often than windows change. Across processes and h
 the revision lives in the database, so no answer outlives a change."""
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -43,3 +44,12 @@ class AnswerCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
         return value
+
+
+class EncodedJson(str):
+    """A value already encoded as JSON text: cached answers are kept encoded, so a
+    cache hit costs no serialisation at all."""
+
+    @classmethod
+    def of(cls, value) -> "EncodedJson":
+        return cls(json.dumps(value, separators=(",", ":"), ensure_ascii=False))

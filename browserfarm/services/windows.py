@@ -16,7 +16,7 @@ from browserfarm import permissions as perm
 from browserfarm.db import json_merge, one_of
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import Account, Group, Tag, Window, WindowTag, iso_utc, utcnow
-from browserfarm.services.revisions import account_write, current_revision
+from browserfarm.services.revisions import EncodedJson, account_write, current_revision
 
 CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
 
@@ -70,25 +70,25 @@ class WindowService:
         window = self._one(ref, deleted=None)  # windows in the recycle bin too
         return self._to_api([window])[0]
 
-    def list(self, query: dict) -> dict:
+    def list(self, query: dict) -> EncodedJson:
         self.caller.require(perm.BROWSER_LIST)
         return self._cached_page(query, deleted=False)
 
-    def recycle_list(self, query: dict) -> dict:
+    def recycle_list(self, query: dict) -> EncodedJson:
         self.caller.require(perm.BROWSER_LIST)
         self.purge_expired()
         return self._cached_page(query, deleted=True)
 
-    def _cached_page(self, query: dict, deleted: bool) -> dict:
+    def _cached_page(self, query: dict, deleted: bool) -> EncodedJson:
         """A page is a function of the account's revision and the query (see
         services.revisions); recent pages are answered from the farm's cache."""
         key = (self.account_id, current_revision(self.account_id), deleted,
                self.caller.can(perm.BROWSER_LIST),
                tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in query.items())))
-        return self.farm.answers.get_or_compute(key, lambda: self._page(
+        return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(self._page(
             self._filtered(Window.of_account(self.account_id, deleted=deleted), query),
-            query))
+            query)))
 
     # ----- writing -------------------------------------------------------------
 
@@ -105,27 +105,27 @@ class WindowService:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids)
+            window_ids = self._ids(ids)
             # Partial means merged key by key into what each window has.
-            self._merge_json_fields(windows, data)
-            self._apply(windows, self._plain_changes(data), data.get("tagIds"))
-        return {"ids": [w.id for w in windows], "updated": len(windows)}
+            self._merge_json_fields(window_ids, data)
+            self._apply(window_ids, self._plain_changes(data), data.get("tagIds"))
+        return {"ids": window_ids, "updated": len(window_ids)}
 
     def update_group(self, ids: list, group_id) -> dict:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids)
-            self._apply(windows, {"group": self._group_id(group_id)}, None)
-        return {"ids": [w.id for w in windows], "updated": len(windows)}
+            window_ids = self._ids(ids)
+            self._apply(window_ids, {"group": self._group_id(group_id)}, None)
+        return {"ids": window_ids, "updated": len(window_ids)}
 
     def update_remark(self, ids: list, remark: str) -> dict:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids)
-            self._apply(windows, {"remark": remark}, None)
-        return {"ids": [w.id for w in windows], "updated": len(windows)}
+            window_ids = self._ids(ids)
+            self._apply(window_ids, {"remark": remark}, None)
+        return {"ids": window_ids, "updated": len(window_ids)}
 
     def update_proxy(self, data: dict) -> dict:
         """The same proxy for every window; fields not given are reset, so nothing of
@@ -139,9 +139,9 @@ class WindowService:
         if "ipCheckService" in data:
             changes.update(self._plain_changes({"ipCheckService": data["ipCheckService"]}))
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids)
-            self._apply(windows, changes, None)
-        return {"ids": [w.id for w in windows], "updated": len(windows)}
+            window_ids = self._ids(ids)
+            self._apply(window_ids, changes, None)
+        return {"ids": window_ids, "updated": len(window_ids)}
 
     def delete(self, data: dict) -> dict:
         """First phase: into the recycle bin. ``ids``, or one of id/browserId/uuid."""
@@ -150,23 +150,22 @@ class WindowService:
         if not ids:
             raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids)
-            self._apply(windows, {"deleted_at": utcnow()}, None, touch=False)
-        return {"ids": [w.id for w in windows], "deleted": len(windows)}
+            window_ids = self._ids(ids)
+            self._apply(window_ids, {"deleted_at": utcnow()}, None, touch=False)
+        return {"ids": window_ids, "deleted": len(window_ids)}
 
     def restore(self, ids: list) -> dict:
         self.caller.require(perm.BROWSER_RESTORE)
         self.purge_expired()
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids, deleted=True)
-            self._apply(windows, {"deleted_at": None, "recycle_bin_remark": ""}, None)
-        return {"ids": [w.id for w in windows], "restored": len(windows)}
+            window_ids = self._ids(ids, deleted=True)
+            self._apply(window_ids, {"deleted_at": None, "recycle_bin_remark": ""}, None)
+        return {"ids": window_ids, "restored": len(window_ids)}
 
     def delete_permanently(self, ids: list) -> dict:
         self.caller.require(perm.BROWSER_DELETE_PERMANENT)
         with account_write(self.farm, self.account_id):
-            windows = self._many(ids, deleted=True)
-            window_ids = [w.id for w in windows]
+            window_ids = self._ids(ids, deleted=True)
             WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
             Window.delete().where(self._one_of(Window.id, window_ids)).execute()
         return {"ids": window_ids, "deleted": len(window_ids)}
@@ -203,7 +202,7 @@ class WindowService:
                                                   if k in PROXY_FIELDS}
                 self._check_proxy(proxy)
                 changes.update(self._proxy_columns(proxy))
-            self._apply([window], changes, data.get("tagIds"))
+            self._apply([window.id], changes, data.get("tagIds"))
             window = Window.get_by_id(window.id)
         return self._to_api([window])[0]
 
@@ -222,7 +221,7 @@ class WindowService:
             changes["group"] = self._group_id(data["groupId"])
         return changes
 
-    def _merge_json_fields(self, windows, data):
+    def _merge_json_fields(self, window_ids, data):
         """Merge key by key into each window's own values, in one UPDATE."""
         self._plain_changes({k: data[k] for k in ("browserFingerPrint", "config") if k in data})
         changes = {}
@@ -234,12 +233,10 @@ class WindowService:
                     raise InvalidInput(field, 'keys may not contain "')
                 changes[column] = json_merge(self.farm.db, column, patch)
         if changes:
-            Window.update(changes).where(self._one_of(Window.id, [w.id for w in windows])
-                                         ).execute()
+            Window.update(changes).where(self._one_of(Window.id, window_ids)).execute()
 
-    def _apply(self, windows, changes: dict, tag_ids, touch: bool = True):
+    def _apply(self, window_ids, changes: dict, tag_ids, touch: bool = True):
         """One UPDATE for all windows (plus two statements when tags are replaced)."""
-        window_ids = [w.id for w in windows]
         if touch:
             changes["updated_at"] = utcnow()
         if changes:
@@ -314,33 +311,31 @@ class WindowService:
         given = {k: ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")}
         if not given:
             raise InvalidInput("id", "one of id, browserId or uuid is required")
-        windows = self._many(list(given.values()), deleted=deleted, columns=None)
-        if len({w.id for w in windows}) > 1:
+        window_ids = self._ids(list(given.values()), deleted=deleted)
+        if len(window_ids) > 1:
             raise InvalidInput("id", "id, browserId and uuid name different windows")
-        return windows[0]
+        return Window.get_by_id(window_ids[0])
 
-    def _many(self, refs: list, deleted: bool | None = False,
-              columns=(Window.id, Window.uuid)) -> list[Window]:
-        """The windows named by ``refs`` (numeric ids or uuids) in one query, with
-        just ``columns`` (all when None); any unknown or foreign one fails the whole
-        call. ``deleted``: False for live windows, True for the recycle bin, None for
-        both."""
+    def _ids(self, refs: list, deleted: bool | None = False) -> list[int]:
+        """The ids of the windows named by ``refs`` (numeric ids or uuids), found in
+        one query; any unknown or foreign one fails the whole call. ``deleted``: False
+        for live windows, True for the recycle bin, None for both."""
         ids, uuids = split_refs(refs)
         condition = self._one_of(Window.id, ids) if ids else None
         if uuids:
             by_uuid = self._one_of(Window.uuid, uuids)
             condition = by_uuid if condition is None else (condition | by_uuid)
-        scope = Window.select(*(columns or ())).where(Window.account == self.account_id)
+        scope = Window.select(Window.id, Window.uuid).where(Window.account == self.account_id)
         if deleted is not None:
             scope = scope.where(Window.deleted_at.is_null(not deleted))
-        found = list(scope.where(condition))
-        known = {w.id for w in found} | {w.uuid for w in found}
+        found = list(scope.where(condition).tuples())
+        known = {ref for row in found for ref in row}
         missing = [r for r in ids + uuids if r not in known]
         if missing:
-            where = "in the recycle bin" if deleted else ""
-            raise NotFound(f"Window not found{' ' + where if where else ''}: "
-                           f"{', '.join(map(str, missing))}", {"missing": missing})
-        return found
+            where = " in the recycle bin" if deleted else ""
+            raise NotFound(f"Window not found{where}: {', '.join(map(str, missing))}",
+                           {"missing": missing})
+        return [window_id for window_id, _ in found]
 
     def _filtered(self, windows, query: dict):
         if query.get("groupId") not in (None, 0, "0", ""):
