@@ -160,22 +160,23 @@ def in_db(farm, fn):
         return fn()
 
 
-@pytest.fixture
-def owner(farm, client):
-    """The owner of an account: every permission."""
-    new = in_db(farm, lambda: create_account(farm, "acme"))
+def account_owner(farm, client, name: str) -> Caller:
+    """A new account's owner (every permission), calling the API."""
+    new = in_db(farm, lambda: create_account(farm, name))
     caller = Caller(client, new.token)
     caller.account = new.account
     return caller
+
+
+@pytest.fixture
+def owner(farm, client):
+    return account_owner(farm, client, "acme")
 
 
 @pytest.fixture
 def stranger(farm, client):
     """The owner of another account."""
-    new = in_db(farm, lambda: create_account(farm, "globex"))
-    caller = Caller(client, new.token)
-    caller.account = new.account
-    return caller
+    return account_owner(farm, client, "globex")
 
 
 @pytest.fixture

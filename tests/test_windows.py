@@ -137,7 +137,7 @@ def test_bad_fields_get_211_naming_the_field_and_nothing_is_stored(farm, owner, 
 
 
 def test_config_that_is_not_an_object_gets_the_spec_message(owner):
-    for config in ([1], "x", 3):
+    for config in ([1], "x", 3, None):
         answer = owner("/browser/update", {"config": config})
         assert answer.body == {"code": 211, "msg": "Configuration must be a JSON object",
                                "data": {"field": "config", "errors": {
@@ -153,6 +153,30 @@ def test_config_that_is_not_an_object_gets_the_spec_message(owner):
 def test_garbage_bodies_get_211(owner, raw, msg):
     answer = owner("/browser/update", raw=raw, headers={"Content-Type": "application/json"})
     assert (answer.status, answer.code, answer.msg) == (400, 211, msg)
+
+
+def nested(depth):
+    value = {}
+    for _ in range(depth - 1):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"config": nested(40)}, "config"),
+    ({"browserFingerPrint": {"extra": nested(40)}}, "browserFingerPrint"),
+    ({"cookie": [{"name": "a", "value": nested(40)}]}, "cookie"),
+])
+def test_json_nested_too_deeply_is_refused(owner, body, field):
+    answer = owner("/browser/update", body)
+    assert answer.code == 211 and answer.data["field"] == field and "deeper" in answer.msg
+    assert owner("/browser/update", {"config": nested(30)}).code == 0
+
+
+def test_a_body_nested_beyond_the_parser_is_211_not_500(owner):
+    answer = owner("/browser/update", raw=b"[" * 100000 + b"]" * 100000,
+                   headers={"Content-Type": "application/json"})
+    assert (answer.status, answer.code) == (400, 211)
 
 
 def test_json_without_content_type_is_still_read(owner):

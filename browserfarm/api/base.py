@@ -23,7 +23,7 @@ class JsonBodyParser(FlaskParser):
             return core.parse_json(data)
         except core.json.JSONDecodeError as exc:
             return self._handle_invalid_json_error(exc, req)
-        except UnicodeDecodeError as exc:
+        except (UnicodeDecodeError, RecursionError) as exc:
             return self._handle_invalid_json_error(exc, req)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):

@@ -98,8 +98,10 @@ def _flatten(messages, prefix: str = "") -> list[tuple[str, str]]:
         return [pair for m in messages for pair in _flatten(m, prefix)]
     out = []
     for key, value in messages.items():
-        if key == "_schema" and prefix:  # a nested object of the wrong type
-            out.extend((prefix, "Must be a JSON object.") for _ in _flatten(value)[:1])
+        if key == "_schema" and prefix:  # an error of the nested object as a whole
+            for _, text in _flatten(value)[:1]:
+                wrong_type = text == "Invalid input type."
+                out.append((prefix, "Must be a JSON object." if wrong_type else text))
             continue
         path = f"{prefix}.{key}" if prefix else str(key)
         if prefix and isinstance(key, int):

@@ -56,8 +56,32 @@ class WindowRef(fields.Field):
         raise self.make_error("invalid")
 
 
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply ``value`` nests, counting no further than ``limit + 1``."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 class JsonObject(fields.Dict):
-    default_error_messages = {"invalid": "Must be a JSON object."}
+    default_error_messages = {"invalid": "Must be a JSON object.",
+                              "too_deep": f"Must not nest deeper than {MAX_JSON_DEPTH}."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if json_depth(result) > MAX_JSON_DEPTH:
+            raise self.make_error("too_deep")
+        return result
 
 
 class Cookies(fields.Field):
@@ -76,6 +100,8 @@ class Cookies(fields.Field):
                 raise self.make_error("invalid") from None
         if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
             raise self.make_error("invalid")
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise ValidationError(f"Must not nest deeper than {MAX_JSON_DEPTH}.")
         for index, cookie in enumerate(value):
             if not isinstance(cookie.get("name"), str) or not cookie["name"]:
                 raise ValidationError(f"Cookie {index} needs a name.")

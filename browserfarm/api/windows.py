@@ -6,11 +6,13 @@ import zoneinfo
 
 from flask import g
 from flask.views import MethodView
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
+from marshmallow import (INCLUDE, Schema, ValidationError, fields, validate, validates,
+                         validates_schema)
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import Cookies, FlexibleInt, JsonObject, WindowRef
+from browserfarm.api.fields import (MAX_JSON_DEPTH, Cookies, FlexibleInt, JsonObject,
+                                    WindowRef, json_depth)
 from browserfarm.services.windows import CONFIG_NOT_OBJECT, WindowService
 
 MAX_BATCH = 1000
@@ -62,6 +64,11 @@ class FingerprintSchema(Schema):
     hardwareConcurrency = fields.Integer(validate=validate.Range(1, 256))
     deviceMemory = fields.Float(validate=validate.Range(0.25, 1024))
     doNotTrack = fields.String()
+
+    @validates_schema
+    def _not_too_deep(self, data, **kwargs):
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ValidationError(f"Must not nest deeper than {MAX_JSON_DEPTH}.")
 
     @validates("timeZone")
     def _known_zone(self, value, **kwargs):
@@ -120,7 +127,8 @@ _META_FIELDS = {
     "groupId": _group_id(),
     "tagIds": _tag_ids(),
     "browserFingerPrint": fields.Nested(FingerprintSchema),
-    "config": JsonObject(error_messages={"invalid": CONFIG_NOT_OBJECT}),
+    "config": JsonObject(error_messages={"invalid": CONFIG_NOT_OBJECT,
+                                         "null": CONFIG_NOT_OBJECT}),
 }
 
 WindowUpdateArgs = Schema.from_dict({
