@@ -190,6 +190,21 @@ def account_list(ctx):
             click.echo(f"{acc.id}\t{acc.name}\tv5:{acc.v5_username}\t{members}")
 
 
+@account.command("add-member")
+@click.option("--account", "account_ref", required=True, help="Account id or name.")
+@click.option("--name", required=True)
+@click.option("--role", type=click.Choice(list(permissions.ROLES)), default="member")
+@click.option("--email", default=None)
+@pass_ctx
+@_fail_cleanly
+def account_add_member(ctx, account_ref, name, role, email):
+    """Add a member to an account; prints the member's token once."""
+    from browserfarm.services.accounts import add_member, find_account
+    with ctx.farm.db.connection_context():
+        member, raw = add_member(ctx.farm, find_account(account_ref).id, name, role, email)
+    click.echo(json.dumps({"member_id": member.id, "role": role, "token": raw}, indent=2))
+
+
 @main.group()
 def token():
     """API tokens."""

@@ -89,3 +89,18 @@ def test_cli_refuses_bad_input_with_a_message(tmp_path):
     acc = json.loads(no_permission.stdout)["account_id"]
     empty = cli(tmp_path, "token", "create", "--account", str(acc), check=False)
     assert empty.returncode == 1 and "at least one permission" in empty.stderr
+
+
+def test_cli_adds_members_with_role_tokens(tmp_path, farm, client):
+    data_dir = farm.settings.data_dir
+    env = {"DATABASE_URL": farm.settings.effective_database_url, "PATH": "/usr/bin:/bin"}
+    cli(data_dir, "account", "create", "Team B", env=env)
+    added = json.loads(cli(data_dir, "account", "add-member", "--account", "Team B",
+                           "--name", "eve", "--role", "read-only", env=env).stdout)
+    eve = Caller(client, added["token"])
+    assert eve("/browser/list").code == 0 and eve("/browser/update", {}).code == 403
+    listing = cli(data_dir, "account", "list", env=env).stdout
+    assert "eve (read-only)" in listing and "owner (owner)" in listing
+    bad = cli(data_dir, "account", "add-member", "--account", "Team B", "--name", "x",
+              "--role", "boss", env=env, check=False)
+    assert bad.returncode == 2 and "boss" in bad.stderr

@@ -64,6 +64,22 @@ def create_token(farm, account_id: int, name: str, permissions=(), role: str | N
     return raw, token
 
 
+def add_member(farm, account_id: int, name: str, role: str,
+               email: str | None = None) -> tuple[Member, str]:
+    """A new member of the account with a token carrying the role's permissions."""
+    if role not in perm.ROLES:
+        raise InvalidInput("role", f"unknown role {role!r} (known: {', '.join(perm.ROLES)})")
+    if not name.strip():
+        raise InvalidInput("name", "must not be empty")
+    with farm.db.atomic():
+        if not Account.select().where(Account.id == account_id).exists():
+            raise NotFound(f"Account not found: {account_id}")
+        member = Member.create(account=account_id, name=name, email=email, role=role)
+        raw, _ = create_token(farm, account_id, name=f"{name} ({role})", role=role,
+                              member_id=member.id)
+    return member, raw
+
+
 def revoke_token(farm, token_id: int | None = None, raw: str | None = None) -> ApiToken:
     query = ApiToken.select().where(ApiToken.revoked_at.is_null())
     if raw:
