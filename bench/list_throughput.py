@@ -28,7 +28,18 @@ PATH = "/browser/list"
 BODY = dumps({"page": 0, "pageSize": 20})
 
 
-def load(port: int, headers: dict, seconds: float) -> tuple[int, int, float]:
+SORTS = ["seq", "id", "name", "remark", "createdTime", "updatedTime"]
+
+
+def distinct_body(n: int) -> str:
+    """Request n of a stream where no query repeats within 6,000 requests: more than
+    the answer cache holds, so every answer is computed (the cold path)."""
+    return dumps({"page": n % 500, "pageSize": 20, "sortProperties": SORTS[n // 500 % 6],
+                  "sortDirection": "asc" if n // 3000 % 2 else "desc"})
+
+
+def load(port: int, headers: dict, seconds: float, body=lambda n: BODY
+         ) -> tuple[int, int, float]:
     """Requests answered 200, failures, elapsed seconds, from THREADS client threads."""
     stop_at = time.perf_counter() + seconds
     done, failed = [0] * THREADS, [0] * THREADS
@@ -40,7 +51,7 @@ def load(port: int, headers: dict, seconds: float) -> tuple[int, int, float]:
         try:
             while time.perf_counter() < stop_at and failed[i] < 100:
                 try:
-                    conn.request("POST", PATH, BODY, headers)
+                    conn.request("POST", PATH, body(done[i] * THREADS + i), headers)
                     resp = conn.getresponse()
                     resp.read()
                     if resp.status == 200:
@@ -105,6 +116,8 @@ def run() -> list[Result]:
                           + (f", {failed} failed" if failed else ""))
                     for k, v in enumerate((done, failed, elapsed)):
                         totals[name][k] += v
+            cold, cold_failed, cold_elapsed = load(ours_port, headers, ROUND_S, distinct_body)
+            print(f"  ours, every query different: {cold / cold_elapsed:7.1f} req/s")
         finally:
             for proc in servers:
                 stop_process(proc)
@@ -114,5 +127,12 @@ def run() -> list[Result]:
     ratio = rate["ours"] / rate["bare"]
     figures = (f"ours {rate['ours']:.1f} req/s, bare {rate['bare']:.1f} req/s"
                + (f", {failed} failed requests" if failed else ""))
+    cold_rate = cold / cold_elapsed
     return [Result("list_throughput /browser/list pageSize 20", ratio, figures,
-                   f">= {TARGET:.2f}", ratio >= TARGET and not failed)]
+                   f">= {TARGET:.2f}", ratio >= TARGET and not failed),
+            # For the record, no target: the same page asked again is answered from
+            # the revision cache; this is the rate when no query repeats.
+            Result("list_throughput, no repeated query", cold_rate / rate["bare"],
+                   f"ours {cold_rate:.1f} req/s vs bare {rate['bare']:.1f} req/s"
+                   + (f", {cold_failed} failed" if cold_failed else ""),
+                   "none (information)", not cold_failed)]

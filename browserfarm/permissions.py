@@ -12,6 +12,7 @@ BROWSER_UPDATE_BATCH = "browser:update:batch"
 BROWSER_DELETE_RECYCLE = "browser:delete:recycle"
 BROWSER_RESTORE = "browser:recycle:restore"
 BROWSER_DELETE_PERMANENT = "browser:delete:permanent"
+BROWSER_PROXY_REVEAL = "browser:proxy:reveal"  # see proxy passwords in answers
 GROUP_LIST = "group:list"
 GROUP_MANAGE = "group:manage"
 TAG_LIST = "tag:list"
@@ -19,12 +20,12 @@ TAG_MANAGE = "tag:manage"
 ACCOUNT_MANAGE = "account:manage"
 
 ALL = (BROWSER_LIST, BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
-       BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_DELETE_PERMANENT,
+       BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_DELETE_PERMANENT, BROWSER_PROXY_REVEAL,
        GROUP_LIST, GROUP_MANAGE, TAG_LIST, TAG_MANAGE, ACCOUNT_MANAGE)
 
 READ_ONLY = (BROWSER_LIST, GROUP_LIST, TAG_LIST)
 MEMBER = READ_ONLY + (BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
-                      BROWSER_DELETE_RECYCLE, BROWSER_RESTORE)
+                      BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_PROXY_REVEAL)
 ADMIN = MEMBER + (BROWSER_DELETE_PERMANENT, GROUP_MANAGE, TAG_MANAGE)
 OWNER = ALL
 
@@ -32,8 +33,9 @@ ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONL
 
 
 def for_ids(ids, single: str, batch: str) -> str:
-    """The spec's rule for batch endpoints: one id needs ``single``, more need ``batch``."""
-    return single if len(ids) <= 1 else batch
+    """The spec's rule for batch endpoints: one window needs ``single``, more need
+    ``batch`` (the same id twice is still one window)."""
+    return single if len({str(i) for i in ids}) <= 1 else batch
 
 
 @dataclass(frozen=True)

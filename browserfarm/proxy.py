@@ -1,10 +1,29 @@
-"""What the core knows of proxies: the settings a window carries, and the base
-class every proxy-type plugin extends."""
+"""What the core knows of proxies: the settings a window carries, the base class every
+proxy-type plugin extends, and the kinds of failure a proxy step can have."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from browserfarm.errors import InvalidInput
+
+#: What went wrong, as the proxy check and the open error report it.
+FAILURE_KINDS = ("auth_failed", "connect_refused", "timeout", "dns_failed", "bad_response",
+                 "extraction_failed", "unsupported")
+
+
+class ProxyFailure(Exception):
+    """A proxy step failed; ``kind`` is one of ``FAILURE_KINDS``, ``message`` what the
+    upstream said."""
+
+    def __init__(self, kind: str, message: str):
+        assert kind in FAILURE_KINDS, kind
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -15,13 +34,38 @@ class ProxySettings:
     username: str = ""
     password: str = ""
 
+    def redacted(self) -> str:
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{self.type}://{user}{self.host}:{self.port}" if self.host else self.type
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """Deployment-wide choices for reaching proxies."""
+    connect_timeout: float = 10.0
+    ca_file: str | None = None  # extra CAs trusted for https proxies
+    ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
+    ssh_known_hosts: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.ca_file:
+            context.load_verify_locations(self.ca_file)
+        return context
+
 
 class ProxyType:
-    """A proxy type. ``name`` is the window's ``proxyType`` value."""
+    """A proxy type. ``name`` is the window's ``proxyType`` value. An instance serves
+    one window (or worker): it may keep a connection to its proxy between streams."""
 
     name = ""
     needs_address = True  # host and port required
-    default_port: int | None = None
+    supports_udp = False  # can relay UDP (SOCKS5 UDP ASSOCIATE)
+
+    def __init__(self, settings: ProxySettings, options: ProxyOptions | None = None):
+        self.settings = settings
+        self.options = options or ProxyOptions()
 
     @classmethod
     def validate(cls, settings: ProxySettings) -> None:
@@ -34,6 +78,33 @@ class ProxyType:
             raise InvalidInput("port", f"is required for proxyType {cls.name}")
         if not 1 <= settings.port <= 65535:
             raise InvalidInput("port", "must be between 1 and 65535")
+
+    async def open_connection(self, host: str, port: int
+                              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A stream to ``host:port`` through this proxy; raises ``ProxyFailure``."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release what the instance keeps open (e.g. an SSH connection)."""
+
+
+def failure_from(exc: BaseException) -> ProxyFailure:
+    """The kind of a low-level error met while reaching a proxy or through it."""
+    if isinstance(exc, ProxyFailure):
+        return exc
+    text = str(exc) or exc.__class__.__name__
+    lowered = text.lower()
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timed out" in lowered:
+        return ProxyFailure("timeout", text)
+    if isinstance(exc, socket.gaierror) or "name or service not known" in lowered \
+            or "host unreachable" in lowered or "could not resolve" in lowered:
+        return ProxyFailure("dns_failed", text)
+    if "auth" in lowered or "407" in lowered or "permission denied" in lowered \
+            or "not allowed" in lowered:
+        return ProxyFailure("auth_failed", text)
+    if isinstance(exc, ConnectionRefusedError) or "refused" in lowered:
+        return ProxyFailure("connect_refused", text)
+    return ProxyFailure("bad_response", text)
 
 
 class ProxySource:

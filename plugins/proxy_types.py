@@ -1,25 +1,79 @@
-"""Built-in proxy types: direct, http, https, socks5, ssh."""
+"""Built-in proxy types: direct, http, https (TLS to the proxy), socks5 (RFC 1929
+username/password), ssh (asyncssh; password or private key)."""
+from __future__ import annotations
+
+import asyncio
+
 from browserfarm import hookimpl
 from browserfarm.errors import InvalidInput
-from browserfarm.proxy import ProxyType
+from browserfarm.proxy import ProxyFailure, ProxyType, failure_from
 
 
 class Direct(ProxyType):
     name = "direct"
     needs_address = False
+    supports_udp = True
+
+    async def open_connection(self, host, port):
+        try:
+            return await asyncio.wait_for(asyncio.open_connection(host, port),
+                                          self.options.connect_timeout)
+        except Exception as exc:  # noqa: BLE001 - every failure gets its kind
+            raise failure_from(exc) from exc
 
 
-class Http(ProxyType):
+class _PythonSocks(ProxyType):
+    """Types spoken by python-socks: HTTP CONNECT and SOCKS5, plain or over TLS."""
+
+    socks_kind = ""
+    over_tls = False
+
+    async def open_connection(self, host, port):
+        from python_socks import ProxyError, ProxyType as Kind
+        from python_socks.async_.asyncio.v2 import Proxy
+
+        proxy = Proxy(getattr(Kind, self.socks_kind), self.settings.host, self.settings.port,
+                      username=self.settings.username or None,
+                      password=self.settings.password or None, rdns=True,
+                      proxy_ssl=self.options.tls_context() if self.over_tls else None)
+        try:
+            stream = await proxy.connect(host, port, timeout=self.options.connect_timeout)
+        except ProxyError as exc:
+            raise _classified(exc) from exc
+        except Exception as exc:  # noqa: BLE001
+            raise failure_from(exc) from exc
+        return stream.reader, stream.writer
+
+
+def _classified(exc) -> ProxyFailure:
+    """python-socks reports the proxy's answer: its code tells what happened."""
+    code, text = getattr(exc, "error_code", None), str(exc)
+    if code in (401, 407) or "auth" in text.lower():
+        return ProxyFailure("auth_failed", text)
+    if code in (4, 3):  # SOCKS5: host / network unreachable
+        return ProxyFailure("dns_failed", text)
+    if code in (5, 502, 503):  # SOCKS5 refused; HTTP bad gateway / unavailable
+        return ProxyFailure("connect_refused", text)
+    if code == 6 or code == 504:
+        return ProxyFailure("timeout", text)
+    return failure_from(exc)
+
+
+class Http(_PythonSocks):
     name = "http"
+    socks_kind = "HTTP"
 
 
-class Https(ProxyType):
-    """An HTTP proxy reached over TLS."""
+class Https(_PythonSocks):
+    """An HTTP proxy reached over TLS (its certificate is verified)."""
     name = "https"
+    socks_kind = "HTTP"
+    over_tls = True
 
 
-class Socks5(ProxyType):
+class Socks5(_PythonSocks):
     name = "socks5"
+    socks_kind = "SOCKS5"
 
     @classmethod
     def validate(cls, settings):
@@ -34,13 +88,104 @@ class Socks5(ProxyType):
 
 
 class Ssh(ProxyType):
+    """Streams as SSH direct-tcpip channels over one SSH connection per window.
+
+    ``proxyPassword`` is the password, or a private key in OpenSSH/PEM form. Host
+    keys follow the deployment's policy: accept-new (trust on first use, kept in the
+    data dir), strict (must already be known), insecure (any)."""
     name = "ssh"
+
+    def __init__(self, settings, options=None):
+        super().__init__(settings, options)
+        self._connection = None
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def unavailable_reason(cls):
+        try:
+            import asyncssh  # noqa: F401
+        except ImportError as exc:
+            return f"asyncssh is not installed ({exc})"
+        return None
 
     @classmethod
     def validate(cls, settings):
         super().validate(settings)
         if not settings.username:
             raise InvalidInput("proxyUserName", "is required for proxyType ssh")
+
+    async def open_connection(self, host, port):
+        try:
+            connection = await self._connect()
+            return await asyncio.wait_for(connection.open_connection(host, port),
+                                          self.options.connect_timeout)
+        except ProxyFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _ssh_failure(exc) from exc
+
+    async def _connect(self):
+        import asyncssh
+        async with self._lock:
+            if self._connection is not None and not self._connection.is_closed():
+                return self._connection
+            secret = self.settings.password
+            key = secret if secret.lstrip().startswith("-----BEGIN") else None
+            self._connection = await asyncio.wait_for(asyncssh.connect(
+                self.settings.host, self.settings.port, username=self.settings.username,
+                password=None if key else (secret or None),
+                client_keys=[asyncssh.import_private_key(key)] if key else (),
+                known_hosts=await self._known_hosts(),
+                keepalive_interval=30, agent_path=None,
+                connect_timeout=self.options.connect_timeout),
+                self.options.connect_timeout)
+            return self._connection
+
+    async def _known_hosts(self):
+        """What asyncssh checks the server's key against, per the policy."""
+        policy, path = self.options.ssh_host_key_policy, self.options.ssh_known_hosts
+        if policy == "insecure":
+            return None
+        if policy == "strict" or (path and path.exists() and self._listed(path)):
+            return str(path) if path else ()
+        # accept-new: learn the key now, trust it from then on.
+        import asyncssh
+        key = await asyncio.wait_for(asyncssh.get_server_host_key(
+            self.settings.host, self.settings.port), self.options.connect_timeout)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as known:
+                known.write(f"{self._host_pattern()} {key.export_public_key().decode()}")
+        return asyncssh.import_known_hosts(
+            f"{self._host_pattern()} {key.export_public_key().decode()}")
+
+    def _host_pattern(self) -> str:
+        host, port = self.settings.host, self.settings.port
+        return host if port == 22 else f"[{host}]:{port}"
+
+    def _listed(self, path) -> bool:
+        pattern = self._host_pattern()
+        return any(line.split(" ", 1)[0] == pattern for line in path.read_text().splitlines())
+
+    async def aclose(self):
+        if self._connection is not None:
+            self._connection.close()
+            await self._connection.wait_closed()
+            self._connection = None
+
+
+def _ssh_failure(exc) -> ProxyFailure:
+    import asyncssh
+    if isinstance(exc, asyncssh.PermissionDenied):
+        return ProxyFailure("auth_failed", str(exc) or "SSH authentication failed")
+    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+        return ProxyFailure("auth_failed", f"SSH host key not trusted: {exc}")
+    if isinstance(exc, asyncssh.ChannelOpenError):
+        kind = "dns_failed" if "resolve" in str(exc).lower() else "connect_refused"
+        return ProxyFailure(kind, exc.reason or str(exc))
+    if isinstance(exc, (asyncssh.ProtocolError, asyncssh.ConnectionLost)):
+        return ProxyFailure("bad_response", str(exc))
+    return failure_from(exc)
 
 
 @hookimpl

@@ -104,3 +104,11 @@ def test_cli_adds_members_with_role_tokens(tmp_path, farm, client):
     bad = cli(data_dir, "account", "add-member", "--account", "Team B", "--name", "x",
               "--role", "boss", env=env, check=False)
     assert bad.returncode == 2 and "boss" in bad.stderr
+
+
+def test_account_names_are_unique(farm):
+    from browserfarm.errors import InvalidInput
+    from browserfarm.services.accounts import create_account
+    in_db(farm, lambda: create_account(farm, "Team A"))
+    with pytest.raises(InvalidInput, match="Team A"):
+        in_db(farm, lambda: create_account(farm, "Team A"))

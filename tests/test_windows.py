@@ -423,11 +423,51 @@ def test_single_permission_is_enough_for_one_id(owner, token_with):
         assert single(path, {"ids": [window["id"]], **body}).code == 0, path
 
 
-def test_read_only_role_reads_but_does_not_write(owner, token_with):
+def test_read_only_role_reads_but_does_not_write_or_see_passwords(owner, token_with):
     window = create(owner, **SOCKS)
     reader = token_with(role="read-only")
-    assert reader("/browser/detail", {"id": window["id"]}).data["proxyPassword"] == "def"
+    detail = reader("/browser/detail", {"id": window["id"]}).data
+    assert detail["proxyUserName"] == "abc" and detail["proxyPassword"] == ""
+    assert reader("/browser/list").data["list"][0]["proxyPassword"] == ""
+    assert token_with(role="member")("/browser/detail", {"id": window["id"]}).data[
+        "proxyPassword"] == "def"
     assert reader("/browser/update", {"name": "x"}).code == 403
+
+
+def test_the_same_id_twice_is_still_one_window(owner, token_with):
+    window = create(owner)
+    single = token_with("browser:update:single")
+    answer = single("/browser/remark/update", {"ids": [window["id"], str(window["id"])],
+                                               "remark": "r"})
+    assert answer.code == 0 and answer.data == {"ids": [window["id"]], "updated": 1}
+
+
+def test_batch_answers_keep_the_order_asked(owner):
+    a, b, c = create(owner), create(owner), create(owner)
+    answer = owner("/browser/remark/update", {"ids": [c["id"], a["uuid"], b["id"]],
+                                              "remark": "r"})
+    assert answer.data["ids"] == [c["id"], a["id"], b["id"]]
+
+
+@pytest.mark.parametrize("path, body, field", [
+    ("/browser/update", {"name": "x\u0000y"}, "name"),
+    ("/browser/update", {"browserFingerPrint": {"userAgent": "a\u0000"}},
+     "browserFingerPrint.userAgent"),
+    ("/browser/list", {"keyword": "a\u0000"}, "keyword"),
+    ("/group/add", {"groupName": "g\u0000"}, "groupName"),
+    ("/tag/add", {"name": "t\u0000"}, "name"),
+])
+def test_nul_characters_are_refused_on_every_database(owner, path, body, field):
+    answer = owner(path, body)  # sent as the JSON escape \\u0000
+    assert (answer.status, answer.code) == (400, 211), answer.body
+    assert answer.data["field"] == field and "NUL" in answer.msg
+
+
+def test_delete_takes_ids_or_one_id_not_both(owner):
+    a, b = create(owner), create(owner)
+    answer = owner("/browser/delete", {"ids": [a["id"]], "id": b["id"]})
+    assert answer.code == 211 and answer.data["field"] == "ids"
+    assert owner("/browser/list").data["totalNum"] == 2
 
 
 def test_password_is_not_returned_to_a_caller_who_cannot_read_windows(token_with):

@@ -20,14 +20,36 @@ class JsonBodyParser(FlaskParser):
         if not data:
             return core.missing
         try:
-            return core.parse_json(data)
+            body = core.parse_json(data)
         except core.json.JSONDecodeError as exc:
             return self._handle_invalid_json_error(exc, req)
         except (UnicodeDecodeError, RecursionError) as exc:
             return self._handle_invalid_json_error(exc, req)
+        if b"\\u0000" in data:  # databases store no NUL characters in text
+            path = _nul_path(body)
+            if path:
+                flask_smorest.abort(400, messages={"json": {path: [
+                    "Must not contain NUL characters (\\u0000)."]}})
+        return body
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         flask_smorest.abort(400, messages={"json": ["Request body is not valid JSON"]})
+
+
+def _nul_path(value, path: str = ""):
+    """Where the first string with a NUL character is, as a field path."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return path or "body"
+        found = _nul_path(item, f"{path}[{key}]" if isinstance(key, int)
+                          else (f"{path}.{key}" if path else key))
+        if found:
+            return found
+    return None
 
 
 class Api(flask_smorest.Api):

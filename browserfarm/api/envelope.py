@@ -81,8 +81,10 @@ def validation_failure(messages: dict):
         return failure(211, "Invalid request")
     path, text = errors[0]
     if path == "_schema":
-        msg = "Request body must be a JSON object"
-    elif text == CONFIG_NOT_OBJECT or path == "":
+        path, msg = "body", "Request body must be a JSON object"
+    elif path == "":
+        path, msg = "body", text
+    elif text == CONFIG_NOT_OBJECT:
         msg = text
     else:
         msg = f"{path}: {text}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 MAX_ID = 2**31 - 1  # integer columns on PostgreSQL
 
@@ -117,8 +117,14 @@ def openapi_property(converter, field, **kwargs) -> dict:
         return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
                           {"type": "string", "pattern": rf"^([1-9]\d{{0,8}}|{_UUID})$"}]}
     if isinstance(field, FlexibleInt):
-        prop = {"oneOf": [{"type": "integer", "minimum": -MAX_ID, "maximum": MAX_ID},
-                          {"type": "string", "pattern": r"^-?\d{1,9}$"}]}
+        low, high = -MAX_ID, MAX_ID
+        for rule in field.validators:
+            if isinstance(rule, validate.Range):
+                low = rule.min if rule.min is not None else low
+                high = rule.max if rule.max is not None else high
+        digits = r"^\d{1,9}$" if low >= 0 else r"^-?\d{1,9}$"
+        prop = {"oneOf": [{"type": "integer", "minimum": low, "maximum": high},
+                          {"type": "string", "pattern": digits}]}
         return prop | ({"nullable": True} if field.accept_blank else {})
     if isinstance(field, Cookies):
         return {"oneOf": [{"type": "array", "items": {"type": "object"}},

@@ -106,9 +106,9 @@ def _ref_fields() -> dict:
     return {"id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef()}
 
 
-def _group_id(**kwargs):
+def _group_id(description="0: ungrouped", **kwargs):
     return FlexibleInt(accept_blank=True, blank_as=0, validate=validate.Range(min=0),
-                       metadata={"description": "0 or omitted: ungrouped"}, **kwargs)
+                       metadata={"description": description}, **kwargs)
 
 
 def _tag_ids():
@@ -165,7 +165,7 @@ ListArgs = Schema.from_dict({
     "page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000),
                            metadata={"description": "From 0"}),
     "pageSize": fields.Integer(load_default=10, validate=validate.Range(1, MAX_PAGE_SIZE)),
-    "groupId": _group_id(),
+    "groupId": _group_id("Only this group's windows; 0 or omitted: all windows"),
     "keyword": fields.String(validate=validate.Length(max=200),
                              metadata={"description": "In name or remark"}),
     "name": fields.String(validate=validate.Length(max=200)),

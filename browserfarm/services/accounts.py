@@ -30,6 +30,8 @@ def create_account(farm, name: str, owner_name: str = "owner", email: str | None
                    v5_username: str | None = None, sessions_limit: int = 2) -> NewAccount:
     if not name.strip():
         raise InvalidInput("name", "must not be empty")
+    if Account.select().where(Account.name == name).exists():
+        raise InvalidInput("name", f"an account named {name!r} exists")
     username = v5_username or _username_for(name)
     if Account.select().where(Account.v5_username == username).exists():
         raise InvalidInput("v5_username", f"{username!r} is taken")

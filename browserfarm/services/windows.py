@@ -83,7 +83,7 @@ class WindowService:
         """A page is a function of the account's revision and the query (see
         services.revisions); recent pages are answered from the farm's cache."""
         key = (self.account_id, current_revision(self.account_id), deleted,
-               self.caller.can(perm.BROWSER_LIST),
+               self.caller.can(perm.BROWSER_PROXY_REVEAL),
                tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in query.items())))
         return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(self._page(
@@ -146,7 +146,10 @@ class WindowService:
     def delete(self, data: dict) -> dict:
         """First phase: into the recycle bin. ``ids``, or one of id/browserId/uuid."""
         self.caller.require(perm.BROWSER_DELETE_RECYCLE)
-        ids = data.get("ids") or [data[k] for k in ("id", "browserId", "uuid") if k in data]
+        single = [data[k] for k in ("id", "browserId", "uuid") if k in data]
+        if data.get("ids") and single:
+            raise InvalidInput("ids", "give either ids or one of id, browserId, uuid")
+        ids = data.get("ids") or single
         if not ids:
             raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
         with account_write(self.farm, self.account_id):
@@ -328,14 +331,16 @@ class WindowService:
         scope = Window.select(Window.id, Window.uuid).where(Window.account == self.account_id)
         if deleted is not None:
             scope = scope.where(Window.deleted_at.is_null(not deleted))
-        found = list(scope.where(condition).tuples())
-        known = {ref for row in found for ref in row}
-        missing = [r for r in ids + uuids if r not in known]
+        id_of = {}
+        for window_id, window_uuid in scope.where(condition).tuples():
+            id_of[window_id] = id_of[window_uuid] = window_id
+        missing = [r for r in ids + uuids if r not in id_of]
         if missing:
             where = " in the recycle bin" if deleted else ""
             raise NotFound(f"Window not found{where}: {', '.join(map(str, missing))}",
                            {"missing": missing})
-        return [window_id for window_id, _ in found]
+        # In the order asked, each window once.
+        return list(dict.fromkeys(id_of[ref] for ref in refs_in_order(refs)))
 
     def _filtered(self, windows, query: dict):
         if query.get("groupId") not in (None, 0, "0", ""):
@@ -375,7 +380,7 @@ class WindowService:
         group_ids = {w.group_id for w in windows if w.group_id}
         groups = {g.id: g.name for g in Group.select(Group.id, Group.name)
                   .where(Group.id.in_(list(group_ids)))} if group_ids else {}
-        reveal = self.caller.can(perm.BROWSER_LIST)
+        reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
         return [window_to_api(w, tags[w.id], groups.get(w.group_id),
                               self.farm.cipher.decrypt(w.proxy_password_enc) if reveal else "")
                 for w in windows]
@@ -395,6 +400,15 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
         "recycleBinRemark": window.recycle_bin_remark,
     })
     return data
+
+
+def refs_in_order(refs):
+    """Each ref as ``split_refs`` normalises it (int id or canonical uuid)."""
+    for ref in refs:
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+            yield int(ref)
+        else:
+            yield str(uuidlib.UUID(str(ref)))
 
 
 def split_refs(refs) -> tuple[list[int], list[str]]:

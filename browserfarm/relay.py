@@ -1,0 +1,278 @@
+"""The local relay: a SOCKS5 listener without authentication on 127.0.0.1 that dials
+every connection through one window's proxy type.
+
+Browsers can't send SOCKS5 credentials (and prompt for HTTP ones), so a window's
+browser talks to its relay and the relay does the talking upstream. Every relay of a
+process runs on one event loop in one background thread (``RelayHub``); callers in
+other threads use the hub's blocking methods.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+
+from browserfarm.proxy import ProxyFailure, ProxyType
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+
+# SOCKS5 reply codes (RFC 1928 section 6), by failure kind.
+REPLY_OK = 0x00
+REPLY_OF_KIND = {"auth_failed": 0x02, "connect_refused": 0x05, "timeout": 0x06,
+                 "dns_failed": 0x04, "bad_response": 0x01, "unsupported": 0x07,
+                 "extraction_failed": 0x01}
+REPLY_COMMAND_NOT_SUPPORTED = 0x07
+REPLY_ADDRESS_NOT_SUPPORTED = 0x08
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    max_connections: int = 1024
+    handshake_timeout: float = 10.0
+    idle_timeout: float = 300.0  # a connection with no bytes either way for this long ends
+    allow_udp: bool = False  # the window's enableSocks5Udp
+
+
+@dataclass
+class RelayStats:
+    accepted: int = 0
+    refused: int = 0
+    failed: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    last_error: str = ""
+
+
+@dataclass(eq=False)  # hashed by identity: kept in a set
+class _Link:
+    """One client connection and its upstream."""
+    client: asyncio.StreamWriter
+    upstream: asyncio.StreamWriter | None = None
+    last_active: float = field(default_factory=time.monotonic)
+
+    def close(self):
+        for writer in (self.client, self.upstream):
+            if writer is not None and not writer.is_closing():
+                writer.close()
+
+
+class Relay:
+    """One SOCKS5 listener for one proxy. Created and driven by ``RelayHub``."""
+
+    def __init__(self, proxy: ProxyType, limits: RelayLimits):
+        self.proxy = proxy
+        self.limits = limits
+        self.stats = RelayStats()
+        self.port: int | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._links: set[_Link] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._sweeper: asyncio.Task | None = None
+
+    @property
+    def connections(self) -> int:
+        return len(self._links)
+
+    async def start(self, port: int = 0) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port,
+                                                  limit=CHUNK, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(self._sweep_idle())
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop listening, close every connection, and release the proxy."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.close()
+        tasks = [t for t in (*self._tasks, self._sweeper) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        await self.proxy.aclose()
+
+    # ----- one connection ---------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        link = _Link(writer)
+        self._links.add(link)
+        try:
+            if len(self._links) > self.limits.max_connections:
+                self.stats.refused += 1
+                return
+            self.stats.accepted += 1
+            target = await asyncio.wait_for(self._handshake(reader, writer),
+                                            self.limits.handshake_timeout)
+            if target is None:
+                return
+            host, port = target
+            try:
+                up_reader, up_writer = await self.proxy.open_connection(host, port)
+            except ProxyFailure as failure:
+                self.stats.failed += 1
+                self.stats.last_error = str(failure)
+                await _reply(writer, REPLY_OF_KIND[failure.kind])
+                return
+            link.upstream = up_writer
+            await _reply(writer, REPLY_OK)
+            await asyncio.gather(self._pipe(reader, up_writer, link, up=True),
+                                 self._pipe(up_reader, writer, link, up=False))
+        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError,
+                _BadRequest):
+            pass
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - one broken connection must not stop the relay
+            log.exception("relay connection failed")
+        finally:
+            link.close()
+            self._links.discard(link)
+            self._tasks.discard(task)
+
+    async def _handshake(self, reader, writer) -> tuple[str, int] | None:
+        version, count = await reader.readexactly(2)
+        methods = await reader.readexactly(count)
+        if version != 5:
+            raise _BadRequest("not SOCKS5")
+        if 0x00 not in methods:  # we only offer "no authentication"
+            writer.write(b"\x05\xff")
+            await writer.drain()
+            return None
+        writer.write(b"\x05\x00")
+        await writer.drain()
+        version, command, _, address_type = await reader.readexactly(4)
+        host = await _read_address(reader, address_type)
+        (port,) = struct.unpack("!H", await reader.readexactly(2))
+        if host is None:
+            await _reply(writer, REPLY_ADDRESS_NOT_SUPPORTED)
+            return None
+        if command != 0x01:  # CONNECT only; UDP ASSOCIATE and BIND are not relayed
+            self.stats.last_error = (
+                "UDP ASSOCIATE is not supported through this relay" if command == 0x03
+                else f"SOCKS5 command {command} is not supported")
+            await _reply(writer, REPLY_COMMAND_NOT_SUPPORTED)
+            return None
+        return host, port
+
+    async def _pipe(self, reader, writer, link: _Link, up: bool):
+        """Copy until EOF, then half-close the other side; drain() is the
+        back-pressure: a slow reader slows the fast writer down."""
+        try:
+            while True:
+                data = await reader.read(CHUNK)
+                if not data:
+                    break
+                link.last_active = time.monotonic()
+                if up:
+                    self.stats.bytes_up += len(data)
+                else:
+                    self.stats.bytes_down += len(data)
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof() and not writer.is_closing():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            link.close()
+
+    async def _sweep_idle(self):
+        interval = max(0.05, min(self.limits.idle_timeout / 4, 30.0))
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for link in list(self._links):
+                if now - link.last_active > self.limits.idle_timeout:
+                    link.close()
+
+
+class _BadRequest(Exception):
+    pass
+
+
+async def _read_address(reader, address_type: int) -> str | None:
+    if address_type == 0x01:
+        return str(ipaddress.IPv4Address(await reader.readexactly(4)))
+    if address_type == 0x03:
+        (length,) = await reader.readexactly(1)
+        return (await reader.readexactly(length)).decode("idna")
+    if address_type == 0x04:
+        return str(ipaddress.IPv6Address(await reader.readexactly(16)))
+    return None
+
+
+async def _reply(writer, code: int):
+    writer.write(bytes([5, code, 0, 1, 0, 0, 0, 0, 0, 0]))
+    await writer.drain()
+
+
+class RelayHub:
+    """The one event loop thread that runs every relay of this process."""
+
+    def __init__(self):
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._relays: set[Relay] = set()
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = _new_loop()
+                ready = threading.Event()
+                self._thread = threading.Thread(target=self._run, args=(ready,),
+                                                name="browserfarm-relay", daemon=True)
+                self._thread.start()
+                ready.wait()
+            return self._loop
+
+    def _run(self, ready: threading.Event):
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(ready.set)
+        self._loop.run_forever()
+
+    def call(self, coroutine, timeout: float = 30.0):
+        """Run ``coroutine`` on the relay loop and wait for its result."""
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
+        return future.result(timeout)
+
+    def start(self, proxy: ProxyType, limits: RelayLimits | None = None, port: int = 0
+              ) -> Relay:
+        """A running relay for ``proxy`` on 127.0.0.1 (a free port unless given)."""
+        relay = Relay(proxy, limits or RelayLimits())
+        self.call(relay.start(port))
+        self._relays.add(relay)
+        return relay
+
+    def stop(self, relay: Relay) -> None:
+        self._relays.discard(relay)
+        self.call(relay.stop())
+
+    def close(self) -> None:
+        """Stop every relay and the loop thread."""
+        if self._loop is None:
+            return
+        for relay in list(self._relays):
+            self.stop(relay)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+        self._loop = self._thread = None
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop  # faster sockets, when installed
+        return uvloop.new_event_loop()
+    except ImportError:
+        return asyncio.new_event_loop()
+
