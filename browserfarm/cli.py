@@ -54,7 +54,7 @@ def _fail_cleanly(fn):
               help="Data directory (default ./var, or BROWSERFARM_DATA_DIR).")
 @click.pass_context
 def main(ctx, data_dir):
-    """BrowserFarm: persistent browser windows and BrowserStack-style workers."""
+    """BrowserFarm: a self-hosted farm of persistent browser windows."""
     ctx.obj = _Context({"data_dir": data_dir} if data_dir else {})
 
 
