@@ -17,9 +17,11 @@ class Settings:
     secret_key: str = ""  # Fernet key for proxy passwords; default: <data_dir>/secret.key
     disable_plugins: tuple[str, ...] = ()
     recycle_retention_days: float = 30.0
-    max_page_size: int = 100
-    max_batch_size: int = 1000
     max_body_bytes: int = 16 * 1024 * 1024
+    proxy_timeout: float = 10.0  # each network step of reaching or using a proxy
+    proxy_ca_file: str = ""  # extra CAs trusted for https proxies
+    ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
+    ip_check_urls: dict = field(default_factory=dict)  # service name -> base URL
     extra: dict = field(default_factory=dict)
 
     @property
@@ -45,8 +47,12 @@ _ENV = {
     "disable_plugins": ("BROWSERFARM_DISABLE_PLUGINS",
                         lambda v: tuple(n.strip() for n in v.split(",") if n.strip())),
     "recycle_retention_days": ("BROWSERFARM_RECYCLE_RETENTION_DAYS", float),
-    "max_page_size": ("BROWSERFARM_MAX_PAGE_SIZE", int),
-    "max_batch_size": ("BROWSERFARM_MAX_BATCH_SIZE", int),
+    "proxy_timeout": ("BROWSERFARM_PROXY_TIMEOUT", float),
+    "proxy_ca_file": ("BROWSERFARM_PROXY_CA_FILE", str),
+    "ssh_host_key_policy": ("BROWSERFARM_SSH_HOST_KEY_POLICY", str),
+    # "ip-api=http://host/json/,ipinfo=http://host/json"
+    "ip_check_urls": ("BROWSERFARM_IP_CHECK_URLS",
+                      lambda v: dict(pair.split("=", 1) for pair in v.split(",") if pair)),
 }
 
 

@@ -17,8 +17,8 @@ class InvalidInput(FarmError):
     code = 211
     status = 400
 
-    def __init__(self, field: str, msg: str):
-        super().__init__(f"{field}: {msg}", {"field": field})
+    def __init__(self, field: str, msg: str, **details):
+        super().__init__(f"{field}: {msg}", {"field": field, **details})
         self.field = field
 
 

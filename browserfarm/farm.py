@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 import peewee
 
 from browserfarm.config import Settings, load_settings
-from browserfarm.db import open_database
+from browserfarm.db import close_all, open_database
 from browserfarm.plugins import Plugins, load_plugins
+from browserfarm.proxy import ProxyOptions
+from browserfarm.relay import RelayHub
 from browserfarm.security import ProxyCipher
 from browserfarm.services.revisions import AnswerCache
 
@@ -20,6 +22,20 @@ class Farm:
     plugins: Plugins
     cipher: ProxyCipher
     answers: AnswerCache = field(default_factory=AnswerCache)  # see services.revisions
+    relays: RelayHub = field(default_factory=RelayHub)  # started on first use
+
+    @property
+    def proxy_options(self) -> ProxyOptions:
+        settings = self.settings
+        return ProxyOptions(connect_timeout=settings.proxy_timeout,
+                            ca_file=settings.proxy_ca_file or None,
+                            ssh_host_key_policy=settings.ssh_host_key_policy,
+                            ssh_known_hosts=settings.data_dir / "ssh_known_hosts")
+
+    def close(self) -> None:
+        """Stop the relays and close every database connection."""
+        self.relays.close()
+        close_all(self.db)
 
     @classmethod
     def assemble(cls, settings: Settings | None = None) -> "Farm":

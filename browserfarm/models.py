@@ -122,6 +122,10 @@ class Window(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
     deleted_at = pw.DateTimeField(null=True, index=True)  # in the recycle bin since
     recycle_bin_remark = pw.TextField(default="")
+    # proxyMethod 3: the proxy last extracted from dynamicIpUrl (password encrypted),
+    # reused at open unless isDynamicIpChangeIp asks for a new one each time.
+    extracted_proxy = JSONText(null=True)
+    extracted_at = pw.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("account", "deleted_at", "seq"), False),
@@ -135,6 +139,22 @@ class Window(BaseModel):
         return query.where(cls.deleted_at.is_null(not deleted))
 
 
+class PoolProxy(BaseModel):
+    """A proxy of the account's pool; windows bind one with proxyMethod 4."""
+    account = pw.ForeignKeyField(Account, backref="pool", on_delete="CASCADE")
+    proxy_type = pw.CharField(max_length=32)
+    host = pw.CharField(max_length=255)
+    port = pw.IntegerField()
+    username = pw.CharField(max_length=255, default="")
+    password_enc = pw.TextField(default="")  # Fernet token; see security.ProxyCipher
+    remark = pw.TextField(default="")
+    last_check = JSONText(null=True)  # the latest check's result
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "proxy_type", "host", "port", "username"), True),)
+
+
 class WindowTag(BaseModel):
     window = pw.ForeignKeyField(Window, backref="window_tags", on_delete="CASCADE")
     tag = pw.ForeignKeyField(Tag, backref="window_tags", on_delete="CASCADE")
@@ -143,4 +163,4 @@ class WindowTag(BaseModel):
         indexes = ((("window", "tag"), True),)
 
 
-ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag)
+ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy)

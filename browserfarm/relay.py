@@ -46,7 +46,7 @@ class RelayStats:
     failed: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
-    last_error: str = ""
+    last_failure: ProxyFailure | None = None  # what the latest refused request met
 
 
 @dataclass(eq=False)  # hashed by identity: kept in a set
@@ -121,7 +121,7 @@ class Relay:
                 up_reader, up_writer = await self.proxy.open_connection(host, port)
             except ProxyFailure as failure:
                 self.stats.failed += 1
-                self.stats.last_error = str(failure)
+                self.stats.last_failure = failure
                 await _reply(writer, REPLY_OF_KIND[failure.kind])
                 return
             link.upstream = up_writer
@@ -158,9 +158,9 @@ class Relay:
             await _reply(writer, REPLY_ADDRESS_NOT_SUPPORTED)
             return None
         if command != 0x01:  # CONNECT only; UDP ASSOCIATE and BIND are not relayed
-            self.stats.last_error = (
+            self.stats.last_failure = ProxyFailure("unsupported", (
                 "UDP ASSOCIATE is not supported through this relay" if command == 0x03
-                else f"SOCKS5 command {command} is not supported")
+                else f"SOCKS5 command {command} is not supported"))
             await _reply(writer, REPLY_COMMAND_NOT_SUPPORTED)
             return None
         return host, port

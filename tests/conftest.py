@@ -21,6 +21,7 @@ from browserfarm.db import upgrade
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import create_account, create_token
 
+pytest_plugins = ["tests.servers"]
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -105,7 +106,7 @@ def make_farm(data_dir, database_url, **overrides) -> Farm:
 def farm(tmp_path, database_url):
     farm = make_farm(tmp_path / "data", database_url)
     yield farm
-    farm.db.close()
+    farm.close()
 
 
 @pytest.fixture

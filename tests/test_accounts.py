@@ -73,7 +73,7 @@ def test_cli_account_and_token_lifecycle(tmp_path, farm, client):
 
     role = json.loads(cli(data_dir, "token", "create", "--account", "Team A", "--role",
                           "read-only", env=env).stdout)
-    assert role["permissions"] == ["browser:list", "group:list", "tag:list"]
+    assert role["permissions"] == ["browser:list", "group:list", "proxy:list", "tag:list"]
 
 
 def test_cli_refuses_bad_input_with_a_message(tmp_path):

@@ -8,6 +8,7 @@ whatever the number of ids.
 from __future__ import annotations
 
 import uuid as uuidlib
+from dataclasses import asdict
 from datetime import timedelta
 
 import peewee as pw
@@ -15,7 +16,11 @@ import peewee as pw
 from browserfarm import permissions as perm
 from browserfarm.db import json_merge, one_of
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.models import Account, Group, Tag, Window, WindowTag, iso_utc, utcnow
+from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
+                                utcnow)
+from browserfarm.proxy import ProxyFailure
+from browserfarm.services.proxies import CheckResult, ProxyService
+from browserfarm.services.proxies import check as check_proxy_settings
 from browserfarm.services.revisions import EncodedJson, account_write, current_revision
 
 CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
@@ -173,6 +178,28 @@ class WindowService:
             Window.delete().where(self._one_of(Window.id, window_ids)).execute()
         return {"ids": window_ids, "deleted": len(window_ids)}
 
+    def check_proxy(self, ref: dict, service: str | None = None) -> dict:
+        """Check the window's proxy as an open would use it."""
+        self.caller.require(perm.PROXY_CHECK)
+        window = self._one(ref)
+        return self._checked(window, service, lambda p: p.of_window(window))
+
+    def refresh_proxy(self, ref: dict, service: str | None = None) -> dict:
+        """Rotate the window's proxy, then check the new one."""
+        self.caller.require(perm.BROWSER_UPDATE_SINGLE)
+        self.caller.require(perm.PROXY_CHECK)
+        window = self._one(ref)
+        return self._checked(window, service, lambda p: p.refresh(window))
+
+    def _checked(self, window, service, settings_of) -> dict:
+        service = service or window.ip_check_service or "ip-api"
+        try:
+            settings = settings_of(ProxyService(self.farm, self.caller))
+        except ProxyFailure as failure:  # e.g. the extraction URL failed
+            return asdict(CheckResult(False, service, kind=failure.kind,
+                                      message=failure.message))
+        return asdict(check_proxy_settings(self.farm, settings, service))
+
     def purge_expired(self) -> int:
         """Drop this account's windows that stayed in the recycle bin past retention."""
         return purge_recycle_bin(self.farm, self.account_id)
@@ -281,6 +308,10 @@ class WindowService:
             methods = sorted(s.method for s in self.farm.plugins.proxy_sources)
             raise InvalidInput("proxyMethod", f"must be one of {methods}")
         source.validate(proxy, self.farm.plugins)
+        if source.method == 4 and not PoolProxy.select().where(
+                PoolProxy.id == proxy["proxyId"],
+                PoolProxy.account == self.account_id).exists():
+            raise InvalidInput("proxyId", f"no proxy {proxy['proxyId']} in the pool")
 
     def _check_ip_service(self, name):
         if name and not self.farm.plugins.ip_check_services.known(name):

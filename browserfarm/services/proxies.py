@@ -1,0 +1,321 @@
+"""Proxies of windows and of the account's pool: where a window's proxy comes from,
+the pool itself, and checks (reachable? which exit IP, where, how fast?).
+
+A check goes through a relay exactly as a browser would: the relay dials the proxy
+with the window's proxy type, and an HTTP client asks an IP-check service through it.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import httpx
+
+from browserfarm import permissions as perm
+from browserfarm.errors import InvalidInput, NotFound
+from browserfarm.extraction import BadLine, extract, fetch, parse_line
+from browserfarm.ipcheck import BadAnswer, IpInfo
+from browserfarm.models import PoolProxy, Window, utcnow
+from browserfarm.proxy import ProxyFailure, ProxySettings, check_proxy_type
+from browserfarm.relay import RelayLimits
+from browserfarm.services.revisions import account_write
+
+DEFAULT_EXTRACTED_TYPE = "socks5"
+
+
+@dataclass
+class CheckResult:
+    reachable: bool
+    service: str
+    latencyMs: int | None = None
+    ip: str = ""
+    country: str = ""
+    countryCode: str = ""
+    region: str = ""
+    city: str = ""
+    timezone: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+    isp: str = ""
+    kind: str = ""  # on failure: auth_failed, connect_refused, timeout, ...
+    message: str = ""
+    proxy: str = ""  # the proxy checked, without its password
+
+    def info(self) -> IpInfo | None:
+        if not self.reachable:
+            return None
+        return IpInfo(ip=self.ip, country=self.country, country_code=self.countryCode,
+                      region=self.region, city=self.city, timezone=self.timezone,
+                      latitude=self.latitude, longitude=self.longitude, isp=self.isp)
+
+
+def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckResult:
+    """Ask ``service_name`` for the exit IP through ``settings``; never raises for a
+    proxy's failure, which the result describes."""
+    service = farm.plugins.ip_check_services.get(service_name)
+    if service is None:
+        raise InvalidInput("ipCheckService", f"unknown service {service_name!r}")
+    proxy_type = farm.plugins.proxy_types.get(settings.type)
+    if proxy_type is None:
+        raise InvalidInput("proxyType", f"proxy type {settings.type!r} is not available")
+    url = farm.settings.ip_check_urls.get(service_name) or service.base_url
+    timeout = farm.settings.proxy_timeout
+    relay = farm.relays.start(proxy_type(settings, farm.proxy_options),
+                              RelayLimits(max_connections=8, idle_timeout=timeout * 3))
+    result = CheckResult(reachable=False, service=service_name, proxy=settings.redacted())
+    started = time.monotonic()
+    try:
+        with httpx.Client(proxy=f"socks5://127.0.0.1:{relay.port}", timeout=timeout,
+                          trust_env=False) as client:
+            response = client.get(url, headers={"Accept": "application/json"})
+        result.latencyMs = round((time.monotonic() - started) * 1000)
+        if response.status_code >= 400:
+            raise ProxyFailure("bad_response", f"{service_name} answered HTTP "
+                                               f"{response.status_code}")
+        try:
+            info = service.parse(response.json())
+        except (ValueError, BadAnswer) as exc:
+            raise ProxyFailure("bad_response", f"{service_name}: {exc}") from None
+        result.reachable = True
+        result.ip, result.country, result.countryCode = info.ip, info.country, info.country_code
+        result.region, result.city, result.timezone = info.region, info.city, info.timezone
+        result.latitude, result.longitude, result.isp = info.latitude, info.longitude, info.isp
+    except ProxyFailure as failure:
+        result.kind, result.message = failure.kind, failure.message
+    except httpx.ProxyError as exc:  # the relay refused: it knows what the proxy said
+        failure = relay.stats.last_failure or ProxyFailure("bad_response", str(exc))
+        result.kind, result.message = failure.kind, failure.message
+    except httpx.TimeoutException:
+        result.kind, result.message = "timeout", f"no answer within {timeout:g}s"
+    except httpx.HTTPError as exc:
+        failure = relay.stats.last_failure or ProxyFailure("bad_response", str(exc) or
+                                                           exc.__class__.__name__)
+        result.kind, result.message = failure.kind, failure.message
+    finally:
+        farm.relays.stop(relay)
+    if not result.reachable:
+        result.latencyMs = None
+    return result
+
+
+class ProxyService:
+    """Proxies as the caller's account sees them: windows' proxies and the pool."""
+
+    def __init__(self, farm, caller):
+        self.farm = farm
+        self.caller = caller
+        self.account_id = caller.account_id
+
+    # ----- where a window's proxy comes from ----------------------------------------
+
+    def of_window(self, window: Window, fresh: bool = False) -> ProxySettings:
+        """The proxy a window uses now. Extracted proxies (proxyMethod 3) are fetched
+        when there is none yet, when ``fresh``, or with isDynamicIpChangeIp."""
+        cipher = self.farm.cipher
+        if window.proxy_method == 3:
+            stored = window.extracted_proxy
+            if fresh or window.is_dynamic_ip_change_ip or not stored:
+                return self._extract_for(window)
+            return ProxySettings(stored["type"], stored["host"], stored["port"],
+                                 stored.get("username", ""),
+                                 cipher.decrypt(stored.get("password_enc", "")))
+        if window.proxy_method == 4:
+            return self._pool_settings(self._pool_proxy(window.proxy_id))
+        return ProxySettings(window.proxy_type, window.host, window.port,
+                             window.proxy_username, cipher.decrypt(window.proxy_password_enc))
+
+    def refresh(self, window: Window) -> ProxySettings:
+        """Rotate: call the window's refreshProxyUrl (if any); an extracted proxy is
+        extracted anew."""
+        if window.refresh_proxy_url:
+            fetch(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
+        return self.of_window(window, fresh=window.proxy_method == 3)
+
+    def _extract_for(self, window: Window) -> ProxySettings:
+        default_type = (window.proxy_type if window.proxy_type not in ("", "direct")
+                        else DEFAULT_EXTRACTED_TYPE)
+        channel = window.dynamic_ip_channel if window.dynamic_ip_channel in (
+            "host:port:user:pass", "user:pass:host:port", "user:pass@host:port", "json"
+        ) else "auto"
+        settings = extract(window.dynamic_ip_url, default_type, channel,
+                           self.farm.settings.proxy_timeout)
+        stored = {"type": settings.type, "host": settings.host, "port": settings.port,
+                  "username": settings.username,
+                  "password_enc": self.farm.cipher.encrypt(settings.password)}
+        with account_write(self.farm, self.account_id):
+            Window.update(extracted_proxy=stored, extracted_at=utcnow()).where(
+                Window.id == window.id).execute()
+        return settings
+
+    # ----- the pool -------------------------------------------------------------------
+
+    def pool_add(self, data: dict) -> dict:
+        self.caller.require(perm.PROXY_MANAGE)
+        settings = self._validated(data)
+        with self.farm.db.atomic():
+            self._check_not_pooled(settings)
+            item = PoolProxy.create(account=self.account_id, **self._columns(settings),
+                                    remark=data.get("remark", ""))
+        return self._to_api(item)
+
+    def pool_import(self, text: str, proxy_type: str, fmt: str, partial: bool) -> dict:
+        """One proxy per line; every bad line is reported with its number. Nothing is
+        imported when a line is bad, unless ``partial``."""
+        self.caller.require(perm.PROXY_MANAGE)
+        rows, errors, seen = [], [], set()
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                settings = parse_line(line, proxy_type, fmt)
+                self._validated_settings(settings)
+            except (BadLine, InvalidInput) as exc:
+                errors.append({"line": number, "text": line[:200],
+                               "error": getattr(exc, "msg", None) or str(exc)})
+                continue
+            key = (settings.type, settings.host, settings.port, settings.username)
+            if key in seen:
+                errors.append({"line": number, "text": line[:200],
+                               "error": "the same proxy is on an earlier line"})
+                continue
+            seen.add(key)
+            rows.append((number, line, settings))
+        with self.farm.db.atomic():
+            pooled = self._pooled_keys()
+            fresh = []
+            for number, line, settings in rows:
+                key = (settings.type, settings.host, settings.port, settings.username)
+                if key in pooled:
+                    errors.append({"line": number, "text": line[:200],
+                                   "error": "already in the pool"})
+                else:
+                    fresh.append(settings)
+            if errors and not partial:
+                errors.sort(key=lambda e: e["line"])
+                raise InvalidInput("text", f"{len(errors)} bad line(s); nothing imported "
+                                           "(send partial: true to import the others)",
+                                   errors=errors)
+            if fresh:
+                PoolProxy.insert_many([{"account": self.account_id, **self._columns(s)}
+                                       for s in fresh]).execute()
+        errors.sort(key=lambda e: e["line"])
+        return {"imported": len(fresh), "errors": errors}
+
+    def pool_list(self, page: int, page_size: int, keyword: str = "") -> dict:
+        self.caller.require(perm.PROXY_LIST)
+        query = PoolProxy.select().where(PoolProxy.account == self.account_id)
+        if keyword:
+            query = query.where(PoolProxy.host.contains(keyword)
+                                | PoolProxy.remark.contains(keyword))
+        rows = query.order_by(PoolProxy.id).offset(page * page_size).limit(page_size)
+        return {"list": [self._to_api(r) for r in rows], "page": page,
+                "pageSize": page_size, "totalNum": query.count()}
+
+    def pool_detail(self, proxy_id: int) -> dict:
+        self.caller.require(perm.PROXY_LIST)
+        return self._to_api(self._pool_proxy(proxy_id))
+
+    def pool_update(self, data: dict) -> dict:
+        self.caller.require(perm.PROXY_MANAGE)
+        with self.farm.db.atomic():
+            item = self._pool_proxy(data["id"])
+            current = self._pool_settings(item)
+            settings = self._validated({
+                "proxyType": data.get("proxyType", current.type),
+                "host": data.get("host", current.host),
+                "port": data.get("port", current.port),
+                "proxyUserName": data.get("proxyUserName", current.username),
+                "proxyPassword": data.get("proxyPassword", current.password)})
+            self._check_not_pooled(settings, except_id=item.id)
+            columns = self._columns(settings)
+            if "remark" in data:
+                columns["remark"] = data["remark"]
+            PoolProxy.update(columns).where(PoolProxy.id == item.id).execute()
+        return self.pool_detail(item.id)
+
+    def pool_delete(self, proxy_id: int, unbind: bool) -> dict:
+        """Refused while windows are bound to the proxy, unless ``unbind``: then those
+        windows are left without a proxy (direct)."""
+        self.caller.require(perm.PROXY_MANAGE)
+        with account_write(self.farm, self.account_id):
+            item = self._pool_proxy(proxy_id)
+            bound = [w.id for w in Window.select(Window.id).where(
+                Window.account == self.account_id, Window.proxy_method == 4,
+                Window.proxy_id == item.id)]
+            if bound and not unbind:
+                raise InvalidInput("id", f"proxy {proxy_id} is bound to window(s) "
+                                         f"{', '.join(map(str, bound))}; send unbind: true "
+                                         "to delete it and leave them without a proxy")
+            if bound:
+                Window.update(proxy_method=2, proxy_type="direct", proxy_id=None,
+                              updated_at=utcnow()).where(Window.id.in_(bound)).execute()
+            item.delete_instance()
+        return {"id": proxy_id, "unbound": bound}
+
+    def pool_check(self, proxy_id: int, service: str) -> dict:
+        self.caller.require(perm.PROXY_CHECK)
+        item = self._pool_proxy(proxy_id)
+        result = check(self.farm, self._pool_settings(item), service)
+        stored = asdict(result) | {"checkedAt": utcnow().isoformat() + "Z"}
+        PoolProxy.update(last_check=stored).where(PoolProxy.id == item.id).execute()
+        return asdict(result)
+
+    def check_settings(self, data: dict, service: str) -> dict:
+        """Check a proxy given as fields (proxyType, host, ...), stored nowhere."""
+        self.caller.require(perm.PROXY_CHECK)
+        return asdict(check(self.farm, self._validated(data), service))
+
+    # ----- internals ------------------------------------------------------------------
+
+    def _validated(self, data: dict) -> ProxySettings:
+        fields = {"proxyType": data.get("proxyType") or "socks5",
+                  "host": data.get("host") or "", "port": data.get("port"),
+                  "proxyUserName": data.get("proxyUserName") or "",
+                  "proxyPassword": data.get("proxyPassword") or ""}
+        check_proxy_type(fields, self.farm.plugins)
+        return ProxySettings(fields["proxyType"], fields["host"], fields["port"],
+                             fields["proxyUserName"], fields["proxyPassword"])
+
+    def _validated_settings(self, settings: ProxySettings) -> None:
+        self._validated({"proxyType": settings.type, "host": settings.host,
+                         "port": settings.port, "proxyUserName": settings.username,
+                         "proxyPassword": settings.password})
+
+    def _columns(self, settings: ProxySettings) -> dict:
+        return {"proxy_type": settings.type, "host": settings.host, "port": settings.port,
+                "username": settings.username,
+                "password_enc": self.farm.cipher.encrypt(settings.password)}
+
+    def _pooled_keys(self) -> set:
+        return {(p.proxy_type, p.host, p.port, p.username) for p in PoolProxy.select(
+            PoolProxy.proxy_type, PoolProxy.host, PoolProxy.port, PoolProxy.username
+        ).where(PoolProxy.account == self.account_id)}
+
+    def _check_not_pooled(self, settings: ProxySettings, except_id: int | None = None):
+        query = PoolProxy.select().where(
+            PoolProxy.account == self.account_id, PoolProxy.proxy_type == settings.type,
+            PoolProxy.host == settings.host, PoolProxy.port == settings.port,
+            PoolProxy.username == settings.username)
+        if except_id is not None:
+            query = query.where(PoolProxy.id != except_id)
+        if query.exists():
+            raise InvalidInput("host", "this proxy is already in the pool")
+
+    def _pool_proxy(self, proxy_id) -> PoolProxy:
+        item = PoolProxy.get_or_none(PoolProxy.id == proxy_id,
+                                     PoolProxy.account == self.account_id)
+        if item is None:
+            raise NotFound(f"Pool proxy not found: {proxy_id}")
+        return item
+
+    def _pool_settings(self, item: PoolProxy) -> ProxySettings:
+        return ProxySettings(item.proxy_type, item.host, item.port, item.username,
+                             self.farm.cipher.decrypt(item.password_enc))
+
+    def _to_api(self, item: PoolProxy) -> dict:
+        reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
+        return {"id": item.id, "proxyType": item.proxy_type, "host": item.host,
+                "port": item.port, "proxyUserName": item.username,
+                "proxyPassword": self.farm.cipher.decrypt(item.password_enc) if reveal else "",
+                "remark": item.remark, "lastCheck": item.last_check}
+

@@ -1,0 +1,615 @@
+"""Real servers on 127.0.0.1 for proxy tests, each stopped at teardown.
+
+Daemons (microsocks, tinyproxy, sshd) run as child processes on free ports with their
+logs in tmp_path; the counters on their objects parse those logs. Helper servers (an
+origin, imitations of the IP-check services and of a proxy extraction API, a TLS front,
+misbehaving "proxies") run in threads of the test process, on ports the kernel picks.
+
+Loaded from tests/conftest.py with ``pytest_plugins = ["tests.servers"]``.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import free_port
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10  # seconds for a server to start listening
+STOP_TIMEOUT = 5  # seconds for a process to exit after SIGTERM, then after SIGKILL
+
+
+def open_fds() -> int:
+    """How many file descriptors the test process has open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+# ----- child processes --------------------------------------------------------------
+
+def _start(cmd: list[str], log_path: Path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(STOP_TIMEOUT)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, *logs: Path) -> None:
+    """Until 127.0.0.1:port accepts a connection; fails if the process exits first."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if proc.poll() is not None:
+            text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
+            raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}):\n{text}")
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{proc.args[0]} is not listening on {port}") from None
+            time.sleep(0.05)
+
+
+def _count(log_path: Path, pattern: str) -> int:
+    return len(re.findall(pattern, log_path.read_text(errors="replace"), re.MULTILINE))
+
+
+@pytest.fixture
+def _processes():
+    """Processes a factory fixture started; all stopped at teardown."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        _stop(proc)
+
+
+# ----- microsocks -------------------------------------------------------------------
+
+class Microsocks:
+    def __init__(self, port, user, password, log_path):
+        self.host, self.port = HOST, port
+        self.user, self.password = user, password
+        self.log_path = log_path
+
+    def connections(self) -> int:
+        """Connections relayed: microsocks logs one line per client whose CONNECT to the
+        target succeeded, ``client[5] 127.0.0.1: connected to 127.0.0.1:8080``. Failed
+        authentication and unreachable targets are not logged."""
+        return _count(self.log_path, r": connected to ")
+
+
+@pytest.fixture
+def microsocks(tmp_path, _processes):
+    """``microsocks(user=None, password=None)``: a running microsocks server."""
+    def start(user=None, password=None) -> Microsocks:
+        port = free_port()
+        log_path = tmp_path / f"microsocks-{port}.log"
+        cmd = ["microsocks", "-i", HOST, "-p", str(port)]
+        if user is not None:
+            cmd += ["-u", user, "-P", password]
+        proc = _start(cmd, log_path)
+        _processes.append(proc)
+        _wait_listening(port, proc, log_path)
+        return Microsocks(port, user, password, log_path)
+    return start
+
+
+# ----- tinyproxy --------------------------------------------------------------------
+
+class Tinyproxy:
+    def __init__(self, port, user, password, log_path):
+        self.host, self.port = HOST, port
+        self.user, self.password = user, password
+        self.log_path = log_path
+
+    def connects(self) -> int:
+        """CONNECT requests received, authenticated or not, from the log's lines
+        ``Request (file descriptor 5): CONNECT 127.0.0.1:8080 HTTP/1.1``."""
+        return _count(self.log_path, r"Request \(file descriptor \d+\): CONNECT ")
+
+
+@pytest.fixture
+def tinyproxy(tmp_path, _processes):
+    """``tinyproxy(user=None, password=None)``: a running tinyproxy (HTTP proxy)."""
+    def start(user=None, password=None) -> Tinyproxy:
+        port = free_port()
+        base = tmp_path / f"tinyproxy-{port}"
+        log_path = Path(f"{base}.log")
+        # No ConnectPort line: CONNECT to any port ("ConnectPort 0" would disable it).
+        lines = [f"Port {port}", f"Listen {HOST}", f"Allow {HOST}",
+                 f'LogFile "{log_path}"', "LogLevel Connect", f'PidFile "{base}.pid"',
+                 "MaxClients 1000", "Timeout 60"]
+        if user is not None:
+            lines.append(f"BasicAuth {user} {password}")
+        Path(f"{base}.conf").write_text("\n".join(lines) + "\n")
+        proc = _start(["tinyproxy", "-d", "-c", f"{base}.conf"], Path(f"{base}.out"))
+        _processes.append(proc)
+        _wait_listening(port, proc, Path(f"{base}.out"), log_path)
+        return Tinyproxy(port, user, password, log_path)
+    return start
+
+
+# ----- sshd -------------------------------------------------------------------------
+
+SSH_USER = "bftest"
+
+
+@pytest.fixture(scope="session")
+def _ssh_password():
+    """A Linux user for password logins (created if missing), with a new password."""
+    if subprocess.run(["id", SSH_USER], capture_output=True, timeout=10).returncode:
+        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", SSH_USER],
+                       check=True, capture_output=True, timeout=30)
+    password = secrets.token_urlsafe(16)
+    subprocess.run(["chpasswd"], input=f"{SSH_USER}:{password}\n", text=True,
+                   check=True, capture_output=True, timeout=30)
+    return password
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name,
+                    "-f", str(path)], check=True, capture_output=True, timeout=30)
+
+
+def _read_banner(port: int) -> bytes:
+    with socket.create_connection((HOST, port), timeout=START_TIMEOUT) as sock:
+        return sock.makefile("rb").readline(256)
+
+
+class Sshd:
+    def __init__(self, port, password, private_key, host_key_pub, log_path):
+        self.host, self.port = HOST, port
+        self.user, self.password = SSH_USER, password
+        self.key_user = "root"
+        self.private_key = private_key
+        self.host_key_pub = host_key_pub
+        self.log_path = log_path
+
+    def forwards(self) -> int:
+        """direct-tcpip channels opened (requested), from the DEBUG1 lines
+        ``server_request_direct_tcpip: originator 127.0.0.1 port 65535, target ...``."""
+        return _count(self.log_path, r"server_request_direct_tcpip: originator ")
+
+
+@pytest.fixture
+def sshd(tmp_path, _processes, _ssh_password):
+    """``sshd()``: a running OpenSSH server allowing TCP forwarding; password login
+    as ``.user``, key login as ``.key_user`` with ``.private_key``."""
+    def start() -> Sshd:
+        port = free_port()
+        base = tmp_path / f"sshd-{port}"
+        base.mkdir()
+        _keygen(base / "host_key")
+        _keygen(base / "client_key")
+        shutil.copy(base / "client_key.pub", base / "authorized_keys")
+        log_path = base / "sshd.log"
+        # Absolute paths everywhere: sshd re-executes itself for each connection in "/".
+        (base / "sshd_config").write_text("\n".join([
+            f"ListenAddress {HOST}", f"HostKey {base}/host_key", f"PidFile {base}/sshd.pid",
+            f"AuthorizedKeysFile {base}/authorized_keys", "LogLevel DEBUG1",
+            "AllowTcpForwarding yes", "PermitRootLogin yes", "StrictModes no", "UsePAM no",
+            "PasswordAuthentication yes", "KbdInteractiveAuthentication no",
+            "MaxStartups 500",  # the default (10:30:100) drops concurrent handshakes
+        ]) + "\n")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
+        proc = _start(["/usr/sbin/sshd", "-D", "-e", "-f", f"{base}/sshd_config",
+                       "-p", str(port), "-E", str(log_path)], base / "sshd.out")
+        _processes.append(proc)
+        _wait_listening(port, proc, base / "sshd.out", log_path)
+        banner = _read_banner(port)
+        if not banner.startswith(b"SSH-2.0-"):
+            raise RuntimeError(f"sshd on {port} answered {banner!r}")
+        return Sshd(port, _ssh_password, (base / "client_key").read_text(),
+                    (base / "host_key.pub").read_text().strip(), log_path)
+    return start
+
+
+# ----- threaded HTTP servers --------------------------------------------------------
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() joins the request threads
+
+    def __init__(self, service):
+        self.service = service
+        self.live: set[socket.socket] = set()
+        super().__init__((HOST, 0), _Handler)
+
+    def get_request(self):
+        request = super().get_request()
+        self.live.add(request[0])
+        return request
+
+    def shutdown_request(self, request):
+        self.live.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        pass  # clients that go away mid-answer are expected in these tests
+
+
+class _Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: one request per connection, so no idle keep-alive sockets stay open in
+    # the test process (they would blur open_fds()).
+    protocol_version = "HTTP/1.0"
+    timeout = 30
+
+    def log_message(self, *args):
+        pass
+
+    def _dispatch(self):
+        service = self.server.service
+        service.requests.append((self.command, self.path, self.client_address))
+        service.respond(self)
+
+    do_GET = do_POST = do_HEAD = _dispatch
+
+    def reply(self, status: int, body: bytes = b"", content_type: str = "text/plain"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def reply_json(self, value, content_type="application/json; charset=utf-8"):
+        self.reply(200, json.dumps(value).encode(), content_type)
+
+
+class HTTPService:
+    """A ThreadingHTTPServer on 127.0.0.1 serving in a thread; subclasses answer in
+    ``respond(handler)``. Every request is recorded as (method, path, client address)."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, tuple[str, int]]] = []
+        self.stopping = threading.Event()  # wakes handlers that wait ("slow" answers)
+        self._server = _HTTPServer(self)
+        self.host, self.port = self._server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def respond(self, handler: _Handler) -> None:
+        raise NotImplementedError
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps in a handler; True if the server is being stopped meanwhile."""
+        return self.stopping.wait(seconds)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self.stopping.set()
+        for sock in list(self._server.live):  # unblock handlers reading idle clients
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._server.server_close()
+        self._thread.join(STOP_TIMEOUT)
+
+
+class Origin(HTTPService):
+    """``GET /``, ``GET /bytes/<n>`` (byte k is k % 256), ``POST /echo``."""
+    BLOCK = bytes(range(256)) * 256  # 64 KiB; its length keeps the k % 256 pattern
+
+    def respond(self, h):
+        if h.command == "GET" and h.path == "/":
+            h.reply(200, b"hello from origin")
+        elif h.command == "GET" and re.fullmatch(r"/bytes/\d+", h.path):
+            left = int(h.path.rsplit("/", 1)[1])
+            h.send_response(200)
+            h.send_header("Content-Type", "application/octet-stream")
+            h.send_header("Content-Length", str(left))
+            h.end_headers()
+            while left:
+                chunk = self.BLOCK[:left]
+                h.wfile.write(chunk)
+                left -= len(chunk)
+        elif h.command == "POST" and h.path == "/echo":
+            body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
+            h.reply(200, body, h.headers.get("Content-Type", "application/octet-stream"))
+        else:
+            h.reply(404, b"not found")
+
+
+def _ip_api(ip):
+    return {"status": "success", "country": "Germany", "countryCode": "DE", "region": "BE",
+            "regionName": "Berlin", "city": "Berlin", "zip": "10115", "lat": 52.52,
+            "lon": 13.405, "timezone": "Europe/Berlin", "isp": "Test ISP",
+            "org": "Test ISP", "as": "AS64500 Test ISP", "query": ip}
+
+
+def _ipinfo(ip):
+    return {"ip": ip, "city": "Berlin", "region": "Berlin", "country": "DE",
+            "loc": "52.5200,13.4050", "org": "AS64500 Test ISP", "postal": "10115",
+            "timezone": "Europe/Berlin", "readme": "https://ipinfo.io/missingauth"}
+
+
+def _ipapi_co(ip):
+    return {"ip": ip, "version": "IPv4", "city": "Berlin", "region": "Berlin",
+            "region_code": "BE", "country": "DE", "country_name": "Germany",
+            "country_code": "DE", "country_code_iso3": "DEU", "continent_code": "EU",
+            "in_eu": True, "postal": "10115", "latitude": 52.52, "longitude": 13.405,
+            "timezone": "Europe/Berlin", "utc_offset": "+0100", "asn": "AS64500",
+            "org": "Test ISP"}
+
+
+class IPServices(HTTPService):
+    """ip-api.com, ipinfo.io and ipapi.co, answering for the request's peer address.
+    ``mode``: "ok", "garbage" (HTML), "empty" (200, no body), "slow" (30 s), "fail"
+    (each service's answer for a reserved address)."""
+    SERVICES = {"ip-api": ("/ip-api/json/", _ip_api,
+                           lambda ip: {"status": "fail", "message": "reserved range",
+                                       "query": ip}),
+                "ipinfo": ("/ipinfo/json", _ipinfo, lambda ip: {"ip": ip, "bogon": True}),
+                "ipapi.co": ("/ipapi.co/json/", _ipapi_co,
+                             lambda ip: {"ip": ip, "error": True, "reason":
+                                         "Reserved IP Address", "reserved": True,
+                                         "version": "IPv4"})}
+
+    def __init__(self):
+        super().__init__()
+        self.mode = "ok"
+        self.base_urls = {name: self.url + path for name, (path, _, _) in self.SERVICES.items()}
+
+    def respond(self, h):
+        path = h.path.split("?", 1)[0]
+        service = next((s for s, (p, _, _) in self.SERVICES.items()
+                        if path.rstrip("/") == p.rstrip("/")), None)
+        if service is None:
+            return h.reply(404, b"not found")
+        mode = self.mode
+        if mode == "slow" and self.wait(30):
+            return  # stopping: close without an answer
+        if mode == "garbage":
+            return h.reply(200, b"<html><body>Checking your browser...</body></html>",
+                           "text/html")
+        if mode == "empty":
+            return h.reply(200, b"", "application/json")
+        _, ok, fail = self.SERVICES[service]
+        h.reply_json((fail if mode == "fail" else ok)(h.client_address[0]))
+
+
+class ExtractionAPI(HTTPService):
+    """``GET /get`` answers ``answer`` = (status, content type, body); ``GET /refresh``
+    counts in ``refreshes``; ``GET /slow`` answers after 30 s."""
+
+    def __init__(self):
+        super().__init__()
+        self.answer: tuple[int, str, bytes] = (200, "text/plain", b"")
+        self.refreshes = 0
+
+    def respond(self, h):
+        path = h.path.split("?", 1)[0]
+        if path == "/get":
+            status, content_type, body = self.answer
+            h.reply(status, body, content_type)
+        elif path == "/refresh":
+            self.refreshes += 1
+            h.reply(200, b"ok")
+        elif path == "/slow":
+            if not self.wait(30):
+                h.reply(200, b"")
+        else:
+            h.reply(404, b"not found")
+
+
+@pytest.fixture
+def origin():
+    service = Origin()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def ip_services():
+    service = IPServices()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def extraction_api():
+    service = ExtractionAPI()
+    yield service
+    service.stop()
+
+
+# ----- asyncio servers: TLS front, misbehaving --------------------------------------
+
+class _LoopServer:
+    """A TCP server on 127.0.0.1 with its own asyncio loop in a thread. ``stop()``
+    aborts every connection, so no socket outlives the fixture."""
+
+    def __init__(self, ssl_context=None):
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(
+            self._accepted, HOST, 0, ssl=ssl_context, ssl_handshake_timeout=10))
+        self.host, self.port = HOST, self._server.sockets[0].getsockname()[1]
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(START_TIMEOUT)
+
+    async def _accepted(self, reader, writer):
+        self.writers.add(writer)
+        try:
+            await self.handle(reader, writer)
+        except (OSError, asyncio.CancelledError):  # OSError covers ssl.SSLError
+            pass
+        finally:
+            writer.close()
+            self.writers.discard(writer)
+
+    async def handle(self, reader, writer):
+        raise NotImplementedError
+
+    async def _shutdown(self):
+        self._server.close()
+        for writer in list(self.writers):
+            writer.transport.abort()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        await self._server.wait_closed()
+
+    def stop(self):
+        try:
+            self._call(self._shutdown())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(STOP_TIMEOUT)
+            self.loop.close()
+
+
+class TLSFront(_LoopServer):
+    """Terminates TLS and forwards the bytes to 127.0.0.1:upstream_port."""
+
+    def __init__(self, upstream_port, certs):
+        self.upstream_port = upstream_port
+        self.ca_file = str(certs["ca"])
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(certs["cert"], certs["key"])
+        super().__init__(context)
+
+    async def handle(self, client_r, client_w):
+        up_r, up_w = await asyncio.open_connection(HOST, self.upstream_port)
+        self.writers.add(up_w)
+        try:
+            await asyncio.gather(self._pump(client_r, up_w, half_close=True),
+                                 self._pump(up_r, client_w, half_close=False))
+        finally:
+            up_w.close()
+            self.writers.discard(up_w)
+
+    @staticmethod
+    async def _pump(reader, writer, half_close):
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+            # The client's EOF goes on as a TCP half-close. TLS transports can't half
+            # close, so the upstream's EOF closes the client connection (close_notify).
+            if half_close:
+                writer.write_eof()
+            else:
+                writer.close()
+        except OSError:
+            writer.close()
+
+
+class Misbehaving(_LoopServer):
+    """"silent": accepts, sends nothing, keeps the socket open; "closer": closes at
+    once; "garbage": answers the first bytes with an HTML page, then closes."""
+    GARBAGE = b"HTTP/1.0 200 OK\r\n\r\n<html>not a proxy</html>"
+
+    def __init__(self, kind):
+        if kind not in ("silent", "closer", "garbage"):
+            raise ValueError(kind)
+        self.kind = kind
+        self.accepted = 0
+        super().__init__()
+
+    async def handle(self, reader, writer):
+        self.accepted += 1
+        if self.kind == "silent":
+            await asyncio.Event().wait()  # until stop() cancels it
+        elif self.kind == "garbage" and await reader.read(65536):
+            writer.write(self.GARBAGE)
+            await writer.drain()
+
+
+@pytest.fixture(scope="session")
+def _tls_certs(tmp_path_factory):
+    """A self-signed CA and a certificate it signed for localhost and 127.0.0.1."""
+    path = tmp_path_factory.mktemp("tls")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    validity = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
+
+    def cert(subject, key, issuer, issuer_key, is_ca, extensions=()):
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(validity[0]).not_valid_after(validity[1])
+                   .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), True))
+        for extension in extensions:
+            builder = builder.add_extension(extension, False)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("BrowserFarm test CA", ca_key, "BrowserFarm test CA", ca_key, True, [
+        x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                      content_commitment=False, key_encipherment=False,
+                      data_encipherment=False, key_agreement=False, encipher_only=False,
+                      decipher_only=False),
+        x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())])
+    server = cert("localhost", key, "BrowserFarm test CA", ca_key, False, [
+        x509.SubjectAlternativeName([x509.DNSName("localhost"),
+                                     x509.IPAddress(ipaddress.ip_address(HOST))]),
+        x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+        x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())])
+    pem = serialization.Encoding.PEM
+    files = {"ca": path / "ca.pem", "cert": path / "server.pem", "key": path / "server.key"}
+    files["ca"].write_bytes(ca.public_bytes(pem))
+    files["cert"].write_bytes(server.public_bytes(pem))
+    files["key"].write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return files
+
+
+@pytest.fixture
+def tls_front(_tls_certs):
+    """``tls_front(upstream_port)``: TLS on ``.port``, plain TCP to the upstream."""
+    fronts: list[TLSFront] = []
+
+    def start(upstream_port: int) -> TLSFront:
+        fronts.append(TLSFront(upstream_port, _tls_certs))
+        return fronts[-1]
+    yield start
+    for front in fronts:
+        front.stop()
+
+
+@pytest.fixture
+def misbehaving():
+    """``misbehaving(kind)``, kind "silent", "closer" or "garbage"."""
+    servers: list[Misbehaving] = []
+
+    def start(kind: str) -> Misbehaving:
+        servers.append(Misbehaving(kind))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.stop()
