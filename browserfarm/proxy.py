@@ -93,6 +93,15 @@ def failure_from(exc: BaseException) -> ProxyFailure:
     if isinstance(exc, ProxyFailure):
         return exc
     text = str(exc) or exc.__class__.__name__
+    cause = exc
+    while cause is not None:  # libraries wrap the OS error that tells the most
+        if isinstance(cause, ConnectionRefusedError):
+            return ProxyFailure("connect_refused", text)
+        if isinstance(cause, socket.gaierror):
+            return ProxyFailure("dns_failed", text)
+        if isinstance(cause, (asyncio.TimeoutError, TimeoutError)):
+            return ProxyFailure("timeout", text)
+        cause = cause.__cause__ or cause.__context__
     lowered = text.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "timed out" in lowered:
         return ProxyFailure("timeout", text)

@@ -90,12 +90,18 @@ class Relay:
         """Stop listening, close every connection, and release the proxy."""
         if self._server is not None:
             self._server.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for link in list(self._links):
             link.close()
-        tasks = [t for t in (*self._tasks, self._sweeper) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Closed sockets end the connections' tasks; cancel only what still hangs
+        # (e.g. a handshake waiting on its proxy).
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=2)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
         await self.proxy.aclose()
@@ -132,7 +138,7 @@ class Relay:
                 _BadRequest):
             pass
         except asyncio.CancelledError:
-            raise
+            pass  # only stop() cancels: the connection just ends
         except Exception:  # noqa: BLE001 - one broken connection must not stop the relay
             log.exception("relay connection failed")
         finally:
@@ -227,7 +233,8 @@ class RelayHub:
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
-                self._loop = _new_loop()
+                # Plain asyncio: uvloop hangs in python-socks' TLS-to-proxy handshake.
+                self._loop = asyncio.new_event_loop()
                 ready = threading.Event()
                 self._thread = threading.Thread(target=self._run, args=(ready,),
                                                 name="browserfarm-relay", daemon=True)
@@ -267,12 +274,3 @@ class RelayHub:
         self._thread.join(10)
         self._loop.close()
         self._loop = self._thread = None
-
-
-def _new_loop() -> asyncio.AbstractEventLoop:
-    try:
-        import uvloop  # faster sockets, when installed
-        return uvloop.new_event_loop()
-    except ImportError:
-        return asyncio.new_event_loop()
-

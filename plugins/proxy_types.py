@@ -146,8 +146,11 @@ class Ssh(ProxyType):
         policy, path = self.options.ssh_host_key_policy, self.options.ssh_known_hosts
         if policy == "insecure":
             return None
-        if policy == "strict" or (path and path.exists() and self._listed(path)):
-            return str(path) if path else ()
+        if path and path.exists() and self._listed(path):
+            return str(path)  # a changed key fails here, whatever the policy
+        if policy == "strict":
+            raise ProxyFailure("auth_failed", f"the SSH host key of {self._host_pattern()} "
+                                              "is not known (host key policy: strict)")
         # accept-new: learn the key now, trust it from then on.
         import asyncssh
         key = await asyncio.wait_for(asyncssh.get_server_host_key(

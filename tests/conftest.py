@@ -23,6 +23,7 @@ from browserfarm.services.accounts import create_account, create_token
 
 pytest_plugins = ["tests.servers"]
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

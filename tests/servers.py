@@ -10,6 +10,7 @@ Loaded from tests/conftest.py with ``pytest_plugins = ["tests.servers"]``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -17,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -45,28 +47,62 @@ def open_fds() -> int:
 
 # ----- child processes --------------------------------------------------------------
 
-def _start(cmd: list[str], log_path: Path) -> subprocess.Popen:
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT)
+def _stat(pid: int) -> tuple[str, int] | None:
+    """A process's state letter and parent pid; None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def _alive(pid: int) -> bool:
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"  # a zombie has exited
+
+
+def _descendants(pid: int) -> list[int]:
+    """pid's children, their children and so on: parents before children."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (stat := _stat(int(entry))):
+            children.setdefault(stat[1], []).append(int(entry))
+    found = children.get(pid, [])[:]
+    for parent in found:  # grows while walked
+        found += children.get(parent, [])
+    return found
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(STOP_TIMEOUT)
+    """Stops a daemon, and before it what it forked: sshd's per-connection processes
+    call setsid() and would outlive it (their exited children may linger a moment as
+    zombies of PID 1). Each process: SIGTERM, a wait, then SIGKILL."""
+    if proc.poll() is not None:
+        return  # already stopped (its pid may belong to another process by now)
+    for pid in reversed(_descendants(proc.pid)):  # children before their parents
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not _alive(pid):
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+    proc.terminate()
+    try:
+        proc.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_TIMEOUT)
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, *logs: Path) -> None:
+def _wait_listening(port: int, proc: subprocess.Popen, *logs: Path | None) -> None:
     """Until 127.0.0.1:port accepts a connection; fails if the process exits first."""
     deadline = time.monotonic() + START_TIMEOUT
     while True:
         if proc.poll() is not None:
-            text = "".join(log.read_text(errors="replace") for log in logs if log.exists())
+            text = "".join(log.read_text(errors="replace") for log in logs
+                           if log and log.exists())
             raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}):\n{text}")
         try:
             socket.create_connection((HOST, port), timeout=1).close()
@@ -77,32 +113,56 @@ def _wait_listening(port: int, proc: subprocess.Popen, *logs: Path) -> None:
             time.sleep(0.05)
 
 
-def _count(log_path: Path, pattern: str) -> int:
-    return len(re.findall(pattern, log_path.read_text(errors="replace"), re.MULTILINE))
+class Daemon:
+    """A server process a fixture started: stopped at teardown, or earlier by stop()."""
+
+    def __init__(self, proc: subprocess.Popen, port: int, log_path: Path, **attrs):
+        self.proc, self.host, self.port, self.log_path = proc, HOST, port, log_path
+        self.__dict__.update(attrs)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def _count(self, pattern: str) -> int:
+        return len(re.findall(pattern, self.log_path.read_text(errors="replace")))
 
 
 @pytest.fixture
 def _processes():
-    """Processes a factory fixture started; all stopped at teardown."""
+    """Processes the factory fixtures started; all stopped at teardown."""
     procs: list[subprocess.Popen] = []
     yield procs
     for proc in procs:
         _stop(proc)
 
 
+def _launch(procs: list, cmd: list[str], port: int, out_path: Path,
+            log_path: Path | None = None) -> subprocess.Popen:
+    """Starts cmd (stdout and stderr to out_path), registered in procs for teardown;
+    waits for it to listen on port."""
+    with open(out_path, "ab") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT)
+    procs.append(proc)
+    _wait_listening(port, proc, out_path, log_path)
+    return proc
+
+
 # ----- microsocks -------------------------------------------------------------------
 
-class Microsocks:
-    def __init__(self, port, user, password, log_path):
-        self.host, self.port = HOST, port
-        self.user, self.password = user, password
-        self.log_path = log_path
+class Microsocks(Daemon):
+    user: str | None
+    password: str | None
 
     def connections(self) -> int:
         """Connections relayed: microsocks logs one line per client whose CONNECT to the
         target succeeded, ``client[5] 127.0.0.1: connected to 127.0.0.1:8080``. Failed
         authentication and unreachable targets are not logged."""
-        return _count(self.log_path, r": connected to ")
+        return self._count(r": connected to ")
 
 
 @pytest.fixture
@@ -114,25 +174,21 @@ def microsocks(tmp_path, _processes):
         cmd = ["microsocks", "-i", HOST, "-p", str(port)]
         if user is not None:
             cmd += ["-u", user, "-P", password]
-        proc = _start(cmd, log_path)
-        _processes.append(proc)
-        _wait_listening(port, proc, log_path)
-        return Microsocks(port, user, password, log_path)
+        proc = _launch(_processes, cmd, port, log_path)
+        return Microsocks(proc, port, log_path, user=user, password=password)
     return start
 
 
 # ----- tinyproxy --------------------------------------------------------------------
 
-class Tinyproxy:
-    def __init__(self, port, user, password, log_path):
-        self.host, self.port = HOST, port
-        self.user, self.password = user, password
-        self.log_path = log_path
+class Tinyproxy(Daemon):
+    user: str | None
+    password: str | None
 
     def connects(self) -> int:
         """CONNECT requests received, authenticated or not, from the log's lines
         ``Request (file descriptor 5): CONNECT 127.0.0.1:8080 HTTP/1.1``."""
-        return _count(self.log_path, r"Request \(file descriptor \d+\): CONNECT ")
+        return self._count(r"Request \(file descriptor \d+\): CONNECT ")
 
 
 @pytest.fixture
@@ -149,10 +205,9 @@ def tinyproxy(tmp_path, _processes):
         if user is not None:
             lines.append(f"BasicAuth {user} {password}")
         Path(f"{base}.conf").write_text("\n".join(lines) + "\n")
-        proc = _start(["tinyproxy", "-d", "-c", f"{base}.conf"], Path(f"{base}.out"))
-        _processes.append(proc)
-        _wait_listening(port, proc, Path(f"{base}.out"), log_path)
-        return Tinyproxy(port, user, password, log_path)
+        proc = _launch(_processes, ["tinyproxy", "-d", "-c", f"{base}.conf"], port,
+                       Path(f"{base}.out"), log_path)
+        return Tinyproxy(proc, port, log_path, user=user, password=password)
     return start
 
 
@@ -183,19 +238,17 @@ def _read_banner(port: int) -> bytes:
         return sock.makefile("rb").readline(256)
 
 
-class Sshd:
-    def __init__(self, port, password, private_key, host_key_pub, log_path):
-        self.host, self.port = HOST, port
-        self.user, self.password = SSH_USER, password
-        self.key_user = "root"
-        self.private_key = private_key
-        self.host_key_pub = host_key_pub
-        self.log_path = log_path
+class Sshd(Daemon):
+    user: str  # password login
+    password: str
+    key_user: str  # login with private_key
+    private_key: str  # OpenSSH format
+    host_key_pub: str  # "ssh-ed25519 AAAA... host_key"
 
     def forwards(self) -> int:
-        """direct-tcpip channels opened (requested), from the DEBUG1 lines
+        """direct-tcpip channels requested, from the DEBUG1 lines
         ``server_request_direct_tcpip: originator 127.0.0.1 port 65535, target ...``."""
-        return _count(self.log_path, r"server_request_direct_tcpip: originator ")
+        return self._count(r"server_request_direct_tcpip: originator ")
 
 
 @pytest.fixture
@@ -219,15 +272,15 @@ def sshd(tmp_path, _processes, _ssh_password):
             "MaxStartups 500",  # the default (10:30:100) drops concurrent handshakes
         ]) + "\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
-        proc = _start(["/usr/sbin/sshd", "-D", "-e", "-f", f"{base}/sshd_config",
-                       "-p", str(port), "-E", str(log_path)], base / "sshd.out")
-        _processes.append(proc)
-        _wait_listening(port, proc, base / "sshd.out", log_path)
+        proc = _launch(_processes, ["/usr/sbin/sshd", "-D", "-e", "-f", f"{base}/sshd_config",
+                                    "-p", str(port), "-E", str(log_path)],
+                       port, base / "sshd.out", log_path)
         banner = _read_banner(port)
         if not banner.startswith(b"SSH-2.0-"):
             raise RuntimeError(f"sshd on {port} answered {banner!r}")
-        return Sshd(port, _ssh_password, (base / "client_key").read_text(),
-                    (base / "host_key.pub").read_text().strip(), log_path)
+        return Sshd(proc, port, log_path, user=SSH_USER, password=_ssh_password,
+                    key_user="root", private_key=(base / "client_key").read_text(),
+                    host_key_pub=(base / "host_key.pub").read_text().strip())
     return start
 
 
@@ -235,6 +288,7 @@ def sshd(tmp_path, _processes, _ssh_password):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = False  # server_close() joins the request threads
+    request_queue_size = 1024  # listen backlog (default 5): hundreds of clients at once
 
     def __init__(self, service):
         self.service = service
@@ -448,13 +502,13 @@ class _LoopServer:
     """A TCP server on 127.0.0.1 with its own asyncio loop in a thread. ``stop()``
     aborts every connection, so no socket outlives the fixture."""
 
-    def __init__(self, ssl_context=None):
+    def __init__(self):
         self.writers: set[asyncio.StreamWriter] = set()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
-        self._server = self._call(asyncio.start_server(
-            self._accepted, HOST, 0, ssl=ssl_context, ssl_handshake_timeout=10))
+        self._server = self._call(asyncio.start_server(self._accepted, HOST, 0,
+                                                       backlog=1024))
         self.host, self.port = HOST, self._server.sockets[0].getsockname()[1]
 
     def _call(self, coro):
@@ -464,7 +518,7 @@ class _LoopServer:
         self.writers.add(writer)
         try:
             await self.handle(reader, writer)
-        except (OSError, asyncio.CancelledError):  # OSError covers ssl.SSLError
+        except (OSError, asyncio.CancelledError):  # OSError: also SSLError, TimeoutError
             pass
         finally:
             writer.close()
@@ -490,43 +544,87 @@ class _LoopServer:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(STOP_TIMEOUT)
-            self.loop.close()
+            if not self._thread.is_alive():
+                self.loop.close()
 
 
 class TLSFront(_LoopServer):
-    """Terminates TLS and forwards the bytes to 127.0.0.1:upstream_port."""
+    """Terminates TLS and forwards the bytes to 127.0.0.1:upstream_port.
+
+    TLS runs over memory BIOs rather than asyncio's TLS transport, which closes both
+    ways on the first close_notify: here each direction ends on its own. The client's
+    close_notify (or FIN) becomes a FIN to the upstream; the upstream's FIN becomes a
+    close_notify to the client, who may go on sending (TLS 1.3)."""
 
     def __init__(self, upstream_port, certs):
         self.upstream_port = upstream_port
         self.ca_file = str(certs["ca"])
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(certs["cert"], certs["key"])
-        super().__init__(context)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(certs["cert"], certs["key"])
+        super().__init__()
 
     async def handle(self, client_r, client_w):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+
+        def flush():  # whatever TLS has to send: records, tickets, alerts
+            if outgoing.pending:
+                client_w.write(outgoing.read())
+
+        async def handshake():
+            while True:
+                try:
+                    return tls.do_handshake()
+                except ssl.SSLWantReadError:
+                    flush()
+                    if not (data := await client_r.read(65536)):
+                        raise ConnectionResetError("EOF during the TLS handshake")
+                    incoming.write(data)
+
+        await asyncio.wait_for(handshake(), START_TIMEOUT)
+        flush()
         up_r, up_w = await asyncio.open_connection(HOST, self.upstream_port)
         self.writers.add(up_w)
+
+        def decrypt() -> tuple[bytes, bool]:
+            """The plaintext received so far, and whether the client's close_notify came."""
+            chunks = []
+            try:
+                while chunk := tls.read(65536):
+                    chunks.append(chunk)
+                return b"".join(chunks), True  # b"" from read(): close_notify
+            except ssl.SSLWantReadError:
+                return b"".join(chunks), False
+            except ssl.SSLZeroReturnError:  # close_notify, after ours
+                return b"".join(chunks), True
+
+        async def from_client():
+            while True:  # decrypts first: bytes may have come with the handshake's end
+                plain, ended = decrypt()
+                up_w.write(plain)
+                flush()
+                await up_w.drain()
+                if ended or not (data := await client_r.read(65536)):
+                    break
+                incoming.write(data)
+            up_w.write_eof()
+
+        async def from_upstream():
+            while data := await up_r.read(65536):
+                tls.write(data)
+                flush()
+                await client_w.drain()
+            try:
+                tls.unwrap()  # sends close_notify, then wants the client's: not waited for
+            except ssl.SSLWantReadError:
+                pass
+            flush()
+
         try:
-            await asyncio.gather(self._pump(client_r, up_w, half_close=True),
-                                 self._pump(up_r, client_w, half_close=False))
+            await asyncio.gather(from_client(), from_upstream())
         finally:
             up_w.close()
             self.writers.discard(up_w)
-
-    @staticmethod
-    async def _pump(reader, writer, half_close):
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-            # The client's EOF goes on as a TCP half-close. TLS transports can't half
-            # close, so the upstream's EOF closes the client connection (close_notify).
-            if half_close:
-                writer.write_eof()
-            else:
-                writer.close()
-        except OSError:
-            writer.close()
 
 
 class Misbehaving(_LoopServer):

@@ -1,0 +1,328 @@
+"""The relay against real proxies: microsocks (SOCKS5), tinyproxy (HTTP), tinyproxy
+behind TLS (HTTPS proxy), OpenSSH (ssh), and servers that misbehave. Every test
+proves the traffic crossed the proxy by the proxy's own log."""
+import asyncio
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from python_socks import ProxyError
+from python_socks.sync import Proxy as SocksClient
+
+from browserfarm.proxy import ProxyOptions, ProxySettings
+from browserfarm.relay import RelayHub, RelayLimits
+from browserfarm_plugins.proxy_types import Direct, Http, Https, Socks5, Ssh
+from tests.servers import open_fds
+
+FAST = ProxyOptions(connect_timeout=2.0)
+
+
+@pytest.fixture
+def hub():
+    hub = RelayHub()
+    yield hub
+    hub.close()
+
+
+def curl(relay_port: int, url: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["curl", "-sS", "--max-time", "20", "--socks5-hostname",
+                           f"127.0.0.1:{relay_port}", url],
+                          capture_output=True, timeout=30)
+
+
+def through(relay_port: int, host: str, port: int) -> socket.socket:
+    """A socket to host:port through the relay, as a browser's SOCKS client makes it."""
+    return SocksClient.from_url(f"socks5://127.0.0.1:{relay_port}").connect(
+        host, port, timeout=5)
+
+
+def socks_refusal(relay_port: int, host="127.0.0.1", port=9) -> int:
+    """The SOCKS5 reply code the relay answers a CONNECT with."""
+    with pytest.raises(ProxyError) as refused:
+        through(relay_port, host, port).close()
+    return refused.value.error_code
+
+
+# ----- every proxy type carries traffic ---------------------------------------------
+
+def test_socks5_with_username_and_password(hub, microsocks, origin):
+    upstream = microsocks("alice", "wonder land")
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port,
+                                           "alice", "wonder land"), FAST))
+    answer = curl(relay.port, origin.url + "/")
+    assert answer.stdout == b"hello from origin"
+    assert upstream.connections() == 1
+    assert relay.stats.accepted == 1 and relay.stats.bytes_down > 0
+
+
+def test_http_proxy_with_basic_auth(hub, tinyproxy, origin):
+    upstream = tinyproxy("bob", "secret")
+    relay = hub.start(Http(ProxySettings("http", upstream.host, upstream.port,
+                                         "bob", "secret"), FAST))
+    assert curl(relay.port, origin.url + "/").stdout == b"hello from origin"
+    assert upstream.connects() == 1
+
+
+def test_https_proxy_is_reached_over_verified_tls(hub, tinyproxy, tls_front, origin):
+    upstream = tinyproxy("bob", "secret")
+    front = tls_front(upstream.port)
+    settings = ProxySettings("https", "localhost", front.port, "bob", "secret")
+    trusted = hub.start(Https(settings, ProxyOptions(connect_timeout=2,
+                                                     ca_file=str(front.ca_file))))
+    assert curl(trusted.port, origin.url + "/").stdout == b"hello from origin"
+    assert upstream.connects() == 1
+    untrusted = hub.start(Https(settings, FAST))  # the test CA is not trusted here
+    assert socks_refusal(untrusted.port, "127.0.0.1", origin.port) != 0
+    assert "certificate" in untrusted.stats.last_failure.message.lower()
+    assert upstream.connects() == 1
+
+
+@pytest.mark.parametrize("login", ["password", "private key"])
+def test_ssh_with_password_or_private_key(hub, sshd, origin, tmp_path, login):
+    server = sshd()
+    if login == "password":
+        settings = ProxySettings("ssh", server.host, server.port, server.user,
+                                 server.password)
+    else:
+        settings = ProxySettings("ssh", server.host, server.port, server.key_user,
+                                 server.private_key)
+    options = ProxyOptions(connect_timeout=5, ssh_known_hosts=tmp_path / "known_hosts")
+    relay = hub.start(Ssh(settings, options))
+    for _ in range(3):  # one SSH connection, a channel per stream
+        assert curl(relay.port, origin.url + "/").stdout == b"hello from origin"
+    assert server.forwards() == 3
+    assert (tmp_path / "known_hosts").read_text().split()[-2:] == \
+        server.host_key_pub.split()[:2]
+
+
+def test_ssh_host_key_policy_strict_refuses_an_unknown_server(hub, sshd, tmp_path, origin):
+    server = sshd()
+    options = ProxyOptions(connect_timeout=5, ssh_host_key_policy="strict",
+                           ssh_known_hosts=tmp_path / "known_hosts")
+    relay = hub.start(Ssh(ProxySettings("ssh", server.host, server.port, server.user,
+                                        server.password), options))
+    assert socks_refusal(relay.port, "127.0.0.1", origin.port) == 0x02
+    assert relay.stats.last_failure.kind == "auth_failed"
+    assert server.forwards() == 0
+
+
+def test_ssh_changed_host_key_is_refused(hub, sshd, tmp_path, origin):
+    server = sshd()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[{server.host}]:{server.port} ssh-ed25519 "
+                     "AAAAC3NzaC1lZDI1NTE5AAAAIGZha2VrZXlmYWtla2V5ZmFrZWtleWZha2VrZXlmYWs=\n")
+    relay = hub.start(Ssh(ProxySettings("ssh", server.host, server.port, server.user,
+                                        server.password),
+                          ProxyOptions(connect_timeout=5, ssh_known_hosts=known)))
+    assert socks_refusal(relay.port, "127.0.0.1", origin.port) == 0x02
+    assert server.forwards() == 0
+
+
+def test_direct(hub, origin):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST))
+    assert curl(relay.port, origin.url + "/").stdout == b"hello from origin"
+    assert origin.requests[-1][1] == "/"
+
+
+# ----- streaming --------------------------------------------------------------------
+
+def test_large_transfers_arrive_whole_both_ways(hub, microsocks, origin):
+    upstream = microsocks()
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port), FAST))
+    size = 20 * 1024 * 1024
+    answer = subprocess.run(["curl", "-sS", "--max-time", "60", "--socks5-hostname",
+                             f"127.0.0.1:{relay.port}", f"{origin.url}/bytes/{size}"],
+                            capture_output=True, timeout=90)
+    assert len(answer.stdout) == size
+    assert answer.stdout[:512] == bytes(range(256)) * 2
+    body = bytes(range(256)) * 8192  # 2 MiB up, echoed back down
+    echoed = subprocess.run(["curl", "-sS", "--max-time", "60", "--socks5-hostname",
+                             f"127.0.0.1:{relay.port}", "--data-binary", "@-",
+                             "-H", "Content-Type: application/octet-stream",
+                             f"{origin.url}/echo"], input=body, capture_output=True,
+                            timeout=90)
+    assert echoed.stdout == body
+    assert relay.stats.bytes_up > len(body) and relay.stats.bytes_down > size
+
+
+@pytest.fixture
+def answer_after_eof():
+    """A TCP server that reads until the client half-closes, then answers."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(10)
+
+    def serve():
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        with conn:
+            received = b""
+            while chunk := conn.recv(65536):
+                received += chunk
+            conn.sendall(b"got " + str(len(received)).encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    server.close()
+    thread.join(10)
+
+
+def test_half_close_reaches_the_other_side(hub, answer_after_eof):
+    # Direct: microsocks itself closes both ways on the first EOF.
+    relay = hub.start(Direct(ProxySettings("direct"), FAST))
+    with through(relay.port, "127.0.0.1", answer_after_eof) as sock:
+        sock.sendall(b"x" * 100_000)
+        sock.shutdown(socket.SHUT_WR)  # "done sending", still reading
+        sock.settimeout(10)
+        answer = b""
+        while chunk := sock.recv(100):
+            answer += chunk
+    assert answer == b"got 100000"
+
+
+# ----- failures have a kind, and the SOCKS client gets the matching reply -------------
+
+def test_wrong_credentials(hub, microsocks, tinyproxy, sshd, origin, tmp_path):
+    socks, http, ssh = microsocks("alice", "right"), tinyproxy("bob", "right"), sshd()
+    for proxy in (Socks5(ProxySettings("socks5", socks.host, socks.port, "alice", "wrong"),
+                         FAST),
+                  Http(ProxySettings("http", http.host, http.port, "bob", "wrong"), FAST),
+                  Ssh(ProxySettings("ssh", ssh.host, ssh.port, ssh.user, "wrong"),
+                      ProxyOptions(connect_timeout=5,
+                                   ssh_known_hosts=tmp_path / "known_hosts"))):
+        relay = hub.start(proxy)
+        assert socks_refusal(relay.port, "127.0.0.1", origin.port) == 0x02, proxy.name
+        assert relay.stats.last_failure.kind == "auth_failed", relay.stats.last_failure
+    assert socks.connections() == 0 and ssh.forwards() == 0
+    assert origin.requests == []
+
+
+def test_a_proxy_that_is_not_listening(hub):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    relay = hub.start(Socks5(ProxySettings("socks5", "127.0.0.1", port), FAST))
+    assert socks_refusal(relay.port) == 0x05
+    assert relay.stats.last_failure.kind == "connect_refused"
+
+
+@pytest.mark.parametrize("behaviour, kind", [("silent", "timeout"),
+                                             ("closer", "bad_response"),
+                                             ("garbage", "bad_response")])
+def test_a_proxy_that_misbehaves(hub, misbehaving, behaviour, kind):
+    server = misbehaving(behaviour)
+    relay = hub.start(Socks5(ProxySettings("socks5", server.host, server.port),
+                             ProxyOptions(connect_timeout=1)))
+    started = time.monotonic()
+    socks_refusal(relay.port)
+    assert time.monotonic() - started < 5  # bounded by the timeout, never a hang
+    assert relay.stats.last_failure.kind == kind
+    assert server.accepted == 1
+
+
+def test_a_target_the_proxy_cannot_resolve(hub, microsocks):
+    upstream = microsocks()
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port), FAST))
+    assert socks_refusal(relay.port, "no-such-host.invalid", 80) != 0
+    assert relay.stats.last_failure.kind in ("dns_failed", "bad_response")
+    direct = hub.start(Direct(ProxySettings("direct"), FAST))
+    socks_refusal(direct.port, "no-such-host.invalid", 80)
+    assert direct.stats.last_failure.kind == "dns_failed"
+
+
+def test_udp_associate_is_refused_with_a_reason(hub):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST))
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\x00"
+        sock.sendall(b"\x05\x03\x00\x01" + bytes(4) + b"\x00\x00")
+        assert sock.recv(10)[:2] == b"\x05\x07"  # command not supported
+    assert relay.stats.last_failure.kind == "unsupported"
+    assert "UDP" in relay.stats.last_failure.message
+
+
+def test_clients_asking_for_authentication_are_refused(hub):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST))
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
+        sock.sendall(b"\x05\x01\x02")  # username/password only
+        assert sock.recv(2) == b"\x05\xff"
+
+
+# ----- limits and shutdown ----------------------------------------------------------
+
+def test_connection_limit(hub, origin):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(max_connections=2))
+    held = [through(relay.port, "127.0.0.1", origin.port) for _ in range(2)]
+    with pytest.raises((ProxyError, OSError)):
+        through(relay.port, "127.0.0.1", origin.port)
+    assert relay.stats.refused == 1
+    for sock in held:
+        sock.close()
+
+
+def test_idle_connections_are_closed(hub, origin):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST),
+                      RelayLimits(idle_timeout=0.3))
+    with through(relay.port, "127.0.0.1", origin.port) as sock:
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # closed by the relay, not by the origin
+    deadline = time.monotonic() + 5
+    while relay.connections and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert relay.connections == 0
+
+
+def test_stop_closes_every_socket_and_task(hub, microsocks, origin):
+    upstream = microsocks()
+    hub.call(asyncio.sleep(0))  # the hub's loop and its own descriptors exist already
+    fds_before = open_fds()
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port), FAST))
+    clients = [through(relay.port, "127.0.0.1", origin.port) for _ in range(20)]
+    assert relay.connections == 20
+    hub.stop(relay)
+    for sock in clients:
+        sock.settimeout(5)
+        assert sock.recv(1) == b""
+        sock.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", relay.port), timeout=2)
+    tasks = hub.call(_other_tasks())
+    assert tasks == []
+    # The origin runs in this process too: its handler threads close their side soon.
+    deadline = time.monotonic() + 5
+    while open_fds() > fds_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_fds() <= fds_before
+
+
+async def _other_tasks():
+    return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+
+def test_many_concurrent_connections_through_one_relay(hub, origin):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST))
+    errors = []
+
+    def one():
+        try:
+            with through(relay.port, "127.0.0.1", origin.port) as sock:
+                sock.settimeout(10)
+                sock.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+                data = b""
+                while chunk := sock.recv(4096):
+                    data += chunk
+                assert data.endswith(b"hello from origin")
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert relay.stats.accepted == 100
