@@ -36,8 +36,8 @@ class Extracted(ProxySource):
     def validate(cls, fields, plugins):
         _check_url(fields, "dynamicIpUrl", required=True)
         _check_url(fields, "refreshProxyUrl", required=False)
-        if fields.get("proxyType") == "direct":
-            raise InvalidInput("proxyType", "an extracted proxy cannot be direct")
+        # proxyType is the type of the extracted proxies when their answer doesn't say
+        # (direct, the default, means socks5).
         if fields.get("proxyType"):
             proxy_type_named(fields["proxyType"], plugins)
 

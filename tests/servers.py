@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import fcntl
 import ipaddress
 import json
 import os
@@ -26,6 +27,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
@@ -216,16 +218,36 @@ def tinyproxy(tmp_path, _processes):
 SSH_USER = "bftest"
 
 
+SSH_STATE = Path("/run/browserfarm-tests")  # root only: the lock and the password
+
+
 @pytest.fixture(scope="session")
 def _ssh_password():
-    """A Linux user for password logins (created if missing), with a new password."""
-    if subprocess.run(["id", SSH_USER], capture_output=True, timeout=10).returncode:
-        subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", SSH_USER],
-                       check=True, capture_output=True, timeout=30)
-    password = secrets.token_urlsafe(16)
-    subprocess.run(["chpasswd"], input=f"{SSH_USER}:{password}\n", text=True,
-                   check=True, capture_output=True, timeout=30)
-    return password
+    """The password of the Linux user for password logins. The user is created with a
+    random password on first use; the password is kept in SSH_STATE, so that test
+    sessions running at the same time don't change it under each other's feet."""
+    SSH_STATE.mkdir(mode=0o700, exist_ok=True)
+    saved = SSH_STATE / f"{SSH_USER}.password"
+    with open(SSH_STATE / "lock", "w") as lock:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{SSH_STATE}/lock is held") from None
+                time.sleep(0.05)
+        if subprocess.run(["id", SSH_USER], capture_output=True, timeout=10).returncode:
+            subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", SSH_USER],
+                           check=True, capture_output=True, timeout=30)
+            saved.unlink(missing_ok=True)
+        if not saved.exists():
+            password = secrets.token_urlsafe(16)
+            subprocess.run(["chpasswd"], input=f"{SSH_USER}:{password}\n", text=True,
+                           check=True, capture_output=True, timeout=30)
+            saved.write_text(password)
+        return saved.read_text()
 
 
 def _keygen(path: Path) -> None:
@@ -312,7 +334,12 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0: one request per connection, so no idle keep-alive sockets stay open in
     # the test process (they would blur open_fds()).
     protocol_version = "HTTP/1.0"
-    timeout = 30
+    timeout = 30  # seconds a silent client may keep a handler thread
+
+    @property
+    def route(self) -> str:
+        """The path without the query (also of an absolute-form request line)."""
+        return urlsplit(self.path).path
 
     def log_message(self, *args):
         pass
@@ -353,7 +380,7 @@ class HTTPService:
     def respond(self, handler: _Handler) -> None:
         raise NotImplementedError
 
-    def wait(self, seconds: float) -> bool:
+    def sleep(self, seconds: float) -> bool:
         """Sleeps in a handler; True if the server is being stopped meanwhile."""
         return self.stopping.wait(seconds)
 
@@ -361,10 +388,8 @@ class HTTPService:
         self._server.shutdown()
         self.stopping.set()
         for sock in list(self._server.live):  # unblock handlers reading idle clients
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self._server.server_close()
         self._thread.join(STOP_TIMEOUT)
 
@@ -374,10 +399,10 @@ class Origin(HTTPService):
     BLOCK = bytes(range(256)) * 256  # 64 KiB; its length keeps the k % 256 pattern
 
     def respond(self, h):
-        if h.command == "GET" and h.path == "/":
+        if h.command == "GET" and h.route == "/":
             h.reply(200, b"hello from origin")
-        elif h.command == "GET" and re.fullmatch(r"/bytes/\d+", h.path):
-            left = int(h.path.rsplit("/", 1)[1])
+        elif h.command == "GET" and re.fullmatch(r"/bytes/\d+", h.route):
+            left = int(h.route.rsplit("/", 1)[1])
             h.send_response(200)
             h.send_header("Content-Type", "application/octet-stream")
             h.send_header("Content-Length", str(left))
@@ -386,7 +411,7 @@ class Origin(HTTPService):
                 chunk = self.BLOCK[:left]
                 h.wfile.write(chunk)
                 left -= len(chunk)
-        elif h.command == "POST" and h.path == "/echo":
+        elif h.command == "POST" and h.route == "/echo":
             body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
             h.reply(200, body, h.headers.get("Content-Type", "application/octet-stream"))
         else:
@@ -434,13 +459,12 @@ class IPServices(HTTPService):
         self.base_urls = {name: self.url + path for name, (path, _, _) in self.SERVICES.items()}
 
     def respond(self, h):
-        path = h.path.split("?", 1)[0]
-        service = next((s for s, (p, _, _) in self.SERVICES.items()
-                        if path.rstrip("/") == p.rstrip("/")), None)
+        service = next((s for s, (path, _, _) in self.SERVICES.items()
+                        if h.route.rstrip("/") == path.rstrip("/")), None)
         if service is None:
             return h.reply(404, b"not found")
         mode = self.mode
-        if mode == "slow" and self.wait(30):
+        if mode == "slow" and self.sleep(30):
             return  # stopping: close without an answer
         if mode == "garbage":
             return h.reply(200, b"<html><body>Checking your browser...</body></html>",
@@ -461,15 +485,14 @@ class ExtractionAPI(HTTPService):
         self.refreshes = 0
 
     def respond(self, h):
-        path = h.path.split("?", 1)[0]
-        if path == "/get":
+        if h.route == "/get":
             status, content_type, body = self.answer
             h.reply(status, body, content_type)
-        elif path == "/refresh":
+        elif h.route == "/refresh":
             self.refreshes += 1
             h.reply(200, b"ok")
-        elif path == "/slow":
-            if not self.wait(30):
+        elif h.route == "/slow":
+            if not self.sleep(30):
                 h.reply(200, b"")
         else:
             h.reply(404, b"not found")
