@@ -84,6 +84,11 @@ class ProxyType:
         """A stream to ``host:port`` through this proxy; raises ``ProxyFailure``."""
         raise NotImplementedError
 
+    async def open_udp(self):
+        """A ``browserfarm.udp.UdpTunnel`` through this proxy; raises ``ProxyFailure``
+        ("unsupported" when the type or the proxy can't carry UDP)."""
+        raise ProxyFailure("unsupported", f"proxy type {self.name} cannot carry UDP")
+
     async def aclose(self) -> None:
         """Release what the instance keeps open (e.g. an SSH connection)."""
 

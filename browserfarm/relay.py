@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from browserfarm import udp
 from browserfarm.proxy import ProxyFailure, ProxyType
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ REPLY_OF_KIND = {"auth_failed": 0x02, "connect_refused": 0x05, "timeout": 0x06,
                  "dns_failed": 0x04, "bad_response": 0x01, "unsupported": 0x07,
                  "extraction_failed": 0x01}
 REPLY_COMMAND_NOT_SUPPORTED = 0x07
+CONNECT, UDP_ASSOCIATE = 0x01, 0x03
 REPLY_ADDRESS_NOT_SUPPORTED = 0x08
 
 
@@ -118,11 +120,14 @@ class Relay:
                 self.stats.refused += 1
                 return
             self.stats.accepted += 1
-            target = await asyncio.wait_for(self._handshake(reader, writer),
-                                            self.limits.handshake_timeout)
-            if target is None:
+            request = await asyncio.wait_for(self._handshake(reader, writer),
+                                             self.limits.handshake_timeout)
+            if request is None:
                 return
-            host, port = target
+            command, host, port = request
+            if command == UDP_ASSOCIATE:
+                await self._associate_udp(reader, writer, link)
+                return
             try:
                 up_reader, up_writer = await self.proxy.open_connection(host, port)
             except ProxyFailure as failure:
@@ -163,13 +168,49 @@ class Relay:
         if host is None:
             await _reply(writer, REPLY_ADDRESS_NOT_SUPPORTED)
             return None
-        if command != 0x01:  # CONNECT only; UDP ASSOCIATE and BIND are not relayed
-            self.stats.last_failure = ProxyFailure("unsupported", (
-                "UDP ASSOCIATE is not supported through this relay" if command == 0x03
-                else f"SOCKS5 command {command} is not supported"))
+        if command not in (CONNECT, UDP_ASSOCIATE):  # BIND is not relayed
+            self.stats.last_failure = ProxyFailure(
+                "unsupported", f"SOCKS5 command {command} is not supported")
             await _reply(writer, REPLY_COMMAND_NOT_SUPPORTED)
             return None
-        return host, port
+        return command, host, port
+
+    async def _associate_udp(self, reader, writer, link: _Link):
+        """UDP ASSOCIATE: datagrams between the client and the proxy's UDP tunnel,
+        for as long as the client keeps the control connection open."""
+        if not self.limits.allow_udp:
+            failure = ProxyFailure("unsupported", "UDP is off for this window "
+                                                  "(enableSocks5Udp is false)")
+        elif not self.proxy.supports_udp:
+            failure = ProxyFailure("unsupported", f"proxy type {self.proxy.name} cannot "
+                                                  "carry UDP")
+        else:
+            failure = None
+        tunnel = None
+        if failure is None:
+            try:
+                tunnel = await self.proxy.open_udp()
+            except ProxyFailure as exc:
+                failure = exc
+        if failure is not None:
+            self.stats.failed += 1
+            self.stats.last_failure = failure
+            await _reply(writer, REPLY_OF_KIND[failure.kind])
+            return
+        loop = asyncio.get_running_loop()
+        client = _UdpClient(tunnel, link)
+        transport, _ = await loop.create_datagram_endpoint(lambda: client,
+                                                           local_addr=("127.0.0.1", 0))
+        try:
+            tunnel.receiver = client.answer
+            port = transport.get_extra_info("sockname")[1]
+            writer.write(bytes([5, 0, 0, 1, 127, 0, 0, 1]) + struct.pack("!H", port))
+            await writer.drain()
+            while await reader.read(1024):  # the association ends with this connection
+                pass
+        finally:
+            transport.close()
+            await tunnel.aclose()
 
     async def _pipe(self, reader, writer, link: _Link, up: bool):
         """Copy until EOF, then half-close the other side; drain() is the
@@ -203,6 +244,34 @@ class Relay:
 
 class _BadRequest(Exception):
     pass
+
+
+class _UdpClient(asyncio.DatagramProtocol):
+    """The client's side of a UDP association: datagrams from 127.0.0.1 go into the
+    tunnel; what the tunnel receives goes back to the client's address."""
+
+    def __init__(self, tunnel, link: _Link):
+        self.tunnel, self.link = tunnel, link
+        self.transport = None
+        self.client_address = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, datagram, address):
+        if address[0] != "127.0.0.1":
+            return
+        parsed = udp.unpack(datagram)
+        if parsed is None:
+            return
+        self.client_address = address
+        self.link.last_active = time.monotonic()
+        asyncio.ensure_future(self.tunnel.send(*parsed))
+
+    def answer(self, host, port, data):
+        if self.client_address is not None and not self.transport.is_closing():
+            self.link.last_active = time.monotonic()
+            self.transport.sendto(udp.pack(host, port, data), self.client_address)
 
 
 async def _read_address(reader, address_type: int) -> str | None:

@@ -7,6 +7,7 @@ import asyncio
 from browserfarm import hookimpl
 from browserfarm.errors import InvalidInput
 from browserfarm.proxy import ProxyFailure, ProxyType, failure_from
+from browserfarm.udp import DirectUdp, Socks5Udp
 
 
 class Direct(ProxyType):
@@ -20,6 +21,9 @@ class Direct(ProxyType):
                                           self.options.connect_timeout)
         except Exception as exc:  # noqa: BLE001 - every failure gets its kind
             raise failure_from(exc) from exc
+
+    async def open_udp(self):
+        return await DirectUdp().start()
 
 
 class _PythonSocks(ProxyType):
@@ -74,6 +78,12 @@ class Https(_PythonSocks):
 class Socks5(_PythonSocks):
     name = "socks5"
     socks_kind = "SOCKS5"
+    supports_udp = True  # when the proxy itself does: open_udp() says if it doesn't
+
+    async def open_udp(self):
+        settings = self.settings
+        return await Socks5Udp(settings.host, settings.port, settings.username,
+                               settings.password, self.options.connect_timeout).start()
 
     @classmethod
     def validate(cls, settings):

@@ -294,9 +294,9 @@ def sshd(tmp_path, _processes, _ssh_password):
             "MaxStartups 500",  # the default (10:30:100) drops concurrent handshakes
         ]) + "\n")
         os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation dir
-        proc = _launch(_processes, ["/usr/sbin/sshd", "-D", "-e", "-f", f"{base}/sshd_config",
-                                    "-p", str(port), "-E", str(log_path)],
-                       port, base / "sshd.out", log_path)
+        cmd = ["/usr/sbin/sshd", "-D", "-e", "-f", f"{base}/sshd_config", "-p", str(port),
+               "-E", str(log_path)]
+        proc = _launch(_processes, cmd, port, base / "sshd.out", log_path)
         banner = _read_banner(port)
         if not banner.startswith(b"SSH-2.0-"):
             raise RuntimeError(f"sshd on {port} answered {banner!r}")
@@ -418,20 +418,29 @@ class Origin(HTTPService):
             h.reply(404, b"not found")
 
 
-def _ip_api(ip):
+# Each service's answer for ip, or for a reserved address ("fail" mode).
+
+def _ip_api(ip, fail):
+    if fail:
+        return {"status": "fail", "message": "reserved range", "query": ip}
     return {"status": "success", "country": "Germany", "countryCode": "DE", "region": "BE",
             "regionName": "Berlin", "city": "Berlin", "zip": "10115", "lat": 52.52,
             "lon": 13.405, "timezone": "Europe/Berlin", "isp": "Test ISP",
             "org": "Test ISP", "as": "AS64500 Test ISP", "query": ip}
 
 
-def _ipinfo(ip):
+def _ipinfo(ip, fail):
+    if fail:
+        return {"ip": ip, "bogon": True}
     return {"ip": ip, "city": "Berlin", "region": "Berlin", "country": "DE",
             "loc": "52.5200,13.4050", "org": "AS64500 Test ISP", "postal": "10115",
             "timezone": "Europe/Berlin", "readme": "https://ipinfo.io/missingauth"}
 
 
-def _ipapi_co(ip):
+def _ipapi_co(ip, fail):
+    if fail:
+        return {"ip": ip, "error": True, "reason": "Reserved IP Address", "reserved": True,
+                "version": "IPv4"}
     return {"ip": ip, "version": "IPv4", "city": "Berlin", "region": "Berlin",
             "region_code": "BE", "country": "DE", "country_name": "Germany",
             "country_code": "DE", "country_code_iso3": "DEU", "continent_code": "EU",
@@ -444,35 +453,29 @@ class IPServices(HTTPService):
     """ip-api.com, ipinfo.io and ipapi.co, answering for the request's peer address.
     ``mode``: "ok", "garbage" (HTML), "empty" (200, no body), "slow" (30 s), "fail"
     (each service's answer for a reserved address)."""
-    SERVICES = {"ip-api": ("/ip-api/json/", _ip_api,
-                           lambda ip: {"status": "fail", "message": "reserved range",
-                                       "query": ip}),
-                "ipinfo": ("/ipinfo/json", _ipinfo, lambda ip: {"ip": ip, "bogon": True}),
-                "ipapi.co": ("/ipapi.co/json/", _ipapi_co,
-                             lambda ip: {"ip": ip, "error": True, "reason":
-                                         "Reserved IP Address", "reserved": True,
-                                         "version": "IPv4"})}
+    SERVICES = {"ip-api": ("/ip-api/json/", _ip_api), "ipinfo": ("/ipinfo/json", _ipinfo),
+                "ipapi.co": ("/ipapi.co/json/", _ipapi_co)}
 
     def __init__(self):
         super().__init__()
         self.mode = "ok"
-        self.base_urls = {name: self.url + path for name, (path, _, _) in self.SERVICES.items()}
+        self.base_urls = {name: self.url + path
+                          for name, (path, _) in self.SERVICES.items()}
 
     def respond(self, h):
-        service = next((s for s, (path, _, _) in self.SERVICES.items()
-                        if h.route.rstrip("/") == path.rstrip("/")), None)
-        if service is None:
-            return h.reply(404, b"not found")
+        answer = next((answer for path, answer in self.SERVICES.values()
+                       if h.route.rstrip("/") == path.rstrip("/")), None)
         mode = self.mode
-        if mode == "slow" and self.sleep(30):
-            return  # stopping: close without an answer
-        if mode == "garbage":
-            return h.reply(200, b"<html><body>Checking your browser...</body></html>",
-                           "text/html")
-        if mode == "empty":
-            return h.reply(200, b"", "application/json")
-        _, ok, fail = self.SERVICES[service]
-        h.reply_json((fail if mode == "fail" else ok)(h.client_address[0]))
+        if answer is None:
+            h.reply(404, b"not found")
+        elif mode == "slow" and self.sleep(30):
+            pass  # stopping: close without an answer
+        elif mode == "garbage":
+            h.reply(200, b"<html><body>Checking your browser...</body></html>", "text/html")
+        elif mode == "empty":
+            h.reply(200, b"", "application/json")
+        else:
+            h.reply_json(answer(h.client_address[0], fail=mode == "fail"))
 
 
 class ExtractionAPI(HTTPService):
@@ -678,18 +681,21 @@ def _tls_certs(tmp_path_factory):
     now = datetime.datetime.now(datetime.timezone.utc)
     validity = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=30))
 
+    def name(common_name):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
     def cert(subject, key, issuer, issuer_key, is_ca, extensions=()):
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                   .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        builder = (x509.CertificateBuilder().subject_name(name(subject))
+                   .issuer_name(name(issuer)).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
                    .not_valid_before(validity[0]).not_valid_after(validity[1])
                    .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), True))
         for extension in extensions:
             builder = builder.add_extension(extension, False)
         return builder.sign(issuer_key, hashes.SHA256())
 
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    key = ec.generate_private_key(ec.SECP256R1())
     ca = cert("BrowserFarm test CA", ca_key, "BrowserFarm test CA", ca_key, True, [
         x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                       content_commitment=False, key_encipherment=False,

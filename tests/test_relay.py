@@ -11,6 +11,7 @@ import pytest
 from python_socks import ProxyError
 from python_socks.sync import Proxy as SocksClient
 
+from browserfarm import udp
 from browserfarm.proxy import ProxyOptions, ProxySettings
 from browserfarm.relay import RelayHub, RelayLimits
 from browserfarm_plugins.proxy_types import Direct, Http, Https, Socks5, Ssh
@@ -234,14 +235,81 @@ def test_a_target_the_proxy_cannot_resolve(hub, microsocks):
     assert direct.stats.last_failure.kind == "dns_failed"
 
 
-def test_udp_associate_is_refused_with_a_reason(hub):
+@pytest.fixture
+def udp_echo():
+    """A UDP server answering each datagram with "echo: " + the datagram."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                data, address = server.recvfrom(65535)
+            except OSError:
+                continue
+            server.sendto(b"echo: " + data, address)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def udp_associate(relay_port: int):
+    """A SOCKS5 UDP association: (control socket, reply code, relay UDP port)."""
+    control = socket.create_connection(("127.0.0.1", relay_port), timeout=5)
+    control.sendall(b"\x05\x01\x00")
+    assert control.recv(2) == b"\x05\x00"
+    control.sendall(b"\x05\x03\x00\x01" + bytes(4) + b"\x00\x00")
+    reply = control.recv(10)
+    return control, reply[1], int.from_bytes(reply[8:10], "big")
+
+
+def udp_round_trip(relay_port: int, echo_port: int, payload: bytes) -> bytes:
+    control, code, udp_port = udp_associate(relay_port)
+    assert code == 0
+    with control, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        client.sendto(udp.pack("127.0.0.1", echo_port, payload), ("127.0.0.1", udp_port))
+        host, port, data = udp.unpack(client.recvfrom(65535)[0])
+        assert (host, port) == ("127.0.0.1", echo_port)
+        return data
+
+
+def test_udp_is_refused_unless_the_window_enables_it(hub):
     relay = hub.start(Direct(ProxySettings("direct"), FAST))
-    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
-        sock.sendall(b"\x05\x01\x00")
-        assert sock.recv(2) == b"\x05\x00"
-        sock.sendall(b"\x05\x03\x00\x01" + bytes(4) + b"\x00\x00")
-        assert sock.recv(10)[:2] == b"\x05\x07"  # command not supported
-    assert relay.stats.last_failure.kind == "unsupported"
+    control, code, _ = udp_associate(relay.port)
+    control.close()
+    assert code == 0x07
+    assert "enableSocks5Udp" in relay.stats.last_failure.message
+
+
+def test_udp_associate_direct(hub, udp_echo):
+    relay = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(allow_udp=True))
+    assert udp_round_trip(relay.port, udp_echo, b"ping") == b"echo: ping"
+
+
+def test_udp_associate_through_a_socks5_proxy_that_carries_udp(hub, udp_echo):
+    # The upstream is a second relay of ours (microsocks has no UDP): it counts.
+    upstream = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(allow_udp=True))
+    relay = hub.start(Socks5(ProxySettings("socks5", "127.0.0.1", upstream.port), FAST),
+                      RelayLimits(allow_udp=True))
+    assert udp_round_trip(relay.port, udp_echo, b"hello") == b"echo: hello"
+    assert upstream.stats.accepted == 1
+
+
+def test_udp_through_a_proxy_without_udp_says_so(hub, microsocks):
+    upstream = microsocks()
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port), FAST),
+                      RelayLimits(allow_udp=True))
+    control, code, _ = udp_associate(relay.port)
+    control.close()
+    assert code != 0
+    assert relay.stats.last_failure.kind in ("unsupported", "connect_refused")
     assert "UDP" in relay.stats.last_failure.message
 
 

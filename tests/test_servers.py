@@ -20,8 +20,8 @@ from tests.servers import Misbehaving, Origin, TLSFront, open_fds
 
 def curl(*args: str) -> subprocess.CompletedProcess:
     """curl's body on stdout; ``-w`` puts the status code on the last line."""
-    return subprocess.run(["curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}", *args],
-                          capture_output=True, text=True, timeout=20)
+    return subprocess.run(["curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
+                           *args], capture_output=True, text=True, timeout=20)
 
 
 def body_and_status(result: subprocess.CompletedProcess) -> tuple[str, str]:
@@ -60,7 +60,7 @@ def test_origin(origin):
 def test_http_service_stops_without_leftovers():
     before, threads = open_fds(), threading.active_count()
     service = Origin()
-    idle = socket.create_connection((service.host, service.port), timeout=5)  # sends nothing
+    idle = socket.create_connection((service.host, service.port), timeout=5)  # silent
     assert get(service.url + "/") == b"hello from origin"
     started = time.monotonic()
     service.stop()
@@ -77,7 +77,7 @@ def test_microsocks_with_password(microsocks, origin):
     ok = curl("--socks5-hostname", f"alice:s3cret@{proxy.host}:{proxy.port}", origin.url)
     assert body_and_status(ok) == ("hello from origin", "200"), ok.stderr
     assert proxy.connections() == 1
-    refused = curl("--socks5-hostname", f"alice:wrong@{proxy.host}:{proxy.port}", origin.url)
+    refused = curl("--socks5-hostname", f"alice:bad@{proxy.host}:{proxy.port}", origin.url)
     assert refused.returncode != 0
     assert proxy.connections() == 1
 
@@ -130,7 +130,8 @@ def test_sshd_forwards_with_password_and_key(sshd, origin):
     assert answer.endswith(b"hello from origin")
     assert server.forwards() == 1
     key = asyncssh.import_private_key(server.private_key)
-    with_key = fetch_through_ssh(server, origin, username=server.key_user, client_keys=[key])
+    with_key = fetch_through_ssh(server, origin, username=server.key_user,
+                                 client_keys=[key])
     assert asyncio.run(asyncio.wait_for(with_key, 20)).endswith(b"hello from origin")
     assert server.forwards() == 2
 
@@ -224,7 +225,7 @@ def test_tls_front_stops_without_leftovers(_tls_certs, origin):
 # ----- misbehaving ------------------------------------------------------------------
 
 def test_misbehaving(misbehaving):
-    silent, closer, garbage = misbehaving("silent"), misbehaving("closer"), misbehaving("garbage")
+    silent, closer, garbage = map(misbehaving, ("silent", "closer", "garbage"))
     with socket.create_connection((silent.host, silent.port), timeout=0.3) as sock:
         with pytest.raises(TimeoutError):
             sock.recv(1)
@@ -262,9 +263,11 @@ def test_ip_services_formats(ip_services):
     assert (ip_api["status"], ip_api["query"], ip_api["countryCode"], ip_api["lat"]) == (
         "success", "127.0.0.1", "DE", 52.52)
     ipinfo = get_json(ip_services.base_urls["ipinfo"])
-    assert (ipinfo["ip"], ipinfo["country"], ipinfo["loc"]) == ("127.0.0.1", "DE", "52.5200,13.4050")
+    assert (ipinfo["ip"], ipinfo["country"], ipinfo["loc"]) == (
+        "127.0.0.1", "DE", "52.5200,13.4050")
     ipapi = get_json(ip_services.base_urls["ipapi.co"])
-    assert (ipapi["ip"], ipapi["country_code"], ipapi["longitude"]) == ("127.0.0.1", "DE", 13.405)
+    assert (ipapi["ip"], ipapi["country_code"], ipapi["longitude"]) == (
+        "127.0.0.1", "DE", 13.405)
     assert [p for _, p, _ in ip_services.requests] == [
         "/ip-api/json/", "/ipinfo/json", "/ipapi.co/json/"]
 

@@ -1,0 +1,166 @@
+"""UDP through proxies (SOCKS5 UDP ASSOCIATE, RFC 1928 section 7).
+
+A ``UdpTunnel`` carries datagrams to any host:port and hands back what comes back.
+The relay opens one per association when a window has ``enableSocks5Udp``; proxy
+types that can carry UDP (``supports_udp``) return one from ``open_udp()``.
+"""
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+import struct
+from typing import Callable
+
+from browserfarm.proxy import ProxyFailure
+
+Receiver = Callable[[str, int, bytes], None]
+
+
+def pack(host: str, port: int, data: bytes) -> bytes:
+    """A datagram with the SOCKS5 UDP request header."""
+    return b"\x00\x00\x00" + pack_address(host, port) + data
+
+
+def unpack(datagram: bytes) -> tuple[str, int, bytes] | None:
+    """(host, port, data) of a SOCKS5 UDP datagram; None if malformed or fragmented."""
+    if len(datagram) < 10 or datagram[2] != 0:  # fragments are not supported: dropped
+        return None
+    kind, rest = datagram[3], datagram[4:]
+    try:
+        if kind == 1:
+            host, rest = str(ipaddress.IPv4Address(rest[:4])), rest[4:]
+        elif kind == 4:
+            host, rest = str(ipaddress.IPv6Address(rest[:16])), rest[16:]
+        elif kind == 3:
+            length = rest[0]
+            host, rest = rest[1:1 + length].decode("idna"), rest[1 + length:]
+        else:
+            return None
+        (port,) = struct.unpack("!H", rest[:2])
+    except (ValueError, IndexError, struct.error, UnicodeError):
+        return None
+    return host, port, rest[2:]
+
+
+def pack_address(host: str, port: int) -> bytes:
+    try:
+        address = ipaddress.ip_address(host)
+        kind = b"\x01" if address.version == 4 else b"\x04"
+        return kind + address.packed + struct.pack("!H", port)
+    except ValueError:
+        name = host.encode("idna")
+        return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
+
+
+class UdpTunnel:
+    """Datagrams to and from anywhere; ``receiver`` gets what comes back."""
+
+    def __init__(self):
+        self.receiver: Receiver | None = None
+
+    async def send(self, host: str, port: int, data: bytes) -> None:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, on_datagram):
+        self.on_datagram = on_datagram
+
+    def datagram_received(self, data, address):
+        self.on_datagram(data, address)
+
+
+class DirectUdp(UdpTunnel):
+    """Straight from this machine."""
+
+    async def start(self) -> "DirectUdp":
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._received), family=socket.AF_INET)
+        return self
+
+    async def send(self, host, port, data):
+        loop = asyncio.get_running_loop()
+        try:
+            infos = await loop.getaddrinfo(host, port, family=socket.AF_INET,
+                                           type=socket.SOCK_DGRAM)
+        except socket.gaierror:
+            return  # like any lost datagram
+        self._transport.sendto(data, infos[0][4])
+
+    def _received(self, data, address):
+        if self.receiver:
+            self.receiver(address[0], address[1], data)
+
+    async def aclose(self):
+        self._transport.close()
+
+
+class Socks5Udp(UdpTunnel):
+    """Through a SOCKS5 proxy's own UDP ASSOCIATE; lives as long as its control
+    connection."""
+
+    def __init__(self, host: str, port: int, username: str, password: str,
+                 timeout: float):
+        super().__init__()
+        self.host, self.port = host, port
+        self.username, self.password = username, password
+        self.timeout = timeout
+
+    async def start(self) -> "Socks5Udp":
+        try:
+            await asyncio.wait_for(self._associate(), self.timeout)
+        except ProxyFailure:
+            raise
+        except (asyncio.TimeoutError, TimeoutError):
+            raise ProxyFailure("timeout", "no UDP ASSOCIATE answer from the proxy") from None
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            from browserfarm.proxy import failure_from
+            raise failure_from(exc) from exc
+        return self
+
+    async def _associate(self):
+        reader, self._control = await asyncio.open_connection(self.host, self.port)
+        methods = b"\x00\x02" if self.username else b"\x00"
+        self._control.write(b"\x05" + bytes([len(methods)]) + methods)
+        version, method = await reader.readexactly(2)
+        if method == 0x02:
+            user, password = self.username.encode(), self.password.encode()
+            self._control.write(b"\x01" + bytes([len(user)]) + user
+                                + bytes([len(password)]) + password)
+            if (await reader.readexactly(2))[1] != 0:
+                raise ProxyFailure("auth_failed", "the SOCKS5 proxy refused the credentials")
+        elif method != 0x00:
+            raise ProxyFailure("auth_failed", "the SOCKS5 proxy accepts none of our methods")
+        self._control.write(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
+        _, reply, _, kind = await reader.readexactly(4)
+        if reply != 0:
+            kind_of_reply = "unsupported" if reply == 7 else "connect_refused"
+            raise ProxyFailure(kind_of_reply, f"the SOCKS5 proxy refused UDP ASSOCIATE "
+                                              f"(reply {reply})")
+        size = {1: 4, 4: 16}.get(kind)
+        raw = await reader.readexactly(size) if size else await reader.readexactly(
+            (await reader.readexactly(1))[0])
+        (port,) = struct.unpack("!H", await reader.readexactly(2))
+        host = str(ipaddress.ip_address(raw)) if size else raw.decode()
+        if host in ("0.0.0.0", "::"):
+            host = self.host
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self._received), remote_addr=(host, port))
+
+    async def send(self, host, port, data):
+        self._transport.sendto(pack(host, port, data))
+
+    def _received(self, datagram, address):
+        parsed = unpack(datagram)
+        if parsed and self.receiver:
+            self.receiver(*parsed)
+
+    async def aclose(self):
+        self._transport.close()
+        self._control.close()
