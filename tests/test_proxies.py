@@ -254,3 +254,14 @@ def test_extraction_that_never_answers_times_out(api, extraction_api):
                                      "dynamicIpUrl": extraction_api.url + "/slow"}).data
     result = api("/browser/proxy/check", {"id": window["id"]}).data
     assert result["kind"] == "timeout"
+
+
+def test_window_check_shows_what_geo_matching_takes_from_the_ip(api, microsocks):
+    upstream = microsocks()
+    window = api("/browser/update", {**socks(upstream), "browserFingerPrint": {
+        "isIpCreateTimeZone": True, "isIpCreateLanguage": True, "isIpCreatePosition": False,
+        "timeZone": "Asia/Tokyo", "languages": "ja-JP"}}).data
+    result = api("/browser/proxy/check", {"id": window["id"]}).data
+    assert result["fingerprint"]["timeZone"] == "Europe/Berlin"
+    assert result["fingerprint"]["languages"].startswith("de-DE")
+    assert "lat" not in result["fingerprint"]

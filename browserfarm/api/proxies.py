@@ -99,6 +99,9 @@ class CheckSchema(Schema):
                                                   "bad_response, extraction_failed"})
     message = fields.String()
     proxy = fields.String()
+    fingerprint = fields.Dict(metadata={"description": "Window checks: the fingerprint "
+                                                       "fields its isIpCreate* flags take "
+                                                       "from this IP"})
 
 
 ImportResult = Schema.from_dict({"imported": fields.Integer(), "errors": fields.List(

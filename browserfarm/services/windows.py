@@ -18,6 +18,7 @@ from browserfarm.db import json_merge, one_of
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
                                 utcnow)
+from browserfarm.geo import follow_ip
 from browserfarm.proxy import ProxyFailure
 from browserfarm.services.proxies import CheckResult, ProxyService
 from browserfarm.services.proxies import check as check_proxy_settings
@@ -198,7 +199,13 @@ class WindowService:
         except ProxyFailure as failure:  # e.g. the extraction URL failed
             return asdict(CheckResult(False, service, kind=failure.kind,
                                       message=failure.message))
-        return asdict(check_proxy_settings(self.farm, settings, service))
+        result = check_proxy_settings(self.farm, settings, service)
+        answer = asdict(result)
+        if result.reachable:  # what the window's isIpCreate* flags take from this IP
+            followed = follow_ip(window.fingerprint or {}, result.info())
+            answer["fingerprint"] = {k: v for k, v in followed.items()
+                                     if (window.fingerprint or {}).get(k) != v}
+        return answer
 
     def purge_expired(self) -> int:
         """Drop this account's windows that stayed in the recycle bin past retention."""
