@@ -1,6 +1,7 @@
 """The SOCKS5 relay (``browserfarm/relay.py``) against microsocks, on 127.0.0.1.
 
-Four figures, each against a baseline measured in the same run:
+Four figures, each against a baseline measured in the same run (set
+``BENCH_RELAY_PROFILE=/path/file.prof`` to cProfile the relay's loop thread):
 
 1. Throughput: 200 MiB from a local source server to a client, (a) through microsocks
    with username/password (the client speaks SOCKS5 itself) and (b) through our relay
@@ -10,8 +11,8 @@ Four figures, each against a baseline measured in the same run:
    connections each way (alternated), p50. Target: the relay adds <= 1 ms; the ratio
    printed is p50 (relay) / p50 (direct).
 3. 500 connections opened at once through one relay (upstream: microsocks) and held
-   open together; then each
-   fetching a 1-byte answer. Target: 0 errors; the ratio is succeeded / 500.
+   open together, then each fetches a 1-byte answer. The same burst straight to
+   microsocks is printed for scale. Target: 0 errors; the ratio is succeeded / 500.
 4. Idle memory: in a fresh process, RSS after the hub loop started, then after 50 idle
    relays (Direct type). Target <= 1 MiB per relay; the ratio is KiB per relay / 1024.
 
