@@ -83,7 +83,8 @@ class Relay:
 
     async def start(self, port: int = 0) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", port,
-                                                  limit=CHUNK, reuse_address=True)
+                                                  limit=CHUNK, reuse_address=True,
+                                                  backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep_idle())
         return self.port
@@ -137,8 +138,11 @@ class Relay:
                 return
             link.upstream = up_writer
             await _reply(writer, REPLY_OK)
-            await asyncio.gather(self._pipe(reader, up_writer, link, up=True),
-                                 self._pipe(up_reader, writer, link, up=False))
+            if _splicable(writer) and _splicable(up_writer):
+                await _splice(self.stats, link, reader, writer, up_reader, up_writer)
+            else:  # e.g. SSH channels: streams without a transport of their own
+                await asyncio.gather(self._pipe(reader, up_writer, link, up=True),
+                                     self._pipe(up_reader, writer, link, up=False))
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError,
                 _BadRequest):
             pass
@@ -244,6 +248,83 @@ class Relay:
 
 class _BadRequest(Exception):
     pass
+
+
+def _splicable(writer) -> bool:
+    transport = getattr(writer, "transport", None)
+    return isinstance(writer, asyncio.StreamWriter) and hasattr(transport, "set_protocol")
+
+
+async def _splice(stats: RelayStats, link: _Link, client_reader, client_writer,
+                  up_reader, up_writer) -> None:
+    """Join the two sockets at the transport level: each side's bytes are written to
+    the other as they arrive, and a side whose send buffer fills pauses the other's
+    reading (back-pressure). No coroutine wakes per chunk, and each chunk is copied
+    once instead of through two StreamReaders."""
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    client, upstream = client_writer.transport, up_writer.transport
+    to_upstream = _Half(upstream, link, stats, up=True, done=done)
+    to_client = _Half(client, link, stats, up=False, done=done)
+    to_upstream.partner, to_client.partner = to_client, to_upstream
+    for transport in (client, upstream):
+        transport.set_write_buffer_limits(high=CHUNK * 2)
+    # Bytes the stream readers already hold go first (e.g. a server that spoke first).
+    for reader, half, source in ((client_reader, to_upstream, client),
+                                 (up_reader, to_client, upstream)):
+        source.set_protocol(half)
+        half.source = source
+        pending = bytes(getattr(reader, "_buffer", b""))
+        if pending:
+            half.data_received(pending)
+        if reader.at_eof():
+            half.eof_received()
+    await done
+
+
+class _Half(asyncio.Protocol):
+    """Reads one socket (``source``) and writes what it gets to the other (``sink``)."""
+
+    def __init__(self, sink, link, stats, up: bool, done):
+        self.sink, self.link, self.stats, self.up, self.done = sink, link, stats, up, done
+        self.source = None
+        self.partner: _Half | None = None
+        self.ended = False  # its source sent EOF
+        self.closed = False
+
+    def data_received(self, data):
+        self.link.last_active = time.monotonic()
+        if self.up:
+            self.stats.bytes_up += len(data)
+        else:
+            self.stats.bytes_down += len(data)
+        self.sink.write(data)
+
+    def eof_received(self):
+        self.ended = True
+        if self.partner.ended:  # both ways are done: nothing keeps the pair open
+            self.sink.close()
+            self.partner.sink.close()
+            return False
+        if self.sink.can_write_eof() and not self.sink.is_closing():
+            self.sink.write_eof()  # half-close: the other way may still carry data
+        return True
+
+    # This protocol's source is the partner's sink: when writing to our source backs
+    # up, the partner's socket must stop being read.
+    def pause_writing(self):
+        self.partner.source.pause_reading()
+
+    def resume_writing(self):
+        if not self.partner.source.is_closing():
+            self.partner.source.resume_reading()
+
+    def connection_lost(self, exc):
+        self.closed = True
+        if not self.sink.is_closing():
+            self.sink.close()  # after sending what is buffered
+        if self.partner.closed and not self.done.done():
+            self.done.set_result(None)
 
 
 class _UdpClient(asyncio.DatagramProtocol):
