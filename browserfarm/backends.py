@@ -4,6 +4,27 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class LaunchSpec:
+    """What a backend needs to start one browser."""
+    profile_dir: Path
+    fingerprint: dict = field(default_factory=dict)
+    relay_port: int | None = None  # the window's SOCKS5 relay on 127.0.0.1
+    start_url: str = ""
+    headless: bool = True
+    extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences
+    timeout: float = 60.0
+    log_path: Path | None = None
+
+
+@dataclass
+class Launched:
+    pid: int
+    handle: dict  # how any process reaches the browser again (ports, session ids)
 
 
 class BrowserBackend:

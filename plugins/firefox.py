@@ -1,11 +1,249 @@
-"""The Firefox browser backend (Debian's firefox-esr)."""
+"""The Firefox browser backend (Debian's firefox-esr), on Mozilla's own libraries:
+mozprofile writes the profile's prefs, mozrunner starts and stops Firefox, and
+marionette_driver drives it (the protocol geckodriver itself speaks)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
 from browserfarm import hookimpl
-from browserfarm.backends import BrowserBackend
+from browserfarm.backends import BrowserBackend, Launched, LaunchSpec
+
+# Nothing may leave around the window's proxy: every background service is off.
+QUIET = {
+    "app.update.auto": False, "app.update.disabledForTesting": True,
+    "app.update.enabled": False, "app.normandy.enabled": False,
+    "app.normandy.api_url": "", "app.shield.optoutstudies.enabled": False,
+    "browser.aboutwelcome.enabled": False, "browser.discovery.enabled": False,
+    "browser.newtabpage.enabled": False, "browser.newtabpage.activity-stream.feeds.telemetry": False,
+    "browser.newtabpage.activity-stream.telemetry": False,
+    "browser.newtabpage.activity-stream.feeds.snippets": False,
+    "browser.newtabpage.activity-stream.feeds.topsites": False,
+    "browser.newtabpage.activity-stream.feeds.section.topstories": False,
+    "browser.ping-centre.telemetry": False, "browser.region.network.url": "",
+    "browser.region.update.enabled": False, "browser.safebrowsing.blockedURIs.enabled": False,
+    "browser.safebrowsing.downloads.enabled": False,
+    "browser.safebrowsing.downloads.remote.enabled": False,
+    "browser.safebrowsing.malware.enabled": False, "browser.safebrowsing.phishing.enabled": False,
+    "browser.safebrowsing.provider.google.updateURL": "",
+    "browser.safebrowsing.provider.google4.updateURL": "",
+    "browser.safebrowsing.provider.mozilla.updateURL": "",
+    "browser.search.geoip.url": "", "browser.search.update": False,
+    "browser.shell.checkDefaultBrowser": False, "browser.startup.homepage_override.mstone": "ignore",
+    "browser.tabs.warnOnClose": False, "browser.urlbar.suggest.quicksuggest.sponsored": False,
+    "browser.warnOnQuit": False, "datareporting.healthreport.uploadEnabled": False,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "datareporting.policy.firstRunURL": "", "extensions.getAddons.cache.enabled": False,
+    "extensions.update.enabled": False, "extensions.blocklist.enabled": False,
+    "extensions.systemAddon.update.enabled": False, "messaging-system.rsexperimentloader.enabled": False,
+    "network.captive-portal-service.enabled": False, "network.connectivity-service.enabled": False,
+    "network.dns.disablePrefetch": True, "network.prefetch-next": False,
+    "network.predictor.enabled": False, "nimbus.rollouts.enabled": False,
+    "services.settings.server": "data:,", "services.sync.enabled": False,
+    "toolkit.telemetry.archive.enabled": False, "toolkit.telemetry.enabled": False,
+    "toolkit.telemetry.server": "", "toolkit.telemetry.unified": False,
+    "toolkit.telemetry.updatePing.enabled": False, "toolkit.coverage.opt-out": True,
+    "geo.provider.use_gpsd": False, "geo.provider.use_geoclue": False,
+    "media.gmp-manager.url": "", "media.gmp-gmpopenh264.enabled": False,
+    "browser.startup.page": 0, "startup.homepage_welcome_url": "about:blank",
+    "browser.sessionstore.resume_from_crash": False,
+}
+
+
+def firefox_prefs(spec: LaunchSpec) -> dict:
+    """The prefs a window's fingerprint and relay become."""
+    fp = spec.fingerprint or {}
+    prefs = dict(QUIET)
+    if spec.relay_port:  # the window's relay: SOCKS5, names resolved by the proxy
+        prefs.update({
+            "network.proxy.type": 1, "network.proxy.socks": "127.0.0.1",
+            "network.proxy.socks_port": spec.relay_port, "network.proxy.socks_version": 5,
+            "network.proxy.socks_remote_dns": True, "network.proxy.no_proxies_on": "",
+            "network.proxy.share_proxy_settings": False,
+            "network.http.http3.enable": False,  # QUIC would go around the proxy
+            "network.trr.mode": 5,  # no DNS over HTTPS around it either
+            "media.peerconnection.ice.proxy_only_if_behind_proxy": True,
+        })
+    if fp.get("userAgent"):
+        prefs["general.useragent.override"] = fp["userAgent"]
+    platform = {"Win32": ("Win32", "Windows NT 10.0; Win64; x64"),
+                "MacIntel": ("MacIntel", "Intel Mac OS X 10.15"),
+                "Linux x86_64": ("Linux x86_64", "Linux x86_64")}.get(fp.get("os", ""))
+    if platform:
+        prefs["general.platform.override"], prefs["general.oscpu.override"] = platform
+    if fp.get("languages"):
+        prefs["intl.accept_languages"] = fp["languages"]
+    if fp.get("displayLanguages"):
+        prefs["intl.locale.requested"] = fp["displayLanguages"]
+    web_rtc = str(fp.get("webRTC", "0"))
+    if web_rtc == "2":  # disable
+        prefs["media.peerconnection.enabled"] = False
+    elif web_rtc in ("0", "3"):  # replace / privacy: never the real local addresses
+        prefs.update({"media.peerconnection.ice.default_address_only": True,
+                      "media.peerconnection.ice.no_host": True,
+                      "media.peerconnection.ice.proxy_only": bool(spec.relay_port)})
+    position = str(fp.get("position", "0"))
+    prefs["permissions.default.geo"] = {"0": 0, "1": 1, "2": 2}.get(position, 0)
+    if fp.get("lat") is not None and fp.get("lng") is not None:
+        location = {"location": {"lat": float(fp["lat"]), "lng": float(fp["lng"])},
+                    "accuracy": float(fp.get("precisionData") or 100)}
+        prefs["geo.provider.network.url"] = "data:application/json," + json.dumps(location)
+        prefs["geo.provider.testing"] = True
+    if fp.get("devicePixelRatio"):
+        prefs["layout.css.devPixelsPerPx"] = str(fp["devicePixelRatio"])
+    if fp.get("hardwareConcurrency"):
+        prefs["dom.maxHardwareConcurrency"] = int(fp["hardwareConcurrency"])
+    if str(fp.get("doNotTrack", "")) in ("1", "true", "True"):
+        prefs["privacy.donottrackheader.enabled"] = True
+    prefs.update(spec.extra_prefs or {})
+    return prefs
+
+
+def window_size(fingerprint: dict) -> tuple[int, int]:
+    if fingerprint.get("openWidth") and fingerprint.get("openHeight"):
+        return int(fingerprint["openWidth"]), int(fingerprint["openHeight"])
+    width, _, height = str(fingerprint.get("resolution", "")).replace(" ", "").partition("x")
+    if width.isdigit() and height.isdigit():
+        return int(width), int(height)
+    return 1280, 800
 
 
 class Firefox(BrowserBackend):
     name = "firefox"
     executables = ("firefox-esr", "firefox")
+
+    @classmethod
+    def unavailable_reason(cls):
+        reason = super().unavailable_reason()
+        if reason:
+            return reason
+        try:
+            import marionette_driver  # noqa: F401
+            import mozprofile  # noqa: F401
+            import mozrunner  # noqa: F401
+        except ImportError as exc:
+            return f"Mozilla's Python libraries are missing ({exc})"
+        return None
+
+    @classmethod
+    def launch(cls, spec: LaunchSpec) -> Launched:
+        from marionette_driver.marionette import Marionette
+        from mozprofile import FirefoxProfile
+        from mozrunner import FirefoxRunner
+
+        marionette_port, bidi_port = _free_port(), _free_port()
+        prefs = firefox_prefs(spec) | {"marionette.port": marionette_port}
+        profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
+                                 restore=False)
+        width, height = window_size(spec.fingerprint or {})
+        env = dict(os.environ)
+        if spec.fingerprint.get("timeZone"):
+            env["TZ"] = spec.fingerprint["timeZone"]
+        headless = spec.headless or not env.get("DISPLAY")
+        if headless:
+            env["MOZ_HEADLESS"] = "1"
+        args = ["--marionette", "--remote-debugging-port", str(bidi_port), "--no-remote",
+                "--width", str(width), "--height", str(height)]
+        # explicit_cleanup: the window outlives this call (mozrunner would otherwise
+        # stop Firefox when the runner object is collected).
+        runner = FirefoxRunner(binary=cls.executable(), profile=profile, env=env,
+                               explicit_cleanup=True,
+                               cmdargs=args + (["--headless"] if headless else []),
+                               process_args={"stream": open(spec.log_path, "ab")}
+                               if spec.log_path else None)
+        runner.start()
+        client = Marionette(host="127.0.0.1", port=marionette_port)
+        try:
+            client.start_session(timeout=spec.timeout)
+            if spec.start_url:
+                client.navigate(spec.start_url)
+        except Exception:
+            runner.stop()
+            raise
+        finally:
+            _quietly(client.delete_session)
+        return Launched(pid=runner.process_handler.pid,
+                        handle={"backend": cls.name, "pid": runner.process_handler.pid,
+                                "marionettePort": marionette_port,
+                                "ws": f"ws://127.0.0.1:{bidi_port}/session",
+                                "profileDir": str(spec.profile_dir)})
+
+
+    @classmethod
+    def attach(cls, handle: dict):
+        """A Marionette client with a session on the running window."""
+        from marionette_driver.marionette import Marionette
+        client = Marionette(host="127.0.0.1", port=handle["marionettePort"])
+        client.start_session(timeout=30)
+        return client
+
+    @classmethod
+    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+        """Quit Firefox the way a user does (profile written to disk), or kill it.
+        Returns True when it had to be killed."""
+        pid = handle["pid"]
+        try:
+            client = cls.attach(handle)
+            client._send_message("Marionette:Quit", {"flags": ["eAttemptQuit"]})
+        except Exception:  # noqa: BLE001 - not answering: signals below
+            _signal(pid, 15)
+        if _wait_gone(pid, timeout):
+            return False
+        _signal(pid, 9)
+        _wait_gone(pid, 5)
+        return True
+
+    @classmethod
+    def alive(cls, handle: dict) -> bool:
+        return _alive(handle["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            _reap(pid)
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _reap(pid: int):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _signal(pid: int, number: int):
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
+
+
+def _quietly(call):
+    try:
+        call()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @hookimpl
