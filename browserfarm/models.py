@@ -126,6 +126,11 @@ class Window(BaseModel):
     # reused at open unless isDynamicIpChangeIp asks for a new one each time.
     extracted_proxy = JSONText(null=True)
     extracted_at = pw.DateTimeField(null=True)
+    # Where the window is open, as its agent reports: opening, opened, closing, closed.
+    open_status = pw.CharField(max_length=16, default="closed")
+    open_agent = pw.CharField(max_length=200, default="")
+    open_pid = pw.IntegerField(null=True)
+    open_status_at = pw.DateTimeField(null=True)
 
     class Meta:
         indexes = ((("account", "deleted_at", "seq"), False),

@@ -221,6 +221,24 @@ class WindowSchema(Schema):
     createdTime = fields.DateTime()
     updatedTime = fields.DateTime()
     deletedTime = fields.DateTime(allow_none=True)
+    openStatus = fields.String(metadata={"description": "opening, opened, closing, closed"})
+    openAgent = fields.String()
+    openPid = fields.Integer(allow_none=True)
+
+
+class LaunchSchema(Schema):
+    window = fields.Nested(WindowSchema)
+    proxy = fields.Dict(metadata={"description": "type, host, port, username, password"})
+    allowUdp = fields.Boolean()
+    url = fields.String()
+    cookies = fields.List(fields.Dict())
+
+
+class StatusSchema(Schema):
+    id = fields.Integer()
+    uuid = fields.String()
+    before = fields.String()
+    status = fields.String()
 
 
 class WindowPageSchema(Schema):
@@ -355,3 +373,34 @@ class RecycleDelete(MethodView):
     def post(self, data):
         """Delete windows in the recycle bin for good (browser:delete:permanent)."""
         return success(windows().delete_permanently(data["ids"]))
+
+
+LaunchArgs = Schema.from_dict({**_ref_fields(), "freshProxy": fields.Boolean(
+    load_default=False, metadata={"description": "Extract a new proxy (proxyMethod 3)"})},
+    name="LaunchArgs")
+StatusArgs = Schema.from_dict({
+    **_ref_fields(),
+    "status": fields.String(required=True, validate=validate.OneOf(
+        ["opening", "opened", "closing", "closed"])),
+    "pid": fields.Integer(allow_none=True, validate=validate.Range(0, 2**31 - 1)),
+    "agent": fields.String(load_default="", validate=validate.Length(max=200)),
+}, name="StatusArgs")
+
+
+@blp.route("/browser/launch")
+class Launch(MethodView):
+    @blp.arguments(LaunchArgs)
+    @blp.response(200, envelope_schema(LaunchSchema, "LaunchEnvelope"))
+    def post(self, data):
+        """A window's launch configuration, for the Local API agent (browser:open)."""
+        return success(windows().launch_config(data, data.pop("freshProxy")))
+
+
+@blp.route("/browser/status")
+class Status(MethodView):
+    @blp.arguments(StatusArgs)
+    @blp.response(200, envelope_schema(StatusSchema, "StatusEnvelope"))
+    def post(self, data):
+        """An agent reports the window's open status (browser:open)."""
+        return success(windows().report_status(data, data["status"], data.get("pid"),
+                                               data["agent"]))

@@ -207,6 +207,30 @@ class WindowService:
                                      if (window.fingerprint or {}).get(k) != v}
         return answer
 
+    # ----- what the Local API agent asks ---------------------------------------------
+
+    def launch_config(self, ref: dict, fresh_proxy: bool = False) -> dict:
+        """All an agent needs to open the window: the window (passwords included), its
+        proxy as it should be used now (extracted if need be), and the start page."""
+        self.caller.require(perm.BROWSER_OPEN)
+        window = self._one(ref)
+        proxy = ProxyService(self.farm, self.caller).of_window(window, fresh=fresh_proxy)
+        return {"window": self._to_api([window], reveal=True)[0],
+                "proxy": {"type": proxy.type, "host": proxy.host, "port": proxy.port,
+                          "username": proxy.username, "password": proxy.password},
+                "allowUdp": window.enable_socks5_udp, "url": window.url,
+                "cookies": window.cookie or []}
+
+    def report_status(self, ref: dict, status: str, pid: int | None, agent: str) -> dict:
+        """An agent says where the window stands: opening, opened, closing, closed."""
+        self.caller.require(perm.BROWSER_OPEN)
+        window = self._one(ref)
+        before = window.open_status
+        with account_write(self.farm, self.account_id):
+            Window.update(open_status=status, open_pid=pid, open_agent=agent,
+                          open_status_at=utcnow()).where(Window.id == window.id).execute()
+        return {"id": window.id, "uuid": window.uuid, "before": before, "status": status}
+
     def purge_expired(self) -> int:
         """Drop this account's windows that stayed in the recycle bin past retention."""
         return purge_recycle_bin(self.farm, self.account_id)
@@ -405,7 +429,7 @@ class WindowService:
         rows = list(windows.order_by(order, Window.id.desc()).offset(page * size).limit(size))
         return {"list": self._to_api(rows), "page": page, "pageSize": size, "totalNum": total}
 
-    def _to_api(self, windows: list[Window]) -> list[dict]:
+    def _to_api(self, windows: list[Window], reveal: bool | None = None) -> list[dict]:
         """The API's view of windows: tags and group names in two extra queries."""
         window_ids = [w.id for w in windows]
         tags: dict[int, list] = {i: [] for i in window_ids}
@@ -418,7 +442,8 @@ class WindowService:
         group_ids = {w.group_id for w in windows if w.group_id}
         groups = {g.id: g.name for g in Group.select(Group.id, Group.name)
                   .where(Group.id.in_(list(group_ids)))} if group_ids else {}
-        reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
+        if reveal is None:
+            reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
         return [window_to_api(w, tags[w.id], groups.get(w.group_id),
                               self.farm.cipher.decrypt(w.proxy_password_enc) if reveal else "")
                 for w in windows]
@@ -436,6 +461,8 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
         "updatedTime": iso_utc(window.updated_at),
         "deletedTime": iso_utc(window.deleted_at),
         "recycleBinRemark": window.recycle_bin_remark,
+        "openStatus": window.open_status, "openAgent": window.open_agent,
+        "openPid": window.open_pid,
     })
     return data
 
