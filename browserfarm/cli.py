@@ -128,6 +128,63 @@ def _serve(ctx, host, port, workers):
     Server().run()
 
 
+# ----- the Local API agent ----------------------------------------------------------
+
+@main.command()
+@click.option("--server", required=True, help="The cloud API, e.g. http://127.0.0.1:8000")
+@click.option("--token", required=True, help="A bearer token with browser:open.")
+@pass_ctx
+def login(ctx, server, token):
+    """Log this desktop's agent into a cloud."""
+    from browserfarm.agent import Cloud, Login
+    data_dir = load_settings(ctx.overrides).data_dir
+    current = Login.load(data_dir)
+    candidate = Login(server=server, token=token, local_token=current.local_token)
+    try:
+        Cloud(candidate, timeout=10).call("/browser/list", {"pageSize": 1})
+    except FarmError as exc:
+        raise click.ClickException(f"login refused: {exc.msg}") from None
+    candidate.save(data_dir)
+    click.echo(f"logged in to {server}")
+
+
+@main.group(invoke_without_command=True)
+@click.option("--port", type=int, default=None, help="Port (default 54345).")
+@click.pass_context
+def local(click_ctx, port):
+    """Serve the Local API agent on 127.0.0.1."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    ctx = click_ctx.find_object(_Context)
+    from werkzeug.serving import make_server
+
+    from browserfarm.agent import Agent
+    from browserfarm.api.local import create_local_app
+    from browserfarm.plugins import load_plugins
+    settings = load_settings(ctx.overrides)
+    agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins))
+    server = make_server("127.0.0.1", port or settings.local_port,
+                         create_local_app(agent), threaded=True)
+    click.echo(f"Local API on http://127.0.0.1:{server.server_port} "
+               f"({'logged in to ' + agent.login.server if agent.login.logged_in else 'not logged in'})")
+    try:
+        server.serve_forever()
+    finally:
+        agent.shutdown()
+
+
+@local.command("info")
+@pass_ctx
+def local_info(ctx):
+    """The Local API's port and token."""
+    from browserfarm.agent import Login
+    settings = load_settings(ctx.overrides)
+    login = Login.load(settings.data_dir)
+    click.echo(json.dumps({"local_url": f"http://127.0.0.1:{settings.local_port}",
+                           "local_token": login.local_token, "server": login.server,
+                           "logged_in": login.logged_in}, indent=2))
+
+
 # ----- plugins ----------------------------------------------------------------------
 
 @main.command("plugins")

@@ -13,6 +13,7 @@ class Settings:
     database_url: str = ""  # default: SQLite file in data_dir
     host: str = "127.0.0.1"
     port: int = 8000
+    local_port: int = 54345  # the Local API agent
     workers: int = 2
     secret_key: str = ""  # Fernet key for proxy passwords; default: <data_dir>/secret.key
     disable_plugins: tuple[str, ...] = ()
@@ -42,6 +43,7 @@ _ENV = {
     "database_url": ("DATABASE_URL", str),
     "host": ("BROWSERFARM_HOST", str),
     "port": ("BROWSERFARM_PORT", int),
+    "local_port": ("BROWSERFARM_LOCAL_PORT", int),
     "workers": ("BROWSERFARM_WORKERS", int),
     "secret_key": ("BROWSERFARM_SECRET_KEY", str),
     "disable_plugins": ("BROWSERFARM_DISABLE_PLUGINS",

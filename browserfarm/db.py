@@ -35,7 +35,8 @@ def open_database(url: str) -> peewee.Database:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = connect(url, pragmas=SQLITE_PRAGMAS, **POOL)
+        # A pooled connection may serve another thread later (threaded servers).
+        db = connect(url, pragmas=SQLITE_PRAGMAS, check_same_thread=False, **POOL)
     else:
         db = connect(url, **POOL)
     database.initialize(db)

@@ -1,0 +1,256 @@
+"""The Local API agent: opens and closes real browser windows on this desktop for the
+account it is logged into, following the spec's "Execution Behavior".
+
+One agent per desktop, one process. It is a client of the cloud: it reads launch
+configurations and reports open status there. Flask-free: ``browserfarm.api.local``
+puts HTTP in front of it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from browserfarm.backends import LaunchSpec
+from browserfarm.errors import FarmError, InvalidInput
+from browserfarm.proxy import ProxyOptions, ProxySettings
+from browserfarm.relay import RelayHub, RelayLimits
+
+log = logging.getLogger(__name__)
+
+UUID_ALIASES = ("uuid", "config_uuid", "browserUuid", "browser_uuid")
+ID_ALIASES = ("id", "browserId", "browser_id")
+
+
+class CloudError(FarmError):
+    """The cloud answered with an error (its code and message are passed on)."""
+
+    def __init__(self, code: int, msg: str, data: dict | None = None, status: int = 500):
+        super().__init__(msg, data)
+        self.code, self.status = code, status
+
+
+@dataclass
+class Login:
+    """The agent's login, kept in ``<data dir>/agent.json`` (0600)."""
+    server: str = ""
+    token: str = ""
+    local_token: str = ""
+
+    @classmethod
+    def load(cls, data_dir: Path) -> "Login":
+        path = data_dir / "agent.json"
+        login = cls(**json.loads(path.read_text())) if path.exists() else cls()
+        if not login.local_token:  # made once per data dir, kept across logins
+            login.local_token = secrets.token_urlsafe(24)
+            login.save(data_dir)
+        return login
+
+    def save(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "agent.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(vars(self), handle, indent=2)
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.server and self.token)
+
+
+class Cloud:
+    """The cloud API, as the agent's login calls it. Every call has a timeout."""
+
+    def __init__(self, login: Login, timeout: float = 30.0):
+        self.login = login
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # the cloud is reached directly, never via a proxy
+
+    def call(self, path: str, body: dict) -> dict:
+        """The ``data`` of a successful answer; a ``CloudError`` otherwise."""
+        answer = self.forward(path, body)
+        status, payload = answer
+        if payload.get("code") != 0:
+            raise CloudError(payload.get("code", 500), payload.get("msg", "cloud error"),
+                             payload.get("data"), status)
+        return payload.get("data") or {}
+
+    def forward(self, path: str, body) -> tuple[int, dict]:
+        """POST ``body`` as is; the cloud's status and envelope, unchanged."""
+        try:
+            response = self.session.post(
+                self.login.server.rstrip("/") + path, json=body, timeout=self.timeout,
+                headers={"Authorization": f"Bearer {self.login.token}"})
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise CloudError(500, f"the cloud at {self.login.server} is unreachable: "
+                                  f"{exc.__class__.__name__}") from None
+
+
+@dataclass
+class OpenWindow:
+    uuid: str
+    id: int
+    pid: int
+    handle: dict
+    relay: object
+    profile_dir: Path
+    config_path: Path
+    opened_at: float = field(default_factory=time.time)
+
+
+class Agent:
+    """The windows open on this desktop, and the two things done to them."""
+
+    def __init__(self, data_dir: Path, plugins, login: Login | None = None,
+                 options: ProxyOptions | None = None, name: str = ""):
+        self.data_dir = data_dir
+        self.plugins = plugins
+        self.login = login or Login.load(data_dir)
+        self.cloud = Cloud(self.login)
+        self.options = options or ProxyOptions(
+            ssh_known_hosts=data_dir / "ssh_known_hosts")
+        self.name = name or f"{os.uname().nodename}:{os.getpid()}"
+        self.relays = RelayHub()
+        self.open: dict[str, OpenWindow] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # ----- the spec's two calls -------------------------------------------------------
+
+    def open_window(self, body: dict, headless: bool = True) -> dict:
+        ref = self._reference(body)
+        detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+        uuid = detail["uuid"]
+        with self._lock(uuid):  # concurrent opens of one window start one browser
+            running = self.open.get(uuid)
+            if running and self._alive(running):
+                return self._opened(running, detail, already=True)
+            before = {"status": detail.get("openStatus", "closed")}
+            self._report(uuid, "opening")
+            try:
+                config = self.cloud.call("/browser/launch", {"uuid": uuid})  # 2. and 3.
+                window = self._launch(config)  # 4. profile, 5. browser
+            except Exception:
+                self._report(uuid, "closed")
+                raise
+            self.open[uuid] = window
+            after = self._report(uuid, "opened", window.pid)  # 6. sync open status
+            answer = self._opened(window, detail, already=False)
+            answer["openedStatus"] = {"beforeStart": before, "afterStart": after}
+            return answer
+
+    def close_window(self, body: dict) -> dict:
+        ref = self._reference(body)
+        detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+        uuid = detail["uuid"]
+        with self._lock(uuid):
+            window = self.open.pop(uuid, None)
+            before = {"status": detail.get("openStatus", "closed")}
+            self._report(uuid, "closing")  # 2.
+            killed = False
+            if window is not None:
+                backend = self.plugins.browser_backends.get(window.handle["backend"])
+                killed = backend.stop(window.handle)  # 3. close the browser
+                self.relays.stop(window.relay)
+            after = self._report(uuid, "closed")  # 6. and 7.
+        return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": uuid,
+                "close": {"error": 0, "killed": killed},
+                "cookies": {}, "backendClose": {},
+                "openedStatus": {"beforeClose": before, "afterClose": after}}
+
+    def shutdown(self) -> None:
+        """Close every window this agent opened (agent stopping)."""
+        for uuid in list(self.open):
+            try:
+                self.close_window({"uuid": uuid})
+            except Exception:  # noqa: BLE001 - close the others anyway
+                log.exception("closing %s at shutdown failed", uuid)
+        self.relays.close()
+
+    # ----- internals ------------------------------------------------------------------
+
+    def _launch(self, config: dict) -> OpenWindow:
+        window, proxy = config["window"], config["proxy"]
+        fingerprint = window.get("browserFingerPrint") or {}
+        backend_name = fingerprint.get("coreProduct") or "firefox"
+        backend = self.plugins.browser_backends.get(backend_name)
+        if backend is None:
+            raise InvalidInput("browserFingerPrint.coreProduct",
+                               f"no browser backend {backend_name!r} on this machine")
+        proxy_type = self.plugins.proxy_types.get(proxy["type"])
+        if proxy_type is None:
+            raise InvalidInput("proxyType", f"proxy type {proxy['type']!r} is not "
+                                            "available on this machine")
+        settings = ProxySettings(proxy["type"], proxy["host"] or "", proxy["port"],
+                                 proxy["username"] or "", proxy["password"] or "")
+        relay = self.relays.start(proxy_type(settings, self.options),
+                                  RelayLimits(allow_udp=bool(config.get("allowUdp"))))
+        uuid = window["uuid"]
+        profile_dir = self.data_dir / "firefox-profiles" / uuid
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.data_dir / "firefox-launch-configs" / f"{uuid}.json"
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        config_path.write_text(json.dumps({"window": uuid, "fingerprint": fingerprint,
+                                           "relayPort": relay.port,
+                                           "proxy": settings.redacted()}, indent=2))
+        spec = LaunchSpec(profile_dir=profile_dir, fingerprint=fingerprint,
+                          relay_port=relay.port, start_url=config.get("url") or "",
+                          extra_prefs=self.plugins.browser_preferences(window, backend_name),
+                          log_path=self.data_dir / "logs" / f"{uuid}.log")
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            launched = backend.launch(spec)
+        except Exception as exc:
+            self.relays.stop(relay)
+            raise FarmError(f"the browser did not start: {exc}") from exc
+        return OpenWindow(uuid=uuid, id=window["id"], pid=launched.pid,
+                          handle=launched.handle, relay=relay, profile_dir=profile_dir,
+                          config_path=config_path)
+
+    def _opened(self, window: OpenWindow, detail: dict, already: bool) -> dict:
+        return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": window.uuid,
+                "pid": window.pid, "alreadyStarted": already,
+                "profileDir": str(window.profile_dir), "configPath": str(window.config_path),
+                "marionettePort": window.handle.get("marionettePort"),
+                "ws": window.handle.get("ws"),
+                "openedStatus": {"beforeStart": {}, "afterStart": {}}}
+
+    def _alive(self, window: OpenWindow) -> bool:
+        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        return backend is not None and backend.alive(window.handle)
+
+    def _report(self, uuid: str, status: str, pid: int | None = None) -> dict:
+        return self.cloud.call("/browser/status", {"uuid": uuid, "status": status,
+                                                   "pid": pid, "agent": self.name})
+
+    def _lock(self, uuid: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(uuid, threading.Lock())
+
+    @staticmethod
+    def _reference(body: dict) -> dict:
+        """The one window a call names, under any of the spec's aliases."""
+        if not isinstance(body, dict):
+            raise InvalidInput("body", "Request body must be a JSON object")
+        given = {k: body[k] for k in UUID_ALIASES + ID_ALIASES
+                 if body.get(k) not in (None, "")}
+        for key, value in given.items():
+            if isinstance(value, (list, tuple)) or (isinstance(value, str) and "," in value):
+                raise InvalidInput(key, "one window per call")
+        uuids = {str(v) for k, v in given.items() if k in UUID_ALIASES}
+        ids = {str(v) for k, v in given.items() if k in ID_ALIASES}
+        if len(uuids) > 1 or len(ids) > 1:
+            raise InvalidInput("uuid", "one window per call")
+        if not given:
+            raise InvalidInput("uuid", "uuid or id is required")
+        return {"uuid": uuids.pop()} if uuids else {"id": ids.pop()}
+

@@ -1,0 +1,148 @@
+"""The Local API agent: real Firefox windows opened and closed against a real cloud
+server, through a real authenticated SOCKS5 proxy."""
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from browserfarm import hookimpl
+from browserfarm.agent import Agent, Login
+from browserfarm.api.local import create_local_app
+from browserfarm.app import create_app
+from browserfarm.plugins import load_plugins
+from browserfarm.services.accounts import create_account
+from browserfarm_plugins.firefox import Firefox
+from tests.conftest import Caller, in_db, make_farm
+
+firefox = pytest.mark.skipif(Firefox.unavailable_reason() is not None,
+                             reason=f"Firefox: {Firefox.unavailable_reason()}")
+
+
+class ProxyLoopback:
+    """Test pages are on loopback, which Firefox never proxies unless told to: with
+    this, the page's traffic takes the window's proxy, and the proxy's log shows it."""
+
+    @hookimpl
+    def browserfarm_browser_preferences(self, window, backend):
+        return {"network.proxy.allow_hijacking_localhost": True}
+
+
+@pytest.fixture
+def cloud(tmp_path, sqlite_url):
+    """The cloud API on a real HTTP server, and its owner's token."""
+    farm = make_farm(tmp_path / "cloud", sqlite_url)
+    server = make_server("127.0.0.1", 0, create_app(farm=farm), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    owner = in_db(farm, lambda: create_account(farm, "acme"))
+    yield f"http://127.0.0.1:{server.server_port}", owner.token
+    server.shutdown()
+    thread.join(10)
+    farm.close()
+
+
+@pytest.fixture
+def agent(tmp_path, cloud):
+    url, token = cloud
+    login = Login(server=url, token=token, local_token="local-secret")
+    plugins = load_plugins()
+    plugins.manager.register(ProxyLoopback())
+    agent = Agent(tmp_path / "agent", plugins, login=login)
+    yield agent
+    agent.shutdown()
+
+
+@pytest.fixture
+def local(agent):
+    """Calls the Local API as a script does: X-Cos-Local-Token, loopback Host."""
+    caller = Caller(create_app_client(agent), None)
+    caller.headers = {"X-Cos-Local-Token": "local-secret"}
+    return lambda path, body=None, **kw: caller(path, body, headers={
+        **caller.headers, **kw.pop("headers", {})}, **kw)
+
+
+def create_app_client(agent):
+    app = create_local_app(agent)
+    return app.test_client()
+
+
+def cloud_call(cloud, path, body):
+    import requests
+    url, token = cloud
+    return requests.post(url + path, json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {token}"}).json()
+
+
+@firefox
+def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin):
+    proxy = microsocks("alice", "secret")
+    window = cloud_call(cloud, "/browser/update", {
+        "name": "shop", "proxyMethod": 2, "proxyType": "socks5", "host": proxy.host,
+        "port": proxy.port, "proxyUserName": "alice", "proxyPassword": "secret",
+        "url": origin.url + "/", "browserFingerPrint": {"languages": "fr-FR"}})["data"]
+
+    opened = local("/browser/open", {"uuid": window["uuid"]})
+    assert (opened.code, opened.msg) == (0, "Browser opened"), opened.body
+    data = opened.data
+    assert data["uuid"] == window["uuid"] and data["id"] == str(window["id"])
+    assert data["alreadyStarted"] is False and data["pid"] > 0
+    assert data["openedStatus"]["afterStart"]["status"] == "opened"
+    assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
+        "openStatus"] == "opened"
+
+    client = Firefox.attach({"marionettePort": data["marionettePort"]})
+    seen = client.execute_script("return [document.body.textContent, navigator.language]")
+    client.delete_session()
+    assert seen == ["hello from origin", "fr-FR"]
+    assert proxy.connections() >= 1  # the page came through the window's proxy
+
+    again = local("/browser/open", {"browserId": window["id"]})
+    assert again.data["alreadyStarted"] is True and again.data["pid"] == data["pid"]
+
+    closed = local("/browser/close", {"config_uuid": window["uuid"]})
+    assert (closed.code, closed.msg) == (0, "Browser closed"), closed.body
+    assert closed.data["close"]["killed"] is False
+    assert closed.data["openedStatus"]["afterClose"]["status"] == "closed"
+    assert not Firefox.alive({"pid": data["pid"]})
+    assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
+        "openStatus"] == "closed"
+
+
+@pytest.mark.parametrize("headers, code", [
+    ({"X-Cos-Local-Token": ""}, 401), ({"X-Cos-Local-Token": "wrong"}, 401),
+    ({"Host": "evil.example:54345"}, 403), ({"Origin": "http://evil.example"}, 403),
+])
+def test_the_agent_refuses_callers_it_should_not_serve(local, headers, code):
+    answer = local("/browser/list", {}, headers=headers)
+    assert (answer.status, answer.code) == (code, code)
+
+
+def test_not_logged_in_is_401(tmp_path):
+    agent = Agent(tmp_path / "a", load_plugins(), login=Login(local_token="t"))
+    client = create_app_client(agent)
+    answer = client.post("/browser/open", json={"uuid": "x"},
+                         headers={"X-Cos-Local-Token": "t"})
+    assert answer.status_code == 401 and "not logged in" in answer.get_json()["msg"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({}, "uuid"), ({"uuid": ["a", "b"]}, "uuid"), ({"ids": [1, 2]}, "uuid"),
+    ({"uuid": "a", "browserUuid": "b"}, "uuid"),
+])
+def test_one_window_per_call(local, body, field):
+    answer = local("/browser/open", body)
+    assert answer.code == 211 and answer.data["field"] == field
+
+
+def test_other_calls_are_forwarded_unchanged(local, cloud):
+    made = local("/browser/update", {"name": "via agent"})
+    assert made.code == 0 and made.data["name"] == "via agent"
+    direct = cloud_call(cloud, "/browser/list", {})
+    forwarded = local("/browser/list", {})
+    assert forwarded.body == direct
+    assert local("/browser/detail", {"id": 424242}).code == 404
+
+
+def test_unknown_window_is_404_and_nothing_starts(local):
+    answer = local("/browser/open", {"uuid": "00000000-0000-0000-0000-000000000000"})
+    assert answer.code == 404
