@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 
 import click
@@ -96,11 +98,22 @@ def up(ctx, port):
     settings = farm.settings
     url = f"http://{settings.host}:{port or settings.port}"
     with farm.db.connection_context():
-        from browserfarm.services.embedded import ensure_owner_credentials
+        from browserfarm.services.embedded import ensure_owner_credentials, login_agent
         path, created = ensure_owner_credentials(farm, url)
+    local_url = login_agent(farm, path)  # the agent of this desktop, on its own server
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
-    _serve(ctx, None, port, None)
+    click.echo(f"Local API on {local_url}")
+    agent = subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                              str(settings.data_dir), "local"])
+    try:
+        _serve(ctx, None, port, None)
+    finally:
+        agent.terminate()  # closes its windows, syncing them, before it exits
+        try:
+            agent.wait(60)
+        except subprocess.TimeoutExpired:
+            agent.kill()
 
 
 def _serve(ctx, host, port, workers):
@@ -165,12 +178,17 @@ def local(click_ctx, port):
     agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins))
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     click.echo(f"Local API on http://127.0.0.1:{server.server_port} "
                f"({'logged in to ' + agent.login.server if agent.login.logged_in else 'not logged in'})")
     try:
         server.serve_forever()
     finally:
         agent.shutdown()
+
+
+def _exit_on_sigterm(*_):
+    raise SystemExit(0)  # unwinds serve_forever, so the agent closes its windows
 
 
 @local.command("info")

@@ -14,7 +14,8 @@ from tests.conftest import free_port
 
 @contextmanager
 def running(args, data_dir, port, extra_env=None):
-    env = {**os.environ, "BROWSERFARM_PORT": str(port), **(extra_env or {})}
+    env = {**os.environ, "BROWSERFARM_PORT": str(port),
+           "BROWSERFARM_LOCAL_PORT": str(free_port()), **(extra_env or {})}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
                              str(data_dir), *args], env=env, stdout=subprocess.PIPE,
@@ -87,12 +88,30 @@ def test_up_creates_credentials_and_serves_every_spec_endpoint(tmp_path):
             assert (status, answer["code"], answer["msg"]) == (200, 0, "success"), path_
         assert post(base, token, "/browser/recycle/list", {})[1]["data"]["totalNum"] == 2
         assert post(base, "bf_wrong", "/browser/list", {})[0] == 401
+
+        # The agent of this desktop runs too, logged into its own server.
+        creds = json.loads(path.read_text())
+        local = creds["local_url"]
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = requests.post(local + "/browser/recycle/list", json={}, timeout=5,
+                                       headers={"X-Cos-Local-Token": creds["local_token"]})
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the Local API did not start"
+                time.sleep(0.2)
+        assert answer.json()["data"]["totalNum"] == 2
+        refused = requests.post(local + "/browser/list", json={}, timeout=5)
+        assert refused.status_code == 401
     output = proc.stdout.read()
     assert str(path.resolve()) in output
 
     # A restart keeps the account, the windows and the credentials.
     with running(["up"], data_dir, port):
-        assert json.loads(path.read_text()) == creds
+        again = json.loads(path.read_text())
+        assert again.pop("local_url") and creds.pop("local_url")  # the port is new here
+        assert again == creds
         assert post(base, token, "/browser/recycle/list", {})[1]["data"]["totalNum"] == 2
 
 

@@ -46,3 +46,18 @@ def _write(path: Path, credentials: dict) -> None:
         json.dump(credentials, handle, indent=2)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def login_agent(farm, credentials_path: Path) -> str:
+    """Log this data dir's agent into the embedded cloud with the owner's token, and
+    add ``local_url`` and ``local_token`` to the credentials file."""
+    from browserfarm.agent import Login
+    credentials = json.loads(credentials_path.read_text())
+    settings = farm.settings
+    current = Login.load(settings.data_dir)
+    Login(server=credentials["cloud_url"], token=credentials["token"],
+          local_token=current.local_token).save(settings.data_dir)
+    local_url = f"http://127.0.0.1:{settings.local_port}"
+    _write(credentials_path, credentials | {"local_url": local_url,
+                                            "local_token": current.local_token})
+    return local_url
