@@ -91,3 +91,12 @@ def one_of(db: peewee.Database, column, values):
     if isinstance(db, peewee.PostgresqlDatabase):
         return column == peewee.fn.ANY(peewee.Value(values, unpack=False, converter=False))
     return column.in_(peewee.SQL("(SELECT value FROM json_each(?))", [json.dumps(values)]))
+
+
+def write_transaction(db: peewee.Database):
+    """A transaction that will write. On SQLite it takes the write lock at BEGIN
+    (IMMEDIATE), so the busy timeout applies; a deferred transaction that read first
+    would fail at once with "database is locked" when another writer got there."""
+    if isinstance(db, peewee.SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()

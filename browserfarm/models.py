@@ -136,7 +136,8 @@ class Window(BaseModel):
         indexes = ((("account", "deleted_at", "seq"), False),
                    (("account", "deleted_at", "name"), False),
                    (("account", "deleted_at", "created_at"), False),
-                   (("account", "deleted_at", "updated_at"), False))
+                   (("account", "deleted_at", "updated_at"), False),
+                   (("account", "seq"), True))
 
     @classmethod
     def of_account(cls, account_id: int, deleted: bool = False):

@@ -525,3 +525,36 @@ def test_a_write_through_one_process_shows_in_anothers_list(farm, owner):
     assert other("/browser/list").data["list"][0]["name"] == "before"
     owner("/browser/update", {"id": window["id"], "name": "after"})
     assert other("/browser/list").data["list"][0]["name"] == "after"
+
+
+def test_concurrent_writes_all_succeed_with_distinct_numbers(owner):
+    """Several callers at once (threads of one API process, as with a threaded or
+    multi-worker server): no "database is locked", no duplicate window numbers."""
+    import threading
+    errors, numbers = [], []
+
+    def writer():
+        for _ in range(8):
+            answer = owner("/browser/update", {"remark": "busy"})
+            if answer.code != 0:
+                errors.append(answer.body)
+            else:
+                numbers.append(answer.data["seq"])
+                owner("/browser/remark/update", {"ids": [answer.data["id"]], "remark": "x"})
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert sorted(numbers) == list(range(1, 49))
+
+
+def test_changing_an_extracted_window_forgets_its_old_proxy(farm, owner):
+    window = create(owner, proxyMethod=3, dynamicIpUrl="http://old.example/get")
+    in_db(farm, lambda: Window.update(extracted_proxy={"type": "socks5", "host": "1.1.1.1",
+                                                       "port": 1}).where(
+        Window.id == window["id"]).execute())
+    owner("/browser/update", {"id": window["id"], "dynamicIpUrl": "http://new.example/get"})
+    assert in_db(farm, lambda: Window.get_by_id(window["id"]).extracted_proxy) is None

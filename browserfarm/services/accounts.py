@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from browserfarm import permissions as perm
+from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound, Unauthorized
 from browserfarm.models import Account, ApiToken, Member, utcnow
 from browserfarm.security import TOKEN_PREFIX, digest, new_access_key, new_token
@@ -36,7 +37,7 @@ def create_account(farm, name: str, owner_name: str = "owner", email: str | None
     if Account.select().where(Account.v5_username == username).exists():
         raise InvalidInput("v5_username", f"{username!r} is taken")
     access_key = new_access_key()
-    with farm.db.atomic():
+    with write_transaction(farm.db):
         account = Account.create(name=name, v5_username=username,
                                  v5_key_hash=digest(access_key),
                                  sessions_limit=sessions_limit)
@@ -73,7 +74,7 @@ def add_member(farm, account_id: int, name: str, role: str,
         raise InvalidInput("role", f"unknown role {role!r} (known: {', '.join(perm.ROLES)})")
     if not name.strip():
         raise InvalidInput("name", "must not be empty")
-    with farm.db.atomic():
+    with write_transaction(farm.db):
         if not Account.select().where(Account.id == account_id).exists():
             raise NotFound(f"Account not found: {account_id}")
         member = Member.create(account=account_id, name=name, email=email, role=role)

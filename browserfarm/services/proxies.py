@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import httpx
 
 from browserfarm import permissions as perm
+from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.extraction import BadLine, extract, fetch, parse_line
 from browserfarm.ipcheck import BadAnswer, IpInfo
@@ -152,7 +153,7 @@ class ProxyService:
     def pool_add(self, data: dict) -> dict:
         self.caller.require(perm.PROXY_MANAGE)
         settings = self._validated(data)
-        with self.farm.db.atomic():
+        with write_transaction(self.farm.db):
             self._check_not_pooled(settings)
             item = PoolProxy.create(account=self.account_id, **self._columns(settings),
                                     remark=data.get("remark", ""))
@@ -180,7 +181,7 @@ class ProxyService:
                 continue
             seen.add(key)
             rows.append((number, line, settings))
-        with self.farm.db.atomic():
+        with write_transaction(self.farm.db):
             pooled = self._pooled_keys()
             fresh = []
             for number, line, settings in rows:
@@ -217,7 +218,7 @@ class ProxyService:
 
     def pool_update(self, data: dict) -> dict:
         self.caller.require(perm.PROXY_MANAGE)
-        with self.farm.db.atomic():
+        with write_transaction(self.farm.db):
             item = self._pool_proxy(data["id"])
             current = self._pool_settings(item)
             settings = self._validated({

@@ -10,15 +10,18 @@ import threading
 from collections import OrderedDict
 from contextlib import contextmanager
 
+from browserfarm.db import write_transaction
 from browserfarm.models import Account
 
 
 @contextmanager
 def account_write(farm, account_id: int):
-    """A transaction that changes the account's windows, groups or tags."""
-    with farm.db.atomic():
-        yield
+    """A transaction that changes the account's windows, groups or tags. The revision
+    is bumped first: that write takes the account's row lock (PostgreSQL) or the
+    database's write lock (SQLite), so the account's writers take turns."""
+    with write_transaction(farm.db):
         Account.update(revision=Account.revision + 1).where(Account.id == account_id).execute()
+        yield
 
 
 def current_revision(account_id: int) -> int:

@@ -14,7 +14,7 @@ from datetime import timedelta
 import peewee as pw
 
 from browserfarm import permissions as perm
-from browserfarm.db import json_merge, one_of
+from browserfarm.db import json_merge, one_of, write_transaction
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
                                 utcnow)
@@ -360,6 +360,8 @@ class WindowService:
         columns = {COLUMNS[k]: v for k, v in proxy.items() if k in COLUMNS}
         columns["proxy_method"] = int(proxy["proxyMethod"])
         columns["proxy_password_enc"] = self.farm.cipher.encrypt(proxy["proxyPassword"] or "")
+        # A proxy extracted under the old settings must not outlive them.
+        columns["extracted_proxy"], columns["extracted_at"] = None, None
         for text in ("host", "proxy_username", "dynamic_ip_url", "dynamic_ip_channel",
                      "refresh_proxy_url"):
             columns[text] = columns.get(text) or ""
@@ -498,7 +500,7 @@ def purge_recycle_bin(farm, account_id: int | None = None) -> int:
     expired = Window.select(Window.id).where(Window.deleted_at < cutoff)
     if account_id is not None:
         expired = expired.where(Window.account == account_id)
-    with farm.db.atomic():
+    with write_transaction(farm.db):
         accounts = [w.account_id for w in expired.select(Window.account).distinct()]
         if not accounts:
             return 0
