@@ -23,7 +23,6 @@ class Settings:
     proxy_ca_file: str = ""  # extra CAs trusted for https proxies
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ip_check_urls: dict = field(default_factory=dict)  # service name -> base URL
-    extra: dict = field(default_factory=dict)
 
     @property
     def sqlite_path(self) -> Path:

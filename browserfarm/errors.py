@@ -2,6 +2,10 @@
 the window API into ``{code, msg, data}`` (see ``browserfarm.api.envelope``)."""
 
 
+#: The spec's own words for a config that isn't an object (kept verbatim).
+CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
+
+
 class FarmError(Exception):
     code = 500
     status = 500

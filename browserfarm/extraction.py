@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -92,7 +93,7 @@ def extract(url: str, default_type: str, fmt: str = "auto",
         raise ProxyFailure("extraction_failed", "the extraction URL answered nothing")
     if re.match(r"\s*<(!doctype|html|\?xml)", body, re.I):
         raise ProxyFailure("extraction_failed",
-                           f"the extraction URL answered HTML, not a proxy: {body[:120]!r}")
+                           "the extraction URL answered HTML, not a proxy")
     try:
         entries = parse_text(body, default_type, fmt)
     except BadLine as exc:
@@ -101,16 +102,20 @@ def extract(url: str, default_type: str, fmt: str = "auto",
         if entry.proxy is not None:
             return entry.proxy
     reason = entries[0].error if entries else "no proxy"
-    raise ProxyFailure("extraction_failed",
-                       f"no proxy in the answer ({reason}): {body.strip()[:120]!r}")
+    # The answer itself is not echoed: it may hold the provider's credentials.
+    raise ProxyFailure("extraction_failed", f"no proxy in the answer ({reason})")
 
 
 def fetch(url: str, timeout: float = 10.0) -> str:
     """GET ``url`` (extraction or refresh): its text, or ``ProxyFailure``."""
+    deadline = time.monotonic() + timeout  # httpx's timeout is per read
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
             chunks, size = [], 0
             for chunk in response.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise ProxyFailure("timeout", f"no full answer from {_safe(url)} "
+                                                  f"within {timeout:g}s")
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_ANSWER_BYTES:
@@ -121,9 +126,17 @@ def fetch(url: str, timeout: float = 10.0) -> str:
                                    f"the URL answered HTTP {response.status_code}")
             return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
     except httpx.TimeoutException:
-        raise ProxyFailure("timeout", f"no answer from {url} within {timeout:g}s") from None
+        raise ProxyFailure("timeout", f"no answer from {_safe(url)} within {timeout:g}s"
+                           ) from None
     except httpx.HTTPError as exc:
-        raise ProxyFailure("extraction_failed", f"{url}: {exc}") from None
+        raise ProxyFailure("extraction_failed", f"{_safe(url)}: {exc.__class__.__name__}"
+                           ) from None
+
+
+def _safe(url: str) -> str:
+    """A URL fit for messages: extraction URLs carry API keys in their query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
 
 
 def _parsed(number, entry, default_type, fmt) -> ParsedLine:
@@ -199,7 +212,7 @@ def _host(host: str) -> str:
 
 
 def _port(text: str) -> int:
-    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+    if not re.fullmatch(r"[0-9]{1,5}", text.strip()) or not 1 <= int(text) <= 65535:
         raise BadLine(f"port {text!r} is not a number from 1 to 65535")
     return int(text)
 

@@ -27,7 +27,7 @@ LANGUAGE_OF_COUNTRY = {
 
 def language_for(country_code: str) -> str:
     """Accept-Language style list: the country's language, then English."""
-    primary = LANGUAGE_OF_COUNTRY.get((country_code or "").upper(), "en-US")
+    primary = LANGUAGE_OF_COUNTRY.get(str(country_code or "").upper(), "en-US")
     base = primary.split("-")[0]
     languages = [primary, base] if base != "en" else [primary, "en"]
     if base != "en":
@@ -41,8 +41,8 @@ def follow_ip(fingerprint: dict, info: IpInfo) -> dict:
     result = dict(fingerprint)
     if fingerprint.get("isIpCreateTimeZone") and info.timezone:
         try:
-            offset = datetime.now(ZoneInfo(info.timezone)).utcoffset()
-        except (ZoneInfoNotFoundError, ValueError):
+            offset = datetime.now(ZoneInfo(str(info.timezone))).utcoffset()
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
             offset = None
         if offset is not None:
             result["timeZone"] = info.timezone

@@ -34,8 +34,13 @@ class IpCheckService:
         raise NotImplementedError
 
 
-def _float(value):
+def as_float(value):
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def as_text(value) -> str:
+    """Services' fields as text, whatever type an answer gave them."""
+    return "" if value is None else str(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from browserfarm.errors import InvalidInput
@@ -46,7 +46,6 @@ class ProxyOptions:
     ca_file: str | None = None  # extra CAs trusted for https proxies
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ssh_known_hosts: Path | None = None
-    extra: dict = field(default_factory=dict)
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -136,6 +135,13 @@ class ProxySource:
         raise NotImplementedError
 
 
+ALIASES = {"noproxy": "direct"}  # BitBrowser scripts say "noproxy"
+
+
+def canonical_type(type_name: str) -> str:
+    return ALIASES.get(type_name, type_name)
+
+
 def proxy_type_named(type_name: str, plugins):
     """The registered class for ``type_name`` (None when registered but unavailable)."""
     if not plugins.proxy_types.known(type_name):
@@ -146,7 +152,8 @@ def proxy_type_named(type_name: str, plugins):
 
 def check_proxy_type(fields: dict, plugins) -> None:
     """``proxyType`` names a registered type and the address fields fit it."""
-    type_name = fields.get("proxyType") or "direct"
+    type_name = canonical_type(fields.get("proxyType") or "direct")
+    fields["proxyType"] = type_name
     proxy_type = proxy_type_named(type_name, plugins)
     if proxy_type is not None:
         proxy_type.validate(ProxySettings(

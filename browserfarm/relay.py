@@ -155,7 +155,7 @@ class Relay:
             self._links.discard(link)
             self._tasks.discard(task)
 
-    async def _handshake(self, reader, writer) -> tuple[str, int] | None:
+    async def _handshake(self, reader, writer) -> tuple[int, str, int] | None:
         version, count = await reader.readexactly(2)
         methods = await reader.readexactly(count)
         if version != 5:
@@ -203,8 +203,12 @@ class Relay:
             return
         loop = asyncio.get_running_loop()
         client = _UdpClient(tunnel, link)
-        transport, _ = await loop.create_datagram_endpoint(lambda: client,
-                                                           local_addr=("127.0.0.1", 0))
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: client, local_addr=("127.0.0.1", 0))
+        except OSError:
+            await tunnel.aclose()
+            raise
         try:
             tunnel.receiver = client.answer
             port = transport.get_extra_info("sockname")[1]

@@ -3,7 +3,6 @@ cipher for proxy passwords at rest (Fernet, key from settings or the data dir)."
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -24,10 +23,6 @@ def new_access_key() -> str:
 def digest(secret: str) -> str:
     """SHA-256 of a high-entropy secret: enough at rest, and indexable for lookup."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def matches(secret: str, stored_digest: str) -> bool:
-    return hmac.compare_digest(digest(secret), stored_digest)
 
 
 class ProxyCipher:

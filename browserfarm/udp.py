@@ -12,7 +12,7 @@ import socket
 import struct
 from typing import Callable
 
-from browserfarm.proxy import ProxyFailure
+from browserfarm.proxy import ProxyFailure, failure_from
 
 Receiver = Callable[[str, int, bytes], None]
 
@@ -112,15 +112,19 @@ class Socks5Udp(UdpTunnel):
         self.timeout = timeout
 
     async def start(self) -> "Socks5Udp":
+        self._control = self._transport = None
         try:
             await asyncio.wait_for(self._associate(), self.timeout)
-        except ProxyFailure:
+        except BaseException as exc:
+            await self.aclose()  # no control connection outlives a failed association
+            if isinstance(exc, ProxyFailure):
+                raise
+            if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+                raise ProxyFailure("timeout", "no UDP ASSOCIATE answer from the proxy"
+                                   ) from None
+            if isinstance(exc, (OSError, asyncio.IncompleteReadError)):
+                raise failure_from(exc) from exc
             raise
-        except (asyncio.TimeoutError, TimeoutError):
-            raise ProxyFailure("timeout", "no UDP ASSOCIATE answer from the proxy") from None
-        except (OSError, asyncio.IncompleteReadError) as exc:
-            from browserfarm.proxy import failure_from
-            raise failure_from(exc) from exc
         return self
 
     async def _associate(self):
@@ -162,5 +166,6 @@ class Socks5Udp(UdpTunnel):
             self.receiver(*parsed)
 
     async def aclose(self):
-        self._transport.close()
-        self._control.close()
+        for closable in (self._transport, self._control):
+            if closable is not None:
+                closable.close()

@@ -106,7 +106,7 @@ def window_size(fingerprint: dict) -> tuple[int, int]:
     if fingerprint.get("openWidth") and fingerprint.get("openHeight"):
         return int(fingerprint["openWidth"]), int(fingerprint["openHeight"])
     width, _, height = str(fingerprint.get("resolution", "")).replace(" ", "").partition("x")
-    if width.isdigit() and height.isdigit():
+    if width.isascii() and width.isdigit() and height.isascii() and height.isdigit():
         return int(width), int(height)
     return 1280, 800
 

@@ -1,7 +1,7 @@
 """Built-in IP-check services: ip-api, ipinfo, ipapi.co. Each parses its service's
 own JSON answer into an ``IpInfo``."""
 from browserfarm import hookimpl
-from browserfarm.ipcheck import BadAnswer, IpCheckService, IpInfo, _float
+from browserfarm.ipcheck import BadAnswer, IpCheckService, IpInfo, as_float, as_text
 
 
 class IpApi(IpCheckService):
@@ -13,11 +13,11 @@ class IpApi(IpCheckService):
     def parse(cls, payload):
         if payload.get("status") != "success" or not payload.get("query"):
             raise BadAnswer(payload.get("message") or "ip-api answered without an IP")
-        return IpInfo(ip=payload["query"], country=payload.get("country", ""),
-                      country_code=payload.get("countryCode", ""),
-                      region=payload.get("regionName", ""), city=payload.get("city", ""),
-                      timezone=payload.get("timezone", ""), latitude=_float(payload.get("lat")),
-                      longitude=_float(payload.get("lon")), isp=payload.get("isp", ""))
+        return IpInfo(ip=as_text(payload["query"]), country=as_text(payload.get("country")),
+                      country_code=as_text(payload.get("countryCode")),
+                      region=as_text(payload.get("regionName")), city=as_text(payload.get("city")),
+                      timezone=as_text(payload.get("timezone")), latitude=as_float(payload.get("lat")),
+                      longitude=as_float(payload.get("lon")), isp=as_text(payload.get("isp")))
 
 
 class IpInfoIo(IpCheckService):
@@ -29,11 +29,11 @@ class IpInfoIo(IpCheckService):
     def parse(cls, payload):
         if not payload.get("ip"):
             raise BadAnswer("ipinfo answered without an IP")
-        lat, _, lon = (payload.get("loc") or "").partition(",")
-        return IpInfo(ip=payload["ip"], country=payload.get("country", ""),
-                      country_code=payload.get("country", ""), region=payload.get("region", ""),
-                      city=payload.get("city", ""), timezone=payload.get("timezone", ""),
-                      latitude=_float(lat), longitude=_float(lon), isp=payload.get("org", ""))
+        lat, _, lon = as_text(payload.get("loc")).partition(",")
+        return IpInfo(ip=as_text(payload["ip"]), country=as_text(payload.get("country")),
+                      country_code=as_text(payload.get("country")), region=as_text(payload.get("region")),
+                      city=as_text(payload.get("city")), timezone=as_text(payload.get("timezone")),
+                      latitude=as_float(lat), longitude=as_float(lon), isp=as_text(payload.get("org")))
 
 
 class IpapiCo(IpCheckService):
@@ -45,12 +45,12 @@ class IpapiCo(IpCheckService):
     def parse(cls, payload):
         if payload.get("error") or not payload.get("ip"):
             raise BadAnswer(payload.get("reason") or "ipapi.co answered without an IP")
-        return IpInfo(ip=payload["ip"], country=payload.get("country_name", ""),
-                      country_code=payload.get("country_code", ""),
-                      region=payload.get("region", ""), city=payload.get("city", ""),
-                      timezone=payload.get("timezone", ""),
-                      latitude=_float(payload.get("latitude")),
-                      longitude=_float(payload.get("longitude")), isp=payload.get("org", ""))
+        return IpInfo(ip=as_text(payload["ip"]), country=as_text(payload.get("country_name")),
+                      country_code=as_text(payload.get("country_code")),
+                      region=as_text(payload.get("region")), city=as_text(payload.get("city")),
+                      timezone=as_text(payload.get("timezone")),
+                      latitude=as_float(payload.get("latitude")),
+                      longitude=as_float(payload.get("longitude")), isp=as_text(payload.get("org")))
 
 
 @hookimpl

@@ -516,10 +516,13 @@ def test_lists_are_never_stale_after_any_write(owner):
 
 def test_a_write_through_one_process_shows_in_anothers_list(farm, owner):
     """Two API processes (two apps, each with its own cache) over one database."""
+    import dataclasses
+
     from browserfarm.app import create_app
-    from browserfarm.farm import Farm
+    from browserfarm.services.revisions import AnswerCache
     from tests.conftest import Caller
-    other_farm = Farm.assemble(farm.settings)
+    # One database per process (models bind to one), each process its own cache.
+    other_farm = dataclasses.replace(farm, answers=AnswerCache())
     other = Caller(create_app(farm=other_farm).test_client(), owner.token)
     window = create(owner, name="before")
     assert other("/browser/list").data["list"][0]["name"] == "before"

@@ -18,7 +18,7 @@ from marshmallow import Schema, fields
 
 from browserfarm.errors import FarmError
 from browserfarm.services.revisions import EncodedJson
-from browserfarm.services.windows import CONFIG_NOT_OBJECT
+from browserfarm.errors import CONFIG_NOT_OBJECT
 
 STATUS_OF_CODE = {0: 200, 211: 400, 401: 401, 403: 403, 404: 404, 500: 500}
 

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 from marshmallow import ValidationError, fields, validate
 
 MAX_ID = 2**31 - 1  # integer columns on PostgreSQL
+# str.isdigit() also accepts "²" and other digits int() refuses.
+ASCII_INTEGER = re.compile(r"-?[0-9]+")
+ASCII_DIGITS = re.compile(r"[0-9]+")
 
 
 class FlexibleInt(fields.Integer):
@@ -28,7 +32,7 @@ class FlexibleInt(fields.Integer):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise self.make_error("invalid")
-        if isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+        if isinstance(value, str) and not ASCII_INTEGER.fullmatch(value.strip()):
             raise self.make_error("invalid")
         number = super()._deserialize(value, attr, data, **kwargs)
         if abs(number) > MAX_ID:
@@ -44,7 +48,7 @@ class WindowRef(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool):
             raise self.make_error("invalid")
-        if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        if isinstance(value, int) or (isinstance(value, str) and ASCII_DIGITS.fullmatch(value)):
             if not 1 <= int(value) <= MAX_ID:
                 raise self.make_error("invalid")
             return int(value)

@@ -11,6 +11,7 @@ from browserfarm.api.envelope import envelope_schema, success
 from browserfarm.api.fields import FlexibleInt, WindowRef
 from browserfarm.extraction import FORMATS
 from browserfarm.services.proxies import ProxyService
+from browserfarm.api.windows import MAX_SECRET
 from browserfarm.services.windows import WindowService
 
 blp = Blueprint("proxies", __name__, description="Proxy pool and proxy checks")
@@ -27,7 +28,7 @@ def _proxy_fields(required: bool) -> dict:
         "host": fields.String(required=required, validate=validate.Length(1, 255)),
         "port": FlexibleInt(required=required, validate=validate.Range(1, 65535)),
         "proxyUserName": fields.String(validate=validate.Length(max=255)),
-        "proxyPassword": fields.String(validate=validate.Length(max=8192),
+        "proxyPassword": fields.String(validate=validate.Length(max=MAX_SECRET),
                                        metadata={"description": "For ssh: a password or "
                                                                 "a private key"}),
     }

@@ -13,9 +13,11 @@ from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
 from browserfarm.api.fields import (MAX_JSON_DEPTH, Cookies, FlexibleInt, JsonObject,
                                     WindowRef, json_depth)
-from browserfarm.services.windows import CONFIG_NOT_OBJECT, WindowService
+from browserfarm.errors import CONFIG_NOT_OBJECT
+from browserfarm.services.windows import WindowService
 
 MAX_BATCH = 1000
+MAX_SECRET = 8192  # room for an SSH private key
 MAX_PAGE_SIZE = 100
 
 blp = Blueprint("windows", __name__, description="Browser windows (cloud API)")
@@ -90,7 +92,9 @@ def _proxy_fields(method_required: bool = False) -> dict:
         "host": fields.String(validate=validate.Length(max=255)),
         "port": FlexibleInt(accept_blank=True, validate=validate.Range(1, 65535)),
         "proxyUserName": fields.String(validate=validate.Length(max=255)),
-        "proxyPassword": fields.String(validate=validate.Length(max=1024)),
+        "proxyPassword": fields.String(validate=validate.Length(max=MAX_SECRET),
+                                       metadata={"description": "For ssh: a password or "
+                                                                "a private key"}),
         "proxyId": FlexibleInt(accept_blank=True, validate=validate.Range(min=1),
                                metadata={"description": "Pool proxy (proxyMethod 4)"}),
         "dynamicIpUrl": fields.String(validate=validate.Length(max=2048)),
@@ -200,7 +204,8 @@ class WindowSchema(Schema):
     host = fields.String()
     port = fields.Integer(allow_none=True)
     proxyUserName = fields.String()
-    proxyPassword = fields.String(metadata={"description": "Empty without browser:list"})
+    proxyPassword = fields.String(metadata={"description": "Empty without "
+                                                           "browser:proxy:reveal"})
     proxyId = fields.Integer(allow_none=True)
     dynamicIpUrl = fields.String()
     dynamicIpChannel = fields.String()

@@ -119,11 +119,15 @@ def authenticate_bearer(header: str | None) -> perm.Caller:
 
 def find_account(ref: str) -> Account:
     """An account by id or name."""
-    account = (Account.get_or_none(Account.id == int(ref)) if str(ref).isdigit()
+    account = (Account.get_or_none(Account.id == int(ref)) if _is_number(ref)
                else Account.get_or_none(Account.name == ref))
     if account is None:
         raise NotFound(f"Account not found: {ref}")
     return account
+
+
+def _is_number(ref) -> bool:
+    return str(ref).isascii() and str(ref).isdigit()
 
 
 def _username_for(name: str) -> str:

@@ -6,6 +6,7 @@ its windows ungrouped; deleting a tag takes it off its windows.
 from __future__ import annotations
 
 import peewee as pw
+from peewee import IntegrityError
 
 from browserfarm import permissions as perm
 from browserfarm.errors import InvalidInput, NotFound
@@ -39,10 +40,14 @@ class _Collections:
 
     def add(self, data: dict) -> dict:
         self.caller.require(self.manage_permission)
-        with account_write(self.farm, self.caller.account_id):
-            self._check_unique(data[self.name_field])
-            item = self.model.create(account=self.caller.account_id,
-                                     **self._columns(data))
+        try:
+            with account_write(self.farm, self.caller.account_id):
+                self._check_unique(data[self.name_field])
+                item = self.model.create(account=self.caller.account_id,
+                                         **self._columns(data))
+        except IntegrityError:  # created meanwhile by someone else
+            raise InvalidInput(self.name_field, f"a {self.kind} with this name exists") \
+                from None
         return self._to_api(item, 0)
 
     def edit(self, data: dict) -> dict:
@@ -54,8 +59,9 @@ class _Collections:
             columns = self._columns(data)
             if columns:
                 self.model.update(columns).where(self.model.id == item.id).execute()
-            item = self.model.get_by_id(item.id)
-        return self.detail(item.id)
+        # Answered without the list permission: managing it is enough to see it.
+        return self._to_api(self.model.get_by_id(item.id),
+                            self._window_counts([item.id]).get(item.id, 0))
 
     def delete(self, item_id: int) -> dict:
         self.caller.require(self.manage_permission)

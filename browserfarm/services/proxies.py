@@ -6,10 +6,12 @@ with the window's proxy type, and an HTTP client asks an IP-check service throug
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 
 import httpx
+from peewee import IntegrityError, chunked
 
 from browserfarm import permissions as perm
 from browserfarm.db import write_transaction
@@ -66,16 +68,17 @@ def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckR
     result = CheckResult(reachable=False, service=service_name, proxy=settings.redacted())
     started = time.monotonic()
     try:
-        with httpx.Client(proxy=f"socks5://127.0.0.1:{relay.port}", timeout=timeout,
-                          trust_env=False) as client:
-            response = client.get(url, headers={"Accept": "application/json"})
+        status, body = _get_bounded(url, relay.port, timeout)
         result.latencyMs = round((time.monotonic() - started) * 1000)
-        if response.status_code >= 400:
-            raise ProxyFailure("bad_response", f"{service_name} answered HTTP "
-                                               f"{response.status_code}")
+        if status >= 400:
+            raise ProxyFailure("bad_response", f"{service_name} answered HTTP {status}")
         try:
-            info = service.parse(response.json())
-        except (ValueError, BadAnswer) as exc:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise BadAnswer("the answer is not a JSON object")
+            info = service.parse(payload)
+        except (ValueError, TypeError, KeyError, AttributeError, BadAnswer) as exc:
+            # The proxy being checked controls this answer: anything goes.
             raise ProxyFailure("bad_response", f"{service_name}: {exc}") from None
         result.reachable = True
         result.ip, result.country, result.countryCode = info.ip, info.country, info.country_code
@@ -97,6 +100,26 @@ def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckR
     if not result.reachable:
         result.latencyMs = None
     return result
+
+
+MAX_ANSWER_BYTES = 256 * 1024
+
+
+def _get_bounded(url: str, relay_port: int, timeout: float) -> tuple[int, bytes]:
+    """GET through the relay, with an overall deadline and a size cap: a server that
+    trickles bytes can't hold the caller longer than ``timeout``."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(proxy=f"socks5://127.0.0.1:{relay_port}", timeout=timeout,
+                      trust_env=False) as client:
+        with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_ANSWER_BYTES:
+                    raise ProxyFailure("bad_response", "the answer is too large")
+                if time.monotonic() > deadline:
+                    raise ProxyFailure("timeout", f"no full answer within {timeout:g}s")
+            return response.status_code, bytes(body)
 
 
 class ProxyService:
@@ -153,10 +176,13 @@ class ProxyService:
     def pool_add(self, data: dict) -> dict:
         self.caller.require(perm.PROXY_MANAGE)
         settings = self._validated(data)
-        with write_transaction(self.farm.db):
-            self._check_not_pooled(settings)
-            item = PoolProxy.create(account=self.account_id, **self._columns(settings),
-                                    remark=data.get("remark", ""))
+        try:
+            with write_transaction(self.farm.db):
+                self._check_not_pooled(settings)
+                item = PoolProxy.create(account=self.account_id, **self._columns(settings),
+                                        remark=data.get("remark", ""))
+        except IntegrityError:  # added meanwhile by someone else
+            raise InvalidInput("host", "this proxy is already in the pool") from None
         return self._to_api(item)
 
     def pool_import(self, text: str, proxy_type: str, fmt: str, partial: bool) -> dict:
@@ -196,9 +222,9 @@ class ProxyService:
                 raise InvalidInput("text", f"{len(errors)} bad line(s); nothing imported "
                                            "(send partial: true to import the others)",
                                    errors=errors)
-            if fresh:
-                PoolProxy.insert_many([{"account": self.account_id, **self._columns(s)}
-                                       for s in fresh]).execute()
+            rows = [{"account": self.account_id, **self._columns(s)} for s in fresh]
+            for batch in chunked(rows, 500):  # within any database's parameter limit
+                PoolProxy.insert_many(batch).execute()
         errors.sort(key=lambda e: e["line"])
         return {"imported": len(fresh), "errors": errors}
 
@@ -232,7 +258,7 @@ class ProxyService:
             if "remark" in data:
                 columns["remark"] = data["remark"]
             PoolProxy.update(columns).where(PoolProxy.id == item.id).execute()
-        return self.pool_detail(item.id)
+        return self._to_api(PoolProxy.get_by_id(item.id))
 
     def pool_delete(self, proxy_id: int, unbind: bool) -> dict:
         """Refused while windows are bound to the proxy, unless ``unbind``: then those

@@ -29,10 +29,12 @@ def current_revision(account_id: int) -> int:
 
 
 class AnswerCache:
-    """Recent answers by key, least recently used dropped first; thread-safe."""
+    """Recent answers by key, least recently used dropped first, at most ``max_bytes``
+    of them (answers are sized by ``len``); thread-safe."""
 
-    def __init__(self, size: int = 512):
-        self.size = size
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
@@ -42,10 +44,16 @@ class AnswerCache:
                 self._items.move_to_end(key)
                 return self._items[key]
         value = compute()
+        size = len(value)
+        if size > self.max_bytes // 4:
+            return value  # too big to be worth keeping
         with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+            if key not in self._items:
+                self._items[key] = value
+                self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, dropped = self._items.popitem(last=False)
+                self._bytes -= len(dropped)
         return value
 
 

@@ -15,16 +15,15 @@ import peewee as pw
 
 from browserfarm import permissions as perm
 from browserfarm.db import json_merge, one_of, write_transaction
-from browserfarm.errors import InvalidInput, NotFound
+from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput, NotFound
 from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
                                 utcnow)
 from browserfarm.geo import follow_ip
-from browserfarm.proxy import ProxyFailure
+from browserfarm.proxy import ProxyFailure, canonical_type
 from browserfarm.services.proxies import CheckResult, ProxyService
 from browserfarm.services.proxies import check as check_proxy_settings
 from browserfarm.services.revisions import EncodedJson, account_write, current_revision
 
-CONFIG_NOT_OBJECT = "Configuration must be a JSON object"
 
 # API field -> Window column, for the plain fields.
 COLUMNS = {
@@ -58,7 +57,6 @@ PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": N
                   "proxyUserName": "", "proxyPassword": "", "proxyId": None,
                   "dynamicIpUrl": "", "dynamicIpChannel": "", "isDynamicIpChangeIp": False,
                   "refreshProxyUrl": "", "enableSocks5Udp": False}
-PROXY_TYPE_ALIASES = {"noproxy": "direct"}  # BitBrowser scripts say "noproxy"
 SORTS = {"seq": Window.seq, "id": Window.id, "name": Window.name, "remark": Window.remark,
          "createdTime": Window.created_at, "updatedTime": Window.updated_at}
 
@@ -155,11 +153,11 @@ class WindowService:
         single = [data[k] for k in ("id", "browserId", "uuid") if k in data]
         if data.get("ids") and single:
             raise InvalidInput("ids", "give either ids or one of id, browserId, uuid")
-        ids = data.get("ids") or single
-        if not ids:
+        if not data.get("ids") and not single:
             raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids)
+            # The aliases of the single form must all name the same window.
+            window_ids = self._ids(data["ids"]) if data.get("ids") else [self._one(data).id]
             self._apply(window_ids, {"deleted_at": utcnow()}, None, touch=False)
         return {"ids": window_ids, "deleted": len(window_ids)}
 
@@ -213,8 +211,13 @@ class WindowService:
         """All an agent needs to open the window: the window (passwords included), its
         proxy as it should be used now (extracted if need be), and the start page."""
         self.caller.require(perm.BROWSER_OPEN)
+        self.caller.require(perm.BROWSER_PROXY_REVEAL)  # the answer holds the secrets
         window = self._one(ref)
-        proxy = ProxyService(self.farm, self.caller).of_window(window, fresh=fresh_proxy)
+        try:
+            proxy = ProxyService(self.farm, self.caller).of_window(window, fresh=fresh_proxy)
+        except ProxyFailure as failure:  # e.g. the extraction URL failed
+            raise FarmError(f"{failure.kind}: {failure.message}",
+                            {"kind": failure.kind}) from None
         return {"window": self._to_api([window], reveal=True)[0],
                 "proxy": {"type": proxy.type, "host": proxy.host, "port": proxy.port,
                           "username": proxy.username, "password": proxy.password},
@@ -333,7 +336,7 @@ class WindowService:
         return wanted
 
     def _check_proxy(self, proxy: dict) -> None:
-        proxy["proxyType"] = PROXY_TYPE_ALIASES.get(proxy["proxyType"], proxy["proxyType"])
+        proxy["proxyType"] = canonical_type(proxy["proxyType"])
         source = self.farm.plugins.proxy_source_for_method(int(proxy["proxyMethod"]))
         if source is None:
             methods = sorted(s.method for s in self.farm.plugins.proxy_sources)
@@ -373,8 +376,8 @@ class WindowService:
         return proxy
 
     def _one(self, ref: dict, deleted: bool | None = False) -> Window:
-        """The window named by ``id``, ``browserId`` or ``uuid`` (first given wins;
-        all given must agree)."""
+        """The window named by ``id``, ``browserId`` or ``uuid``; when several are
+        given they must all name it."""
         given = {k: ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")}
         if not given:
             raise InvalidInput("id", "one of id, browserId or uuid is required")
@@ -447,17 +450,22 @@ class WindowService:
         if reveal is None:
             reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
         return [window_to_api(w, tags[w.id], groups.get(w.group_id),
-                              self.farm.cipher.decrypt(w.proxy_password_enc) if reveal else "")
+                              self.farm.cipher.decrypt(w.proxy_password_enc) if reveal
+                              else None)
                 for w in windows]
 
 
-def window_to_api(window: Window, tags: list, group_name, password: str) -> dict:
+def window_to_api(window: Window, tags: list, group_name, password: str | None) -> dict:
+    """``password`` None: the caller may not see proxy secrets (the password, and the
+    extraction URLs, which carry the provider's key)."""
     data = {field: getattr(window, column) for field, column in COLUMNS.items()}
+    if password is None:
+        data["dynamicIpUrl"] = data["refreshProxyUrl"] = ""
     data.update({
         "id": window.id, "seq": window.seq, "uuid": window.uuid,
         "groupId": window.group_id or 0, "groupName": group_name or "",
         "tagIds": [t["id"] for t in tags], "tags": tags,
-        "proxyPassword": password,
+        "proxyPassword": password or "",
         "isDelete": window.deleted_at is not None,
         "createdTime": iso_utc(window.created_at),
         "updatedTime": iso_utc(window.updated_at),
@@ -469,10 +477,15 @@ def window_to_api(window: Window, tags: list, group_name, password: str) -> dict
     return data
 
 
+def _is_id(ref) -> bool:
+    return (isinstance(ref, int) and not isinstance(ref, bool)) or (
+        isinstance(ref, str) and ref.isascii() and ref.isdigit())
+
+
 def refs_in_order(refs):
     """Each ref as ``split_refs`` normalises it (int id or canonical uuid)."""
     for ref in refs:
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        if _is_id(ref):
             yield int(ref)
         else:
             yield str(uuidlib.UUID(str(ref)))
@@ -484,7 +497,7 @@ def split_refs(refs) -> tuple[list[int], list[str]]:
     for ref in refs:
         if isinstance(ref, bool):
             raise InvalidInput("ids", f"{ref!r} is not a window id or uuid")
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        if _is_id(ref):
             ids[int(ref)] = None
             continue
         try:
