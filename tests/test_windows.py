@@ -561,3 +561,11 @@ def test_changing_an_extracted_window_forgets_its_old_proxy(farm, owner):
         Window.id == window["id"]).execute())
     owner("/browser/update", {"id": window["id"], "dynamicIpUrl": "http://new.example/get"})
     assert in_db(farm, lambda: Window.get_by_id(window["id"]).extracted_proxy) is None
+
+
+def test_answers_carry_exactly_the_documented_fields(owner, app):
+    """Answers are built by the service and described by the schema: they agree."""
+    from browserfarm.api.windows import WindowSchema
+    window = create(owner, **SOCKS)
+    assert set(window) == set(WindowSchema().fields)
+    assert set(owner("/browser/list").data["list"][0]) == set(WindowSchema().fields)
