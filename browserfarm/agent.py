@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from browserfarm import profile_sync
 from browserfarm.backends import LaunchSpec
 from browserfarm.errors import FarmError, InvalidInput
 from browserfarm.proxy import ProxyOptions, ProxySettings
@@ -82,6 +83,33 @@ class Cloud:
             raise CloudError(payload.get("code", 500), payload.get("msg", "cloud error"),
                              payload.get("data"), status)
         return payload.get("data") or {}
+
+    def send_bytes(self, path: str, params: dict, data: bytes) -> dict:
+        try:
+            response = self.session.post(
+                self.login.server.rstrip("/") + path, params=params, data=data,
+                timeout=self.timeout, headers={"Authorization": f"Bearer {self.login.token}",
+                                               "Content-Type": "application/octet-stream"})
+            payload = response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise CloudError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+                             ) from None
+        if payload.get("code") != 0:
+            raise CloudError(payload.get("code", 500), payload.get("msg", "cloud error"))
+        return payload["data"]
+
+    def receive_bytes(self, path: str, params: dict) -> bytes:
+        try:
+            response = self.session.post(
+                self.login.server.rstrip("/") + path, params=params, json={},
+                timeout=self.timeout, headers={"Authorization": f"Bearer {self.login.token}"})
+        except requests.RequestException as exc:
+            raise CloudError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+                             ) from None
+        if response.status_code != 200:
+            raise CloudError(response.status_code, f"chunk not delivered "
+                                                   f"(HTTP {response.status_code})")
+        return response.content
 
     def forward(self, path: str, body) -> tuple[int, dict]:
         """POST ``body`` as is; the cloud's status and envelope, unchanged."""
@@ -149,21 +177,30 @@ class Agent:
             return answer
 
     def close_window(self, body: dict) -> dict:
+        """Closes even when the cloud is unreachable: the browser stops, the profile
+        waits here for the cloud, and the status is reported when it can be."""
         ref = self._reference(body)
-        detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+        try:
+            detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+        except CloudError as exc:
+            local = self._local(ref)
+            if exc.code != 500 or local is None:
+                raise
+            detail = {"id": local.id, "uuid": local.uuid, "openStatus": "unknown"}
         uuid = detail["uuid"]
         with self._lock(uuid):
             window = self.open.pop(uuid, None)
             before = {"status": detail.get("openStatus", "closed")}
-            self._report(uuid, "closing")  # 2.
-            killed = False
+            self._report_if_possible(uuid, "closing")  # 2.
+            killed, archive = False, {}
             if window is not None:
                 backend = self.plugins.browser_backends.get(window.handle["backend"])
                 killed = backend.stop(window.handle)  # 3. close the browser
                 self.relays.stop(window.relay)
-            after = self._report(uuid, "closed")  # 6. and 7.
+                archive = self._archive(uuid, window.profile_dir)  # 4. and 5.
+            after = self._report_if_possible(uuid, "closed")  # 6. and 7.
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": uuid,
-                "close": {"error": 0, "killed": killed},
+                "close": {"error": 0, "killed": killed, **archive},
                 "cookies": {}, "backendClose": {},
                 "openedStatus": {"beforeClose": before, "afterClose": after}}
 
@@ -196,7 +233,10 @@ class Agent:
                                   RelayLimits(allow_udp=bool(config.get("allowUdp"))))
         uuid = window["uuid"]
         profile_dir = self.data_dir / "firefox-profiles" / uuid
-        profile_dir.mkdir(parents=True, exist_ok=True)
+        if not profile_dir.exists() or not any(profile_dir.iterdir()):
+            profile_dir.mkdir(parents=True, exist_ok=True)
+            profile_sync.pull(self.cloud, uuid, profile_dir)  # from another machine
+        self._upload_pending()
         config_path = self.data_dir / "firefox-launch-configs" / f"{uuid}.json"
         config_path.parent.mkdir(parents=True, exist_ok=True)
         config_path.write_text(json.dumps({"window": uuid, "fingerprint": fingerprint,
@@ -216,6 +256,37 @@ class Agent:
                           handle=launched.handle, relay=relay, profile_dir=profile_dir,
                           config_path=config_path)
 
+    def _archive(self, uuid: str, profile_dir: Path) -> dict:
+        """Zip the profile (the spec's close answer) and sync it to the cloud. When
+        the cloud can't be reached the profile waits here, marked, and is sent by a
+        later open or close: nothing is lost."""
+        zip_path = self.data_dir / "uploaded-profile-zips" / f"{uuid}.zip"
+        size = profile_sync.zip_profile(profile_dir, zip_path)
+        pending = self.data_dir / "pending-uploads" / uuid
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        pending.touch()
+        synced = self._upload_pending()
+        return {"profileZipPath": str(zip_path), "profileZipName": zip_path.name,
+                "profileZipSize": size, "synced": uuid in synced}
+
+    def _upload_pending(self) -> list[str]:
+        """Send every profile still waiting for the cloud; the ones sent."""
+        sent = []
+        folder = self.data_dir / "pending-uploads"
+        for marker in sorted(folder.glob("*")) if folder.exists() else ():
+            uuid = marker.name
+            if uuid in self.open:
+                continue  # in use: sent at its close
+            try:
+                profile_sync.push(self.cloud, uuid, self.data_dir / "firefox-profiles" / uuid,
+                                  self.name)
+            except CloudError as exc:
+                log.warning("profile %s waits for the cloud: %s", uuid, exc.msg)
+                continue
+            marker.unlink()
+            sent.append(uuid)
+        return sent
+
     def _opened(self, window: OpenWindow, detail: dict, already: bool) -> dict:
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": window.uuid,
                 "pid": window.pid, "alreadyStarted": already,
@@ -231,6 +302,19 @@ class Agent:
     def _report(self, uuid: str, status: str, pid: int | None = None) -> dict:
         return self.cloud.call("/browser/status", {"uuid": uuid, "status": status,
                                                    "pid": pid, "agent": self.name})
+
+    def _report_if_possible(self, uuid: str, status: str) -> dict:
+        try:
+            return self._report(uuid, status)
+        except CloudError as exc:
+            log.warning("status %s of %s not reported: %s", status, uuid, exc.msg)
+            return {"status": status, "reported": False}
+
+    def _local(self, ref: dict) -> OpenWindow | None:
+        for window in self.open.values():
+            if ref.get("uuid") == window.uuid or str(ref.get("id")) == str(window.id):
+                return window
+        return None
 
     def _lock(self, uuid: str) -> threading.Lock:
         with self._locks_guard:

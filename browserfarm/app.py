@@ -7,7 +7,7 @@ from flask import Flask, g, request
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from browserfarm import __version__
-from browserfarm.api import collections, envelope, proxies, windows
+from browserfarm.api import collections, envelope, profiles, proxies, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
 from browserfarm.config import load_settings
@@ -17,7 +17,7 @@ from browserfarm.services.accounts import authenticate_bearer
 
 log = logging.getLogger(__name__)
 
-CLOUD_BLUEPRINTS = (windows.blp, collections.blp, proxies.blp)
+CLOUD_BLUEPRINTS = (windows.blp, collections.blp, proxies.blp, profiles.blp)
 CLOUD_BLUEPRINT_NAMES = {b.name for b in CLOUD_BLUEPRINTS}
 
 

@@ -161,6 +161,16 @@ class PoolProxy(BaseModel):
         indexes = ((("account", "proxy_type", "host", "port", "username"), True),)
 
 
+class ProfileArchive(BaseModel):
+    """A window's profile as its agent last synced it: a manifest of files, each a
+    list of content-addressed chunks kept in the profile store."""
+    window = pw.ForeignKeyField(Window, backref="archives", on_delete="CASCADE")
+    manifest = JSONText()
+    size = pw.BigIntegerField(default=0)
+    agent = pw.CharField(max_length=200, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
 class WindowTag(BaseModel):
     window = pw.ForeignKeyField(Window, backref="window_tags", on_delete="CASCADE")
     tag = pw.ForeignKeyField(Tag, backref="window_tags", on_delete="CASCADE")
@@ -169,4 +179,5 @@ class WindowTag(BaseModel):
         indexes = ((("window", "tag"), True),)
 
 
-ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy)
+ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy,
+              ProfileArchive)

@@ -1,6 +1,7 @@
 """The Local API agent: real Firefox windows opened and closed against a real cloud
 server, through a real authenticated SOCKS5 proxy."""
 import threading
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -146,3 +147,55 @@ def test_other_calls_are_forwarded_unchanged(local, cloud):
 def test_unknown_window_is_404_and_nothing_starts(local):
     answer = local("/browser/open", {"uuid": "00000000-0000-0000-0000-000000000000"})
     assert answer.code == 404
+
+
+@pytest.fixture
+def second_agent(tmp_path, cloud):
+    """Another desktop: its own data dir, the same account."""
+    url, token = cloud
+    plugins = load_plugins()
+    plugins.manager.register(ProxyLoopback())
+    agent = Agent(tmp_path / "agent-2", plugins, login=Login(server=url, token=token,
+                                                             local_token="other"))
+    yield agent
+    agent.shutdown()
+
+
+@firefox
+def test_cookies_survive_close_and_move_to_another_agent(agent, second_agent, cloud,
+                                                         origin):
+    window = cloud_call(cloud, "/browser/update", {"name": "keeps cookies",
+                                                   "url": origin.url + "/"})["data"]
+    opened = agent.open_window({"uuid": window["uuid"]})
+    client = Firefox.attach(opened)
+    client.execute_script("document.cookie = 'basket=42; max-age=86400; path=/'")
+    client.delete_session()
+    closed = agent.close_window({"uuid": window["uuid"]})
+    assert closed["close"]["synced"] is True and closed["close"]["profileZipSize"] > 0
+    assert Path(closed["close"]["profileZipPath"]).exists()
+
+    def basket(an_agent):
+        data = an_agent.open_window({"uuid": window["uuid"]})
+        client = Firefox.attach(data)
+        cookies = client.execute_script("return document.cookie")
+        client.delete_session()
+        an_agent.close_window({"uuid": window["uuid"]})
+        return cookies
+
+    assert "basket=42" in basket(agent)  # the same desktop, after a close
+    assert "basket=42" in basket(second_agent)  # another desktop, from the cloud
+
+
+@firefox
+def test_a_profile_waits_for_an_unreachable_cloud_and_is_sent_later(agent, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    agent.open_window({"uuid": window["uuid"]})
+    real_server = agent.login.server
+    agent.login.server = "http://127.0.0.1:9"  # nothing listens there
+    closed = agent.close_window({"uuid": window["uuid"]})  # closes all the same
+    assert closed["close"]["synced"] is False and closed["close"]["profileZipSize"] > 0
+    assert (agent.data_dir / "pending-uploads" / window["uuid"]).exists()
+    agent.login.server = real_server
+    assert agent._upload_pending() == [window["uuid"]]
+    latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
+    assert latest["data"]["manifest"]

@@ -1,0 +1,86 @@
+"""``/browser/profile/*``: profile archives for agents — chunks stored once by their
+SHA-256, and the manifest of each window's latest archive."""
+from __future__ import annotations
+
+from flask import Response, g, request
+from flask.views import MethodView
+from marshmallow import Schema, fields, validate
+
+from browserfarm.api.base import Blueprint, farm
+from browserfarm.api.envelope import envelope_schema, success
+from browserfarm.api.fields import WindowRef
+from browserfarm.services.profiles import ProfileStore
+
+blp = Blueprint("profiles", __name__, description="Profile archives (for agents)")
+
+
+def store() -> ProfileStore:
+    return ProfileStore(farm(), g.caller)
+
+
+MissingArgs = Schema.from_dict({"hashes": fields.List(fields.String(), required=True,
+                                                      validate=validate.Length(max=100000))},
+                               name="ChunkMissingArgs")
+ChunkArgs = Schema.from_dict({"sha256": fields.String(required=True)}, name="ChunkArgs")
+CommitArgs = Schema.from_dict({
+    "id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef(),
+    "manifest": fields.Dict(required=True, metadata={
+        "description": "path -> {size, chunks: [sha256, ...]}"}),
+    "agent": fields.String(load_default="", validate=validate.Length(max=200)),
+}, name="ArchiveCommitArgs")
+LatestArgs = Schema.from_dict({"id": WindowRef(), "browserId": WindowRef(),
+                               "uuid": WindowRef()}, name="ArchiveLatestArgs")
+
+
+@blp.route("/browser/profile/missing")
+class Missing(MethodView):
+    @blp.arguments(MissingArgs)
+    @blp.response(200, envelope_schema(Schema.from_dict(
+        {"missing": fields.List(fields.String())}, name="ChunkMissing"), "MissingEnvelope"))
+    def post(self, data):
+        """Which of these chunks the store lacks (browser:open)."""
+        return success({"missing": store().missing(data["hashes"])})
+
+
+@blp.route("/browser/profile/chunk")
+class Chunk(MethodView):
+    @blp.arguments(ChunkArgs, location="query")
+    @blp.response(200, envelope_schema(Schema.from_dict(
+        {"sha256": fields.String(), "size": fields.Integer()}, name="ChunkStored"),
+        "ChunkEnvelope"))
+    def post(self, args):
+        """Store one chunk: the raw bytes as the body (browser:open)."""
+        return success(store().put_chunk(args["sha256"], request.get_data()))
+
+
+@blp.route("/browser/profile/chunk/get")
+class ChunkGet(MethodView):
+    @blp.arguments(ChunkArgs, location="query")
+    @blp.response(200, {"format": "binary", "type": "string"},
+                  content_type="application/octet-stream")
+    def post(self, args):
+        """One chunk's bytes (browser:open)."""
+        return Response(store().get_chunk(args["sha256"]),
+                        mimetype="application/octet-stream")
+
+
+@blp.route("/browser/profile/commit")
+class Commit(MethodView):
+    @blp.arguments(CommitArgs)
+    @blp.response(200, envelope_schema(Schema.from_dict(
+        {"id": fields.Integer(), "files": fields.Integer(), "size": fields.Integer()},
+        name="ArchiveCommitted"), "CommitEnvelope"))
+    def post(self, data):
+        """Record an archive whose chunks are all stored (browser:open)."""
+        return success(store().commit(data, data["manifest"], data["agent"]))
+
+
+@blp.route("/browser/profile/latest")
+class Latest(MethodView):
+    @blp.arguments(LatestArgs)
+    @blp.response(200, envelope_schema(Schema.from_dict(
+        {"id": fields.Integer(), "manifest": fields.Dict(allow_none=True),
+         "size": fields.Integer()}, name="ArchiveLatest"), "LatestEnvelope"))
+    def post(self, data):
+        """The window's latest archive manifest, or null (browser:open)."""
+        return success(store().latest(data))
