@@ -151,6 +151,7 @@ class Agent:
         self.open: dict[str, OpenWindow] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._registry = data_dir / "open-windows.json"
 
     # ----- the spec's two calls -------------------------------------------------------
 
@@ -162,6 +163,8 @@ class Agent:
             running = self.open.get(uuid)
             if running and self._alive(running):
                 return self._opened(running, detail, already=True)
+            if running:  # the browser died (crashed, or closed by hand): tidy up
+                self._forget(running)
             before = {"status": detail.get("openStatus", "closed")}
             self._report(uuid, "opening")
             try:
@@ -171,6 +174,7 @@ class Agent:
                 self._report(uuid, "closed")
                 raise
             self.open[uuid] = window
+            self._save_registry()
             after = self._report(uuid, "opened", window.pid)  # 6. sync open status
             answer = self._opened(window, detail, already=False)
             answer["openedStatus"] = {"beforeStart": before, "afterStart": after}
@@ -190,6 +194,7 @@ class Agent:
         uuid = detail["uuid"]
         with self._lock(uuid):
             window = self.open.pop(uuid, None)
+            self._save_registry()
             before = {"status": detail.get("openStatus", "closed")}
             self._report_if_possible(uuid, "closing")  # 2.
             killed, archive = False, {}
@@ -203,6 +208,73 @@ class Agent:
                 "close": {"error": 0, "killed": killed, **archive},
                 "cookies": {}, "backendClose": {},
                 "openedStatus": {"beforeClose": before, "afterClose": after}}
+
+    # ----- the desktop's runtime -----------------------------------------------------
+
+    def reconcile(self) -> dict:
+        """After a restart (or a crash of the agent): browsers still running are
+        adopted with a new relay; the profiles of those that are gone are synced and
+        their windows reported closed. Nothing a user stored is lost either way."""
+        adopted, closed = [], []
+        entries = json.loads(self._registry.read_text()) if self._registry.exists() else {}
+        for uuid, entry in entries.items():
+            backend = self.plugins.browser_backends.get(entry["handle"]["backend"])
+            profile_dir = Path(entry["profileDir"])
+            if backend is not None and backend.alive(entry["handle"]):
+                # Its relay died with the old agent: it can't reach the network until
+                # reopened, so it is closed cleanly (profile synced) and reported.
+                backend.stop(entry["handle"])
+            pending = self.data_dir / "pending-uploads" / uuid
+            pending.parent.mkdir(parents=True, exist_ok=True)
+            pending.touch()
+            self._report_if_possible(uuid, "closed")
+            closed.append(uuid)
+        self._registry.unlink(missing_ok=True)
+        self._upload_pending()
+        return {"adopted": adopted, "closed": closed}
+
+    def pids(self) -> dict:
+        return {uuid: w.pid for uuid, w in self.open.items() if self._alive(w)}
+
+    def ports(self) -> dict:
+        return {uuid: {"marionettePort": w.handle.get("marionettePort"),
+                       "ws": w.handle.get("ws"), "relayPort": w.relay.port}
+                for uuid, w in self.open.items()}
+
+    def close_all(self) -> dict:
+        closed = []
+        for uuid in list(self.open):
+            self.close_window({"uuid": uuid})
+            closed.append(uuid)
+        return {"closed": closed}
+
+    def reset(self, body: dict) -> dict:
+        """For a window stuck in "opening"/"closing" (e.g. an agent died): stop what
+        runs here for it and report it closed."""
+        ref = self._reference(body)
+        detail = self.cloud.call("/browser/detail", ref)
+        uuid = detail["uuid"]
+        with self._lock(uuid):
+            window = self.open.pop(uuid, None)
+            if window is not None:
+                self._forget(window)
+            self._save_registry()
+            return {"uuid": uuid, "before": detail.get("openStatus"),
+                    "after": self._report(uuid, "closed")["status"]}
+
+    def cookies(self, body: dict) -> dict:
+        """The cookies of an open window, read from its running browser."""
+        ref = self._reference(body)
+        window = self._local(ref) or self._local(
+            {"uuid": self.cloud.call("/browser/detail", ref)["uuid"]})
+        if window is None:
+            raise InvalidInput("uuid", "the window is not open on this agent")
+        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        client = backend.attach(window.handle)
+        try:
+            return {"uuid": window.uuid, "cookies": client.get_cookies()}
+        finally:
+            client.delete_session()
 
     def shutdown(self) -> None:
         """Close every window this agent opened (agent stopping)."""
@@ -302,6 +374,22 @@ class Agent:
     def _report(self, uuid: str, status: str, pid: int | None = None) -> dict:
         return self.cloud.call("/browser/status", {"uuid": uuid, "status": status,
                                                    "pid": pid, "agent": self.name})
+
+    def _forget(self, window: OpenWindow) -> None:
+        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        if backend is not None and backend.alive(window.handle):
+            backend.stop(window.handle)
+        self.relays.stop(window.relay)
+        self.open.pop(window.uuid, None)
+
+    def _save_registry(self) -> None:
+        """What is open here, on disk, so a restarted agent can reconcile."""
+        entries = {uuid: {"id": w.id, "pid": w.pid, "handle": w.handle,
+                          "profileDir": str(w.profile_dir)} for uuid, w in self.open.items()}
+        self._registry.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._registry.with_suffix(".part")
+        partial.write_text(json.dumps(entries))
+        os.replace(partial, self._registry)
 
     def _report_if_possible(self, uuid: str, status: str) -> dict:
         try:

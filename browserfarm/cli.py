@@ -176,6 +176,8 @@ def local(click_ctx, port):
     from browserfarm.plugins import load_plugins
     settings = load_settings(ctx.overrides)
     agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins))
+    if agent.login.logged_in:
+        agent.reconcile()  # windows of an agent that died: synced and reported closed
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -19,7 +19,8 @@ SQLITE_PRAGMAS = {
 }
 
 
-POOL = {"max_connections": 8, "stale_timeout": 300}
+# A request waits (up to timeout seconds) for a free connection rather than failing.
+POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 10}
 
 
 def open_database(url: str) -> peewee.Database:

@@ -199,3 +199,66 @@ def test_a_profile_waits_for_an_unreachable_cloud_and_is_sent_later(agent, cloud
     assert agent._upload_pending() == [window["uuid"]]
     latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
     assert latest["data"]["manifest"]
+
+
+@firefox
+def test_twenty_concurrent_opens_start_one_browser(agent, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    answers, errors = [], []
+
+    def open_it():
+        try:
+            answers.append(agent.open_window({"uuid": window["uuid"]}))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert len({a["pid"] for a in answers}) == 1
+    assert sorted(a["alreadyStarted"] for a in answers) == [False] + [True] * 19
+    assert agent.pids() == {window["uuid"]: answers[0]["pid"]}
+
+
+@firefox
+def test_runtime_endpoints_and_a_browser_that_died(local, agent, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    opened = local("/browser/open", {"uuid": window["uuid"]}).data
+    assert local("/browser/pids").data == {window["uuid"]: opened["pid"]}
+    ports = local("/browser/ports").data[window["uuid"]]
+    assert ports["marionettePort"] == opened["marionettePort"] and ports["relayPort"]
+    client = Firefox.attach(opened)
+    client.execute_script("document.cookie = 'seen=yes; max-age=600; path=/'")
+    client.delete_session()
+    cookies = local("/browser/cookies", {"uuid": window["uuid"]}).data["cookies"]
+    assert any(c["name"] == "seen" for c in cookies)
+    import os
+    import signal
+    os.kill(opened["pid"], signal.SIGKILL)  # the browser crashes
+    reopened = local("/browser/open", {"uuid": window["uuid"]}).data
+    assert reopened["alreadyStarted"] is False and reopened["pid"] != opened["pid"]
+    assert local("/browser/close/all").data == {"closed": [window["uuid"]]}
+    assert local("/browser/pids").data == {}
+
+
+@firefox
+def test_a_restarted_agent_reconciles_what_the_dead_one_left(tmp_path, cloud, origin):
+    url, token = cloud
+    plugins = load_plugins()
+    first = Agent(tmp_path / "desk", plugins, login=Login(server=url, token=token,
+                                                          local_token="t"))
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    opened = first.open_window({"uuid": window["uuid"]})
+    first.relays.close()  # the agent dies: its relays go with it, Firefox stays
+    again = Agent(tmp_path / "desk", plugins, login=first.login)
+    result = again.reconcile()
+    assert result["closed"] == [window["uuid"]]
+    assert not Firefox.alive({"pid": opened["pid"]})
+    detail = cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"]
+    assert detail["openStatus"] == "closed"
+    latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
+    assert latest["data"]["manifest"]  # the profile was synced, not lost
+    again.shutdown()

@@ -42,6 +42,26 @@ def create_local_app(agent) -> Flask:
     def close_window():
         return envelope.success(agent.close_window(_body()), "Browser closed")
 
+    @app.post("/browser/pids")
+    def pids():
+        return envelope.success(agent.pids())
+
+    @app.post("/browser/ports")
+    def ports():
+        return envelope.success(agent.ports())
+
+    @app.post("/browser/cookies")
+    def cookies():
+        return envelope.success(agent.cookies(_body()))
+
+    @app.post("/browser/close/all")
+    def close_all():
+        return envelope.success(agent.close_all())
+
+    @app.post("/browser/closing/reset")
+    def reset():
+        return envelope.success(agent.reset(_body()))
+
     @app.post("/browser/<path:rest>")
     def forward(rest):
         status, answer = agent.cloud.forward(f"/browser/{rest}", _body())
