@@ -189,3 +189,14 @@ def token_with(farm, client, owner):
                                                   permissions=permissions, role=role))
         return Caller(client, raw)
     return make
+
+
+def needs_firefox():
+    """Tests that need a real Firefox: skipped on a developer machine without one,
+    failed in CI (where `make test` installed it), so a missing browser can't pass
+    for a green run."""
+    from browserfarm_plugins.firefox import Firefox
+    reason = Firefox.unavailable_reason()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"Firefox is needed in CI: {reason}")
+    return pytest.mark.skipif(reason is not None, reason=f"Firefox: {reason}")

@@ -7,9 +7,9 @@ from browserfarm.proxy import ProxyOptions, ProxySettings
 from browserfarm.relay import RelayHub
 from browserfarm_plugins.firefox import Firefox, firefox_prefs
 from browserfarm_plugins.proxy_types import Direct
+from tests.conftest import needs_firefox
 
-pytestmark = pytest.mark.skipif(Firefox.unavailable_reason() is not None,
-                                reason=f"Firefox: {Firefox.unavailable_reason()}")
+pytestmark = needs_firefox()
 
 FINGERPRINT = {"userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) "
                             "Gecko/20100101 Firefox/128.0",

@@ -13,10 +13,9 @@ from browserfarm.app import create_app
 from browserfarm.plugins import load_plugins
 from browserfarm.services.accounts import create_account
 from browserfarm_plugins.firefox import Firefox
-from tests.conftest import Caller, in_db, make_farm
+from tests.conftest import Caller, in_db, make_farm, needs_firefox
 
-firefox = pytest.mark.skipif(Firefox.unavailable_reason() is not None,
-                             reason=f"Firefox: {Firefox.unavailable_reason()}")
+firefox = needs_firefox()
 
 
 class ProxyLoopback:
