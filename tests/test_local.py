@@ -1,6 +1,7 @@
 """The Local API agent: real Firefox windows opened and closed against a real cloud
 server, through a real authenticated SOCKS5 proxy."""
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -237,6 +238,9 @@ def test_runtime_endpoints_and_a_browser_that_died(local, agent, cloud, origin):
     import os
     import signal
     os.kill(opened["pid"], signal.SIGKILL)  # the browser crashes
+    deadline = time.monotonic() + 10
+    while Firefox.alive(opened) and time.monotonic() < deadline:
+        time.sleep(0.05)
     reopened = local("/browser/open", {"uuid": window["uuid"]}).data
     assert reopened["alreadyStarted"] is False and reopened["pid"] != opened["pid"]
     assert local("/browser/close/all").data == {"closed": [window["uuid"]]}
