@@ -121,8 +121,9 @@ class Relay:
                 self.stats.refused += 1
                 return
             self.stats.accepted += 1
-            request = await asyncio.wait_for(self._handshake(reader, writer),
-                                             self.limits.handshake_timeout)
+            # asyncio.timeout, not wait_for: no extra task per connection.
+            async with asyncio.timeout(self.limits.handshake_timeout):
+                request = await self._handshake(reader, writer)
             if request is None:
                 return
             command, host, port = request

@@ -17,8 +17,8 @@ class Direct(ProxyType):
 
     async def open_connection(self, host, port):
         try:
-            return await asyncio.wait_for(asyncio.open_connection(host, port),
-                                          self.options.connect_timeout)
+            async with asyncio.timeout(self.options.connect_timeout):
+                return await asyncio.open_connection(host, port)
         except Exception as exc:  # noqa: BLE001 - every failure gets its kind
             raise failure_from(exc) from exc
 
