@@ -12,7 +12,9 @@ import socket
 import struct
 from typing import Callable
 
+from browserfarm import socks5
 from browserfarm.proxy import ProxyFailure, failure_from
+from browserfarm.socks5 import pack_address
 
 Receiver = Callable[[str, int, bytes], None]
 
@@ -41,16 +43,6 @@ def unpack(datagram: bytes) -> tuple[str, int, bytes] | None:
     except (ValueError, IndexError, struct.error, UnicodeError):
         return None
     return host, port, rest[2:]
-
-
-def pack_address(host: str, port: int) -> bytes:
-    try:
-        address = ipaddress.ip_address(host)
-        kind = b"\x01" if address.version == 4 else b"\x04"
-        return kind + address.packed + struct.pack("!H", port)
-    except ValueError:
-        name = host.encode("idna")
-        return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
 
 
 class UdpTunnel:
@@ -129,28 +121,8 @@ class Socks5Udp(UdpTunnel):
 
     async def _associate(self):
         reader, self._control = await asyncio.open_connection(self.host, self.port)
-        methods = b"\x00\x02" if self.username else b"\x00"
-        self._control.write(b"\x05" + bytes([len(methods)]) + methods)
-        version, method = await reader.readexactly(2)
-        if method == 0x02:
-            user, password = self.username.encode(), self.password.encode()
-            self._control.write(b"\x01" + bytes([len(user)]) + user
-                                + bytes([len(password)]) + password)
-            if (await reader.readexactly(2))[1] != 0:
-                raise ProxyFailure("auth_failed", "the SOCKS5 proxy refused the credentials")
-        elif method != 0x00:
-            raise ProxyFailure("auth_failed", "the SOCKS5 proxy accepts none of our methods")
-        self._control.write(b"\x05\x03\x00\x01\x00\x00\x00\x00\x00\x00")
-        _, reply, _, kind = await reader.readexactly(4)
-        if reply != 0:
-            kind_of_reply = "unsupported" if reply == 7 else "connect_refused"
-            raise ProxyFailure(kind_of_reply, f"the SOCKS5 proxy refused UDP ASSOCIATE "
-                                              f"(reply {reply})")
-        size = {1: 4, 4: 16}.get(kind)
-        raw = await reader.readexactly(size) if size else await reader.readexactly(
-            (await reader.readexactly(1))[0])
-        (port,) = struct.unpack("!H", await reader.readexactly(2))
-        host = str(ipaddress.ip_address(raw)) if size else raw.decode()
+        host, port = await socks5.request(reader, self._control, socks5.UDP_ASSOCIATE,
+                                          "0.0.0.0", 0, self.username, self.password)
         if host in ("0.0.0.0", "::"):
             host = self.host
         loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ import asyncio
 from browserfarm import hookimpl
 from browserfarm.errors import InvalidInput
 from browserfarm.proxy import ProxyFailure, ProxyType, failure_from
+from browserfarm import socks5
 from browserfarm.udp import DirectUdp, Socks5Udp
 
 
@@ -75,10 +76,23 @@ class Https(_PythonSocks):
     over_tls = True
 
 
-class Socks5(_PythonSocks):
+class Socks5(ProxyType):
     name = "socks5"
-    socks_kind = "SOCKS5"
     supports_udp = True  # when the proxy itself does: open_udp() says if it doesn't
+
+    async def open_connection(self, host, port):
+        writer = None
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                reader, writer = await asyncio.open_connection(
+                    self.settings.host, self.settings.port, limit=256 * 1024)
+                await socks5.request(reader, writer, socks5.CONNECT, host, port,
+                                     self.settings.username, self.settings.password)
+                return reader, writer
+        except Exception as exc:  # noqa: BLE001 - every failure gets its kind
+            if writer is not None:
+                writer.close()
+            raise failure_from(exc) from exc
 
     async def open_udp(self):
         settings = self.settings
