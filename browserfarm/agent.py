@@ -21,8 +21,10 @@ import requests
 from browserfarm import profile_sync
 from browserfarm.backends import LaunchSpec
 from browserfarm.errors import FarmError, InvalidInput
-from browserfarm.proxy import ProxyOptions, ProxySettings
+from browserfarm.geo import follow_ip
+from browserfarm.proxy import ProxyFailure, ProxyOptions, ProxySettings
 from browserfarm.relay import RelayHub, RelayLimits
+from browserfarm.services.proxies import ask_through
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +141,10 @@ class Agent:
     """The windows open on this desktop, and the two things done to them."""
 
     def __init__(self, data_dir: Path, plugins, login: Login | None = None,
-                 options: ProxyOptions | None = None, name: str = ""):
+                 options: ProxyOptions | None = None, name: str = "",
+                 ip_check_urls: dict | None = None):
         self.data_dir = data_dir
+        self.ip_check_urls = ip_check_urls or {}
         self.plugins = plugins
         self.login = login or Login.load(data_dir)
         self.cloud = Cloud(self.login)
@@ -303,6 +307,12 @@ class Agent:
                                  proxy["username"] or "", proxy["password"] or "")
         relay = self.relays.start(proxy_type(settings, self.options),
                                   RelayLimits(allow_udp=bool(config.get("allowUdp"))))
+        try:
+            fingerprint = self._follow_ip(window, fingerprint, relay)
+        except ProxyFailure as failure:  # the proxy doesn't work: no browser starts
+            self.relays.stop(relay)
+            raise FarmError(f"the window's proxy failed: {failure}",
+                            {"kind": failure.kind}) from None
         uuid = window["uuid"]
         profile_dir = self.data_dir / "firefox-profiles" / uuid
         if not profile_dir.exists() or not any(profile_dir.iterdir()):
@@ -358,6 +368,21 @@ class Agent:
             marker.unlink()
             sent.append(uuid)
         return sent
+
+    def _follow_ip(self, window: dict, fingerprint: dict, relay) -> dict:
+        """Time zone, language and position from the exit IP, where the window's
+        isIpCreate* flags ask for them (checked through the window's own relay)."""
+        if not any(fingerprint.get(flag) for flag in (
+                "isIpCreateTimeZone", "isIpCreatePosition", "isIpCreateLanguage",
+                "isIpCreateDisplayLanguage")):
+            return fingerprint
+        name = window.get("ipCheckService") or "ip-api"
+        service = self.plugins.ip_check_services.get(name)
+        if service is None:
+            raise InvalidInput("ipCheckService", f"no IP-check service {name!r} here")
+        url = self.ip_check_urls.get(name) or service.base_url
+        return follow_ip(fingerprint, ask_through(relay, service, url,
+                                                   self.options.connect_timeout))
 
     def _opened(self, window: OpenWindow, detail: dict, already: bool) -> dict:
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": window.uuid,

@@ -265,3 +265,42 @@ def test_a_restarted_agent_reconciles_what_the_dead_one_left(tmp_path, cloud, or
     latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
     assert latest["data"]["manifest"]  # the profile was synced, not lost
     again.shutdown()
+
+
+@firefox
+def test_time_zone_and_language_follow_the_exit_ip_at_open(tmp_path, cloud, origin,
+                                                           microsocks, ip_services):
+    url, token = cloud
+    plugins = load_plugins()
+    plugins.manager.register(ProxyLoopback())
+    agent = Agent(tmp_path / "geo", plugins, ip_check_urls=ip_services.base_urls,
+                  login=Login(server=url, token=token, local_token="t"))
+    proxy = microsocks()
+    window = cloud_call(cloud, "/browser/update", {
+        "url": origin.url + "/", "proxyType": "socks5", "host": proxy.host,
+        "port": proxy.port, "browserFingerPrint": {
+            "isIpCreateTimeZone": True, "isIpCreateLanguage": True,
+            "timeZone": "America/New_York", "languages": "en-US"}})["data"]
+    try:
+        opened = agent.open_window({"uuid": window["uuid"]})
+        client = Firefox.attach(opened)
+        seen = client.execute_script(
+            "return [Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.language]")
+        client.delete_session()
+        assert seen == ["Europe/Berlin", "de-DE"]  # the stand-in service says Berlin
+        assert ip_services.requests  # asked through the window's proxy
+    finally:
+        agent.shutdown()
+
+
+def test_a_proxy_that_is_down_fails_the_open_with_its_kind(agent, cloud, misbehaving):
+    dead = misbehaving("closer")
+    window = cloud_call(cloud, "/browser/update", {
+        "proxyType": "socks5", "host": dead.host, "port": dead.port,
+        "browserFingerPrint": {"isIpCreateTimeZone": True}})["data"]
+    with pytest.raises(Exception) as failed:
+        agent.open_window({"uuid": window["uuid"]})
+    assert failed.value.data["kind"] == "bad_response"
+    assert agent.pids() == {}
+    assert cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"][
+        "openStatus"] == "closed"

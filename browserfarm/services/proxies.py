@@ -68,38 +68,41 @@ def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckR
     result = CheckResult(reachable=False, service=service_name, proxy=settings.redacted())
     started = time.monotonic()
     try:
-        status, body = _get_bounded(url, relay.port, timeout)
+        info = ask_through(relay, service, url, timeout)
         result.latencyMs = round((time.monotonic() - started) * 1000)
-        if status >= 400:
-            raise ProxyFailure("bad_response", f"{service_name} answered HTTP {status}")
-        try:
-            payload = json.loads(body)
-            if not isinstance(payload, dict):
-                raise BadAnswer("the answer is not a JSON object")
-            info = service.parse(payload)
-        except (ValueError, TypeError, KeyError, AttributeError, BadAnswer) as exc:
-            # The proxy being checked controls this answer: anything goes.
-            raise ProxyFailure("bad_response", f"{service_name}: {exc}") from None
         result.reachable = True
         result.ip, result.country, result.countryCode = info.ip, info.country, info.country_code
         result.region, result.city, result.timezone = info.region, info.city, info.timezone
         result.latitude, result.longitude, result.isp = info.latitude, info.longitude, info.isp
     except ProxyFailure as failure:
         result.kind, result.message = failure.kind, failure.message
-    except httpx.ProxyError as exc:  # the relay refused: it knows what the proxy said
-        failure = relay.stats.last_failure or ProxyFailure("bad_response", str(exc))
-        result.kind, result.message = failure.kind, failure.message
-    except httpx.TimeoutException:
-        result.kind, result.message = "timeout", f"no answer within {timeout:g}s"
-    except httpx.HTTPError as exc:
-        failure = relay.stats.last_failure or ProxyFailure("bad_response", str(exc) or
-                                                           exc.__class__.__name__)
-        result.kind, result.message = failure.kind, failure.message
     finally:
         farm.relays.stop(relay)
-    if not result.reachable:
-        result.latencyMs = None
     return result
+
+
+def ask_through(relay, service, url: str, timeout: float) -> IpInfo:
+    """What ``service`` (an IP-check class) at ``url`` says of the exit IP, asked
+    through ``relay``; a ``ProxyFailure`` with its kind otherwise."""
+    try:
+        status, body = _get_bounded(url, relay.port, timeout)
+    except httpx.ProxyError as exc:  # the relay refused: it knows what the proxy said
+        raise relay.stats.last_failure or ProxyFailure("bad_response", str(exc)) from None
+    except httpx.TimeoutException:
+        raise ProxyFailure("timeout", f"no answer within {timeout:g}s") from None
+    except httpx.HTTPError as exc:
+        raise relay.stats.last_failure or ProxyFailure(
+            "bad_response", str(exc) or exc.__class__.__name__) from None
+    if status >= 400:
+        raise ProxyFailure("bad_response", f"{service.name} answered HTTP {status}")
+    try:
+        payload = json.loads(body)
+        if not isinstance(payload, dict):
+            raise BadAnswer("the answer is not a JSON object")
+        return service.parse(payload)
+    except (ValueError, TypeError, KeyError, AttributeError, BadAnswer) as exc:
+        # The proxy being checked controls this answer: anything goes.
+        raise ProxyFailure("bad_response", f"{service.name}: {exc}") from None
 
 
 MAX_ANSWER_BYTES = 256 * 1024
