@@ -134,6 +134,7 @@ class OpenWindow:
     relay: object
     profile_dir: Path
     config_path: Path
+    sync_cookies: bool = False
     opened_at: float = field(default_factory=time.time)
 
 
@@ -201,16 +202,19 @@ class Agent:
             self._save_registry()
             before = {"status": detail.get("openStatus", "closed")}
             self._report_if_possible(uuid, "closing")  # 2.
-            killed, archive = False, {}
+            killed, archive, cookies = False, {}, {}
             if window is not None:
                 backend = self.plugins.browser_backends.get(window.handle["backend"])
+                jar = self._cookies_of(window, backend)
                 killed = backend.stop(window.handle)  # 3. close the browser
                 self.relays.stop(window.relay)
-                archive = self._archive(uuid, window.profile_dir)  # 4. and 5.
+                archive = self._archive(uuid, window.profile_dir)  # 4.
+                if jar is not None:  # 5. syncCookies
+                    cookies = self._sync_cookies(uuid, jar)
             after = self._report_if_possible(uuid, "closed")  # 6. and 7.
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": uuid,
                 "close": {"error": 0, "killed": killed, **archive},
-                "cookies": {}, "backendClose": {},
+                "cookies": cookies, "backendClose": {},
                 "openedStatus": {"beforeClose": before, "afterClose": after}}
 
     # ----- the desktop's runtime -----------------------------------------------------
@@ -315,9 +319,11 @@ class Agent:
                             {"kind": failure.kind}) from None
         uuid = window["uuid"]
         profile_dir = self.data_dir / "firefox-profiles" / uuid
+        blank = False
         if not profile_dir.exists() or not any(profile_dir.iterdir()):
             profile_dir.mkdir(parents=True, exist_ok=True)
-            profile_sync.pull(self.cloud, uuid, profile_dir)  # from another machine
+            # From another machine; with no archive anywhere, it starts blank.
+            blank = not profile_sync.pull(self.cloud, uuid, profile_dir)
         self._upload_pending()
         config_path = self.data_dir / "firefox-launch-configs" / f"{uuid}.json"
         config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,9 +340,32 @@ class Agent:
         except Exception as exc:
             self.relays.stop(relay)
             raise FarmError(f"the browser did not start: {exc}") from exc
+        if blank and config.get("cookies") and hasattr(backend, "set_cookies"):
+            # A first open: the window's synced or imported cookies seed the profile.
+            refused = backend.set_cookies(launched.handle, config["cookies"])
+            for reason in refused:
+                log.warning("cookie of %s not imported: %s", uuid, reason)
         return OpenWindow(uuid=uuid, id=window["id"], pid=launched.pid,
                           handle=launched.handle, relay=relay, profile_dir=profile_dir,
-                          config_path=config_path)
+                          config_path=config_path,
+                          sync_cookies=bool(window.get("syncCookies")))
+
+    def _cookies_of(self, window: OpenWindow, backend) -> list | None:
+        if not window.sync_cookies or not hasattr(backend, "get_cookies") \
+                or not backend.alive(window.handle):
+            return None
+        try:
+            return backend.get_cookies(window.handle)
+        except Exception:  # noqa: BLE001 - the profile archive keeps them anyway
+            log.exception("cookies of %s could not be read", window.uuid)
+            return None
+
+    def _sync_cookies(self, uuid: str, jar: list) -> dict:
+        try:
+            self.cloud.call("/browser/cookies/sync", {"uuid": uuid, "cookies": jar})
+        except CloudError as exc:
+            return {"synced": 0, "error": exc.msg}
+        return {"synced": len(jar)}
 
     def _archive(self, uuid: str, profile_dir: Path) -> dict:
         """Zip the profile (the spec's close answer) and sync it to the cloud. When

@@ -145,7 +145,9 @@ class Firefox(BrowserBackend):
         headless = spec.headless or not env.get("DISPLAY")
         if headless:
             env["MOZ_HEADLESS"] = "1"
-        args = ["--marionette", "--remote-debugging-port", str(bidi_port), "--no-remote",
+        # System access: chrome-context scripts (cookie import and export) need it.
+        args = ["--marionette", "--remote-allow-system-access",
+                "--remote-debugging-port", str(bidi_port), "--no-remote",
                 "--width", str(width), "--height", str(height)]
         # explicit_cleanup: the window outlives this call (mozrunner would otherwise
         # stop Firefox when the runner object is collected).
@@ -181,6 +183,26 @@ class Firefox(BrowserBackend):
         return client
 
     @classmethod
+    def set_cookies(cls, handle: dict, cookies: list[dict]) -> list[str]:
+        """Add cookies (BitBrowser's shape: name, value, domain, path, secure,
+        httpOnly, expirationDate, sameSite) for any site; the reasons of refusals."""
+        return cls._chrome(handle, _SET_COOKIES, [cookies])
+
+    @classmethod
+    def get_cookies(cls, handle: dict) -> list[dict]:
+        """Every cookie of the profile, in the same shape."""
+        return cls._chrome(handle, _GET_COOKIES, [])
+
+    @classmethod
+    def _chrome(cls, handle, script, args):
+        client = cls.attach(handle)
+        try:
+            client.set_context("chrome")  # Firefox's own API: cookies of every site
+            return client.execute_script(script, script_args=args)
+        finally:
+            _quietly(client.delete_session)
+
+    @classmethod
     def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
         """Quit Firefox the way a user does (profile written to disk), or kill it.
         Returns True when it had to be killed."""
@@ -199,6 +221,32 @@ class Firefox(BrowserBackend):
     @classmethod
     def alive(cls, handle: dict) -> bool:
         return _alive(handle["pid"])
+
+
+_SAME_SITE = """const sameSite = {strict: Ci.nsICookie.SAMESITE_STRICT,
+    lax: Ci.nsICookie.SAMESITE_LAX, none: Ci.nsICookie.SAMESITE_NONE};"""
+_SET_COOKIES = _SAME_SITE + """
+const [cookies] = arguments;
+const refused = [];
+for (const c of cookies) {
+  const secure = !!c.secure;
+  let site = sameSite[String(c.sameSite || "lax").toLowerCase()] ?? Ci.nsICookie.SAMESITE_LAX;
+  if (site === Ci.nsICookie.SAMESITE_NONE && !secure) site = Ci.nsICookie.SAMESITE_LAX;
+  // nsICookie's expiry is in milliseconds; BitBrowser's expirationDate in seconds.
+  const expiry = c.expirationDate ? Math.floor(c.expirationDate * 1000)
+                                  : Date.now() + 400 * 86400 * 1000;
+  const result = Services.cookies.add(String(c.domain || ""), String(c.path || "/"),
+      String(c.name), String(c.value ?? ""), secure, !!c.httpOnly, !c.expirationDate && !!c.session,
+      expiry, {}, site, secure ? Ci.nsICookie.SCHEME_HTTPS : Ci.nsICookie.SCHEME_HTTP);
+  if (result && result.result) refused.push(`${c.name}: ${result.errorString}`);
+}
+return refused;"""
+_GET_COOKIES = _SAME_SITE + """
+const names = Object.fromEntries(Object.entries(sameSite).map(([k, v]) => [v, k]));
+return Services.cookies.cookies.map(c => ({name: c.name, value: c.value, domain: c.host,
+  path: c.path, secure: c.isSecure, httpOnly: c.isHttpOnly, session: c.isSession,
+  expirationDate: c.isSession ? null : Math.floor(c.expiry / 1000),
+  sameSite: names[c.sameSite] || "lax"}));"""
 
 
 def _alive(pid: int) -> bool:

@@ -304,3 +304,21 @@ def test_a_proxy_that_is_down_fails_the_open_with_its_kind(agent, cloud, misbeha
     assert agent.pids() == {}
     assert cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"][
         "openStatus"] == "closed"
+
+
+@firefox
+def test_given_cookies_seed_a_first_open_and_close_syncs_them_back(agent, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {
+        "url": origin.url + "/", "syncCookies": True,
+        "cookie": [{"name": "given", "value": "v1", "domain": "127.0.0.1", "path": "/"}]}
+    )["data"]
+    opened = agent.open_window({"uuid": window["uuid"]})
+    client = Firefox.attach(opened)
+    client.navigate(origin.url + "/")
+    assert "given=v1" in client.execute_script("return document.cookie")
+    client.execute_script("document.cookie = 'made=here; max-age=600; path=/'")
+    client.delete_session()
+    closed = agent.close_window({"uuid": window["uuid"]})
+    assert closed["cookies"]["synced"] >= 2
+    stored = cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"]["cookie"]
+    assert {"given", "made"} <= {c["name"] for c in stored}

@@ -40,11 +40,11 @@ def test_api_conforms_to_its_schema(fuzzed):
     app, auth = fuzzed
     api_schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 38  # 14 window, 5 group, 5 tag, 7 pool, 2 proxy, 5 profile
+    assert len(operations) == 39  # 15 window, 5 group, 5 tag, 7 pool, 2 proxy, 5 profile
     # Checks reach out through the proxy they are given: generated addresses could be
     # anywhere, and tests talk to loopback only. tests/test_proxies.py covers them.
     operations = [op for op in operations if not NETWORK_PATHS.search(op.path)]
-    assert len(operations) == 34
+    assert len(operations) == 35
     for operation in operations:
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, derandomize=True, database=None,

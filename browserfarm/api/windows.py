@@ -409,3 +409,18 @@ class Status(MethodView):
         """An agent reports the window's open status (browser:open)."""
         return success(windows().report_status(data, data["status"], data.get("pid"),
                                                data["agent"]))
+
+
+CookieSyncArgs = Schema.from_dict({**_ref_fields(), "cookies": Cookies(required=True)},
+                                  name="CookieSyncArgs")
+
+
+@blp.route("/browser/cookies/sync")
+class CookieSync(MethodView):
+    @blp.arguments(CookieSyncArgs)
+    @blp.response(200, envelope_schema(Schema.from_dict(
+        {"id": fields.Integer(), "uuid": fields.String(), "cookies": fields.Integer()},
+        name="CookieSynced"), "CookieSyncEnvelope"))
+    def post(self, data):
+        """An agent stores a closed window's cookies (browser:open)."""
+        return success(windows().sync_cookies(data, data["cookies"]))

@@ -224,6 +224,16 @@ class WindowService:
                 "allowUdp": window.enable_socks5_udp, "url": window.url,
                 "cookies": window.cookie or []}
 
+    def sync_cookies(self, ref: dict, cookies: list) -> dict:
+        """An agent closing a window with syncCookies stores its cookies here; a
+        machine with no copy of the profile starts from them."""
+        self.caller.require(perm.BROWSER_OPEN)
+        window = self._one(ref)
+        with account_write(self.farm, self.account_id):
+            Window.update(cookie=cookies, updated_at=utcnow()).where(
+                Window.id == window.id).execute()
+        return {"id": window.id, "uuid": window.uuid, "cookies": len(cookies)}
+
     def report_status(self, ref: dict, status: str, pid: int | None, agent: str) -> dict:
         """An agent says where the window stands: opening, opened, closing, closed."""
         self.caller.require(perm.BROWSER_OPEN)
