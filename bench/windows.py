@@ -1,0 +1,103 @@
+"""Opening and closing Firefox windows through the Local API agent, against a bare
+mozrunner + Marionette start of a fresh profile, in the same run.
+
+- Open until the page is loaded through the relay ÷ bare start + navigation.
+  Target ≤ 1.15.
+- Close (archive included) after one page visit: p50, target ≤ 1.5 s; archive size ÷
+  raw profile size, target ≤ 0.25.
+"""
+from __future__ import annotations
+
+import http.server
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench import Result, prepare_farm
+
+ROUNDS = 3
+
+
+def _bare_open(profile_dir: Path, url: str) -> float:
+    from marionette_driver.marionette import Marionette
+    from mozprofile import FirefoxProfile
+    from mozrunner import FirefoxRunner
+
+    from browserfarm_plugins.firefox import QUIET, _free_port
+
+    port = _free_port()
+    started = time.perf_counter()
+    profile = FirefoxProfile(profile=str(profile_dir), restore=False,
+                             preferences=QUIET | {"marionette.port": port})
+    runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
+                           env={"MOZ_HEADLESS": "1", "HOME": "/root", "PATH": "/usr/bin:/bin"},
+                           cmdargs=["--marionette", "--headless", "--no-remote"],
+                           explicit_cleanup=True)
+    runner.start()
+    client = Marionette(host="127.0.0.1", port=port)
+    client.start_session(timeout=60)
+    client.navigate(url)
+    elapsed = time.perf_counter() - started
+    client.delete_session()
+    runner.stop()
+    return elapsed
+
+
+def run() -> list[Result]:
+    from werkzeug.serving import make_server
+
+    from browserfarm.agent import Agent, Login
+    from browserfarm.app import create_app
+    from browserfarm.plugins import load_plugins
+
+    with tempfile.TemporaryDirectory(prefix="browserfarm-bench-") as tmp:
+        tmp = Path(tmp)
+        fixture = prepare_farm(tmp / "cloud", 0)
+        cloud = make_server("127.0.0.1", 0, create_app(farm=fixture.farm), threaded=True)
+        origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 http.server.SimpleHTTPRequestHandler)
+        threads = [threading.Thread(target=s.serve_forever, daemon=True)
+                   for s in (cloud, origin)]
+        for thread in threads:
+            thread.start()
+        agent = Agent(tmp / "agent", load_plugins(), login=Login(
+            server=f"http://127.0.0.1:{cloud.server_port}", token=fixture.token,
+            local_token="bench"))
+        url = f"http://127.0.0.1:{origin.server_port}/"
+        try:
+            ours, bare, closes, ratios = [], [], [], []
+            for index in range(ROUNDS):
+                bare.append(_bare_open(tmp / f"bare-{index}", url))
+                window = agent.cloud.call("/browser/update", {"name": f"bench {index}",
+                                                              "url": url})
+                started = time.perf_counter()
+                agent.open_window({"uuid": window["uuid"]})
+                ours.append(time.perf_counter() - started)
+                profile_dir = tmp / "agent" / "firefox-profiles" / window["uuid"]
+                started = time.perf_counter()
+                closed = agent.close_window({"uuid": window["uuid"]})
+                closes.append(time.perf_counter() - started)
+                raw = sum(p.stat().st_size for p in profile_dir.rglob("*") if p.is_file())
+                ratios.append(closed["close"]["profileZipSize"] / raw)
+                print(f"  round {index}: bare {bare[-1]:.2f}s, ours {ours[-1]:.2f}s, "
+                      f"close {closes[-1]:.2f}s, archive {ratios[-1]:.3f} of {raw} B")
+        finally:
+            agent.shutdown()
+            cloud.shutdown()
+            origin.shutdown()
+            fixture.farm.close()
+    open_ratio = statistics.median(ours) / statistics.median(bare)
+    close_p50 = statistics.median(closes)
+    archive = statistics.median(ratios)
+    return [
+        Result("window open until loaded, ours/bare", open_ratio,
+               f"ours {statistics.median(ours):.2f}s, bare mozrunner+Marionette "
+               f"{statistics.median(bare):.2f}s (median of {ROUNDS})", "<= 1.15",
+               open_ratio <= 1.15),
+        Result("window close p50 (archive included)", close_p50 / 1.5,
+               f"{close_p50:.2f}s", "<= 1.5 s", close_p50 <= 1.5),
+        Result("profile archive / raw profile", archive, f"{archive:.3f}", "<= 0.25",
+               archive <= 0.25),
+    ]
