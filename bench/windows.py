@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import Result, prepare_farm
 
 ROUNDS = 3
+MANY = 20
 
 
 def _bare_open(profile_dir: Path, url: str) -> float:
@@ -45,8 +46,32 @@ def _bare_open(profile_dir: Path, url: str) -> float:
     return elapsed
 
 
+def _rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def _many_windows(agent, url: str) -> tuple[int, float]:
+    """Open MANY windows, hold them all, then close them: (opened, agent KiB each)."""
+    uuids = [agent.cloud.call("/browser/update", {"name": f"many {i}", "url": url})["uuid"]
+             for i in range(MANY)]
+    agent.open_window({"uuid": uuids[0]})  # the first pays for loading code, not counted
+    before = _rss_kib()
+    opened = 1
+    for uuid in uuids[1:]:
+        agent.open_window({"uuid": uuid})
+        opened += 1
+    per_window = (_rss_kib() - before) / (MANY - 1)
+    print(f"  {opened} windows open, agent RSS +{per_window:.0f} KiB per window")
+    agent.close_all()
+    return opened, per_window
+
+
 def run() -> list[Result]:
+    import logging
+
     from werkzeug.serving import make_server
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
 
     from browserfarm.agent import Agent, Login
     from browserfarm.app import create_app
@@ -83,6 +108,7 @@ def run() -> list[Result]:
                 ratios.append(closed["close"]["profileZipSize"] / raw)
                 print(f"  round {index}: bare {bare[-1]:.2f}s, ours {ours[-1]:.2f}s, "
                       f"close {closes[-1]:.2f}s, archive {ratios[-1]:.3f} of {raw} B")
+            many = _many_windows(agent, url)
         finally:
             agent.shutdown()
             cloud.shutdown()
@@ -91,7 +117,13 @@ def run() -> list[Result]:
     open_ratio = statistics.median(ours) / statistics.median(bare)
     close_p50 = statistics.median(closes)
     archive = statistics.median(ratios)
+    opened, per_window_kib = many
     return [
+        Result(f"{MANY} windows open at once", opened / MANY, f"{opened} of {MANY} opened",
+               f"all {MANY}", opened == MANY),
+        Result("agent memory per open window", per_window_kib / 5120,
+               f"{per_window_kib:.0f} KiB of the agent's RSS per window (Firefox's own "
+               "processes not counted)", "<= 5 MiB", per_window_kib <= 5120),
         Result("window open until loaded, ours/bare", open_ratio,
                f"ours {statistics.median(ours):.2f}s, bare mozrunner+Marionette "
                f"{statistics.median(bare):.2f}s (median of {ROUNDS})", "<= 1.15",
