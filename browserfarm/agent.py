@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 from pathlib import Path
 
 import requests
@@ -312,7 +313,10 @@ class Agent:
         relay = self.relays.start(proxy_type(settings, self.options),
                                   RelayLimits(allow_udp=bool(config.get("allowUdp"))))
         try:
-            fingerprint = self._follow_ip(window, fingerprint, relay)
+            followed = self._follow_ip(window, fingerprint, relay)
+            if followed is fingerprint:  # no IP check ran: still try the proxy once
+                self._probe(relay, config.get("url") or "")
+            fingerprint = followed
         except ProxyFailure as failure:  # the proxy doesn't work: no browser starts
             self.relays.stop(relay)
             raise FarmError(f"the window's proxy failed: {failure}",
@@ -412,6 +416,20 @@ class Agent:
         url = self.ip_check_urls.get(name) or service.base_url
         return follow_ip(fingerprint, ask_through(relay, service, url,
                                                    self.options.connect_timeout))
+
+    def _probe(self, relay, url: str) -> None:
+        """Reach the start page's host through the proxy once, so a proxy that is down
+        or refuses the credentials fails the open with its kind."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return
+
+        async def connect():
+            _, writer = await relay.proxy.open_connection(
+                parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            writer.close()
+
+        self.relays.call(connect(), timeout=self.options.connect_timeout + 5)
 
     def _opened(self, window: OpenWindow, detail: dict, already: bool) -> dict:
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": window.uuid,

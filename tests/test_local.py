@@ -322,3 +322,14 @@ def test_given_cookies_seed_a_first_open_and_close_syncs_them_back(agent, cloud,
     assert closed["cookies"]["synced"] >= 2
     stored = cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"]["cookie"]
     assert {"given", "made"} <= {c["name"] for c in stored}
+
+
+def test_a_proxy_refusing_its_credentials_fails_the_open(agent, cloud, microsocks, origin):
+    proxy = microsocks("alice", "right")
+    window = cloud_call(cloud, "/browser/update", {
+        "url": origin.url + "/", "proxyType": "socks5", "host": proxy.host,
+        "port": proxy.port, "proxyUserName": "alice", "proxyPassword": "wrong"})["data"]
+    with pytest.raises(Exception) as failed:
+        agent.open_window({"uuid": window["uuid"]})
+    assert failed.value.data["kind"] == "auth_failed"
+    assert agent.pids() == {} and origin.requests == []
