@@ -10,12 +10,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from browserfarm.backends import free_port  # noqa: F401 - the benchmarks import it from here
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,12 +33,6 @@ class Result:
         verdict = "PASS" if self.passed else "FAIL"
         return (f"{verdict}  {self.name:<40} ratio {self.ratio:8.3f}  "
                 f"(target {self.target})  {self.figures}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ----- data ---------------------------------------------------------------------------

@@ -26,9 +26,10 @@ def _bare_open(profile_dir: Path, url: str) -> float:
     from mozprofile import FirefoxProfile
     from mozrunner import FirefoxRunner
 
-    from browserfarm_plugins.firefox import QUIET, _free_port
+    from browserfarm.backends import free_port
+    from browserfarm_plugins.firefox import QUIET
 
-    port = _free_port()
+    port = free_port()
     started = time.perf_counter()
     profile = FirefoxProfile(profile=str(profile_dir), restore=False,
                              preferences=QUIET | {"marionette.port": port})

@@ -3,9 +3,17 @@ browsers (firefox, chromium, selenium-grid, ...)."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def free_port() -> int:
+    """A port nothing listens on now, on 127.0.0.1 (for a browser's own servers)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @dataclass

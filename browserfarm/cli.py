@@ -177,10 +177,7 @@ def local(click_ctx, port):
     from browserfarm.proxy import ProxyOptions
     settings = load_settings(ctx.overrides)
     agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins),
-                  options=ProxyOptions(connect_timeout=settings.proxy_timeout,
-                                       ca_file=settings.proxy_ca_file or None,
-                                       ssh_host_key_policy=settings.ssh_host_key_policy,
-                                       ssh_known_hosts=settings.data_dir / "ssh_known_hosts"),
+                  options=ProxyOptions.from_settings(settings),
                   ip_check_urls=settings.ip_check_urls)
     if agent.login.logged_in:
         agent.reconcile()  # windows of an agent that died: synced and reported closed

@@ -26,11 +26,7 @@ class Farm:
 
     @property
     def proxy_options(self) -> ProxyOptions:
-        settings = self.settings
-        return ProxyOptions(connect_timeout=settings.proxy_timeout,
-                            ca_file=settings.proxy_ca_file or None,
-                            ssh_host_key_policy=settings.ssh_host_key_policy,
-                            ssh_known_hosts=settings.data_dir / "ssh_known_hosts")
+        return ProxyOptions.from_settings(self.settings)
 
     def close(self) -> None:
         """Stop the relays and close every database connection."""

@@ -47,6 +47,13 @@ class ProxyOptions:
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ssh_known_hosts: Path | None = None
 
+    @classmethod
+    def from_settings(cls, settings) -> "ProxyOptions":
+        return cls(connect_timeout=settings.proxy_timeout,
+                   ca_file=settings.proxy_ca_file or None,
+                   ssh_host_key_policy=settings.ssh_host_key_policy,
+                   ssh_known_hosts=settings.data_dir / "ssh_known_hosts")
+
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
         if self.ca_file:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
 from browserfarm import hookimpl
-from browserfarm.backends import BrowserBackend, Launched, LaunchSpec
+from browserfarm.backends import BrowserBackend, Launched, LaunchSpec, free_port
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {
@@ -134,7 +133,7 @@ class Firefox(BrowserBackend):
         from mozprofile import FirefoxProfile
         from mozrunner import FirefoxRunner
 
-        marionette_port, bidi_port = _free_port(), _free_port()
+        marionette_port, bidi_port = free_port(), free_port()
         prefs = firefox_prefs(spec) | {"marionette.port": marionette_port}
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
@@ -287,11 +286,6 @@ def _quietly(call):
     except Exception:  # noqa: BLE001 - best effort on the way out
         pass
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @hookimpl

@@ -6,7 +6,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -16,18 +15,13 @@ import psycopg2
 import pytest
 
 from browserfarm.app import create_app
+from browserfarm.backends import free_port  # noqa: F401 - tests import it from here
 from browserfarm.config import load_settings
 from browserfarm.db import upgrade
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import create_account, create_token
 
 pytest_plugins = ["tests.servers"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ----- PostgreSQL -------------------------------------------------------------------

@@ -251,8 +251,6 @@ class WindowService:
     # ----- internals -----------------------------------------------------------
 
     def _create(self, data: dict) -> dict:
-        if "config" in data and not isinstance(data["config"], dict):
-            raise InvalidInput("config", CONFIG_NOT_OBJECT)
         proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
         self._check_proxy(proxy)
         with account_write(self.farm, self.account_id):
@@ -285,10 +283,7 @@ class WindowService:
         for field, column in COLUMNS.items():
             if field in data and field not in PROXY_FIELDS:
                 changes[column] = data[field]
-        if "browserFingerPrint" in data:
-            self._check_fingerprint(data["browserFingerPrint"])
-        if "config" in data and not isinstance(data["config"], dict):
-            raise InvalidInput("config", CONFIG_NOT_OBJECT)
+        self._check_json_fields(data)
         if "ipCheckService" in data:
             self._check_ip_service(data["ipCheckService"])
         if "groupId" in data:
@@ -297,7 +292,7 @@ class WindowService:
 
     def _merge_json_fields(self, window_ids, data):
         """Merge key by key into each window's own values, in one UPDATE."""
-        self._plain_changes({k: data[k] for k in ("browserFingerPrint", "config") if k in data})
+        self._check_json_fields(data)
         changes = {}
         for field, column in (("browserFingerPrint", Window.fingerprint),
                               ("config", Window.config)):
@@ -361,6 +356,12 @@ class WindowService:
         if name and not self.farm.plugins.ip_check_services.known(name):
             known = ", ".join(self.farm.plugins.ip_check_services.names())
             raise InvalidInput("ipCheckService", f"unknown service {name!r} (known: {known})")
+
+    def _check_json_fields(self, data: dict) -> None:
+        if "browserFingerPrint" in data:
+            self._check_fingerprint(data["browserFingerPrint"])
+        if "config" in data and not isinstance(data["config"], dict):
+            raise InvalidInput("config", CONFIG_NOT_OBJECT)
 
     def _check_fingerprint(self, fingerprint: dict):
         product = fingerprint.get("coreProduct")
