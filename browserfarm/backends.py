@@ -30,6 +30,23 @@ class LaunchSpec:
 
 
 @dataclass
+class WorkerSpec:
+    """What a v5 worker asks of a backend: one short-lived browser at ``url``."""
+    browser: str
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    url: str = "about:blank"
+    width: int = 1024
+    height: int = 768
+    profile_dir: Path | None = None  # a fresh, throw-away directory
+    fingerprint: dict = field(default_factory=dict)  # a bound window's, else empty
+    relay_port: int | None = None  # a bound window's relay on 127.0.0.1
+    timeout: float = 60.0  # to start and load the page
+    log_path: Path | None = None
+
+
+@dataclass
 class Launched:
     pid: int
     handle: dict  # how any process reaches the browser again (ports, session ids)
@@ -61,3 +78,37 @@ class BrowserBackend:
         out = subprocess.run([cls.executable(), "--version"], capture_output=True,
                              text=True, timeout=30).stdout
         return out.strip().split()[-1] if out.strip() else ""
+
+    # What v5 workers need. A backend that runs workers implements these; the handle is
+    # JSON (ports, executor URL and session id, pids) stored in the database, so any
+    # process reaches the browser again: a screenshot never depends on who started it.
+
+    @classmethod
+    def catalogue(cls, settings) -> list[dict]:
+        """The browsers this backend runs, as v5's flat entries: os, os_version,
+        browser, browser_version, device, real_mobile. Empty: no workers."""
+        return []
+
+    @classmethod
+    def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
+        """Start a browser, sized ``width`` x ``height``, with ``url`` loaded."""
+        raise NotImplementedError
+
+    @classmethod
+    def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
+        """The viewport as PNG bytes."""
+        raise NotImplementedError
+
+    @classmethod
+    def alive(cls, handle: dict) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+        """End the browser and everything started for it (drivers); True when
+        something had to be killed. Safe to call on a browser already gone."""
+        raise NotImplementedError
