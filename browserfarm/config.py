@@ -23,6 +23,14 @@ class Settings:
     proxy_ca_file: str = ""  # extra CAs trusted for https proxies
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ip_check_urls: dict = field(default_factory=dict)  # service name -> base URL
+    # v5 workers
+    grid_url: str = ""  # a Selenium Grid 4 (selenium-grid backend), e.g. http://host:4444
+    worker_max_seconds: float = 1800.0  # no worker lives longer, whatever its timeout
+    worker_time_scale: float = 1.0  # tests shrink worker lifetimes (timeout, the 60 s rule, the cap) by this
+    queue_timeout: float = 600.0  # a queued worker not started by then ends
+    warm_pool: dict = field(default_factory=dict)  # backend name -> browsers kept ready
+    rate_limit: str = "1600 per 5 minutes"  # per v5 user
+    rate_limit_storage: str = "memory://"  # per process; redis://... to share it
 
     @property
     def sqlite_path(self) -> Path:
@@ -54,6 +62,15 @@ _ENV = {
     # "ip-api=http://host/json/,ipinfo=http://host/json"
     "ip_check_urls": ("BROWSERFARM_IP_CHECK_URLS",
                       lambda v: dict(pair.split("=", 1) for pair in v.split(",") if pair)),
+    "grid_url": ("BROWSERFARM_GRID_URL", str),
+    "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),
+    "worker_time_scale": ("BROWSERFARM_WORKER_TIME_SCALE", float),
+    "queue_timeout": ("BROWSERFARM_QUEUE_TIMEOUT", float),
+    # "firefox=2,chromium=1"
+    "warm_pool": ("BROWSERFARM_WARM_POOL",
+                  lambda v: {k: int(n) for k, n in (p.split("=", 1) for p in v.split(",") if p)}),
+    "rate_limit": ("BROWSERFARM_RATE_LIMIT", str),
+    "rate_limit_storage": ("BROWSERFARM_RATE_LIMIT_STORAGE", str),
 }
 
 
