@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, g, jsonify, request
 from flask_swagger_ui import get_swaggerui_blueprint
 
 from browserfarm import __version__
-from browserfarm.api import collections, envelope, profiles, proxies, windows
+from browserfarm.api import collections, envelope, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
 from browserfarm.config import load_settings
@@ -59,6 +59,8 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)
 
+    app.register_blueprint(v5.blp)
+    _limit_v5(app, farm.settings)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
     app.register_error_handler(FarmError, envelope.from_farm_error)
@@ -66,6 +68,26 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     return app
 
 
+def _limit_v5(app, settings):
+    """v5's rate limit per user (its Basic username; the address without one)."""
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+
+    def v5_user():
+        auth = request.authorization
+        return f"v5:{auth.username}" if auth and auth.username else get_remote_address()
+
+    app.config.update(RATELIMIT_HEADERS_ENABLED=True)
+    limiter = Limiter(key_func=v5_user, app=app, storage_uri=settings.rate_limit_storage,
+                      default_limits=[])
+    limiter.shared_limit(settings.rate_limit, scope="v5")(v5.blp)  # all of /5 together
+
+
 def _internal_error(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if request.path.startswith("/5/") or request.path == "/5":
+        response = jsonify({"message": "Internal server error"})
+        response.status_code = 500
+        response.headers["X-API-Version"] = "5"
+        return response
     return envelope.failure(500, "Internal server error")

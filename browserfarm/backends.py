@@ -16,6 +16,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def host_os_version() -> str:
+    """This machine's OS release as v5's os_version: Debian's codename, "bookworm"."""
+    try:
+        with open("/etc/os-release") as release:
+            fields = dict(line.rstrip("\n").split("=", 1) for line in release if "=" in line)
+    except OSError:
+        return "unknown"
+    return (fields.get("VERSION_CODENAME") or fields.get("VERSION_ID") or "unknown").strip('"')
+
+
+def major_version(version: str) -> str:
+    """v5 lists browser versions as "<major>.0": "128.5.0esr" -> "128.0"."""
+    major = "".join(ch for ch in version.split(".")[0] if ch.isdigit())
+    return f"{major}.0" if major else version
+
+
 @dataclass
 class LaunchSpec:
     """What a backend needs to start one browser."""

@@ -104,16 +104,19 @@ def up(ctx, port):
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
     click.echo(f"Local API on {local_url}")
-    agent = subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
-                              str(settings.data_dir), "local"])
+    children = [subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                                  str(settings.data_dir), command])
+                for command in ("local", "runner")]
     try:
         _serve(ctx, None, port, None)
     finally:
-        agent.terminate()  # closes its windows, syncing them, before it exits
-        try:
-            agent.wait(60)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        for child in children:  # the agent closes and syncs its windows; the runner
+            child.terminate()  # ends its workers
+        for child in children:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def _serve(ctx, host, port, workers):
@@ -128,6 +131,9 @@ def _serve(ctx, host, port, workers):
         def load_config(self):
             self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
             self.cfg.set("workers", workers or settings.workers)
+            # Threads: POST /5/worker waits for its page to load; others go on meanwhile.
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 8)
             self.cfg.set("accesslog", "-" if os.environ.get("BROWSERFARM_ACCESS_LOG") else None)
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
@@ -180,7 +186,7 @@ def local(click_ctx, port):
                   options=ProxyOptions.from_settings(settings),
                   ip_check_urls=settings.ip_check_urls)
     if agent.login.logged_in:
-        agent.reconcile()  # windows of an agent that died: synced and reported closed
+        agent.reconcile()  # a dead agent's windows: adopted, or synced and closed
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -190,6 +196,24 @@ def local(click_ctx, port):
         server.serve_forever()
     finally:
         agent.shutdown()
+
+
+@main.command()
+@click.option("--name", default=None, help="Unique per runner (default: <host>:runner); "
+                                           "a restarted runner reaps what its name left.")
+@click.option("--slots", type=int, default=4, help="Browsers at once on this runner.")
+@pass_ctx
+def runner(ctx, name, slots):
+    """Run v5 workers: claim queued ones, start and end their browsers."""
+    from browserfarm.runner import WorkerRunner, default_name
+    farm = ctx.farm
+    upgrade(farm.db)
+    worker_runner = WorkerRunner(farm, name=name or default_name(), slots=slots)
+    signal.signal(signal.SIGTERM, lambda *_: worker_runner.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker_runner.stop())
+    backends = ", ".join(b.name for b in farm.plugins.browser_backends) or "none"
+    click.echo(f"runner {worker_runner.name}: {slots} slots, backends: {backends}")
+    worker_runner.run()
 
 
 def _exit_on_sigterm(*_):

@@ -24,6 +24,16 @@ class Farm:
     answers: AnswerCache = field(default_factory=AnswerCache)  # see services.revisions
     relays: RelayHub = field(default_factory=RelayHub)  # started on first use
 
+    _catalogue: object = None
+
+    @property
+    def catalogue(self):
+        """The v5 browsers of the enabled backends (services.workers.Catalogue)."""
+        if self._catalogue is None:
+            from browserfarm.services.workers import Catalogue
+            self._catalogue = Catalogue(self)
+        return self._catalogue
+
     @property
     def proxy_options(self) -> ProxyOptions:
         return ProxyOptions.from_settings(self.settings)

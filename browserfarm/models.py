@@ -45,6 +45,9 @@ class Account(BaseModel):
     sessions_limit = pw.IntegerField(default=2)
     created_at = pw.DateTimeField(default=utcnow)
     revision = pw.IntegerField(default=0)  # see services.revisions
+    # v5 accounting: seconds of ended workers; the limit (None: unlimited).
+    used_time = pw.FloatField(default=0.0)
+    api_time_limit = pw.FloatField(null=True)
 
 
 class Member(BaseModel):
@@ -179,5 +182,54 @@ class WindowTag(BaseModel):
         indexes = ((("window", "tag"), True),)
 
 
+class Worker(BaseModel):
+    """A v5 browser worker: queued, then started by a runner, then terminated.
+    ``starting`` is a claimed worker whose browser is on its way (shown as queue)."""
+    account = pw.ForeignKeyField(Account, backref="workers", on_delete="CASCADE")
+    status = pw.CharField(max_length=12, default="queue")  # queue starting running terminated
+    os = pw.CharField(max_length=64)
+    os_version = pw.CharField(max_length=64)
+    browser = pw.CharField(max_length=64, null=True)
+    browser_version = pw.CharField(max_length=64, null=True)
+    device = pw.CharField(max_length=128, null=True)
+    real_mobile = pw.BooleanField(null=True)
+    backend = pw.CharField(max_length=64)
+    url = pw.TextField()
+    timeout = pw.IntegerField(default=300)  # seconds, as asked (capped)
+    name = pw.CharField(max_length=255, default="")
+    build = pw.CharField(max_length=255, default="")
+    project = pw.CharField(max_length=255, default="")
+    resolution = pw.CharField(max_length=16, default="1024x768")
+    video = pw.BooleanField(default=False)
+    window = pw.ForeignKeyField(Window, null=True, on_delete="SET NULL")
+    session_id = pw.CharField(max_length=64, unique=True)  # the spec's sessionId
+    handle = JSONText(null=True)  # how any process reaches the browser (backends)
+    runner = pw.CharField(max_length=200, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    ends_at = pw.DateTimeField(null=True)  # the runner ends it then
+    ended_at = pw.DateTimeField(null=True)
+    end_reason = pw.TextField(default="")
+    failed = pw.BooleanField(default=False)  # ended by an error, not by time or DELETE
+
+    class Meta:
+        indexes = ((("status", "id"), False), (("account", "status"), False))
+
+
+class Screenshot(BaseModel):
+    """A stored PNG; its URL carries the unguessable ``key`` (like a signed URL)."""
+    worker = pw.ForeignKeyField(Worker, backref="screenshots", on_delete="CASCADE")
+    key = pw.CharField(max_length=64, unique=True)
+    png = pw.BlobField()
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Runner(BaseModel):
+    """A ``browserfarm runner`` process, seen alive at ``seen_at`` (its heartbeat)."""
+    name = pw.CharField(max_length=200, unique=True)
+    pid = pw.IntegerField()
+    seen_at = pw.DateTimeField(default=utcnow)
+
+
 ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy,
-              ProfileArchive)
+              ProfileArchive, Worker, Screenshot, Runner)

@@ -1,0 +1,174 @@
+"""The worker API v5 (BrowserStack's dialect, ``../shared/spec/worker-api-v5.txt``):
+HTTP Basic with the account's v5 username and access key, JSON answers with
+``X-API-Version: 5``, errors as ``{"message"[, "errors"]}``."""
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+from flask import Blueprint, current_app, g, jsonify, request, send_file
+
+from browserfarm.api.base import farm
+from browserfarm.services.workers import (
+    OUT_OF_TIME, Catalogue, V5Error, WorkerService, authenticate_basic,
+    parse_worker_request, public_status, stored_screenshot, worker_to_api)
+
+blp = Blueprint("v5", __name__, url_prefix="/5")
+START_WAIT = 120.0  # POST /worker answers once the page loaded, or after this
+
+
+def catalogue() -> Catalogue:
+    return farm().catalogue
+
+
+@blp.before_request
+def _authenticate():
+    if request.endpoint == "v5.screenshot_file":  # its key is the credential
+        return None
+    auth = request.authorization
+    account = authenticate_basic(auth and auth.username, auth and auth.password)
+    g.workers = WorkerService(farm(), account)
+    if g.workers.out_of_time():
+        raise V5Error(403, OUT_OF_TIME)
+    return None
+
+
+@blp.after_request
+def _version_header(response):
+    response.headers["X-API-Version"] = "5"
+    return response
+
+
+@blp.errorhandler(V5Error)
+def _v5_error(error: V5Error):
+    response = jsonify(error.body())
+    response.status_code = error.status
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="BrowserFarm v5"'
+    return response
+
+
+def v5_http_error(error):
+    """Routing and framework errors under /5 (404, 405, 413, 429) in v5's shape."""
+    response = jsonify({"message": error.description if error.code == 429
+                        else error.name})
+    response.status_code = error.code or 500
+    for name in ("Retry-After", "Allow"):
+        if error.get_headers() and dict(error.get_headers()).get(name):
+            response.headers[name] = dict(error.get_headers())[name]
+    response.headers["X-API-Version"] = "5"
+    return response
+
+
+def _base_url() -> str:
+    return request.host_url.rstrip("/")
+
+
+def _body() -> dict:
+    """JSON, a form or the query string: v5 clients send all three."""
+    if request.get_data(cache=True):
+        if request.mimetype == "application/x-www-form-urlencoded" or request.form:
+            return request.form.to_dict()
+        body = request.get_json(force=True, silent=True)
+        if body is None:
+            raise V5Error(400, "The body is not valid JSON")
+        return body
+    return request.args.to_dict()
+
+
+@blp.get("")
+@blp.get("/")
+def root():
+    return jsonify({})
+
+
+@blp.get("/browsers")
+def browsers():
+    flat = request.args.get("flat", "").lower() in ("true", "1")
+    return jsonify(catalogue().flat() if flat else catalogue().nested())
+
+
+@blp.post("/worker")
+def create_worker():
+    data = parse_worker_request(_body(), catalogue(), farm().settings)
+    worker = g.workers.create(data)
+    if g.workers.has_free_slot_for(worker):
+        worker = g.workers.wait_started(worker.id, START_WAIT)
+    answer = {"id": worker.id, "url": worker.url, "status": public_status(worker)}
+    if worker.failed:
+        answer["error"] = worker.end_reason
+    return jsonify(answer)
+
+
+@blp.get("/workers")
+def list_workers():
+    return jsonify([worker_to_api(w, _base_url()) for w in g.workers.live()])
+
+
+@blp.get("/worker/<worker_id>")
+def get_worker(worker_id):
+    worker = g.workers.get(worker_id)
+    if worker.status == "terminated":  # the spec: an empty answer; a failure says why
+        return jsonify({"status": "terminated", "error": worker.end_reason}
+                       if worker.failed else {})
+    return jsonify(worker_to_api(worker, _base_url()))
+
+
+@blp.delete("/worker/<worker_id>")
+def delete_worker(worker_id):
+    return jsonify(g.workers.terminate(worker_id))
+
+
+@blp.put("/worker/<worker_id>/url.json")
+@blp.put("/worker/<worker_id>/url")
+def change_url(worker_id):
+    return jsonify(g.workers.navigate(worker_id, _body().get("url")))
+
+
+FORMATS = {"json": "text/json", "xml": "text/xml", "png": "image/png"}
+
+
+@blp.get("/worker/<worker_id>/screenshot")
+@blp.get("/worker/<worker_id>/screenshot.<fmt>")
+def screenshot(worker_id, fmt=None):
+    if fmt is None:
+        accept = request.accept_mimetypes
+        fmt = {"text/json": "json", "application/json": "json", "text/xml": "xml",
+               "application/xml": "xml", "image/png": "png"}.get(
+            accept.best_match(["text/json", "application/json", "text/xml",
+                               "application/xml", "image/png"], default="text/json"), "json")
+    if fmt not in FORMATS:
+        raise V5Error(422, "Validation Failed", [{"field": "format", "code": "invalid",
+                                                  "message": "json, xml or png"}])
+    png, key = g.workers.screenshot(worker_id)
+    if fmt == "png":
+        return farm_response(png, "image/png")
+    url = f"{_base_url()}/5/screenshots/{key}.png"
+    if fmt == "xml":
+        return farm_response('<?xml version="1.0" encoding="UTF-8"?>\n'
+                             f"<screenshot><url>{escape(url)}</url></screenshot>",
+                             "text/xml")
+    return jsonify({"url": url})
+
+
+@blp.get("/screenshots/<key>.png")
+def screenshot_file(key):
+    png = stored_screenshot(key)
+    if png is None:
+        raise V5Error(404, "Not Found")
+    return farm_response(png, "image/png")
+
+
+@blp.get("/worker/<worker_id>/video")
+def video(worker_id):
+    """Beyond the spec: the recording of a ``browserstack.video`` worker, once ended."""
+    path = g.workers.video(worker_id)
+    return send_file(path, mimetype="video/mp4", download_name=path.name)
+
+
+@blp.get("/status")
+def status():
+    return jsonify(g.workers.status())
+
+
+def farm_response(body, mimetype):
+    return current_app.response_class(body, mimetype=mimetype)

@@ -1,0 +1,417 @@
+"""``browserfarm runner``: owns the lifecycles of v5 workers. It claims queued workers
+(services.workers.claim_next), starts their browsers through the backends, ends each
+at its time, records videos, keeps a warm pool, and after its own restart reaps what
+it left behind. API processes reach the browsers through the stored handles."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from browserfarm import permissions as perm
+from browserfarm.backends import WorkerSpec
+from browserfarm.db import write_transaction
+from browserfarm.models import Runner as RunnerRow
+from browserfarm.models import Window, Worker, utcnow
+from browserfarm.proxy import ProxyFailure
+from browserfarm.relay import RelayLimits
+from browserfarm.services.workers import claim_next, end_now, worker_lock
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT = 2.0  # seconds between a runner's "still alive" writes
+STALE_AFTER = 30.0  # a runner silent this long is dead: its workers are reaped
+ALIVE_CHECK = 2.0  # seconds between checks that each browser still runs
+VIDEO_FPS = 2
+
+
+def default_name() -> str:
+    return f"{socket.gethostname()}:runner"
+
+
+@dataclass
+class Active:
+    """A browser this runner started, and what it holds for it."""
+    worker_id: int
+    backend: type
+    handle: dict
+    profile_dir: Path | None = None
+    relay: object = None
+    recorder: "Recorder | None" = None
+    ending: bool = False
+
+
+@dataclass
+class Warm:
+    backend: type
+    handle: dict
+    profile_dir: Path
+    resolution: str
+
+
+@dataclass
+class WorkerRunner:
+    farm: object
+    name: str = field(default_factory=default_name)
+    slots: int = 4  # browsers at once on this runner
+    poll: float = 0.02
+
+    def __post_init__(self):
+        self.settings = self.farm.settings
+        self.active: dict[int, Active] = {}
+        self.starting: set[int] = set()
+        self.warm: list[Warm] = []
+        self.warming = 0
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0}
+
+    # ----- the loop -----------------------------------------------------------------
+
+    def run(self) -> None:
+        """Until ``stop()``: reap what a previous run left, then serve the queue."""
+        with self.farm.db.connection_context():
+            self.reconcile()
+        while not self.stopping.is_set():
+            try:
+                with self.farm.db.connection_context():
+                    self.tick()
+            except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
+                log.exception("runner pass failed")
+            self.stopping.wait(self.poll)
+        self.shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last["heartbeat"] > HEARTBEAT:
+            self._heartbeat()
+            self._expire_queue()
+            self._last["heartbeat"] = now
+        self._end_due()
+        if now - self._last["alive"] > ALIVE_CHECK:
+            self._check_alive()
+            self._last["alive"] = now
+        if now - self._last["stale"] > STALE_AFTER / 2:
+            self._reap_stale_runners()
+            self._last["stale"] = now
+        self._claim()
+        self._fill_warm_pool()
+
+    def reconcile(self) -> None:
+        """After a restart (even ``kill -9``): no leaked browser, no worker stuck."""
+        self._heartbeat()
+        left = Worker.select().where(Worker.runner == self.name,
+                                     Worker.status << ("starting", "running"))
+        for worker in left:
+            self._reap(worker, "the runner restarted")
+        shutil.rmtree(self._dir("warm-profiles"), ignore_errors=True)
+
+    def shutdown(self) -> None:
+        """End every worker this runner holds (their time is charged) and the pool."""
+        with self.farm.db.connection_context():
+            for active in list(self.active.values()):
+                self._finish(active, "the runner stopped")
+        for warm in self.warm:
+            _quietly(lambda w=warm: w.backend.stop(w.handle))
+            shutil.rmtree(warm.profile_dir, ignore_errors=True)
+        self.warm.clear()
+
+    # ----- starting -----------------------------------------------------------------
+
+    def _claim(self) -> None:
+        while len(self.active) + len(self.starting) < self.slots:
+            # A read first: most passes find nothing, and take no write lock for it.
+            if not Worker.select().where(Worker.status == "queue").exists():
+                return
+            backends = [b.name for b in self.farm.plugins.browser_backends]
+            worker = claim_next(self.farm, self.name, backends)
+            if worker is None:
+                return
+            self.starting.add(worker.id)
+            threading.Thread(target=self._start, args=(worker,), daemon=True,
+                             name=f"start-worker-{worker.id}").start()
+
+    def _start(self, worker: Worker) -> None:
+        with self.farm.db.connection_context():
+            try:
+                active = self._launch(worker)
+            except Exception as exc:  # noqa: BLE001 - any failure ends the worker
+                log.warning("worker %s did not start: %s", worker.id, exc)
+                with write_transaction(self.farm.db):
+                    end_now(worker, f"the {worker.backend} browser did not start: "
+                                    f"{_short(exc)}", failed=True)
+                return
+            finally:
+                self.starting.discard(worker.id)
+            self._mark_running(worker, active)
+
+    def _launch(self, worker: Worker) -> Active:
+        backend = self.farm.plugins.browser_backends.get(worker.backend)
+        if backend is None:
+            raise RuntimeError(f"no {worker.backend} backend on runner {self.name}")
+        width, height = (int(n) for n in worker.resolution.split("x"))
+        if worker.window_id is None:
+            warm = self._take_warm(backend, worker.resolution)
+            if warm is not None:
+                try:
+                    backend.navigate(warm.handle, worker.url)
+                    return Active(worker.id, backend, warm.handle, warm.profile_dir)
+                except Exception:  # noqa: BLE001 - a broken warm browser: start anew
+                    _quietly(lambda: backend.stop(warm.handle))
+                    shutil.rmtree(warm.profile_dir, ignore_errors=True)
+        profile_dir = self._dir("worker-profiles") / str(worker.id)
+        shutil.rmtree(profile_dir, ignore_errors=True)
+        profile_dir.mkdir(parents=True)
+        relay, fingerprint = None, {}
+        if worker.window_id is not None:
+            relay, fingerprint = self._window_relay(worker)
+        spec = WorkerSpec(browser=worker.browser or "", browser_version=worker.browser_version
+                          or "", os=worker.os, os_version=worker.os_version, url=worker.url,
+                          width=width, height=height, profile_dir=profile_dir,
+                          fingerprint=fingerprint, relay_port=relay.port if relay else None,
+                          log_path=self._dir("logs") / f"worker-{worker.id}.log")
+        try:
+            launched = backend.start_worker(spec, self.settings)
+        except Exception:
+            if relay is not None:
+                self.farm.relays.stop(relay)
+            shutil.rmtree(profile_dir, ignore_errors=True)
+            raise
+        return Active(worker.id, backend, launched.handle, profile_dir, relay)
+
+    def _window_relay(self, worker: Worker):
+        """A bound window's proxy (through a relay here) and fingerprint."""
+        from browserfarm.proxy import ProxySettings  # noqa: F401 - the type of of_window
+        from browserfarm.services.proxies import ProxyService
+        window = Window.get_by_id(worker.window_id)
+        caller = perm.Caller(account_id=worker.account_id, permissions=frozenset(perm.ALL))
+        try:
+            proxy = ProxyService(self.farm, caller).of_window(window)
+        except ProxyFailure as failure:
+            raise RuntimeError(f"the window's proxy failed: {failure}") from None
+        proxy_type = self.farm.plugins.proxy_types.get(proxy.type)
+        if proxy_type is None:
+            raise RuntimeError(f"proxy type {proxy.type!r} is not available here")
+        relay = self.farm.relays.start(proxy_type(proxy, self.farm.proxy_options),
+                                       RelayLimits(allow_udp=window.enable_socks5_udp))
+        return relay, dict(window.fingerprint or {})
+
+    def _mark_running(self, worker: Worker, active: Active) -> None:
+        scale = self.settings.worker_time_scale
+        with write_transaction(self.farm.db):
+            current = Worker.get_by_id(worker.id)
+            now = utcnow()
+            # DELETE while it started: it ends at 60 s of running (the spec's rule).
+            seconds = 60 if current.end_reason == "deleted" else min(
+                current.timeout, self.settings.worker_max_seconds)
+            Worker.update(status="running", handle=active.handle, started_at=now,
+                          ends_at=now + timedelta(seconds=seconds * scale)).where(
+                Worker.id == worker.id).execute()
+        if current.video:
+            active.recorder = Recorder(self.farm, worker.id, active)
+            active.recorder.start()
+        with self.lock:
+            self.active[worker.id] = active
+
+    # ----- ending -------------------------------------------------------------------
+
+    def _end_due(self) -> None:
+        if not self.active:
+            return
+        due = Worker.select(Worker.id, Worker.end_reason).where(
+            Worker.runner == self.name, Worker.status == "running",
+            Worker.ends_at <= utcnow())
+        for row in due:
+            active = self.active.get(row.id)
+            if active is not None and not active.ending:
+                active.ending = True
+                threading.Thread(target=self._finish_in_thread,
+                                 args=(active, row.end_reason or "timeout"), daemon=True,
+                                 name=f"end-worker-{row.id}").start()
+
+    def _finish_in_thread(self, active: Active, reason: str) -> None:
+        with self.farm.db.connection_context():
+            self._finish(active, reason)
+
+    def _finish(self, active: Active, reason: str, failed: bool = False) -> None:
+        """Stop the browser, then mark the worker ended: its time stops at the mark."""
+        if active.recorder is not None:
+            active.recorder.stop()
+        with worker_lock(self.settings, active.worker_id):
+            _quietly(lambda: active.backend.stop(active.handle))
+        if active.relay is not None:
+            self.farm.relays.stop(active.relay)
+        if active.profile_dir is not None:
+            shutil.rmtree(active.profile_dir, ignore_errors=True)
+        with write_transaction(self.farm.db):
+            worker = Worker.get_or_none(Worker.id == active.worker_id)
+            if worker is not None and worker.status != "terminated":
+                end_now(worker, reason, failed=failed)
+        with self.lock:
+            self.active.pop(active.worker_id, None)
+
+    def _check_alive(self) -> None:
+        for active in list(self.active.values()):
+            if not active.ending and not _quietly(lambda a=active: a.backend.alive(a.handle)):
+                active.ending = True
+                self._finish(active, "the browser exited", failed=True)
+
+    def _expire_queue(self) -> None:
+        limit = utcnow() - timedelta(seconds=self.settings.queue_timeout)
+        with write_transaction(self.farm.db):
+            for worker in Worker.select().where(Worker.status == "queue",
+                                                Worker.created_at < limit):
+                end_now(worker, "no browser was free within the queue timeout "
+                                f"({self.settings.queue_timeout:g} s)", failed=True)
+
+    def _reap(self, worker: Worker, reason: str) -> None:
+        """End a worker whose runner is gone, stopping its browser by the handle."""
+        backend = self.farm.plugins.browser_backends.get(worker.backend)
+        if worker.handle and backend is not None:
+            _quietly(lambda: backend.stop(worker.handle))
+        shutil.rmtree(self._dir("worker-profiles") / str(worker.id), ignore_errors=True)
+        with write_transaction(self.farm.db):
+            end_now(worker, reason, failed=True)
+
+    def _heartbeat(self) -> None:
+        with write_transaction(self.farm.db):
+            updated = (RunnerRow.update(pid=os.getpid(), seen_at=utcnow())
+                       .where(RunnerRow.name == self.name).execute())
+            if not updated:
+                RunnerRow.create(name=self.name, pid=os.getpid())
+
+    def _reap_stale_runners(self) -> None:
+        """Workers of runners silent for STALE_AFTER: ended, browsers stopped where
+        the handle reaches them (the same host, or a Grid)."""
+        stale = RunnerRow.select().where(
+            RunnerRow.seen_at < utcnow() - timedelta(seconds=STALE_AFTER),
+            RunnerRow.name != self.name)
+        for row in stale:
+            for worker in Worker.select().where(Worker.runner == row.name,
+                                                Worker.status << ("starting", "running")):
+                self._reap(worker, f"its runner {row.name} stopped answering")
+            row.delete_instance()
+
+    # ----- the warm pool ------------------------------------------------------------
+
+    def _take_warm(self, backend, resolution: str) -> Warm | None:
+        with self.lock:
+            for warm in self.warm:
+                if warm.backend is backend and warm.resolution == resolution:
+                    self.warm.remove(warm)
+                    return warm
+        return None
+
+    def _fill_warm_pool(self) -> None:
+        for name, size in self.settings.warm_pool.items():
+            backend = self.farm.plugins.browser_backends.get(name)
+            if backend is None or self.warming:
+                continue
+            have = sum(1 for w in self.warm if w.backend is backend)
+            if have < size:
+                self.warming += 1
+                threading.Thread(target=self._warm_one, args=(backend,), daemon=True,
+                                 name=f"warm-{name}").start()
+                return
+
+    def _warm_one(self, backend) -> None:
+        try:
+            profile_dir = self._dir("warm-profiles") / f"{backend.name}-{time.monotonic_ns()}"
+            profile_dir.mkdir(parents=True)
+            spec = WorkerSpec(browser=backend.name, url="about:blank", profile_dir=profile_dir,
+                              log_path=self._dir("logs") / "warm.log")
+            launched = backend.start_worker(spec, self.settings)
+            with self.lock:
+                self.warm.append(Warm(backend, launched.handle, profile_dir,
+                                      f"{spec.width}x{spec.height}"))
+        except Exception:  # noqa: BLE001 - a pool that can't fill only costs speed
+            log.exception("warm %s browser did not start", backend.name)
+            time.sleep(5)
+        finally:
+            self.warming -= 1
+
+    def _dir(self, name: str) -> Path:
+        path = Path(self.settings.data_dir) / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+class Recorder:
+    """``browserstack.video``: screenshots of the running worker, VIDEO_FPS a second,
+    encoded by ffmpeg into ``<data dir>/videos/<id>.mp4``."""
+
+    def __init__(self, farm, worker_id: int, active: Active):
+        self.farm, self.worker_id, self.active = farm, worker_id, active
+        self.path = video_path(farm.settings, worker_id)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._record, daemon=True,
+                                       name=f"video-{worker_id}")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(30)
+
+    def _record(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial.mp4")
+        encoder = subprocess.Popen(
+            ["ffmpeg", "-loglevel", "error", "-y", "-f", "image2pipe", "-framerate",
+             str(VIDEO_FPS), "-c:v", "png", "-i", "-", "-c:v", "libx264", "-preset",
+             "veryfast", "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+             "-movflags", "+faststart", str(partial)],
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        frames = 0
+        try:
+            while not self.done.is_set():
+                try:
+                    with worker_lock(self.farm.settings, self.worker_id):
+                        png = self.active.backend.screenshot(self.active.handle)
+                    encoder.stdin.write(png)
+                    frames += 1
+                except (BrokenPipeError, OSError):
+                    break
+                except Exception:  # noqa: BLE001 - a missed frame; the browser may be ending
+                    pass
+                self.done.wait(1 / VIDEO_FPS)
+        finally:
+            _quietly(encoder.stdin.close)
+            try:
+                encoder.wait(60)
+            except subprocess.TimeoutExpired:
+                encoder.kill()
+        if frames and encoder.returncode == 0:
+            os.replace(partial, self.path)
+        else:
+            log.warning("video of worker %s failed: %s", self.worker_id,
+                        encoder.stderr.read().decode(errors="replace")[-500:])
+            partial.unlink(missing_ok=True)
+
+
+def video_path(settings, worker_id: int) -> Path:
+    return Path(settings.data_dir) / "videos" / f"{worker_id}.mp4"  # as WorkerService.video
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _quietly(call):
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        log.debug("ignored", exc_info=True)
+        return None

@@ -1,0 +1,493 @@
+"""v5 workers: the catalogue of browsers, validation of new workers, the queue in the
+database, and per-account accounting. The runner (``browserfarm.runner``) starts and
+ends browsers; API processes only read, enqueue, and send short commands through the
+stored handle (``browserfarm.backends``)."""
+from __future__ import annotations
+
+import fcntl
+import re
+import secrets
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import peewee as pw
+
+from browserfarm.db import write_transaction
+from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
+from browserfarm.security import digest
+
+MOBILE_OS = {"android", "ios"}
+DEFAULT_RESOLUTION = "1024x768"
+_WINDOWS_NEW = ["1024x768", "1280x800", "1280x1024", "1366x768", "1440x900", "1680x1050",
+                "1600x1200", "1920x1200", "1920x1080", "2048x1536"]
+_OS_X = ["1024x768", "1280x960", "1280x1024", "1600x1200", "1920x1080"]
+# The spec's table; an OS it doesn't name (Linux here) takes any resolution it lists.
+RESOLUTIONS = {("windows", "xp"): ["800x600"] + _WINDOWS_NEW,
+               ("windows", "7"): ["800x600"] + _WINDOWS_NEW,
+               "windows": _WINDOWS_NEW, "os x": _OS_X,
+               None: sorted(set(["800x600"] + _WINDOWS_NEW + _OS_X),
+                            key=lambda r: tuple(map(int, r.split("x"))))}
+ACTIVE = ("starting", "running")  # what counts against sessions_limit
+SCREENSHOTS_KEPT = 50  # per worker; older ones are dropped
+OUT_OF_TIME = "You have run out of API time"
+TOO_EARLY = ("A worker can't be terminated within its first 60 seconds of running; "
+             "it will end at 60 seconds")
+
+
+class V5Error(Exception):
+    """An answer in v5's shape: ``{"message": ...}`` (and ``errors`` for 422)."""
+
+    def __init__(self, status: int, message: str, errors: list | None = None):
+        super().__init__(message)
+        self.status, self.message, self.errors = status, message, errors
+
+    def body(self) -> dict:
+        return {"message": self.message} | ({"errors": self.errors} if self.errors else {})
+
+
+def validation_failed(errors: list[dict]) -> V5Error:
+    return V5Error(422, "Validation Failed", errors)
+
+
+def authenticate_basic(username: str | None, key: str | None) -> Account:
+    if not username or not key:
+        raise V5Error(401, "Unauthorized")
+    account = Account.get_or_none(Account.v5_username == username)
+    # Compare digests (high-entropy keys): no timing signal about the stored key.
+    if account is None or not secrets.compare_digest(account.v5_key_hash, digest(key)):
+        raise V5Error(401, "Unauthorized")
+    return account
+
+
+# ----- the catalogue ----------------------------------------------------------------
+
+class Catalogue:
+    """Every enabled backend's browsers, as v5's flat entries plus the backend."""
+
+    TTL = 30.0  # a Grid's catalogue changes as nodes come and go
+
+    def __init__(self, farm):
+        self.farm = farm
+        self._entries: list[dict] | None = None
+        self._at = 0.0
+
+    def entries(self) -> list[dict]:
+        if self._entries is None or time.monotonic() - self._at > self.TTL:
+            found, seen = [], set()
+            for backend in self.farm.plugins.browser_backends:
+                for entry in backend.catalogue(self.farm.settings):
+                    key = _key(entry)
+                    if key not in seen:  # the first backend offering it serves it
+                        seen.add(key)
+                        found.append(_flat(entry) | {"backend": backend.name})
+            self._entries, self._at = found, time.monotonic()
+        return self._entries
+
+    def flat(self) -> list[dict]:
+        return [{k: v for k, v in e.items() if k != "backend"} for e in self.entries()]
+
+    def nested(self) -> dict:
+        tree: dict = {}
+        for e in self.entries():
+            tree.setdefault(e["os"], {}).setdefault(e["os_version"], []).append(
+                {"browser": e["browser"], "browser_version": e["browser_version"]}
+                | ({"device": e["device"]} if e["device"] else {}))
+        return tree
+
+    def match(self, request: dict) -> tuple[dict | None, list[dict]]:
+        """The entry a request names, or the errors naming the first field that
+        matches nothing."""
+        entries = [e for e in self.entries() if _same(e["os"], request["os"])]
+        if not entries:
+            return None, [_invalid("os", f"unknown os; GET /5/browsers lists "
+                                         f"{sorted({e['os'] for e in self.entries()})}")]
+        entries = [e for e in entries if _same(e["os_version"], request["os_version"])]
+        if not entries:
+            return None, [_invalid("os_version", "unknown os_version for this os")]
+        if request.get("device"):
+            entries = [e for e in entries if _same(e["device"], request["device"])]
+            if not entries:
+                return None, [_invalid("device", "unknown device for this os_version")]
+        if request.get("browser"):
+            entries = [e for e in entries if _same(e["browser"], request["browser"])]
+            if not entries:
+                return None, [_invalid("browser", "unknown browser for this os_version")]
+        wanted = request.get("browser_version")
+        if wanted:
+            entries = _versions(entries, str(wanted))
+            if not entries:
+                return None, [_invalid("browser_version", "unknown browser_version")]
+        return entries[0], []
+
+
+def _versions(entries, wanted: str) -> list[dict]:
+    """"latest" is the highest; "128" or "128.0" also match "128.0.1"; else exact."""
+    if wanted.lower() == "latest":
+        return sorted(entries, key=lambda e: _version_key(e["browser_version"]), reverse=True)
+    exact = [e for e in entries if _same(e["browser_version"], wanted)]
+    if exact or not re.fullmatch(r"\d+(\.0)*", wanted):
+        return exact
+    major = wanted.split(".")[0]
+    return [e for e in entries if str(e["browser_version"]).split(".")[0] == major]
+
+
+def _version_key(version) -> tuple:
+    return tuple(int(p) if p.isdigit() else -1 for p in str(version).split(" ")[0].split("."))
+
+
+def _same(a, b) -> bool:
+    return str(a or "").strip().lower() == str(b or "").strip().lower()
+
+
+def _key(entry) -> tuple:
+    return tuple(str(entry.get(k) or "").lower()
+                 for k in ("os", "os_version", "browser", "browser_version", "device"))
+
+
+def _flat(entry: dict) -> dict:
+    return {"os": entry["os"], "os_version": entry["os_version"],
+            "browser": entry.get("browser"), "device": entry.get("device"),
+            "browser_version": entry.get("browser_version"),
+            "real_mobile": entry.get("real_mobile")}
+
+
+def _invalid(field: str, message: str) -> dict:
+    return {"field": field, "code": "invalid", "message": message}
+
+
+def _required(field: str) -> dict:
+    return {"field": field, "code": "required", "message": f"{field} is required"}
+
+
+# ----- a new worker's request -------------------------------------------------------
+
+def parse_worker_request(data: dict, catalogue: Catalogue, settings) -> dict:
+    """The columns of a new worker, or ``V5Error(422)`` naming every bad field.
+    Values may be JSON types or strings (form bodies and query strings)."""
+    if not isinstance(data, dict):
+        raise validation_failed([_invalid("body", "must be a JSON object or a form")])
+    errors: list[dict] = []
+    text = {}
+    for name in ("os", "os_version", "browser", "browser_version", "device", "url",
+                 "name", "build", "project", "resolution", "window"):
+        value = data.get(name)
+        if value is None or value == "":
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and name in ("os_version", "browser_version"):
+            value = str(value)  # "os_version": 10 means "10"
+        if not isinstance(value, str):
+            errors.append(_invalid(name, "must be a string"))
+        elif len(value) > (2048 if name == "url" else 255):
+            errors.append(_invalid(name, "is too long"))
+        else:
+            text[name] = value.strip()
+    mobile = str(text.get("os", "")).lower() in MOBILE_OS
+    required = ("os", "os_version", "url") + (() if mobile else ("browser", "browser_version"))
+    errors += [_required(name) for name in required
+               if name not in text and not any(e["field"] == name for e in errors)]
+    if "url" in text and not _is_url(text["url"]):
+        errors.append(_invalid("url", "must be an http(s) URL"))
+    timeout = _timeout(data.get("timeout"), errors)
+    video = _flag(data.get("browserstack.video", data.get("video")), "browserstack.video",
+                  errors)
+    resolution = text.get("resolution") or DEFAULT_RESOLUTION
+    if "os" in text and "os_version" in text and not mobile:
+        allowed = _resolutions(text["os"], text["os_version"])
+        if resolution not in allowed:
+            errors.append(_invalid("resolution", f"one of {', '.join(allowed)}"))
+    entry = None
+    if not any(e["field"] in ("os", "os_version", "browser", "browser_version", "device")
+               for e in errors) and "os" in text and "os_version" in text:
+        entry, found = catalogue.match(text)
+        errors += found
+    if errors:
+        raise validation_failed(errors)
+    return {"os": entry["os"], "os_version": entry["os_version"],
+            "browser": entry["browser"], "browser_version": entry["browser_version"],
+            "device": entry["device"], "real_mobile": entry["real_mobile"],
+            "backend": entry["backend"], "url": text["url"],
+            "timeout": min(timeout, int(settings.worker_max_seconds)),
+            "name": text.get("name", ""), "build": text.get("build", ""),
+            "project": text.get("project", ""), "resolution": resolution, "video": video,
+            "window_uuid": text.get("window")}
+
+
+def _is_url(value: str) -> bool:
+    scheme, sep, rest = value.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
+
+
+def _timeout(value, errors) -> int:
+    if value is None or value == "":
+        return 300
+    if isinstance(value, bool):
+        errors.append(_invalid("timeout", "must be a number of seconds"))
+        return 300
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        errors.append(_invalid("timeout", "must be a number of seconds"))
+        return 300
+    if not seconds >= 60 or seconds != seconds:  # NaN fails the first test
+        errors.append(_invalid("timeout", "the minimum is 60 seconds"))
+        return 300
+    return int(min(seconds, 10 ** 6))
+
+
+def _flag(value, name, errors) -> bool:
+    if value is None or value == "":
+        return False
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("true", "1", "yes", "on"):
+        return True
+    if str(value).lower() in ("false", "0", "no", "off"):
+        return False
+    errors.append(_invalid(name, "must be true or false"))
+    return False
+
+
+def _resolutions(os_name: str, os_version: str) -> list[str]:
+    os_name, os_version = os_name.strip().lower(), os_version.strip().lower()
+    return (RESOLUTIONS.get((os_name, os_version)) or RESOLUTIONS.get(os_name)
+            or RESOLUTIONS[None])
+
+
+# ----- the account's workers --------------------------------------------------------
+
+@dataclass
+class WorkerService:
+    """One v5 user's workers. Every query is scoped to ``account``."""
+    farm: object
+    account: Account
+
+    def create(self, request: dict) -> Worker:
+        window_uuid = request.pop("window_uuid", None)
+        window = None
+        if window_uuid:
+            window = (Window.of_account(self.account.id)
+                      .where(Window.uuid == window_uuid).first())
+            if window is None:
+                raise validation_failed([_invalid("window", "no window with this uuid")])
+        with write_transaction(self.farm.db):
+            return Worker.create(account=self.account.id, window=window,
+                                 session_id=uuid.uuid4().hex, **request)
+
+    def has_free_slot_for(self, worker: Worker) -> bool:
+        """True when ``worker`` is within its account's parallel limit (it will run
+        as soon as a runner claims it, rather than wait for another worker's end)."""
+        ahead = (Worker.select().where(Worker.account == self.account.id,
+                                       (Worker.status << ACTIVE) | (
+                                           (Worker.status == "queue") & (Worker.id < worker.id)))
+                 .count())
+        return ahead < self.account.sessions_limit
+
+    def wait_started(self, worker_id: int, timeout: float, poll: float = 0.05) -> Worker:
+        """The worker once it runs or ended, or as it is after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            worker = Worker.get_by_id(worker_id)
+            if worker.status in ("running", "terminated") or time.monotonic() > deadline:
+                return worker
+            time.sleep(poll)
+
+    def get(self, worker_id) -> Worker:
+        """The caller's worker; a foreign or unknown id is the spec's 403."""
+        try:
+            number = int(str(worker_id))
+        except ValueError:
+            number = None
+        worker = (Worker.get_or_none(Worker.id == number, Worker.account == self.account.id)
+                  if number is not None and 0 < number < 2 ** 63 else None)
+        if worker is None:
+            raise V5Error(403, "Forbidden: no such worker of yours")
+        return worker
+
+    def live(self) -> list[Worker]:
+        return list(Worker.select().where(Worker.account == self.account.id,
+                                          Worker.status != "terminated").order_by(Worker.id))
+
+    def terminate(self, worker_id) -> dict:
+        """DELETE: a queued worker ends now; a running one is ended by its runner, but
+        not before 60 s of running (the spec's rule: 422, then ended at 60 s)."""
+        scale = self.farm.settings.worker_time_scale
+        with write_transaction(self.farm.db):
+            worker = self.get(worker_id)
+            now = utcnow()
+            if worker.status == "terminated":
+                return {"time": ran_seconds(worker, now)}
+            if worker.status == "queue":
+                end_now(worker, "deleted while queued", now)
+                return {"time": 0}
+            if worker.status == "starting":  # the runner ends it at 60 s of running
+                Worker.update(end_reason="deleted").where(Worker.id == worker.id).execute()
+                raise V5Error(422, TOO_EARLY)
+            earliest = worker.started_at + timedelta(seconds=60 * scale)
+            if now < earliest:
+                Worker.update(ends_at=earliest, end_reason="deleted").where(
+                    Worker.id == worker.id).execute()
+                raise V5Error(422, TOO_EARLY)
+            Worker.update(ends_at=now, end_reason="deleted").where(
+                Worker.id == worker.id).execute()
+        return {"time": ran_seconds(worker, now)}
+
+    def status(self) -> dict:
+        running = (Worker.select().where(Worker.account == self.account.id,
+                                         Worker.status == "running"))
+        now = utcnow()
+        live = sum(ran_seconds(w, now) for w in running)
+        return {"used_time": round(self.account.used_time + live, 1),
+                "total_available_time": (self.account.api_time_limit
+                                         if self.account.api_time_limit is not None
+                                         else "Unlimited Testing Time"),
+                "running_sessions": len(running),
+                "sessions_limit": self.account.sessions_limit}
+
+    def out_of_time(self) -> bool:
+        limit = self.account.api_time_limit
+        return limit is not None and self.status()["used_time"] >= limit
+
+    def running(self, worker_id) -> Worker:
+        worker = self.get(worker_id)
+        if worker.status != "running" or not worker.handle:
+            raise V5Error(422, f"Worker {worker.id} is not running (status: "
+                               f"{public_status(worker)})")
+        return worker
+
+    def screenshot(self, worker_id) -> tuple[bytes, str]:
+        """Take a PNG through the handle and store it; the PNG and its key."""
+        worker = self.running(worker_id)
+        png = command(self.farm, worker, lambda backend, handle: backend.screenshot(handle))
+        key = secrets.token_urlsafe(24)
+        with write_transaction(self.farm.db):
+            Screenshot.create(worker=worker.id, key=key, png=png)
+            old = (Screenshot.select(Screenshot.id).where(Screenshot.worker == worker.id)
+                   .order_by(Screenshot.id.desc()).offset(SCREENSHOTS_KEPT))
+            Screenshot.delete().where(Screenshot.id << [s.id for s in old]).execute()
+        return png, key
+
+    def navigate(self, worker_id, url) -> dict:
+        if not isinstance(url, str) or not _is_url(url.strip()):
+            raise validation_failed([_required("url") if not url else
+                                     _invalid("url", "must be an http(s) URL")])
+        worker = self.running(worker_id)
+        command(self.farm, worker, lambda backend, handle: backend.navigate(handle, url.strip()))
+        Worker.update(url=url.strip()).where(Worker.id == worker.id).execute()
+        return {"message": "Browser updated with new url"}
+
+
+    def video(self, worker_id) -> Path:
+        worker = self.get(worker_id)
+        if not worker.video:
+            raise V5Error(404, "This worker was not recorded (browserstack.video)")
+        path = Path(self.farm.settings.data_dir) / "videos" / f"{worker.id}.mp4"
+        if not path.exists():
+            raise V5Error(404, "The video is ready once the worker has ended"
+                          if worker.status != "terminated" else "The recording failed")
+        return path
+
+
+def stored_screenshot(key: str) -> bytes | None:
+    shot = Screenshot.get_or_none(Screenshot.key == key)
+    return bytes(shot.png) if shot else None
+
+
+def public_status(worker: Worker) -> str:
+    return "queue" if worker.status == "starting" else worker.status
+
+
+def worker_to_api(worker: Worker, base_url: str) -> dict:
+    return {"id": worker.id, "status": public_status(worker), "os": worker.os,
+            "os_version": worker.os_version, "browser": worker.browser,
+            "browser_version": worker.browser_version, "real_mobile": worker.real_mobile,
+            "device": worker.device, "url": worker.url, "name": worker.name,
+            "build": worker.build, "project": worker.project,
+            "resolution": worker.resolution, "timeout": worker.timeout,
+            "browser_url": f"{base_url}/5/worker/{worker.id}",
+            "sessionId": worker.session_id, "created_at": iso_utc(worker.created_at),
+            "started_at": iso_utc(worker.started_at)}
+
+
+def ran_seconds(worker: Worker, now) -> float:
+    if worker.started_at is None:
+        return 0.0
+    return max(0.0, ((worker.ended_at or now) - worker.started_at).total_seconds())
+
+
+def end_now(worker: Worker, reason: str, now=None, failed: bool = False) -> None:
+    """Mark a worker terminated and charge its time to the account (in the caller's
+    write transaction). The browser is the runner's to stop."""
+    now = now or utcnow()
+    used = ran_seconds(worker, now)
+    Worker.update(status="terminated", ended_at=now, end_reason=reason,
+                  failed=failed).where(Worker.id == worker.id).execute()
+    if used:
+        Account.update(used_time=Account.used_time + used).where(
+            Account.id == worker.account_id).execute()
+
+
+@contextmanager
+def worker_lock(settings, worker_id: int):
+    """Commands to one browser, serialised across the processes of this host:
+    Marionette serves one session at a time."""
+    path = Path(settings.data_dir) / "locks" / f"worker-{worker_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def command(farm, worker: Worker, call):
+    """Run ``call(backend, handle)`` on a worker's browser; a browser that is gone or
+    fails is the 422 a client can act on, not a 500."""
+    backend = farm.plugins.browser_backends.get(worker.backend)
+    if backend is None:
+        raise V5Error(422, f"The {worker.backend} backend is not enabled here")
+    with worker_lock(farm.settings, worker.id):
+        try:
+            return call(backend, worker.handle)
+        except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
+            raise V5Error(422, f"The browser did not answer: {_short(exc)}") from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:300]
+
+
+# ----- the queue (the runner's side) ------------------------------------------------
+
+def claim_next(farm, runner: str, backends: list[str] | None = None) -> Worker | None:
+    """Take the oldest queued worker whose account has a free slot, atomically: with
+    several runners each worker is claimed once (SKIP LOCKED on PostgreSQL; SQLite
+    serialises writers)."""
+    db = farm.db
+    with write_transaction(db):
+        active = (Worker.select(Worker.account, pw.fn.COUNT(Worker.id).alias("n"))
+                  .where(Worker.status << ACTIVE).group_by(Worker.account))
+        full = (Account.select(Account.id).join(active, on=(active.c.account_id == Account.id))
+                .where(active.c.n >= Account.sessions_limit))
+        query = (Worker.select().where(Worker.status == "queue",
+                                       Worker.account.not_in(full))
+                 .order_by(Worker.id).limit(1))
+        if backends is not None:
+            query = query.where(Worker.backend << backends)
+        if isinstance(db, pw.PostgresqlDatabase):
+            query = query.for_update("FOR UPDATE SKIP LOCKED")
+        worker = query.first()
+        if worker is None:
+            return None
+        claimed = (Worker.update(status="starting", runner=runner)
+                   .where(Worker.id == worker.id, Worker.status == "queue").execute())
+        if not claimed:
+            return None
+        worker.status, worker.runner = "starting", runner
+        return worker

@@ -1,0 +1,173 @@
+"""The worker API v5 as a v5 client sees it: auth, headers, catalogue, validation,
+ownership and accounting. Browsers only where a worker must run (tests/test_workers.py
+covers the browsers themselves)."""
+import pytest
+
+from browserfarm.app import create_app
+from browserfarm.models import Account, Worker
+from browserfarm.services.accounts import create_account
+from tests.conftest import in_db, make_farm, needs_firefox
+
+
+@pytest.fixture
+def v5farm(tmp_path, database_url):
+    farm = make_farm(tmp_path / "data", database_url, rate_limit="40 per 5 minutes")
+    yield farm
+    farm.close()
+
+
+class V5:
+    """A v5 client: HTTP Basic with the account's username and access key."""
+
+    def __init__(self, client, username, key):
+        self.client, self.auth = client, (username, key)
+
+    def __call__(self, method, path, **kwargs):
+        return self.client.open(path, method=method, auth=self.auth, **kwargs)
+
+
+@pytest.fixture
+def v5(v5farm):
+    app = create_app(farm=v5farm)
+    new = in_db(v5farm, lambda: create_account(v5farm, "acme", sessions_limit=2))
+    user = V5(app.test_client(), new.v5_username, new.v5_access_key)
+    user.account = new.account
+    user.farm = v5farm
+    other = in_db(v5farm, lambda: create_account(v5farm, "globex"))
+    user.stranger = V5(app.test_client(), other.v5_username, other.v5_access_key)
+    return user
+
+
+def queued(v5, **fields) -> Worker:
+    """A worker in the queue, as POST /5/worker leaves it when no slot is free."""
+    columns = {"os": "Linux", "os_version": "bookworm", "browser": "firefox",
+               "browser_version": "128.0", "backend": "firefox", "url": "http://a.test/"}
+    return in_db(v5.farm, lambda: Worker.create(account=v5.account.id, session_id=str(id(fields))
+                                                + str(len(fields)), **columns | fields))
+
+
+def test_every_answer_is_versioned_and_needs_credentials(v5):
+    anonymous = v5.client.get("/5/status")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["X-API-Version"] == "5"
+    assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert anonymous.get_json() == {"message": "Unauthorized"}
+    wrong = v5.client.get("/5/status", auth=(v5.auth[0], "0" * 40))
+    assert wrong.status_code == 401
+    root = v5("GET", "/5")
+    assert root.status_code == 200 and root.get_json() == {}
+    assert root.headers["X-API-Version"] == "5"
+    head = v5("HEAD", "/5/status")
+    assert head.status_code == 200 and head.data == b""
+    missing = v5("GET", "/5/nothing-here")
+    assert missing.status_code == 404 and missing.headers["X-API-Version"] == "5"
+    assert "message" in missing.get_json()
+
+
+def test_the_access_key_is_stored_as_a_digest(v5):
+    stored = in_db(v5.farm, lambda: Account.get_by_id(v5.account.id).v5_key_hash)
+    assert v5.auth[1] not in stored and len(stored) == 64
+
+
+@needs_firefox()
+def test_browsers_nested_and_flat_come_from_the_backends(v5):
+    nested = v5("GET", "/5/browsers").get_json()
+    versions = nested["Linux"]
+    firefox = [b for entries in versions.values() for b in entries if b["browser"] == "firefox"]
+    assert firefox and firefox[0]["browser_version"].endswith(".0")
+    flat = v5("GET", "/5/browsers?flat=true").get_json()
+    entry = next(e for e in flat if e["browser"] == "firefox")
+    assert set(entry) == {"os", "os_version", "browser", "device", "browser_version",
+                          "real_mobile"}
+    assert entry["device"] is None and entry["real_mobile"] is None
+
+
+def errors_of(answer) -> dict:
+    body = answer.get_json()
+    assert answer.status_code == 422, body
+    assert body["message"] == "Validation Failed"
+    return {e["field"]: e["code"] for e in body["errors"]}
+
+
+@needs_firefox()
+def test_a_new_worker_is_validated_field_by_field(v5):
+    assert errors_of(v5("POST", "/5/worker", json={})) == {
+        "os": "required", "os_version": "required", "url": "required",
+        "browser": "required", "browser_version": "required"}
+    good = {"os": "Linux", "os_version": v5_os_version(v5), "browser": "firefox",
+            "browser_version": "latest", "url": "http://example.test/"}
+    cases = [({"os": "Windows"}, "os"), ({"os_version": "Vista"}, "os_version"),
+             ({"browser": "netscape"}, "browser"), ({"browser_version": "3.0"}, "browser_version"),
+             ({"url": "ftp://x"}, "url"), ({"url": 5}, "url"), ({"timeout": 59}, "timeout"),
+             ({"timeout": "soon"}, "timeout"), ({"timeout": True}, "timeout"),
+             ({"resolution": "1000x1000"}, "resolution"), ({"name": ["x"]}, "name"),
+             ({"browserstack.video": "maybe"}, "browserstack.video"),
+             ({"window": "no-such-window"}, "window")]
+    for change, field in cases:
+        assert errors_of(v5("POST", "/5/worker", json=good | change)) == {field: "invalid"}, change
+    # Mobile: browser fields are optional (and nothing here serves a phone).
+    assert errors_of(v5("POST", "/5/worker", json={"os": "android", "os_version": "9",
+                                                   "url": "http://x.test/"})) == {"os": "invalid"}
+    garbage = v5("POST", "/5/worker", data=b"{nope", content_type="application/json")
+    assert garbage.status_code == 400 and "message" in garbage.get_json()
+    assert in_db(v5.farm, lambda: Worker.select().count()) == 0  # nothing half-made
+
+
+def v5_os_version(v5) -> str:
+    flat = v5("GET", "/5/browsers?flat=true").get_json()
+    return next(e["os_version"] for e in flat if e["browser"] == "firefox")
+
+
+def test_workers_of_others_are_forbidden(v5):
+    mine = queued(v5)
+    for method, path in (("GET", f"/5/worker/{mine.id}"), ("DELETE", f"/5/worker/{mine.id}"),
+                         ("GET", f"/5/worker/{mine.id}/screenshot.json"),
+                         ("PUT", f"/5/worker/{mine.id}/url.json")):
+        answer = v5.stranger(method, path, json={"url": "http://x.test/"})
+        assert answer.status_code == 403, (method, path)
+    for unknown in ("999999", "abc", "99999999999999999999999"):
+        assert v5("GET", f"/5/worker/{unknown}").status_code == 403
+        assert v5("DELETE", f"/5/worker/{unknown}").status_code == 403
+    assert v5.stranger("GET", "/5/workers").get_json() == []
+
+
+def test_queued_workers_are_listed_and_deleted_at_once(v5):
+    first, second = queued(v5, name="first"), queued(v5, name="second")
+    listed = v5("GET", "/5/workers").get_json()
+    assert [w["id"] for w in listed] == [first.id, second.id]
+    assert listed[0]["status"] == "queue" and listed[0]["sessionId"] == first.session_id
+    for key in ("os", "os_version", "browser", "browser_version", "real_mobile", "device",
+                "browser_url"):
+        assert key in listed[0]
+    one = v5("GET", f"/5/worker/{first.id}").get_json()
+    assert one["status"] == "queue" and one["created_at"].endswith("+00:00")
+    deleted = v5("DELETE", f"/5/worker/{first.id}")
+    assert deleted.status_code == 200 and deleted.get_json() == {"time": 0}
+    assert v5("GET", f"/5/worker/{first.id}").get_json() == {}
+    assert [w["id"] for w in v5("GET", "/5/workers").get_json()] == [second.id]
+    # A queued worker can't be screenshotted or navigated: a clear 422.
+    shot = v5("GET", f"/5/worker/{second.id}/screenshot.png")
+    assert shot.status_code == 422 and "not running" in shot.get_json()["message"]
+
+
+def test_status_accounts_used_time_and_stops_an_account_out_of_time(v5):
+    status = v5("GET", "/5/status").get_json()
+    assert status == {"used_time": 0.0, "total_available_time": "Unlimited Testing Time",
+                      "running_sessions": 0, "sessions_limit": 2}
+    in_db(v5.farm, lambda: Account.update(used_time=120.0, api_time_limit=100.0)
+          .where(Account.id == v5.account.id).execute())
+    for method, path in (("GET", "/5/status"), ("GET", "/5/browsers"), ("POST", "/5/worker")):
+        answer = v5(method, path, json={})
+        assert answer.get_json() == {"message": "You have run out of API time"}
+        assert answer.status_code == 403
+    assert v5.stranger("GET", "/5/status").status_code == 200  # only that account
+
+
+def test_the_rate_limit_answers_429_with_retry_after(v5):
+    # This farm allows 40 requests per 5 minutes (production: 1600).
+    answers = [v5("GET", "/5").status_code for _ in range(41)]
+    assert answers[:40] == [200] * 40 and answers[40] == 429
+    limited = v5("GET", "/5/status")
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert "message" in limited.get_json()
+    assert v5.stranger("GET", "/5").status_code == 200  # per user
