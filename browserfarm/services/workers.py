@@ -15,11 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import peewee as pw
+import logging
 
 from browserfarm.db import write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
 from browserfarm.security import digest
 
+log = logging.getLogger(__name__)
 MOBILE_OS = {"android", "ios"}
 DEFAULT_RESOLUTION = "1024x768"
 _WINDOWS_NEW = ["1024x768", "1280x800", "1280x1024", "1366x768", "1440x900", "1680x1050",
@@ -79,7 +81,12 @@ class Catalogue:
         if self._entries is None or time.monotonic() - self._at > self.TTL:
             found, seen = [], set()
             for backend in self.farm.plugins.browser_backends:
-                for entry in backend.catalogue(self.farm.settings):
+                try:
+                    offered = backend.catalogue(self.farm.settings)
+                except Exception:  # noqa: BLE001 - one broken backend hides only itself
+                    log.exception("the %s backend's catalogue failed", backend.name)
+                    continue
+                for entry in offered:
                     key = _key(entry)
                     if key not in seen:  # the first backend offering it serves it
                         seen.add(key)
@@ -324,16 +331,15 @@ class WorkerService:
             if worker.status == "queue":
                 end_now(worker, "deleted while queued", now)
                 return {"time": 0}
-            if worker.status == "starting":  # the runner ends it at 60 s of running
-                Worker.update(end_reason="deleted").where(Worker.id == worker.id).execute()
-                raise V5Error(422, TOO_EARLY)
-            earliest = worker.started_at + timedelta(seconds=60 * scale)
-            if now < earliest:
-                Worker.update(ends_at=earliest, end_reason="deleted").where(
-                    Worker.id == worker.id).execute()
-                raise V5Error(422, TOO_EARLY)
-            Worker.update(ends_at=now, end_reason="deleted").where(
+            # Still starting, or running under 60 s: it ends at 60 s of running (the
+            # runner sees end_reason when it marks a starting worker running).
+            earliest = (worker.started_at + timedelta(seconds=60 * scale)
+                        if worker.started_at else None)
+            too_early = earliest is None or now < earliest
+            Worker.update(ends_at=earliest if too_early else now, end_reason="deleted").where(
                 Worker.id == worker.id).execute()
+        if too_early:  # raised after the commit: the deferred end must stand
+            raise V5Error(422, TOO_EARLY)
         return {"time": ran_seconds(worker, now)}
 
     def status(self) -> dict:

@@ -1,0 +1,192 @@
+"""v5 workers on real browsers: a runner (in a thread, as `browserfarm runner` runs it)
+claims them, starts headless Firefox, ends them at their time; the API takes
+screenshots and navigates through the stored handle. Lifetimes are scaled down by
+``worker_time_scale`` instead of sleeping minutes."""
+import struct
+import threading
+import time
+
+import pytest
+
+from browserfarm.app import create_app
+from browserfarm.models import Worker
+from browserfarm.runner import WorkerRunner
+from browserfarm.services.accounts import create_account
+from tests.conftest import in_db, make_farm, needs_firefox
+from tests.test_v5 import V5
+
+pytestmark = needs_firefox()
+SCALE = 0.05  # 60 s of worker time is 3 s here
+
+
+@pytest.fixture
+def farm(tmp_path, sqlite_url):
+    farm = make_farm(tmp_path / "data", sqlite_url, worker_time_scale=SCALE)
+    yield farm
+    farm.close()
+
+
+@pytest.fixture
+def runner(farm):
+    runner = WorkerRunner(farm, name="test-runner", slots=3)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    yield runner
+    runner.stop()
+    thread.join(60)
+
+
+@pytest.fixture
+def v5(farm):
+    new = in_db(farm, lambda: create_account(farm, "acme", sessions_limit=1))
+    client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
+    client.farm = farm
+    return client
+
+
+def request_for(v5, url, **extra) -> dict:
+    flat = v5("GET", "/5/browsers?flat=true").get_json()
+    entry = next(e for e in flat if e["browser"] == "firefox")
+    return {"os": entry["os"], "os_version": entry["os_version"], "browser": "firefox",
+            "browser_version": entry["browser_version"], "url": url} | extra
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def worker_row(farm, worker_id) -> Worker:
+    return in_db(farm, lambda: Worker.get_by_id(worker_id))
+
+
+def test_a_worker_runs_the_page_takes_screenshots_changes_url_and_ends(v5, runner, origin):
+    created = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/page/first",
+                                                       resolution="1280x1024", name="smoke"))
+    body = created.get_json()
+    assert created.status_code == 200 and body["status"] == "running", body
+    assert ("GET", "/page/first") in [(m, p) for m, p, *_ in origin.requests]
+    worker = v5("GET", f"/5/worker/{body['id']}").get_json()
+    assert worker["status"] == "running" and worker["name"] == "smoke"
+
+    png = v5("GET", f"/5/worker/{body['id']}/screenshot.png")
+    assert png.status_code == 200 and png.mimetype == "image/png"
+    width, height = png_size(png.data)  # the viewport of a 1280x1024 window
+    assert width == 1280 and 800 < height <= 1024
+    as_json = v5("GET", f"/5/worker/{body['id']}/screenshot.json").get_json()
+    stored = v5.client.get(as_json["url"].split("://", 1)[1].split("/", 1)[1].join(["/", ""]))
+    assert stored.status_code == 200 and png_size(stored.data)[0] == 1280
+    as_xml = v5("GET", f"/5/worker/{body['id']}/screenshot",
+                headers={"Accept": "text/xml"})
+    assert as_xml.mimetype == "text/xml" and b"<url>http" in as_xml.data
+    by_accept = v5("GET", f"/5/worker/{body['id']}/screenshot",
+                   headers={"Accept": "image/png"})
+    assert by_accept.mimetype == "image/png"
+
+    moved = v5("PUT", f"/5/worker/{body['id']}/url.json", json={"url": origin.url + "/page/second"})
+    assert moved.status_code == 200, moved.get_json()
+    assert ("GET", "/page/second") in [(m, p) for m, p, *_ in origin.requests]
+
+    # The spec's 60 s rule (3 s here): DELETE early is 422, and it ends at 60 s.
+    early = v5("DELETE", f"/5/worker/{body['id']}")
+    assert early.status_code == 422
+    wait_for(lambda: v5("GET", f"/5/worker/{body['id']}").get_json() == {}, timeout=30)
+    row = worker_row(v5.farm, body["id"])
+    ran = (row.ended_at - row.started_at).total_seconds()
+    assert 60 * SCALE <= ran < 60 * SCALE + 10
+    assert not runner.active  # its browser is gone
+    status = v5("GET", "/5/status").get_json()
+    assert status["used_time"] >= 60 * SCALE and status["running_sessions"] == 0
+
+
+def test_a_worker_ends_at_its_timeout_and_the_queue_moves_on(v5, runner, origin):
+    # sessions_limit is 1: the second worker queues until the first ends.
+    first = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/page/one",
+                                                     timeout=60)).get_json()
+    second = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/page/two",
+                                                      timeout=60)).get_json()
+    assert first["status"] == "running" and second["status"] == "queue"
+    listed = v5("GET", "/5/workers").get_json()
+    assert [(w["id"], w["status"]) for w in listed] == [(first["id"], "running"),
+                                                         (second["id"], "queue")]
+    wait_for(lambda: worker_row(v5.farm, second["id"]).status == "running", timeout=60)
+    one = worker_row(v5.farm, first["id"])
+    assert one.status == "terminated" and one.end_reason == "timeout"
+    assert 60 * SCALE <= (one.ended_at - one.started_at).total_seconds() < 60 * SCALE + 10
+
+
+def test_no_worker_lives_past_the_cap(v5, farm, origin, tmp_path, sqlite_url):
+    capped = make_farm(tmp_path / "capped", sqlite_url, worker_time_scale=SCALE,
+                       worker_max_seconds=100)
+    try:
+        new = in_db(capped, lambda: create_account(capped, "capped"))
+        client = V5(create_app(farm=capped).test_client(), new.v5_username, new.v5_access_key)
+        runner = WorkerRunner(capped, name="capped-runner")
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            made = client("POST", "/5/worker",
+                          json=request_for(client, origin.url + "/", timeout=100000)).get_json()
+            assert client("GET", f"/5/worker/{made['id']}").get_json()["timeout"] == 100
+            wait_for(lambda: worker_row(capped, made["id"]).status == "terminated", timeout=60)
+        finally:
+            runner.stop()
+            thread.join(60)
+    finally:
+        capped.close()
+
+
+def test_a_restarted_runner_reaps_the_browsers_its_previous_run_left(v5, farm, origin):
+    crashed = WorkerRunner(farm, name="same-name")
+    thread = threading.Thread(target=crashed.run, daemon=True)
+    thread.start()
+    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+    assert made["status"] == "running"
+    pid = worker_row(farm, made["id"]).handle["pid"]
+    # As after kill -9: the loop stops without ending anything.
+    crashed.shutdown = lambda: None
+    crashed.stop()
+    thread.join(30)
+    assert _alive(pid)
+    restarted = WorkerRunner(farm, name="same-name")
+    in_db(farm, restarted.reconcile)
+    assert not _alive(pid)
+    row = worker_row(farm, made["id"])
+    assert row.status == "terminated" and "restarted" in row.end_reason
+    assert v5("GET", f"/5/worker/{made['id']}").get_json()["status"] == "terminated"
+
+
+def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm, origin,
+                                                                       monkeypatch):
+    request = request_for(v5, origin.url + "/")
+    monkeypatch.setenv("PATH", "/nonexistent")  # Firefox can't be found any more
+    runner = WorkerRunner(farm, name="broken")
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    try:
+        made = v5("POST", "/5/worker", json=request).get_json()
+    finally:
+        runner.stop()
+        thread.join(30)
+    assert made["status"] == "terminated" and "did not start" in made["error"]
+    assert "none of firefox-esr, firefox is installed" in made["error"]
+    answer = v5("GET", f"/5/worker/{made['id']}").get_json()
+    assert answer["status"] == "terminated" and "did not start" in answer["error"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
