@@ -58,6 +58,7 @@ class WorkerSpec:
     profile_dir: Path | None = None  # a fresh, throw-away directory
     fingerprint: dict = field(default_factory=dict)  # a bound window's, else empty
     relay_port: int | None = None  # a bound window's relay on 127.0.0.1
+    extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences
     timeout: float = 60.0  # to start and load the page
     log_path: Path | None = None
 

@@ -172,13 +172,15 @@ class WorkerRunner:
         profile_dir = self._dir("worker-profiles") / str(worker.id)
         shutil.rmtree(profile_dir, ignore_errors=True)
         profile_dir.mkdir(parents=True)
-        relay, fingerprint = None, {}
+        relay, fingerprint, window = None, {}, None
         if worker.window_id is not None:
-            relay, fingerprint = self._window_relay(worker)
+            relay, fingerprint, window = self._window_relay(worker)
         spec = WorkerSpec(browser=worker.browser or "", browser_version=worker.browser_version
                           or "", os=worker.os, os_version=worker.os_version, url=worker.url,
                           width=width, height=height, profile_dir=profile_dir,
                           fingerprint=fingerprint, relay_port=relay.port if relay else None,
+                          extra_prefs=self.farm.plugins.browser_preferences(window,
+                                                                            backend.name),
                           log_path=self._dir("logs") / f"worker-{worker.id}.log")
         try:
             launched = backend.start_worker(spec, self.settings)
@@ -190,11 +192,13 @@ class WorkerRunner:
         return Active(worker.id, backend, launched.handle, profile_dir, relay)
 
     def _window_relay(self, worker: Worker):
-        """A bound window's proxy (through a relay here) and fingerprint."""
-        from browserfarm.proxy import ProxySettings  # noqa: F401 - the type of of_window
+        """A bound window's relay (its proxy), fingerprint, and itself as the API
+        shows it (for the browser_preferences hook)."""
         from browserfarm.services.proxies import ProxyService
+        from browserfarm.services.windows import WindowService
         window = Window.get_by_id(worker.window_id)
         caller = perm.Caller(account_id=worker.account_id, permissions=frozenset(perm.ALL))
+        shown = WindowService(self.farm, caller).detail({"id": window.id})
         try:
             proxy = ProxyService(self.farm, caller).of_window(window)
         except ProxyFailure as failure:
@@ -204,7 +208,7 @@ class WorkerRunner:
             raise RuntimeError(f"proxy type {proxy.type!r} is not available here")
         relay = self.farm.relays.start(proxy_type(proxy, self.farm.proxy_options),
                                        RelayLimits(allow_udp=window.enable_socks5_udp))
-        return relay, dict(window.fingerprint or {})
+        return relay, dict(window.fingerprint or {}), shown
 
     def _mark_running(self, worker: Worker, active: Active) -> None:
         scale = self.settings.worker_time_scale

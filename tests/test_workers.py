@@ -12,7 +12,9 @@ from browserfarm.app import create_app
 from browserfarm.models import Worker
 from browserfarm.runner import WorkerRunner
 from browserfarm.services.accounts import create_account
-from tests.conftest import in_db, make_farm, needs_firefox
+from browserfarm_plugins.firefox import Firefox
+from tests.conftest import Caller, in_db, make_farm, needs_firefox
+from tests.test_local import ProxyLoopback
 from tests.test_v5 import V5
 
 pytestmark = needs_firefox()
@@ -22,6 +24,7 @@ SCALE = 0.05  # 60 s of worker time is 3 s here
 @pytest.fixture
 def farm(tmp_path, sqlite_url):
     farm = make_farm(tmp_path / "data", sqlite_url, worker_time_scale=SCALE)
+    farm.plugins.manager.register(ProxyLoopback())  # test pages are on loopback
     yield farm
     farm.close()
 
@@ -39,8 +42,10 @@ def runner(farm):
 @pytest.fixture
 def v5(farm):
     new = in_db(farm, lambda: create_account(farm, "acme", sessions_limit=1))
-    client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
+    app = create_app(farm=farm)
+    client = V5(app.test_client(), new.v5_username, new.v5_access_key)
     client.farm = farm
+    client.cloud = Caller(app.test_client(), new.token)  # the window API, same account
     return client
 
 
@@ -123,6 +128,25 @@ def test_a_worker_ends_at_its_timeout_and_the_queue_moves_on(v5, runner, origin)
     one = worker_row(v5.farm, first["id"])
     assert one.status == "terminated" and one.end_reason == "timeout"
     assert 60 * SCALE <= (one.ended_at - one.started_at).total_seconds() < 60 * SCALE + 10
+
+
+def test_a_worker_runs_with_its_windows_proxy_and_fingerprint(v5, runner, origin, microsocks):
+    proxy = microsocks("alice", "secret")
+    window = v5.cloud("/browser/update", {
+        "name": "shop", "proxyMethod": 2, "proxyType": "socks5", "host": proxy.host,
+        "port": proxy.port, "proxyUserName": "alice", "proxyPassword": "secret",
+        "browserFingerPrint": {"userAgent": "BrowserFarmTest/1.0", "languages": "de-DE"}}).data
+    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/page/bound",
+                                                    window=window["uuid"])).get_json()
+    assert made["status"] == "running", made
+    assert proxy.connections() >= 1  # the page came through the window's proxy
+    handle = worker_row(v5.farm, made["id"]).handle
+    client = Firefox.attach(handle)
+    try:
+        seen = client.execute_script("return [navigator.userAgent, navigator.language]")
+    finally:
+        client.delete_session()
+    assert seen == ["BrowserFarmTest/1.0", "de-DE"]
 
 
 def test_no_worker_lives_past_the_cap(v5, farm, origin, tmp_path, sqlite_url):

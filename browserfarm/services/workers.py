@@ -288,7 +288,9 @@ class WorkerService:
     def has_free_slot_for(self, worker: Worker) -> bool:
         """True when ``worker`` is within its account's parallel limit (it will run
         as soon as a runner claims it, rather than wait for another worker's end)."""
+        # Not counting itself: a runner may have claimed it already.
         ahead = (Worker.select().where(Worker.account == self.account.id,
+                                       Worker.id != worker.id,
                                        (Worker.status << ACTIVE) | (
                                            (Worker.status == "queue") & (Worker.id < worker.id)))
                  .count())
