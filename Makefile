@@ -12,6 +12,7 @@ setup: system-packages $(STAMP)
 
 system-packages:
 	@scripts/ensure-system-packages
+	@scripts/ensure-grid-jar
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,11 +1,294 @@
-"""The Chromium browser backend (Debian's chromium and chromium-driver)."""
-from browserfarm import hookimpl
-from browserfarm.backends import BrowserBackend
+"""The Chromium browser backend: Debian's chromium, driven over W3C WebDriver by a
+chromedriver (Debian's chromium-driver) that we start ourselves, one per worker. No
+Selenium Manager and no downloads: only what is installed runs.
+
+A worker's handle is all it takes to reach the browser again, from any process: the
+chromedriver's URL and session id, and the pids (with their start times, so that a pid
+the kernel gave to another process since is never signalled) to reap what is left when
+the session cannot be ended politely."""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import NamedTuple
+
+from browserfarm import hookimpl, webdriver
+from browserfarm.backends import Launched, WorkerSpec, free_port
+from browserfarm.webdriver import WebDriverBackend, WebDriverError
+
+# Headless, as root in containers, and quiet: nothing leaves around the window's proxy.
+BASE_ARGS = ("--headless", "--no-sandbox", "--disable-gpu",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run")
+DRIVER_START_TRIES = 3  # chromedriver exits when its port was taken meanwhile
+TEMP_PREFIX = "browserfarm-chromium-"
 
 
-class Chromium(BrowserBackend):
+def chromium_args(spec: WorkerSpec, local: bool = True) -> list[str]:
+    """Chromium's command line for a worker; ``local`` False for a browser on another
+    machine (a Grid node), where our profile directory and relay don't exist."""
+    fp = spec.fingerprint or {}
+    screen = str(fp.get("resolution") or "").replace(" ", "")
+    if not re.fullmatch(r"\d+x\d+", screen):
+        screen = f"{spec.width}x{spec.height}"
+    # The page would otherwise see an 800x600 screen around a larger window.
+    args = [*BASE_ARGS, f"--window-size={spec.width},{spec.height}",
+            f"--screen-info={{{screen}}}"]
+    if local and spec.profile_dir:
+        args.append(f"--user-data-dir={spec.profile_dir}")
+    if local and spec.relay_port:
+        # socks5://: Chromium resolves names through the proxy. QUIC and WebRTC's UDP
+        # would go around it.
+        args += [f"--proxy-server=socks5://127.0.0.1:{spec.relay_port}", "--disable-quic",
+                 "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
+    if fp.get("userAgent"):
+        args.append(f"--user-agent={fp['userAgent']}")
+    if fp.get("languages"):
+        args.append(f"--lang={str(fp['languages']).split(',')[0].strip()}")
+    return args
+
+
+def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = True) -> dict:
+    """``goog:chromeOptions`` for a worker."""
+    options: dict = {"args": chromium_args(spec, local)}
+    if binary:
+        options["binary"] = binary
+    if spec.fingerprint.get("languages"):  # --lang alone sets only the first language
+        options["prefs"] = {"intl.accept_languages": str(spec.fingerprint["languages"])}
+    return options
+
+
+@functools.cache
+def installed_version(executable: str) -> str:
+    """"156.0.8078.79" from ``Chromium 156.0.8078.79 built on Debian GNU/Linux 12
+    (bookworm)``; asked once per process."""
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                         timeout=30).stdout
+    found = re.search(r"\b\d+(\.\d+)+\b", out)
+    return found.group(0) if found else ""
+
+
+@functools.cache
+def os_codename() -> str:
+    """This machine's Debian release name ("bookworm")."""
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return "any"
+    found = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)", text, re.M)
+    return found.group(1) if found and found.group(1) else "any"
+
+
+class Chromium(WebDriverBackend):
     name = "chromium"
     executables = ("chromium", "chromium-browser")
+
+    @classmethod
+    def driver(cls) -> str | None:
+        return shutil.which("chromedriver")
+
+    @classmethod
+    def version(cls) -> str:
+        return installed_version(cls.executable())
+
+    @classmethod
+    def unavailable_reason(cls):
+        reason = super().unavailable_reason()
+        if reason is None and cls.driver() is None:
+            reason = "chromedriver is not installed (Debian package chromium-driver)"
+        return reason
+
+    @classmethod
+    def catalogue(cls, settings) -> list[dict]:
+        """Chromium, also listed as "chrome": that is the name v5 users and their
+        clients ask for, and Chromium is the same engine at the same version."""
+        if cls.unavailable_reason():
+            return []
+        major = cls.version().split(".")[0]
+        if not major:
+            return []
+        entry = {"os": "Linux", "os_version": os_codename(), "browser_version": f"{major}.0",
+                 "device": None, "real_mobile": None}
+        return [{"browser": "chromium"} | entry, {"browser": "chrome"} | entry]
+
+    @classmethod
+    def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
+        reason = cls.unavailable_reason()
+        if reason:
+            raise RuntimeError(f"chromium: {reason}")
+        deadline = time.monotonic() + spec.timeout
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 1.0)
+
+        # Our own profile directory when none is given: chromedriver's would be left
+        # in /tmp if the driver is ever killed.
+        temp_dir = None if spec.profile_dir else tempfile.mkdtemp(prefix=TEMP_PREFIX)
+        if temp_dir:
+            spec = replace(spec, profile_dir=Path(temp_dir))
+        handle = {"backend": cls.name, "executor": None, "session": None, "pids": [],
+                  "browserPid": None, "starts": {}, "tempDir": temp_dir}
+        try:
+            driver = _start_driver(cls.driver(), spec, deadline)
+            handle.update(executor=driver.executor, pids=[driver.pid], pgid=driver.pid,
+                          starts={str(driver.pid): _start_time(driver.pid)})
+            capabilities = {"browserName": "chrome",
+                            "goog:chromeOptions": chrome_options(spec, cls.executable()),
+                            "timeouts": {"pageLoad": int(spec.timeout * 1000)}}
+            handle["session"], answered = webdriver.new_session(driver.executor,
+                                                                capabilities, left())
+            browser_pid = answered.get("goog:processID")
+            if isinstance(browser_pid, int):
+                handle["browserPid"] = browser_pid
+                handle["starts"][str(browser_pid)] = _start_time(browser_pid)
+            webdriver.fit_viewport(driver.executor, handle["session"], spec.width,
+                                   spec.height, min(left(), 10))
+            webdriver.navigate(driver.executor, handle["session"], spec.url, left())
+        except BaseException:
+            cls.stop(handle, timeout=10)
+            raise
+        return Launched(pid=handle["browserPid"] or driver.pid, handle=handle)
+
+    @classmethod
+    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+        """Ends the session (chromedriver quits Chromium), then ends chromedriver and
+        whatever of Chromium is left: SIGTERM, then SIGKILL. True when Chromium had
+        to be signalled. Works from any process, also after the starter died."""
+        deadline = time.monotonic() + timeout
+
+        def left(share: float = 1.0) -> float:
+            return max((deadline - time.monotonic()) * share, 0.5)
+
+        answered = False
+        if handle.get("session") and handle.get("executor"):
+            try:
+                webdriver.delete_session(handle["executor"], handle["session"], left(0.5))
+                answered = True
+            except WebDriverError:
+                pass  # the driver is gone or hung: signals below
+        driver_pids = {int(p) for p in handle.get("pids", [])}
+        browser = [pid for pid in _session_processes(handle) if pid not in driver_pids]
+        if answered:  # chromedriver's quit returns as Chromium's helpers still exit
+            browser = _wait_gone(browser, min(2.0, left()))
+        everything = browser + [pid for pid in _session_processes(handle)
+                                if pid not in browser]
+        killed = bool(browser)
+        for sig, wait in ((signal.SIGTERM, left(0.5)), (signal.SIGKILL, 5.0)):
+            for pid in everything:
+                _signal(pid, sig)
+            everything = _wait_gone(everything, wait)
+            if not everything:
+                break
+            killed = True
+        if handle.get("tempDir") and Path(handle["tempDir"]).name.startswith(TEMP_PREFIX):
+            shutil.rmtree(handle["tempDir"], ignore_errors=True)
+        return killed
+
+
+class _Driver(NamedTuple):
+    pid: int
+    executor: str
+
+
+def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
+    """A chromedriver on a free port, ready for a session. Its own process group
+    (start_new_session): Chromium's processes stay in it, so they can be found by
+    any process, and a signal to the starter doesn't reach them."""
+    env = dict(os.environ)
+    if spec.fingerprint.get("timeZone"):
+        env["TZ"] = spec.fingerprint["timeZone"]
+    failures = []
+    for _ in range(DRIVER_START_TRIES):
+        port = free_port()
+        executor = f"http://127.0.0.1:{port}"
+        with open(spec.log_path or os.devnull, "ab") as log:
+            proc = subprocess.Popen([path, f"--port={port}"], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True)
+        while proc.poll() is None:
+            try:
+                if webdriver.status(executor, timeout=1).get("ready"):
+                    return _Driver(proc.pid, executor)
+            except WebDriverError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait(5)
+                raise TimeoutError(f"chromedriver was not ready on port {port} in time")
+            time.sleep(0.05)
+        failures.append(f"port {port}: exit status {proc.returncode}")
+    raise RuntimeError(f"chromedriver exited at start ({'; '.join(failures)})"
+                       + (f", see {spec.log_path}" if spec.log_path else ""))
+
+
+# ----- processes, from /proc --------------------------------------------------------
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields from the state on (field 3 of proc(5) is index 0)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot: with the pid, who it is."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def _session_processes(handle: dict) -> list[int]:
+    """The live processes of a worker: its chromedriver and Chromium, each checked
+    against its start time, and every process of chromedriver's group that started
+    with or after it (Chromium's helpers, also once orphaned)."""
+    starts = {int(pid): start for pid, start in (handle.get("starts") or {}).items()
+              if start is not None}
+    found = [pid for pid, start in starts.items()
+             if (f := _stat(pid)) and f[0] != "Z" and int(f[19]) == start]
+    pgid = handle.get("pgid")
+    if pgid and pgid in starts:
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) not in found:
+                f = _stat(int(entry))
+                if f and f[0] != "Z" and int(f[2]) == pgid and int(f[19]) >= starts[pgid]:
+                    found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Waits until the processes exit (reaping our own children); those still alive."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in pids:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass  # not our child: its parent (or init) reaps it
+        pids = [pid for pid in pids if _alive(pid)]
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
+
+
+def _signal(pid: int, number: int):
+    try:
+        os.kill(pid, number)
+    except ProcessLookupError:
+        pass
 
 
 @hookimpl

@@ -194,3 +194,12 @@ def needs_firefox():
     if reason and os.environ.get("CI"):
         pytest.fail(f"Firefox is needed in CI: {reason}")
     return pytest.mark.skipif(reason is not None, reason=f"Firefox: {reason}")
+
+
+@pytest.fixture(scope="session")
+def selenium_grid(tmp_path_factory):
+    """A real Selenium Grid 4 standalone (Debian's chromium and chromedriver) for the
+    session: its URL (a str with ``.pid`` and ``.log_path``)."""
+    from tests.servers import selenium_grid_server  # servers imports this module
+    with selenium_grid_server(tmp_path_factory.mktemp("selenium-grid")) as url:
+        yield url

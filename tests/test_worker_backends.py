@@ -1,0 +1,319 @@
+"""The worker side of the chromium and selenium-grid backends, with real browsers:
+Debian's Chromium under a chromedriver of its own, and Chromium on a real Selenium
+Grid 4. After the start, everything goes through the JSON handle alone, as the runner
+and the API processes do, also from other processes."""
+import json
+import os
+import re
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from browserfarm import webdriver
+from browserfarm.backends import WorkerSpec, free_port
+from browserfarm.config import load_settings
+from browserfarm.webdriver import WebDriverError
+from browserfarm_plugins.chromium import Chromium, chromium_args
+from browserfarm_plugins.selenium_grid import SeleniumGrid, capabilities, v5_os
+from tests.servers import _descendants
+
+pytestmark = pytest.mark.timeout(180)
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+WIDTH, HEIGHT = 900, 700
+
+
+@pytest.fixture(params=["chromium", "selenium-grid"])
+def backend(request):
+    """(backend class, settings); the Grid one on the session's real Grid."""
+    if request.param == "chromium":
+        return Chromium, load_settings({}, environ={})
+    grid = request.getfixturevalue("selenium_grid")
+    return SeleniumGrid, load_settings({"grid_url": grid}, environ={})
+
+
+@pytest.fixture
+def started():
+    """``start(backend, settings, spec)``: a worker, stopped at teardown whatever
+    the test did to it."""
+    handles = []
+
+    def start(cls, settings, spec):
+        launched = cls.start_worker(spec, settings)
+        handles.append((cls, launched.handle))
+        return launched
+    yield start
+    for cls, handle in handles:
+        cls.stop(handle, timeout=10)
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from the PNG's IHDR chunk."""
+    assert png[:8] == PNG and png[12:16] == b"IHDR"
+    return struct.unpack(">II", png[16:24])
+
+
+def page(handle) -> list:
+    return webdriver.execute(handle["executor"], handle["session"],
+                             "return [location.href, document.body.textContent,"
+                             " innerWidth, innerHeight]")
+
+
+def in_another_process(code: str, handle: dict) -> str:
+    """Runs code with ``handle`` (a dict from JSON) in a fresh interpreter; its stdout."""
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(handle)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def leftovers(cls, handle, grid=None, wait: float = 5.0) -> list[str]:
+    """The processes of a worker still running, after at most ``wait`` seconds:
+    chromedriver's process group for chromium, the Grid's chromedriver and Chromium
+    children for selenium-grid."""
+    deadline = time.monotonic() + wait
+    while True:
+        if cls is Chromium:
+            pids = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+            found = [pid for pid in pids if _group(pid) == handle["pgid"]]
+        else:
+            found = [pid for pid in _descendants(grid.pid)
+                     if _command(pid).startswith(("chromedriver", "chromium", "chrome"))]
+        found = [f"{pid} {_command(pid)}" for pid in found if _running(pid)]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def grid_sessions(url: str, wait: float = 10.0) -> list[dict]:
+    """The Grid's sessions, after at most ``wait`` seconds for them to end: a slot is
+    freed a moment after its session is deleted."""
+    deadline = time.monotonic() + wait
+    while True:
+        sessions = [slot["session"] for node in webdriver.status(url)["nodes"]
+                    for slot in node["slots"] if slot["session"]]
+        if not sessions or time.monotonic() > deadline:
+            return sessions
+        time.sleep(0.1)
+
+
+def _fields(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def _group(pid):
+    fields = _fields(pid)
+    return int(fields[2]) if fields else None
+
+
+def _running(pid):
+    fields = _fields(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def _command(pid) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+# ----- both backends ----------------------------------------------------------------
+
+def test_a_worker_opens_the_page_at_its_size_navigates_and_ends(backend, origin, started,
+                                                               request):
+    cls, settings = backend
+    launched = started(cls, settings, WorkerSpec(browser="chrome", os="Linux",
+                                                 url=origin.url + "/", width=WIDTH,
+                                                 height=HEIGHT, timeout=60))
+    handle = launched.handle
+    assert json.loads(json.dumps(handle)) == handle  # it goes to the database
+    assert handle["backend"] == cls.name and handle["session"]
+    # The viewport is the worker's size: what the page sees and what screenshots show.
+    assert page(handle) == [origin.url + "/", "hello from origin", WIDTH, HEIGHT]
+    assert png_size(cls.screenshot(handle)) == (WIDTH, HEIGHT)
+
+    cls.navigate(handle, origin.url + "/second", timeout=30)
+    assert page(handle)[:2] == [origin.url + "/second", "not found"]
+    assert [path for _, path, _ in origin.requests if path != "/favicon.ico"] \
+        == ["/", "/second"]
+    assert cls.alive(handle) is True
+    grid = request.getfixturevalue("selenium_grid") if cls is SeleniumGrid else None
+    assert leftovers(cls, handle, grid, wait=0)  # the check below sees real processes
+
+    assert cls.stop(handle) is False  # ended politely, nothing had to be killed
+    assert cls.alive(handle) is False
+    assert leftovers(cls, handle, grid) == []
+    if grid:
+        assert grid_sessions(grid) == []
+    assert cls.stop(handle) is False  # again: harmless
+    with pytest.raises(WebDriverError) as failed:
+        cls.screenshot(handle)
+    assert failed.value.error in ("invalid session id", "unreachable")
+
+
+def test_any_process_drives_a_worker_through_its_handle(backend, origin, started):
+    cls, settings = backend
+    handle = started(cls, settings, WorkerSpec(browser="chrome", url=origin.url + "/",
+                                               width=WIDTH, height=HEIGHT)).handle
+    module = cls.__module__
+    out = in_another_process(f"""
+import json, struct, sys
+from {module} import {cls.__name__} as B
+handle = json.loads(sys.argv[1])
+B.navigate(handle, {origin.url + "/from-elsewhere"!r}, timeout=30)
+png = B.screenshot(handle)
+print(json.dumps([B.alive(handle), png[:4].hex(), struct.unpack(">II", png[16:24])]))
+""", handle)
+    assert json.loads(out) == [True, PNG[:4].hex(), [WIDTH, HEIGHT]]
+    assert page(handle)[0] == origin.url + "/from-elsewhere"
+
+    in_another_process(f"""
+import json, sys
+from {module} import {cls.__name__} as B
+assert B.stop(json.loads(sys.argv[1])) is False
+""", handle)
+    assert cls.alive(handle) is False
+
+
+def test_a_page_that_does_not_load_fails_the_start_and_leaves_nothing(backend):
+    cls, settings = backend
+    before = set(os.listdir("/tmp"))
+    with pytest.raises(WebDriverError) as failed:
+        cls.start_worker(WorkerSpec(browser="chrome", url=f"http://127.0.0.1:{free_port()}/",
+                                    timeout=30), settings)
+    assert "ERR_CONNECTION_REFUSED" in failed.value.message
+    assert not [name for name in set(os.listdir("/tmp")) - before
+                if name.startswith("browserfarm-chromium-")]
+    if cls is SeleniumGrid:  # the session was ended: both slots are free again
+        assert grid_sessions(settings.grid_url) == []
+
+
+# ----- chromium ---------------------------------------------------------------------
+
+SETTINGS = load_settings({}, environ={})
+
+
+def test_chromium_left_behind_by_its_dead_starter_is_reaped_through_the_handle(origin):
+    """The runner that started the worker died with SIGKILL: only the stored handle
+    is left, and it is enough to use the browser and to end all of it."""
+    starter = subprocess.run([sys.executable, "-c", f"""
+import json, os, signal
+from browserfarm.backends import WorkerSpec
+from browserfarm.config import load_settings
+from browserfarm_plugins.chromium import Chromium
+launched = Chromium.start_worker(WorkerSpec(browser="chromium", url={origin.url + "/"!r}),
+                                 load_settings({{}}, environ={{}}))
+print(json.dumps(launched.handle), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert starter.returncode == -signal.SIGKILL, starter.stderr
+    handle = json.loads(starter.stdout)
+    try:
+        assert Chromium.alive(handle) and page(handle)[1] == "hello from origin"
+        assert png_size(Chromium.screenshot(handle)) == (1024, 768)  # WorkerSpec's default
+    finally:
+        assert Chromium.stop(handle) is False
+    assert leftovers(Chromium, handle) == []
+    assert not Path(handle["tempDir"]).exists()
+
+
+def test_chromium_whose_chromedriver_was_killed_is_killed_by_stop(origin, started):
+    handle = started(Chromium, SETTINGS, WorkerSpec(browser="chromium",
+                                                    url=origin.url + "/")).handle
+    assert handle["browserPid"] != handle["pids"][0]
+    os.kill(handle["pids"][0], signal.SIGKILL)
+    assert Chromium.alive(handle) is False  # no driver: no session
+    assert _running(handle["browserPid"])  # but Chromium runs on, orphaned
+    assert Chromium.stop(handle, timeout=10) is True
+    assert leftovers(Chromium, handle) == []
+
+
+def test_a_chromium_worker_wears_its_fingerprint(origin, started, tmp_path):
+    fingerprint = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64) BrowserFarmTest/1.0",
+                   "languages": "de-DE,de", "timeZone": "Asia/Tokyo"}
+    handle = started(Chromium, SETTINGS, WorkerSpec(
+        browser="chromium", url=origin.url + "/", fingerprint=fingerprint,
+        profile_dir=tmp_path / "profile", log_path=tmp_path / "chromedriver.log")).handle
+    seen = webdriver.execute(handle["executor"], handle["session"], """return [
+        navigator.userAgent, navigator.languages,
+        Intl.DateTimeFormat().resolvedOptions().timeZone, screen.width, screen.height]""")
+    assert seen == [fingerprint["userAgent"], ["de-DE", "de"], "Asia/Tokyo", 1024, 768]
+    assert (tmp_path / "profile" / "Default").is_dir()  # the given profile, kept
+    assert handle["tempDir"] is None
+    Chromium.stop(handle)
+    assert (tmp_path / "profile").is_dir()
+
+
+def test_chromium_arguments():
+    args = chromium_args(WorkerSpec(browser="chromium", width=800, height=600,
+                                    profile_dir=Path("/p"), relay_port=4321))
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--window-size=800,600", "--user-data-dir=/p",
+                 "--proxy-server=socks5://127.0.0.1:4321"):
+        assert flag in args
+    # socks5:// already resolves names through the proxy: no resolver rules.
+    assert not [a for a in args if a.startswith("--host-resolver-rules")]
+    assert not [a for a in chromium_args(WorkerSpec(browser="chromium"))
+                if a.startswith(("--proxy-server", "--user-data-dir"))]
+
+
+def test_the_chromium_catalogue_lists_the_installed_version_as_chromium_and_chrome():
+    version = subprocess.run(["chromium", "--version"], capture_output=True, text=True,
+                             timeout=30).stdout
+    major = re.search(r"(\d+)\.\d+\.\d+", version).group(1)
+    codename = re.search(r"^VERSION_CODENAME=(\w+)", Path("/etc/os-release").read_text(),
+                         re.M).group(1)
+    entry = {"os": "Linux", "os_version": codename, "browser_version": f"{major}.0",
+             "device": None, "real_mobile": None}
+    assert Chromium.catalogue(SETTINGS) == [entry | {"browser": "chromium"},
+                                            entry | {"browser": "chrome"}]
+    assert Chromium.unavailable_reason() is None
+
+
+# ----- selenium-grid ----------------------------------------------------------------
+
+def test_the_grid_catalogue_comes_from_its_slots(selenium_grid):
+    # Two slots of one stereotype, no browserVersion: one entry, any version.
+    assert SeleniumGrid.catalogue(load_settings({"grid_url": selenium_grid}, environ={})) \
+        == [{"os": "Linux", "os_version": "any", "browser": "chrome",
+             "browser_version": "latest", "device": None, "real_mobile": None}]
+
+
+def test_no_grid_or_an_unreachable_one_offers_nothing():
+    assert SeleniumGrid.unavailable_reason() is None
+    assert SeleniumGrid.catalogue(load_settings({}, environ={})) == []
+    began = time.monotonic()
+    unreachable = load_settings({"grid_url": f"http://127.0.0.1:{free_port()}"}, environ={})
+    assert SeleniumGrid.catalogue(unreachable) == []
+    assert time.monotonic() - began < 5
+    with pytest.raises(RuntimeError, match="relay"):  # it would go around the proxy
+        SeleniumGrid.start_worker(WorkerSpec(browser="chrome", relay_port=1080), unreachable)
+
+
+def test_grid_platforms_and_capabilities():
+    assert v5_os("linux") == v5_os("LINUX") == ("Linux", "any")
+    assert v5_os("WIN10") == v5_os("Windows 10") == ("Windows", "10")
+    assert v5_os("WIN8_1") == ("Windows", "8.1")
+    assert v5_os("HIGH_SIERRA") == ("OS X", "High Sierra")
+    assert v5_os("mac") == ("OS X", "any")
+    caps = capabilities(WorkerSpec(browser="chrome", browser_version="latest", os="Linux",
+                                   os_version="any", width=800, height=600,
+                                   profile_dir=Path("/p"), timeout=30))
+    assert caps["browserName"] == "chrome" and "browserVersion" not in caps
+    assert caps["platformName"] == "linux" and caps["timeouts"] == {"pageLoad": 30000}
+    args = caps["goog:chromeOptions"]["args"]
+    assert "--headless" in args and "--window-size=800,600" in args
+    assert not [a for a in args if a.startswith("--user-data-dir")]  # local paths stay here
+    assert capabilities(WorkerSpec(browser="edge", browser_version="120.0"))["browserVersion"] \
+        == "120.0"
