@@ -56,11 +56,12 @@ def _many_windows(agent, url: str) -> tuple[int, float]:
     """Open MANY windows, hold them all, then close them: (opened, agent KiB each)."""
     uuids = [agent.cloud.call("/browser/update", {"name": f"many {i}", "url": url})["uuid"]
              for i in range(MANY)]
-    agent.open_window({"uuid": uuids[0]})  # the first pays for loading code, not counted
+    # Headless like the bare start, even on a desktop with a display.
+    agent.open_window({"uuid": uuids[0], "headless": True})  # loads code: not counted
     before = _rss_kib()
     opened = 1
     for uuid in uuids[1:]:
-        agent.open_window({"uuid": uuid})
+        agent.open_window({"uuid": uuid, "headless": True})
         opened += 1
     per_window = (_rss_kib() - before) / (MANY - 1)
     print(f"  {opened} windows open, agent RSS +{per_window:.0f} KiB per window")
@@ -99,7 +100,7 @@ def run() -> list[Result]:
                 window = agent.cloud.call("/browser/update", {"name": f"bench {index}",
                                                               "url": url})
                 started = time.perf_counter()
-                agent.open_window({"uuid": window["uuid"]})
+                agent.open_window({"uuid": window["uuid"], "headless": True})
                 ours.append(time.perf_counter() - started)
                 profile_dir = tmp / "agent" / "firefox-profiles" / window["uuid"]
                 started = time.perf_counter()

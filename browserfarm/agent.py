@@ -7,6 +7,7 @@ puts HTTP in front of it.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -137,6 +138,7 @@ class OpenWindow:
     config_path: Path
     sync_cookies: bool = False
     opened_at: float = field(default_factory=time.time)
+    proxy: dict = field(default_factory=dict)  # its relay's upstream (ProxySettings)
 
 
 class Agent:
@@ -145,7 +147,7 @@ class Agent:
     def __init__(self, data_dir: Path, plugins, login: Login | None = None,
                  options: ProxyOptions | None = None, name: str = "",
                  ip_check_urls: dict | None = None):
-        self.data_dir = data_dir
+        self.data_dir = Path(data_dir).absolute()  # the paths it answers, and Firefox's
         self.ip_check_urls = ip_check_urls or {}
         self.plugins = plugins
         self.login = login or Login.load(data_dir)
@@ -157,11 +159,12 @@ class Agent:
         self.open: dict[str, OpenWindow] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        self._registry = data_dir / "open-windows.json"
+        self._registry = self.data_dir / "open-windows.json"
+        self._data_dir_lock: int | None = None
 
     # ----- the spec's two calls -------------------------------------------------------
 
-    def open_window(self, body: dict, headless: bool = True) -> dict:
+    def open_window(self, body: dict) -> dict:
         ref = self._reference(body)
         detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
         uuid = detail["uuid"]
@@ -175,7 +178,7 @@ class Agent:
             self._report(uuid, "opening")
             try:
                 config = self.cloud.call("/browser/launch", {"uuid": uuid})  # 2. and 3.
-                window = self._launch(config)  # 4. profile, 5. browser
+                window = self._launch(config, _wants_headless(body))  # 4. and 5.
             except Exception:
                 self._report(uuid, "closed")
                 raise
@@ -221,24 +224,29 @@ class Agent:
     # ----- the desktop's runtime -----------------------------------------------------
 
     def reconcile(self) -> dict:
-        """After a restart (or a crash of the agent): browsers still running are
-        adopted with a new relay; the profiles of those that are gone are synced and
-        their windows reported closed. Nothing a user stored is lost either way."""
+        """After a restart (or a crash of the agent): a browser still running is
+        adopted, so the window the user works in survives; the others (gone, or not
+        adoptable) are stopped, their profiles synced and their windows reported
+        closed. Nothing a user stored is lost either way."""
+        self._claim_data_dir()
         adopted, closed = [], []
         entries = json.loads(self._registry.read_text()) if self._registry.exists() else {}
         for uuid, entry in entries.items():
+            window = self._adopt(uuid, entry)
+            if window is not None:
+                self.open[uuid] = window
+                self._report_if_possible(uuid, "opened", window.pid)
+                adopted.append(uuid)
+                continue
             backend = self.plugins.browser_backends.get(entry["handle"]["backend"])
-            profile_dir = Path(entry["profileDir"])
             if backend is not None and backend.alive(entry["handle"]):
-                # Its relay died with the old agent: it can't reach the network until
-                # reopened, so it is closed cleanly (profile synced) and reported.
-                backend.stop(entry["handle"])
+                backend.stop(entry["handle"])  # quit cleanly: its profile is written
             pending = self.data_dir / "pending-uploads" / uuid
             pending.parent.mkdir(parents=True, exist_ok=True)
             pending.touch()
             self._report_if_possible(uuid, "closed")
             closed.append(uuid)
-        self._registry.unlink(missing_ok=True)
+        self._save_registry()
         self._upload_pending()
         return {"adopted": adopted, "closed": closed}
 
@@ -293,10 +301,13 @@ class Agent:
             except Exception:  # noqa: BLE001 - close the others anyway
                 log.exception("closing %s at shutdown failed", uuid)
         self.relays.close()
+        if self._data_dir_lock is not None:
+            os.close(self._data_dir_lock)
+            self._data_dir_lock = None
 
     # ----- internals ------------------------------------------------------------------
 
-    def _launch(self, config: dict) -> OpenWindow:
+    def _launch(self, config: dict, headless: bool) -> OpenWindow:
         window, proxy = config["window"], config["proxy"]
         fingerprint = window.get("browserFingerPrint") or {}
         backend_name = fingerprint.get("coreProduct") or "firefox"
@@ -336,6 +347,7 @@ class Agent:
                                            "proxy": settings.redacted()}, indent=2))
         spec = LaunchSpec(profile_dir=profile_dir, fingerprint=fingerprint,
                           relay_port=relay.port, start_url=config.get("url") or "",
+                          headless=headless,  # and the backend when there is no display
                           extra_prefs=self.plugins.browser_preferences(window, backend_name),
                           log_path=self.data_dir / "logs" / f"{uuid}.log")
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -352,7 +364,8 @@ class Agent:
         return OpenWindow(uuid=uuid, id=window["id"], pid=launched.pid,
                           handle=launched.handle, relay=relay, profile_dir=profile_dir,
                           config_path=config_path,
-                          sync_cookies=bool(window.get("syncCookies")))
+                          sync_cookies=bool(window.get("syncCookies")),
+                          proxy=vars(settings))
 
     def _cookies_of(self, window: OpenWindow, backend) -> list | None:
         if not window.sync_cookies or not hasattr(backend, "get_cookies") \
@@ -455,17 +468,66 @@ class Agent:
         self.open.pop(window.uuid, None)
 
     def _save_registry(self) -> None:
-        """What is open here, on disk, so a restarted agent can reconcile."""
+        """What is open here, on disk, so a restarted agent can adopt it. 0600: it
+        holds the proxies' credentials (the relay is rebuilt from them, so an adopted
+        window keeps the very proxy it was opened with)."""
         entries = {uuid: {"id": w.id, "pid": w.pid, "handle": w.handle,
-                          "profileDir": str(w.profile_dir)} for uuid, w in self.open.items()}
+                          "profileDir": str(w.profile_dir), "configPath": str(w.config_path),
+                          "syncCookies": w.sync_cookies, "openedAt": w.opened_at,
+                          "relay": {"port": w.relay.port, "proxy": w.proxy,
+                                    "allowUdp": w.relay.limits.allow_udp}}
+                   for uuid, w in self.open.items()}
         self._registry.parent.mkdir(parents=True, exist_ok=True)
         partial = self._registry.with_suffix(".part")
-        partial.write_text(json.dumps(entries))
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(entries, handle)
         os.replace(partial, self._registry)
 
-    def _report_if_possible(self, uuid: str, status: str) -> dict:
+    def _claim_data_dir(self) -> None:
+        """One agent per data dir: a second one would take the first one's windows
+        for orphans and close them. The lock goes with the process, even at kill -9."""
+        if self._data_dir_lock is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.data_dir / "agent.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            return self._report(uuid, status)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise FarmError(f"another agent runs with the data dir {self.data_dir}"
+                            ) from None
+        self._data_dir_lock = fd
+
+    def _adopt(self, uuid: str, entry: dict) -> OpenWindow | None:
+        """The window a dead agent left, taken over if its browser still runs and
+        answers. Its relay died with that agent, so it is started again on the port
+        the browser's prefs name; if that port is taken, None (closed and synced)."""
+        handle, relay_entry = entry["handle"], entry.get("relay")
+        backend = self.plugins.browser_backends.get(handle["backend"])
+        adoptable = getattr(backend, "adoptable", None)
+        if not relay_entry or adoptable is None or not adoptable(handle):
+            return None
+        proxy, port = relay_entry["proxy"], relay_entry["port"]
+        proxy_type = self.plugins.proxy_types.get(proxy["type"])
+        if proxy_type is None:
+            return None
+        try:
+            relay = self.relays.start(proxy_type(ProxySettings(**proxy), self.options),
+                                      RelayLimits(allow_udp=relay_entry["allowUdp"]),
+                                      port=port)
+        except OSError as exc:
+            log.warning("window %s not adopted: its relay port %s: %s", uuid, port, exc)
+            return None
+        return OpenWindow(uuid=uuid, id=entry["id"], pid=entry["pid"], handle=handle,
+                          relay=relay, profile_dir=Path(entry["profileDir"]),
+                          config_path=Path(entry["configPath"]),
+                          sync_cookies=entry.get("syncCookies", False),
+                          opened_at=entry.get("openedAt", time.time()), proxy=proxy)
+
+    def _report_if_possible(self, uuid: str, status: str, pid: int | None = None) -> dict:
+        try:
+            return self._report(uuid, status, pid)
         except CloudError as exc:
             log.warning("status %s of %s not reported: %s", status, uuid, exc.msg)
             return {"status": status, "reported": False}
@@ -498,3 +560,12 @@ class Agent:
             raise InvalidInput("uuid", "uuid or id is required")
         return {"uuid": uuids.pop()} if uuids else {"id": ids.pop()}
 
+
+def _wants_headless(body: dict) -> bool:
+    """The open request's ``headless`` (true, "true", 1), or BitBrowser's way of
+    asking: ``--headless`` among its ``args``."""
+    value = body.get("headless")
+    if isinstance(value, str):
+        value = value.strip().lower() in ("1", "true", "yes")
+    args = body.get("args")
+    return bool(value) or (isinstance(args, list) and "--headless" in args)

@@ -186,7 +186,10 @@ def local(click_ctx, port):
                   options=ProxyOptions.from_settings(settings),
                   ip_check_urls=settings.ip_check_urls)
     if agent.login.logged_in:
-        agent.reconcile()  # a dead agent's windows: adopted, or synced and closed
+        try:
+            agent.reconcile()  # a dead agent's windows: adopted, or synced and closed
+        except FarmError as exc:  # e.g. another agent runs with this data dir
+            raise click.ClickException(exc.msg) from None
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -70,7 +70,13 @@ def navigate(executor: str, session: str, url: str, timeout: float) -> None:
     and answers a little before our own HTTP timeout would cut it off."""
     command("POST", _url(executor, session, "/timeouts"), {"pageLoad": int(timeout * 1000)},
             timeout=min(timeout, 10))
-    command("POST", _url(executor, session, "/url"), {"url": url}, timeout=timeout + 10)
+    try:
+        command("POST", _url(executor, session, "/url"), {"url": url}, timeout=timeout + 10)
+    except WebDriverError as exc:
+        # A page that fails to load (refused, unknown name) is what the browser shows,
+        # as it would to a user: not a failure of the browser.
+        if "net::ERR_" not in exc.message:
+            raise
 
 
 def current_url(executor: str, session: str, timeout: float = 10.0) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
 from browserfarm import hookimpl
-from browserfarm.backends import BrowserBackend, Launched, LaunchSpec, free_port
+from browserfarm.backends import (BrowserBackend, Launched, LaunchSpec, WorkerSpec,
+                                  free_port, host_os_version, major_version)
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {
@@ -133,6 +135,8 @@ class Firefox(BrowserBackend):
         from mozprofile import FirefoxProfile
         from mozrunner import FirefoxRunner
 
+        if cls.executable() is None:
+            raise RuntimeError(cls.unavailable_reason())
         marionette_port, bidi_port = free_port(), free_port()
         prefs = firefox_prefs(spec) | {"marionette.port": marionette_port}
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
@@ -141,9 +145,12 @@ class Firefox(BrowserBackend):
         env = dict(os.environ)
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
-        headless = spec.headless or not env.get("DISPLAY")
+        # Headed unless asked otherwise, or there is no display to show it on.
+        headless = spec.headless or not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
         if headless:
             env["MOZ_HEADLESS"] = "1"
+        else:
+            env.pop("MOZ_HEADLESS", None)
         # System access: chrome-context scripts (cookie import and export) need it.
         args = ["--marionette", "--remote-allow-system-access",
                 "--remote-debugging-port", str(bidi_port), "--no-remote",
@@ -170,7 +177,8 @@ class Firefox(BrowserBackend):
                         handle={"backend": cls.name, "pid": runner.process_handler.pid,
                                 "marionettePort": marionette_port,
                                 "ws": f"ws://127.0.0.1:{bidi_port}/session",
-                                "profileDir": str(spec.profile_dir)})
+                                # absolute, as on its command line (alive() checks it)
+                                "profileDir": profile.profile})
 
 
     @classmethod
@@ -180,6 +188,25 @@ class Firefox(BrowserBackend):
         client = Marionette(host="127.0.0.1", port=handle["marionettePort"])
         client.start_session(timeout=30)
         return client
+
+    @classmethod
+    def adoptable(cls, handle: dict) -> bool:
+        """A window a dead agent left can be taken over: it runs and Marionette
+        greets on its port (no session is started: a user's may be open)."""
+        if not cls.alive(handle):
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", handle["marionettePort"]),
+                                          timeout=5) as sock:
+                greeting = b""
+                while b"}" not in greeting and len(greeting) < 1024:
+                    chunk = sock.recv(1024)
+                    if not chunk:
+                        break
+                    greeting += chunk
+        except OSError:
+            return False
+        return b"marionetteProtocol" in greeting
 
     @classmethod
     def set_cookies(cls, handle: dict, cookies: list[dict]) -> list[str]:
@@ -219,7 +246,58 @@ class Firefox(BrowserBackend):
 
     @classmethod
     def alive(cls, handle: dict) -> bool:
-        return _alive(handle["pid"])
+        """Running, and (when the handle names its profile) that profile's Firefox:
+        a pid the kernel reused for another process is not the window."""
+        return _alive(handle["pid"]) and _runs_profile(handle["pid"],
+                                                       handle.get("profileDir"))
+
+
+    # ----- v5 workers ---------------------------------------------------------------
+
+    @classmethod
+    def catalogue(cls, settings) -> list[dict]:
+        return [{"os": "Linux", "os_version": host_os_version(), "browser": "firefox",
+                 "browser_version": major_version(cls.version()), "device": None,
+                 "real_mobile": None}]
+
+    @classmethod
+    def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
+        launch = LaunchSpec(profile_dir=spec.profile_dir,
+                            fingerprint=dict(spec.fingerprint)
+                            | {"openWidth": spec.width, "openHeight": spec.height},
+                            relay_port=spec.relay_port, headless=True,
+                            extra_prefs=spec.extra_prefs, timeout=spec.timeout,
+                            log_path=spec.log_path)
+        launched = cls.launch(launch)
+        try:
+            cls.navigate(launched.handle, spec.url, spec.timeout)
+        except Exception:
+            cls.stop(launched.handle)
+            raise
+        return launched
+
+    @classmethod
+    def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
+        """Load ``url``. A page that fails to load (refused, unknown name) is what the
+        worker shows, as a browser would: not an error of the worker."""
+        from marionette_driver.errors import MarionetteException
+        client = cls.attach(handle)
+        try:
+            client.timeout.page_load = timeout
+            client.navigate(url)
+        except MarionetteException as exc:
+            if "Reached error page" not in str(exc):
+                raise
+        finally:
+            _quietly(client.delete_session)
+
+    @classmethod
+    def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
+        client = cls.attach(handle)
+        try:
+            return client.screenshot(format="binary", full=False)
+        finally:
+            _quietly(client.delete_session)
 
 
 _SAME_SITE = """const sameSite = {strict: Ci.nsICookie.SAMESITE_STRICT,
@@ -254,6 +332,16 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def _runs_profile(pid: int, profile_dir: str | None) -> bool:
+    if not profile_dir:
+        return True
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return os.fsencode(profile_dir) in argv
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:

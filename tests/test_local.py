@@ -1,20 +1,31 @@
 """The Local API agent: real Firefox windows opened and closed against a real cloud
 server, through a real authenticated SOCKS5 proxy."""
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+import requests
+import websocket
 from werkzeug.serving import make_server
 
 from browserfarm import hookimpl
 from browserfarm.agent import Agent, Login
 from browserfarm.api.local import create_local_app
 from browserfarm.app import create_app
+from browserfarm.errors import FarmError
 from browserfarm.plugins import load_plugins
 from browserfarm.services.accounts import create_account
 from browserfarm_plugins.firefox import Firefox
-from tests.conftest import Caller, in_db, make_farm, needs_firefox
+from tests.conftest import Caller, free_port, in_db, make_farm, needs_firefox
 
 firefox = needs_firefox()
 
@@ -247,24 +258,238 @@ def test_runtime_endpoints_and_a_browser_that_died(local, agent, cloud, origin):
     assert local("/browser/pids").data == {}
 
 
+# An agent of its own process, started as `browserfarm local` is, so it can be killed
+# with -9; ProxyLoopback is registered in it as in the agents of the other tests.
+AGENT_PROCESS = """
+import sys
+from browserfarm import cli, plugins
+from tests.test_local import ProxyLoopback
+load_plugins = plugins.load_plugins
+def with_loopback(*args, **kwargs):
+    loaded = load_plugins(*args, **kwargs)
+    loaded.manager.register(ProxyLoopback())
+    return loaded
+plugins.load_plugins = with_loopback
+cli.main(sys.argv[1:])
+"""
+
+
+class AgentProcess:
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir, self.url, self.port = data_dir, f"http://127.0.0.1:{port}", port
+        self.proc = None
+
+    def start(self):
+        with open(self.data_dir / "agent-process.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", AGENT_PROCESS, "--data-dir", str(self.data_dir),
+                 "local", "--port", str(self.port)], cwd=Path(__file__).parent.parent,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                return self.call("/browser/pids")
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError("the agent did not start: "
+                             + (self.data_dir / "agent-process.log").read_text())
+
+    def call(self, path, body=None):
+        return requests.post(self.url + path, json=body or {}, timeout=60,
+                             headers={"X-Cos-Local-Token": "t"}).json()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: it closes its windows
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @firefox
-def test_a_restarted_agent_reconciles_what_the_dead_one_left(tmp_path, cloud, origin):
+def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, origin,
+                                                            microsocks):
+    url, token = cloud
+    data_dir = tmp_path / "desk"
+    Login(server=url, token=token, local_token="t").save(data_dir)
+    proxy = microsocks("alice", "secret")
+    window = cloud_call(cloud, "/browser/update", {
+        "url": origin.url + "/", "proxyType": "socks5", "host": proxy.host,
+        "port": proxy.port, "proxyUserName": "alice", "proxyPassword": "secret"})["data"]
+    agent = AgentProcess(data_dir, free_port())
+    pid = None
+    try:
+        agent.start()
+        pid = agent.call("/browser/open", {"uuid": window["uuid"]})["data"]["pid"]
+        agent.kill()  # the agent crashes; the window the user works in stays
+        assert agent.start() == {"code": 0, "msg": "success",
+                                 "data": {window["uuid"]: pid}}  # adopted, same Firefox
+        assert cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"][
+            "openStatus"] == "opened"
+
+        before = proxy.connections()
+        ports = agent.call("/browser/ports")["data"][window["uuid"]]
+        client = Firefox.attach(ports)
+        client.navigate(origin.url + "/page/Adopted")  # through its relay, born again
+        assert client.execute_script("return document.title") == "Adopted"
+        client.delete_session()
+        assert proxy.connections() > before  # the page came through the window's proxy
+
+        closed = agent.call("/browser/close", {"uuid": window["uuid"]})
+        assert closed["code"] == 0 and closed["data"]["close"]["killed"] is False
+        assert closed["data"]["close"]["synced"] is True
+        assert Path(closed["data"]["close"]["profileZipPath"]).exists()
+        assert not Firefox.alive({"pid": pid})
+        assert agent.call("/browser/pids")["data"] == {}
+    finally:
+        agent.stop()
+        if pid and Firefox.alive({"pid": pid}):
+            os.kill(pid, signal.SIGKILL)
+
+
+@firefox
+def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud, origin):
     url, token = cloud
     plugins = load_plugins()
     first = Agent(tmp_path / "desk", plugins, login=Login(server=url, token=token,
                                                           local_token="t"))
-    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
-    opened = first.open_window({"uuid": window["uuid"]})
+    crashed, squatted = (cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})[
+        "data"]["uuid"] for _ in range(2))
+    gone = first.open_window({"uuid": crashed})
+    running = first.open_window({"uuid": squatted})
+    relay_port = first.open[squatted].relay.port
     first.relays.close()  # the agent dies: its relays go with it, Firefox stays
-    again = Agent(tmp_path / "desk", plugins, login=first.login)
-    result = again.reconcile()
-    assert result["closed"] == [window["uuid"]]
-    assert not Firefox.alive({"pid": opened["pid"]})
-    detail = cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"]
-    assert detail["openStatus"] == "closed"
-    latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
-    assert latest["data"]["manifest"]  # the profile was synced, not lost
-    again.shutdown()
+    os.kill(gone["pid"], signal.SIGKILL)  # one browser crashed meanwhile
+    os.waitpid(gone["pid"], 0)
+    with socket.socket() as squatter:  # and another program took the other's relay port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", relay_port))
+        squatter.listen()
+        again = Agent(tmp_path / "desk", plugins, login=first.login)
+        result = again.reconcile()
+    try:
+        assert result == {"adopted": [], "closed": [crashed, squatted]}
+        assert not Firefox.alive(running)
+        for uuid in (crashed, squatted):
+            detail = cloud_call(cloud, "/browser/detail", {"uuid": uuid})["data"]
+            assert detail["openStatus"] == "closed"
+            latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": uuid})
+            assert latest["data"]["manifest"]  # the profile was synced, not lost
+    finally:
+        again.shutdown()
+
+
+def test_one_agent_per_data_dir(tmp_path, cloud):
+    url, token = cloud
+    login = Login(server=url, token=token, local_token="t")
+    first = Agent(tmp_path / "desk", load_plugins(), login=login)
+    assert first.reconcile() == {"adopted": [], "closed": []}
+    second = Agent(tmp_path / "desk", load_plugins(), login=login)
+    with pytest.raises(FarmError, match="another agent runs"):
+        second.reconcile()  # it would close the first one's windows
+    first.shutdown()
+    assert second.reconcile() == {"adopted": [], "closed": []}
+    second.shutdown()
+
+
+@pytest.fixture
+def display(monkeypatch, tmp_path):
+    """A real X display (Xvfb) for this test's windows."""
+    if shutil.which("Xvfb") is None:
+        if os.environ.get("CI"):
+            pytest.fail("Xvfb is needed in CI (make test installs it)")
+        pytest.skip("Xvfb is not installed (make test installs it)")
+    read, write = os.pipe()
+    with open(tmp_path / "xvfb.log", "ab") as log:
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-nolisten", "tcp",
+                                 "-screen", "0", "1280x1024x24"], pass_fds=(write,),
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    os.close(write)
+    number = b""
+    while not number.endswith(b"\n") and select.select([read], [], [], 30)[0]:
+        chunk = os.read(read, 16)  # Xvfb writes the display it took, then a newline
+        if not chunk:
+            break
+        number += chunk
+    os.close(read)
+    if not number.strip():
+        proc.kill()
+        pytest.fail("Xvfb did not start: " + (tmp_path / "xvfb.log").read_text())
+    monkeypatch.setenv("DISPLAY", f":{number.decode().strip()}")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("MOZ_HEADLESS", raising=False)
+    yield
+    proc.terminate()
+    proc.wait(10)
+
+
+def _headless(pid: int) -> bool:
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return b"--headless" in argv or any(v.startswith(b"MOZ_HEADLESS=") for v in environ)
+
+
+@firefox
+def test_a_window_opens_headed_on_a_display_unless_asked_headless(display, local, cloud,
+                                                                  origin):
+    shown, hidden = (cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})[
+        "data"]["uuid"] for _ in range(2))
+    for uuid, body, headless in ((shown, {}, False), (hidden, {"headless": True}, True)):
+        opened = local("/browser/open", {"uuid": uuid, **body}).data
+        assert _headless(opened["pid"]) is headless
+        client = Firefox.attach(opened)
+        assert client.session_capabilities["moz:headless"] is headless  # Firefox says so
+        assert client.execute_script("return document.body.textContent") == \
+            "hello from origin"
+        client.delete_session()
+        assert local("/browser/close", {"uuid": uuid}).data["close"]["killed"] is False
+
+
+def _bidi(connection):
+    """``call(method, params)``: one WebDriver BiDi command, its result."""
+    ids = iter(range(1, 1000))
+
+    def call(method, params):
+        number = next(ids)
+        connection.send(json.dumps({"id": number, "method": method, "params": params}))
+        while True:
+            message = json.loads(connection.recv())
+            if message.get("id") == number:  # events in between are skipped
+                assert message["type"] == "success", message
+                return message["result"]
+    return call
+
+
+@firefox
+def test_a_client_attaches_through_the_webdriver_bidi_ws(local, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    opened = local("/browser/open", {"uuid": window["uuid"]}).data
+    assert opened["ws"].startswith("ws://127.0.0.1:")
+    with pytest.raises(websocket.WebSocketBadStatusException):  # so web pages can't
+        websocket.create_connection(opened["ws"], timeout=30, origin="http://evil.example")
+    # Puppeteer and Selenium send no Origin; websocket-client must be told not to.
+    connection = websocket.create_connection(opened["ws"], timeout=30, suppress_origin=True)
+    try:
+        call = _bidi(connection)
+        session = call("session.new", {"capabilities": {}})
+        assert session["capabilities"]["moz:processID"] == opened["pid"]
+        context = call("browsingContext.getTree", {})["contexts"][0]["context"]
+        call("browsingContext.navigate", {"context": context, "wait": "complete",
+                                          "url": origin.url + "/page/Checkout"})
+        title = call("script.evaluate", {"expression": "document.title",
+                                         "target": {"context": context},
+                                         "awaitPromise": False})
+        assert title["result"] == {"type": "string", "value": "Checkout"}
+        call("session.end", {})
+    finally:
+        connection.close()
+    closed = local("/browser/close", {"uuid": window["uuid"]}).data
+    assert closed["close"]["killed"] is False  # quit as usual after the client's session
 
 
 @firefox

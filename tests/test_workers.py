@@ -214,3 +214,45 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def grid_v5(tmp_path, sqlite_url, selenium_grid):
+    """A farm whose catalogue includes a real Selenium Grid, its runner, a v5 client."""
+    farm = make_farm(tmp_path / "grid", sqlite_url, worker_time_scale=SCALE,
+                     grid_url=str(selenium_grid))
+    new = in_db(farm, lambda: create_account(farm, "grid-user", sessions_limit=2))
+    client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
+    client.farm = farm
+    runner = WorkerRunner(farm, name="grid-runner")
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    yield client
+    runner.stop()
+    thread.join(60)
+    farm.close()
+
+
+@pytest.mark.parametrize("backend", ["chromium", "selenium-grid"])
+def test_workers_on_chromium_and_on_the_grid(grid_v5, origin, backend):
+    flat = grid_v5("GET", "/5/browsers?flat=true").get_json()
+    catalogue = grid_v5.farm.catalogue.entries()
+    entry = next(e for e in catalogue if e["backend"] == backend and e["browser"] == "chrome")
+    assert {k: entry[k] for k in flat[0]} in flat
+    made = grid_v5("POST", "/5/worker", json={
+        "os": entry["os"], "os_version": entry["os_version"], "browser": "chrome",
+        "browser_version": entry["browser_version"], "url": origin.url + "/page/chrome",
+        "resolution": "1280x800"}).get_json()
+    assert made["status"] == "running", made
+    row = worker_row(grid_v5.farm, made["id"])
+    assert row.backend == backend
+    png = grid_v5("GET", f"/5/worker/{made['id']}/screenshot.png").data
+    assert png_size(png) == (1280, 800)
+    moved = grid_v5("PUT", f"/5/worker/{made['id']}/url.json", json={"url": origin.url + "/page/next"})
+    assert moved.status_code == 200, moved.get_json()
+    assert ("GET", "/page/next") in [(m, p) for m, p, *_ in origin.requests]
+    wait_for(lambda: time.sleep(60 * SCALE) or True)  # past the 60 s rule (scaled)
+    ended = grid_v5("DELETE", f"/5/worker/{made['id']}")
+    assert ended.status_code == 200 and ended.get_json()["time"] >= 60 * SCALE
+    wait_for(lambda: worker_row(grid_v5.farm, made["id"]).status == "terminated")
+    assert not grid_v5("GET", "/5/workers").get_json()

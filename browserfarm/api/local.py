@@ -34,9 +34,7 @@ def create_local_app(agent) -> Flask:
 
     @app.post("/browser/open")
     def open_window():
-        body = _body()
-        return envelope.success(agent.open_window(body, bool(body.get("headless", True))),
-                                "Browser opened")
+        return envelope.success(agent.open_window(_body()), "Browser opened")
 
     @app.post("/browser/close")
     def close_window():
