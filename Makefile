@@ -12,7 +12,7 @@ setup: system-packages $(STAMP)
 
 system-packages:
 	@scripts/ensure-system-packages
-	@scripts/ensure-grid-jar
+	@scripts/ensure-npm-packages
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)

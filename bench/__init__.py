@@ -74,16 +74,17 @@ def fingerprint(seq: int) -> dict:
     }
 
 
-def prepare_farm(data_dir: Path, windows: int) -> Fixture:
+def prepare_farm(data_dir: Path, windows: int, **settings) -> Fixture:
     """Migrate a fresh SQLite farm in ``data_dir`` (as tests/conftest.py make_farm does),
-    create an account, and insert ``windows`` realistic windows with bulk inserts."""
+    create an account, and insert ``windows`` realistic windows with bulk inserts.
+    ``settings`` override the farm's (see browserfarm.config.Settings)."""
     from browserfarm.config import load_settings
     from browserfarm.db import upgrade
     from browserfarm.farm import Farm
     from browserfarm.models import Group, Tag, Window, WindowTag
     from browserfarm.services.accounts import create_account
 
-    farm = Farm.assemble(load_settings({"data_dir": data_dir}, environ={}))
+    farm = Farm.assemble(load_settings({"data_dir": data_dir, **settings}, environ={}))
     upgrade(farm.db)
     with farm.db.connection_context(), farm.db.atomic():
         new = create_account(farm, "bench")

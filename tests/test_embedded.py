@@ -135,3 +135,35 @@ def test_up_reissues_credentials_when_the_file_was_lost(tmp_path):
         assert second["v5_username"] == first["v5_username"]
         assert second["token"] != first["token"]
         assert post(second["cloud_url"], second["token"], "/browser/list", {})[0] == 200
+
+
+def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
+    port = free_port()
+    data_dir = tmp_path / "var"
+    # 60 s of worker time is 3 s here.
+    with running(["up"], data_dir, port, {"BROWSERFARM_WORKER_TIME_SCALE": "0.05"}):
+        creds = json.loads((data_dir / "credentials.json").read_text())
+        v5 = requests.Session()
+        v5.auth = (creds["v5_username"], creds["v5_access_key"])
+        base = creds["cloud_url"] + "/5"
+        flat = v5.get(base + "/browsers?flat=true", timeout=30).json()
+        firefox = next(e for e in flat if e["browser"] == "firefox")
+        made = v5.post(base + "/worker", timeout=120, json={
+            **{k: firefox[k] for k in ("os", "os_version", "browser", "browser_version")},
+            "url": origin.url + "/page/embedded"})
+        assert made.headers["X-API-Version"] == "5"
+        worker = made.json()
+        assert worker["status"] == "running", worker
+        shot = v5.get(f"{base}/worker/{worker['id']}/screenshot.png", timeout=60)
+        assert shot.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert v5.put(f"{base}/worker/{worker['id']}/url.json", timeout=60,
+                      data={"url": origin.url + "/page/moved"}).status_code == 200
+        assert ("GET", "/page/moved") in [(m, p) for m, p, *_ in origin.requests]
+        assert [w["id"] for w in v5.get(base + "/workers", timeout=10).json()] == [worker["id"]]
+        assert v5.get(base + "/status", timeout=10).json()["running_sessions"] == 1
+        assert v5.delete(f"{base}/worker/{worker['id']}", timeout=10).status_code == 422
+        deadline = time.monotonic() + 60
+        while v5.get(f"{base}/worker/{worker['id']}", timeout=10).json() != {}:
+            assert time.monotonic() < deadline, "the worker did not end at 60 s (scaled)"
+            time.sleep(0.2)
+        assert v5.get(base + "/status", timeout=10).json()["used_time"] >= 3

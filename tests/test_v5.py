@@ -171,3 +171,42 @@ def test_the_rate_limit_answers_429_with_retry_after(v5):
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
     assert "message" in limited.get_json()
     assert v5.stranger("GET", "/5").status_code == 200  # per user
+
+
+def test_concurrent_runners_claim_each_worker_once_in_order(v5):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from browserfarm.services.workers import claim_next
+    in_db(v5.farm, lambda: Account.update(sessions_limit=100).execute())
+    made = [queued(v5, name=f"w{n}").id for n in range(30)]
+
+    def claim_all(runner):
+        got = []
+        with v5.farm.db.connection_context():
+            while (worker := claim_next(v5.farm, runner)) is not None:
+                got.append(worker.id)
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = list(pool.map(claim_all, [f"runner-{n}" for n in range(4)]))
+    everything = sorted(w for got in claimed for w in got)
+    assert everything == made  # each once, none lost
+    for got in claimed:
+        assert got == sorted(got)  # each runner takes them oldest first
+
+
+def test_the_parallel_limit_holds_per_account_in_fifo_order(v5):
+    from browserfarm.services.workers import claim_next
+    in_db(v5.farm, lambda: Account.update(sessions_limit=1).execute())
+    first, second = queued(v5), queued(v5)
+    theirs = in_db(v5.farm, lambda: Worker.create(
+        account=Account.get(Account.name == "globex").id, session_id="theirs", os="Linux",
+        os_version="bookworm", browser="firefox", browser_version="128.0",
+        backend="firefox", url="http://a.test/"))
+    claim = lambda: in_db(v5.farm, lambda: claim_next(v5.farm, "r"))  # noqa: E731
+    assert claim().id == first.id
+    assert claim().id == theirs.id  # acme is at its limit; globex is not
+    assert claim() is None
+    in_db(v5.farm, lambda: Worker.update(status="terminated").where(
+        Worker.id == first.id).execute())
+    assert claim().id == second.id
