@@ -1,6 +1,8 @@
 """The worker API v5 as a v5 client sees it: auth, headers, catalogue, validation,
 ownership and accounting. Browsers only where a worker must run (tests/test_workers.py
 covers the browsers themselves)."""
+import uuid
+
 import pytest
 
 from browserfarm.app import create_app
@@ -42,8 +44,9 @@ def queued(v5, **fields) -> Worker:
     """A worker in the queue, as POST /5/worker leaves it when no slot is free."""
     columns = {"os": "Linux", "os_version": "bookworm", "browser": "firefox",
                "browser_version": "128.0", "backend": "firefox", "url": "http://a.test/"}
-    return in_db(v5.farm, lambda: Worker.create(account=v5.account.id, session_id=str(id(fields))
-                                                + str(len(fields)), **columns | fields))
+    return in_db(v5.farm, lambda: Worker.create(account=v5.account.id,
+                                                session_id=uuid.uuid4().hex,
+                                                **columns | fields))
 
 
 def test_every_answer_is_versioned_and_needs_credentials(v5):

@@ -2,12 +2,22 @@
 never a half-made worker."""
 import json
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from browserfarm.models import Worker
-from tests.conftest import in_db
-from tests.test_v5 import v5, v5farm  # noqa: F401 - fixtures
+from tests.conftest import in_db, make_farm
+from tests.test_v5 import v5  # noqa: F401 - a fixture
+
+
+@pytest.fixture
+def v5farm(tmp_path, database_url):
+    """As test_v5's, with a rate limit no fuzzing run reaches."""
+    farm = make_farm(tmp_path / "data", database_url, rate_limit="100000 per 5 minutes")
+    yield farm
+    farm.close()
 
 FIELDS = ["os", "os_version", "browser", "browser_version", "url", "timeout", "name",
           "build", "project", "resolution", "browserstack.video", "window", "device"]

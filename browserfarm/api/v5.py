@@ -49,8 +49,8 @@ def _v5_error(error: V5Error):
 
 def v5_http_error(error):
     """Routing and framework errors under /5 (404, 405, 413, 429) in v5's shape."""
-    response = jsonify({"message": error.description if error.code == 429
-                        else error.name})
+    response = jsonify({"message": f"Too many requests: the limit is {error.description}"
+                        if error.code == 429 else error.name})
     response.status_code = error.code or 500
     for name in ("Retry-After", "Allow"):
         if error.get_headers() and dict(error.get_headers()).get(name):
@@ -71,6 +71,9 @@ def _body() -> dict:
         body = request.get_json(force=True, silent=True)
         if body is None:
             raise V5Error(400, "The body is not valid JSON")
+        if not isinstance(body, dict):
+            raise V5Error(422, "Validation Failed", [{
+                "field": "body", "code": "invalid", "message": "must be a JSON object"}])
         return body
     return request.args.to_dict()
 
