@@ -34,7 +34,9 @@ def run() -> list[Result]:
     import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="browserfarm-bench-") as tmp:
+    # ignore_cleanup_errors: a browser that just quit may still be writing its profile.
+    with tempfile.TemporaryDirectory(prefix="browserfarm-bench-",
+                                     ignore_cleanup_errors=True) as tmp:
         tmp = Path(tmp)
         origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
         threading.Thread(target=origin.serve_forever, daemon=True).start()

@@ -102,19 +102,6 @@ def set_window_rect(executor: str, session: str, width: int, height: int,
                    {"width": width, "height": height}, timeout=timeout)
 
 
-def fit_viewport(executor: str, session: str, width: int, height: int,
-                 timeout: float = 10.0) -> None:
-    """Sizes the window so that the viewport (what screenshots show, the page's
-    innerWidth x innerHeight) is width x height: headless Chromium keeps room for a
-    toolbar it does not draw."""
-    inner = execute(executor, session, "return [innerWidth, innerHeight]", timeout=timeout)
-    if inner == [width, height]:
-        return
-    rect = command("GET", _url(executor, session, "/window/rect"), timeout=timeout)
-    set_window_rect(executor, session, rect["width"] + width - inner[0],
-                    rect["height"] + height - inner[1], timeout)
-
-
 def alive(executor: str, session: str, timeout: float = 5.0) -> bool:
     """Whether the session still exists. Get Window Handle, because it never touches
     an open alert (other commands would dismiss it)."""

@@ -149,8 +149,6 @@ class Chromium(WebDriverBackend):
             if isinstance(browser_pid, int):
                 handle["browserPid"] = browser_pid
                 handle["starts"][str(browser_pid)] = _start_time(browser_pid)
-            webdriver.fit_viewport(driver.executor, handle["session"], spec.width,
-                                   spec.height, min(left(), 10))
             webdriver.navigate(driver.executor, handle["session"], spec.url, left())
         except BaseException:
             cls.stop(handle, timeout=10)

@@ -141,7 +141,6 @@ class SeleniumGrid(WebDriverBackend):
         session, _ = webdriver.new_session(url, capabilities(spec), spec.timeout)
         handle = {"backend": cls.name, "executor": url, "session": session}
         try:
-            webdriver.fit_viewport(url, session, spec.width, spec.height, 10)
             webdriver.navigate(url, session, spec.url,
                                max(deadline - time.monotonic(), 1.0))
         except BaseException:

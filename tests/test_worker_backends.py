@@ -138,9 +138,12 @@ def test_a_worker_opens_the_page_at_its_size_navigates_and_ends(backend, origin,
     handle = launched.handle
     assert json.loads(json.dumps(handle)) == handle  # it goes to the database
     assert handle["backend"] == cls.name and handle["session"]
-    # The viewport is the worker's size: what the page sees and what screenshots show.
-    assert page(handle) == [origin.url + "/", "hello from origin", WIDTH, HEIGHT]
-    assert png_size(cls.screenshot(handle)) == (WIDTH, HEIGHT)
+    # The window is the worker's size (its resolution, as in Firefox); the viewport,
+    # what the page sees and screenshots show, is that less the browser's own bars.
+    url, text, inner_width, inner_height = page(handle)
+    assert [url, text, inner_width] == [origin.url + "/", "hello from origin", WIDTH]
+    assert HEIGHT - 200 < inner_height <= HEIGHT
+    assert png_size(cls.screenshot(handle)) == (WIDTH, inner_height)
 
     cls.navigate(handle, origin.url + "/second", timeout=30)
     assert page(handle)[:2] == [origin.url + "/second", "not found"]
@@ -172,9 +175,9 @@ from {module} import {cls.__name__} as B
 handle = json.loads(sys.argv[1])
 B.navigate(handle, {origin.url + "/from-elsewhere"!r}, timeout=30)
 png = B.screenshot(handle)
-print(json.dumps([B.alive(handle), png[:4].hex(), struct.unpack(">II", png[16:24])]))
+print(json.dumps([B.alive(handle), png[:4].hex(), struct.unpack(">II", png[16:24])[0]]))
 """, handle)
-    assert json.loads(out) == [True, PNG[:4].hex(), [WIDTH, HEIGHT]]
+    assert json.loads(out) == [True, PNG[:4].hex(), WIDTH]
     assert page(handle)[0] == origin.url + "/from-elsewhere"
 
     in_another_process(f"""
@@ -192,7 +195,7 @@ def test_a_page_that_does_not_load_is_shown_as_the_browser_shows_it(backend, sta
                                                url=f"http://127.0.0.1:{free_port()}/",
                                                timeout=30)).handle
     assert cls.alive(handle)
-    assert png_size(cls.screenshot(handle)) == (WIDTH, HEIGHT)
+    assert png_size(cls.screenshot(handle))[0] == WIDTH
 
 
 # ----- chromium ---------------------------------------------------------------------
@@ -217,7 +220,7 @@ os.kill(os.getpid(), signal.SIGKILL)
     handle = json.loads(starter.stdout)
     try:
         assert Chromium.alive(handle) and page(handle)[1] == "hello from origin"
-        assert png_size(Chromium.screenshot(handle)) == (1024, 768)  # WorkerSpec's default
+        assert png_size(Chromium.screenshot(handle))[0] == 1024  # WorkerSpec's default
     finally:
         assert Chromium.stop(handle) is False
     assert leftovers(Chromium, handle) == []
