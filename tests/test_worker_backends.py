@@ -238,20 +238,21 @@ def test_chromium_whose_chromedriver_was_killed_is_killed_by_stop(origin, starte
     assert leftovers(Chromium, handle) == []
 
 
-def test_a_chromium_worker_wears_its_fingerprint(origin, started, tmp_path):
+def test_a_chromium_worker_wears_its_fingerprint_in_its_own_profile(origin, started, tmp_path):
     fingerprint = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64) BrowserFarmTest/1.0",
                    "languages": "de-DE,de", "timeZone": "Asia/Tokyo"}
     handle = started(Chromium, SETTINGS, WorkerSpec(
         browser="chromium", url=origin.url + "/", fingerprint=fingerprint,
-        profile_dir=tmp_path / "profile", log_path=tmp_path / "chromedriver.log")).handle
+        log_path=tmp_path / "chromedriver.log")).handle
     seen = webdriver.execute(handle["executor"], handle["session"], """return [
         navigator.userAgent, navigator.languages,
         Intl.DateTimeFormat().resolvedOptions().timeZone, screen.width, screen.height]""")
     assert seen == [fingerprint["userAgent"], ["de-DE", "de"], "Asia/Tokyo", 1024, 768]
-    assert (tmp_path / "profile" / "Default").is_dir()  # the given profile, kept
-    assert handle["tempDir"] is None
+    # Its profile is its own, in a short temporary directory that stop() removes.
+    temp_dir = Path(handle["tempDir"])
+    assert list(temp_dir.glob("org.chromium.Chromium.*/Default"))
     Chromium.stop(handle)
-    assert (tmp_path / "profile").is_dir()
+    assert not temp_dir.exists()
 
 
 def test_chromium_arguments():
@@ -259,7 +260,7 @@ def test_chromium_arguments():
                                     profile_dir=Path("/p"), relay_port=4321))
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=800,600", "--user-data-dir=/p",
+                 "--disable-sync", "--window-size=800,600",
                  "--proxy-server=socks5://127.0.0.1:4321"):
         assert flag in args
     # socks5:// already resolves names through the proxy: no resolver rules.
