@@ -257,3 +257,31 @@ def test_workers_on_chromium_and_on_the_grid(grid_v5, origin, backend):
     assert ended.status_code == 200 and ended.get_json()["time"] >= 60 * SCALE
     wait_for(lambda: worker_row(grid_v5.farm, made["id"]).status == "terminated")
     assert not grid_v5("GET", "/5/workers").get_json()
+
+
+def test_a_recorded_worker_leaves_a_video_to_download(v5, runner, origin):
+    import json as jsonlib
+    import subprocess
+    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/page/recorded",
+                                                    **{"browserstack.video": True})).get_json()
+    assert made["status"] == "running", made
+    not_yet = v5("GET", f"/5/worker/{made['id']}/video")
+    assert not_yet.status_code == 404 and "ended" in not_yet.get_json()["message"]
+    time.sleep(1.5)  # a few frames
+    v5("PUT", f"/5/worker/{made['id']}/url.json", json={"url": origin.url + "/page/second"})
+    time.sleep(1.5)  # ... of both pages; it ends at its 60 s (scaled: 3 s), or now
+    wait_for(lambda: worker_row(v5.farm, made["id"]).status == "terminated", timeout=60)
+    video = wait_for(lambda: (r := v5("GET", f"/5/worker/{made['id']}/video")).status_code
+                     == 200 and r, timeout=30)
+    assert video.mimetype == "video/mp4"
+    path = v5.farm.settings.data_dir / "downloaded.mp4"
+    path.write_bytes(video.data)
+    probe = jsonlib.loads(subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True, text=True, timeout=30, check=True).stdout)
+    stream = probe["streams"][0]
+    assert stream["codec_name"] == "h264" and int(stream["width"]) == 1024
+    assert float(probe["format"]["duration"]) >= 2  # seconds of session, two frames each
+    unrecorded = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+    answer = v5("GET", f"/5/worker/{unrecorded['id']}/video")
+    assert answer.status_code == 404 and "not recorded" in answer.get_json()["message"]

@@ -142,7 +142,7 @@ def screenshot(worker_id, fmt=None):
     if fmt not in FORMATS:
         raise V5Error(422, "Validation Failed", [{"field": "format", "code": "invalid",
                                                   "message": "json, xml or png"}])
-    png, key = g.workers.screenshot(worker_id)
+    png, key = g.workers.screenshot(worker_id, store=fmt != "png")  # png: the bytes only
     if fmt == "png":
         return farm_response(png, "image/png")
     url = f"{_base_url()}/5/screenshots/{key}.png"

@@ -367,10 +367,13 @@ class WorkerService:
                                f"{public_status(worker)})")
         return worker
 
-    def screenshot(self, worker_id) -> tuple[bytes, str]:
-        """Take a PNG through the handle and store it; the PNG and its key."""
+    def screenshot(self, worker_id, store: bool = True) -> tuple[bytes, str | None]:
+        """Take a PNG through the handle; stored (for its URL) when ``store``: the
+        PNG and its key."""
         worker = self.running(worker_id)
         png = command(self.farm, worker, lambda backend, handle: backend.screenshot(handle))
+        if not store:
+            return png, None
         key = secrets.token_urlsafe(24)
         with write_transaction(self.farm.db):
             Screenshot.create(worker=worker.id, key=key, png=png)
