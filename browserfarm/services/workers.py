@@ -296,7 +296,7 @@ class WorkerService:
                  .count())
         return ahead < self.account.sessions_limit
 
-    def wait_started(self, worker_id: int, timeout: float, poll: float = 0.05) -> Worker:
+    def wait_started(self, worker_id: int, timeout: float, poll: float = 0.02) -> Worker:
         """The worker once it runs or ended, or as it is after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
