@@ -227,6 +227,7 @@ class Screenshot(BaseModel):
 class Runner(BaseModel):
     """A ``browserfarm runner`` process, seen alive at ``seen_at`` (its heartbeat)."""
     name = pw.CharField(max_length=200, unique=True)
+    host = pw.CharField(max_length=255, default="")
     pid = pw.IntegerField()
     seen_at = pw.DateTimeField(default=utcnow)
 

@@ -278,10 +278,13 @@ class WorkerRunner:
                 end_now(worker, "no browser was free within the queue timeout "
                                 f"({self.settings.queue_timeout:g} s)", failed=True)
 
-    def _reap(self, worker: Worker, reason: str) -> None:
-        """End a worker whose runner is gone, stopping its browser by the handle."""
+    def _reap(self, worker: Worker, reason: str, local: bool = True) -> None:
+        """End a worker whose runner is gone, stopping its browser by the handle:
+        always for remote browsers (a Grid), for local ones only on their own host."""
         backend = self.farm.plugins.browser_backends.get(worker.backend)
-        if worker.handle and backend is not None:
+        remote = bool(worker.handle) and "pid" not in worker.handle and \
+            "pids" not in worker.handle
+        if worker.handle and backend is not None and (local or remote):
             _quietly(lambda: backend.stop(worker.handle))
         shutil.rmtree(self._dir("worker-profiles") / str(worker.id), ignore_errors=True)
         with write_transaction(self.farm.db):
@@ -289,10 +292,11 @@ class WorkerRunner:
 
     def _heartbeat(self) -> None:
         with write_transaction(self.farm.db):
-            updated = (RunnerRow.update(pid=os.getpid(), seen_at=utcnow())
+            updated = (RunnerRow.update(pid=os.getpid(), host=socket.gethostname(),
+                                        seen_at=utcnow())
                        .where(RunnerRow.name == self.name).execute())
             if not updated:
-                RunnerRow.create(name=self.name, pid=os.getpid())
+                RunnerRow.create(name=self.name, host=socket.gethostname(), pid=os.getpid())
 
     def _reap_stale_runners(self) -> None:
         """Workers of runners silent for STALE_AFTER: ended, browsers stopped where
@@ -303,7 +307,8 @@ class WorkerRunner:
         for row in stale:
             for worker in Worker.select().where(Worker.runner == row.name,
                                                 Worker.status << ("starting", "running")):
-                self._reap(worker, f"its runner {row.name} stopped answering")
+                self._reap(worker, f"its runner {row.name} stopped answering",
+                           local=row.host == socket.gethostname())
             row.delete_instance()
 
     # ----- the warm pool ------------------------------------------------------------

@@ -54,6 +54,7 @@ def migrate(migrator, database, fake=False, **kwargs):
     @migrator.create_model
     class Runner(pw.Model):
         name = pw.CharField(max_length=200, unique=True)
+        host = pw.CharField(max_length=255, default="")
         pid = pw.IntegerField()
         seen_at = pw.DateTimeField(default=datetime.datetime.utcnow)
 

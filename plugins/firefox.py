@@ -231,8 +231,12 @@ class Firefox(BrowserBackend):
     @classmethod
     def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
         """Quit Firefox the way a user does (profile written to disk), or kill it.
-        Returns True when it had to be killed."""
+        Returns True when it had to be killed. A Firefox already gone, or a pid now
+        of another process (reused, or a handle from another host), is left alone."""
         pid = handle["pid"]
+        if not cls.alive(handle):
+            _reap(pid)
+            return False
         try:
             client = cls.attach(handle)
             client._send_message("Marionette:Quit", {"flags": ["eAttemptQuit"]})

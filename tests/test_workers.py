@@ -190,6 +190,29 @@ def test_a_restarted_runner_reaps_the_browsers_its_previous_run_left(v5, farm, o
     assert v5("GET", f"/5/worker/{made['id']}").get_json()["status"] == "terminated"
 
 
+def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm, origin):
+    from datetime import timedelta
+
+    from browserfarm.models import Runner, utcnow
+    silent = WorkerRunner(farm, name="silent")
+    thread = threading.Thread(target=silent.run, daemon=True)
+    thread.start()
+    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+    pid = worker_row(farm, made["id"]).handle["pid"]
+    silent.shutdown = lambda: None  # it dies without ending anything
+    silent.stop()
+    thread.join(30)
+    other = WorkerRunner(farm, name="other")
+    in_db(farm, other._reap_stale_runners)
+    assert _alive(pid)  # seen 0 s ago: not stale yet
+    in_db(farm, lambda: Runner.update(seen_at=utcnow() - timedelta(seconds=60))
+          .where(Runner.name == "silent").execute())
+    in_db(farm, other._reap_stale_runners)
+    assert not _alive(pid)
+    row = worker_row(farm, made["id"])
+    assert row.status == "terminated" and "silent" in row.end_reason
+
+
 def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm, origin,
                                                                        monkeypatch):
     request = request_for(v5, origin.url + "/")
