@@ -213,3 +213,16 @@ def test_the_parallel_limit_holds_per_account_in_fifo_order(v5):
     in_db(v5.farm, lambda: Worker.update(status="terminated").where(
         Worker.id == first.id).execute())
     assert claim().id == second.id
+
+
+def test_a_worker_queued_past_the_queue_timeout_ends_and_says_why(v5):
+    from datetime import timedelta
+
+    from browserfarm.models import utcnow
+    from browserfarm.runner import WorkerRunner
+    waiting = queued(v5, created_at=utcnow() - timedelta(seconds=700))  # default: 600 s
+    fresh = queued(v5)
+    in_db(v5.farm, WorkerRunner(v5.farm, name="r")._expire_queue)
+    answer = v5("GET", f"/5/worker/{waiting.id}").get_json()
+    assert answer["status"] == "terminated" and "queue timeout" in answer["error"]
+    assert v5("GET", f"/5/worker/{fresh.id}").get_json()["status"] == "queue"
