@@ -118,13 +118,17 @@ class WorkerRunner:
 
     def shutdown(self) -> None:
         """End every worker this runner holds (their time is charged) and the pool."""
+        deadline = time.monotonic() + 60
+        while (self.starting or self.warming) and time.monotonic() < deadline:
+            time.sleep(0.05)  # browsers on their way: they must not outlive the runner
         with self.farm.db.connection_context():
             for active in list(self.active.values()):
                 self._finish(active, "the runner stopped")
-        for warm in self.warm:
-            _quietly(lambda w=warm: w.backend.stop(w.handle))
-            shutil.rmtree(warm.profile_dir, ignore_errors=True)
-        self.warm.clear()
+        with self.lock:
+            warm, self.warm = self.warm, []
+        for browser in warm:
+            _quietly(lambda w=browser: w.backend.stop(w.handle))
+            shutil.rmtree(browser.profile_dir, ignore_errors=True)
 
     # ----- starting -----------------------------------------------------------------
 
@@ -142,18 +146,19 @@ class WorkerRunner:
                              name=f"start-worker-{worker.id}").start()
 
     def _start(self, worker: Worker) -> None:
-        with self.farm.db.connection_context():
-            try:
-                active = self._launch(worker)
-            except Exception as exc:  # noqa: BLE001 - any failure ends the worker
-                log.warning("worker %s did not start: %s", worker.id, exc)
-                with write_transaction(self.farm.db):
-                    end_now(worker, f"the {worker.backend} browser did not start: "
-                                    f"{_short(exc)}", failed=True)
-                return
-            finally:
-                self.starting.discard(worker.id)
-            self._mark_running(worker, active)
+        try:
+            with self.farm.db.connection_context():
+                try:
+                    active = self._launch(worker)
+                except Exception as exc:  # noqa: BLE001 - any failure ends the worker
+                    log.warning("worker %s did not start: %s", worker.id, exc)
+                    with write_transaction(self.farm.db):
+                        end_now(worker, f"the {worker.backend} browser did not start: "
+                                        f"{_short(exc)}", failed=True)
+                    return
+                self._mark_running(worker, active)
+        finally:  # only now: shutdown() waits for what is starting, then ends the active
+            self.starting.discard(worker.id)
 
     def _launch(self, worker: Worker) -> Active:
         backend = self.farm.plugins.browser_backends.get(worker.backend)
@@ -341,8 +346,13 @@ class WorkerRunner:
                               log_path=self._dir("logs") / "warm.log")
             launched = backend.start_worker(spec, self.settings)
             with self.lock:
-                self.warm.append(Warm(backend, launched.handle, profile_dir,
-                                      f"{spec.width}x{spec.height}"))
+                if not self.stopping.is_set():
+                    self.warm.append(Warm(backend, launched.handle, profile_dir,
+                                          f"{spec.width}x{spec.height}"))
+                    return
+            # Started while the runner stopped: shutdown() has already ended the pool.
+            _quietly(lambda: backend.stop(launched.handle))
+            shutil.rmtree(profile_dir, ignore_errors=True)
         except Exception:  # noqa: BLE001 - a pool that can't fill only costs speed
             log.exception("warm %s browser did not start", backend.name)
             time.sleep(5)

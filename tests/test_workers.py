@@ -308,3 +308,32 @@ def test_a_recorded_worker_leaves_a_video_to_download(v5, runner, origin):
     unrecorded = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
     answer = v5("GET", f"/5/worker/{unrecorded['id']}/video")
     assert answer.status_code == 404 and "not recorded" in answer.get_json()["message"]
+
+
+def test_a_warm_browser_serves_a_worker_and_none_outlives_the_runner(tmp_path, sqlite_url,
+                                                                     origin):
+    warm_farm = make_farm(tmp_path / "warm", sqlite_url, worker_time_scale=SCALE,
+                          warm_pool={"firefox": 1})
+    try:
+        new = in_db(warm_farm, lambda: create_account(warm_farm, "warm"))
+        client = V5(create_app(farm=warm_farm).test_client(), new.v5_username,
+                    new.v5_access_key)
+        runner = WorkerRunner(warm_farm, name="warm-runner")
+        thread = threading.Thread(target=runner.run, daemon=True)
+        thread.start()
+        try:
+            warm = wait_for(lambda: list(runner.warm))[0]
+            made = client("POST", "/5/worker",
+                          json=request_for(client, origin.url + "/page/warm")).get_json()
+            assert made["status"] == "running"
+            assert worker_row(warm_farm, made["id"]).handle["pid"] == warm.handle["pid"]
+            assert ("GET", "/page/warm") in [(m, p) for m, p, *_ in origin.requests]
+            refill = wait_for(lambda: list(runner.warm))[0]  # the pool fills again
+            assert refill.handle["pid"] != warm.handle["pid"]
+        finally:
+            runner.stop()
+            thread.join(90)
+        for pid in (warm.handle["pid"], refill.handle["pid"]):
+            assert not _alive(pid)
+    finally:
+        warm_farm.close()
