@@ -337,3 +337,35 @@ def test_a_warm_browser_serves_a_worker_and_none_outlives_the_runner(tmp_path, s
             assert not _alive(pid)
     finally:
         warm_farm.close()
+
+
+def test_workers_run_and_end_on_postgresql(tmp_path, postgres, origin):
+    pg_farm = make_farm(tmp_path / "pg", postgres.create_database(), worker_time_scale=SCALE)
+    try:
+        new = in_db(pg_farm, lambda: create_account(pg_farm, "pg", sessions_limit=1))
+        client = V5(create_app(farm=pg_farm).test_client(), new.v5_username,
+                    new.v5_access_key)
+        runners = [WorkerRunner(pg_farm, name=f"pg-runner-{n}") for n in range(2)]
+        threads = [threading.Thread(target=r.run, daemon=True) for r in runners]
+        for thread in threads:
+            thread.start()
+        try:
+            first = client("POST", "/5/worker", json=request_for(
+                client, origin.url + "/page/pg", timeout=60)).get_json()
+            second = client("POST", "/5/worker", json=request_for(
+                client, origin.url + "/page/pg2", timeout=60)).get_json()
+            assert (first["status"], second["status"]) == ("running", "queue")
+            wait_for(lambda: worker_row(pg_farm, second["id"]).status == "running")
+            assert worker_row(pg_farm, first["id"]).end_reason == "timeout"
+        finally:
+            for runner in runners:
+                runner.stop()
+            for thread in threads:
+                thread.join(60)
+        row = worker_row(pg_farm, second["id"])
+        assert row.status == "terminated" and row.end_reason == "the runner stopped"
+        ran = sum((w.ended_at - w.started_at).total_seconds()
+                  for w in (worker_row(pg_farm, first["id"]), row))
+        assert abs(client("GET", "/5/status").get_json()["used_time"] - ran) < 0.2
+    finally:
+        pg_farm.close()
