@@ -22,7 +22,7 @@ from browserfarm.models import Runner as RunnerRow
 from browserfarm.models import Window, Worker, utcnow
 from browserfarm.proxy import ProxyFailure
 from browserfarm.relay import RelayLimits
-from browserfarm.services.workers import claim_next, end_now, worker_lock
+from browserfarm.services.workers import claim_next, end_now, forget_lock, worker_lock
 
 log = logging.getLogger(__name__)
 
@@ -216,17 +216,17 @@ class WorkerRunner:
         return relay, dict(window.fingerprint or {}), shown
 
     def _mark_running(self, worker: Worker, active: Active) -> None:
-        scale = self.settings.worker_time_scale
+        seconds = min(worker.timeout, self.settings.worker_max_seconds)
         with write_transaction(self.farm.db):
-            current = Worker.get_by_id(worker.id)
             now = utcnow()
-            # DELETE while it started: it ends at 60 s of running (the spec's rule).
-            seconds = 60 if current.end_reason == "deleted" else min(
-                current.timeout, self.settings.worker_max_seconds)
-            Worker.update(status="running", handle=active.handle, started_at=now,
-                          ends_at=now + timedelta(seconds=seconds * scale)).where(
-                Worker.id == worker.id).execute()
-        if current.video:
+            marked = Worker.update(
+                status="running", handle=active.handle, started_at=now,
+                ends_at=now + timedelta(seconds=seconds * self.settings.worker_time_scale)
+            ).where(Worker.id == worker.id, Worker.status == "starting").execute()
+        if not marked:  # deleted (or expired) while its browser started
+            self._release(active)
+            return
+        if worker.video:
             active.recorder = Recorder(self.farm, worker.id, active)
             active.recorder.start()
         with self.lock:
@@ -254,6 +254,16 @@ class WorkerRunner:
 
     def _finish(self, active: Active, reason: str, failed: bool = False) -> None:
         """Stop the browser, then mark the worker ended: its time stops at the mark."""
+        self._release(active)
+        with write_transaction(self.farm.db):
+            worker = Worker.get_or_none(Worker.id == active.worker_id)
+            if worker is not None and worker.status != "terminated":
+                end_now(worker, reason, failed=failed)
+        with self.lock:
+            self.active.pop(active.worker_id, None)
+
+    def _release(self, active: Active) -> None:
+        """Everything this runner holds for a worker: recorder, browser, relay, dirs."""
         if active.recorder is not None:
             active.recorder.stop()
         with worker_lock(self.settings, active.worker_id):
@@ -262,12 +272,7 @@ class WorkerRunner:
             self.farm.relays.stop(active.relay)
         if active.profile_dir is not None:
             shutil.rmtree(active.profile_dir, ignore_errors=True)
-        with write_transaction(self.farm.db):
-            worker = Worker.get_or_none(Worker.id == active.worker_id)
-            if worker is not None and worker.status != "terminated":
-                end_now(worker, reason, failed=failed)
-        with self.lock:
-            self.active.pop(active.worker_id, None)
+        forget_lock(self.settings, active.worker_id)
 
     def _check_alive(self) -> None:
         for active in list(self.active.values()):
@@ -281,7 +286,8 @@ class WorkerRunner:
             for worker in Worker.select().where(Worker.status == "queue",
                                                 Worker.created_at < limit):
                 end_now(worker, "no browser was free within the queue timeout "
-                                f"({self.settings.queue_timeout:g} s)", failed=True)
+                                f"({self.settings.queue_timeout:g} s)", failed=True,
+                        only_if=("queue",))  # not one a runner claimed meanwhile
 
     def _reap(self, worker: Worker, reason: str, local: bool = True) -> None:
         """End a worker whose runner is gone, stopping its browser by the handle:

@@ -330,16 +330,14 @@ class WorkerService:
             now = utcnow()
             if worker.status == "terminated":
                 return {"time": ran_seconds(worker, now)}
-            if worker.status == "queue":
-                end_now(worker, "deleted while queued", now)
-                return {"time": 0}
-            # Still starting, or running under 60 s: it ends at 60 s of running (the
-            # runner sees end_reason when it marks a starting worker running).
-            earliest = (worker.started_at + timedelta(seconds=60 * scale)
-                        if worker.started_at else None)
-            too_early = earliest is None or now < earliest
+            if worker.status in ("queue", "starting"):  # shown as queued: ends now
+                end_now(worker, "deleted while queued", now)  # (the runner stops a
+                return {"time": 0}  # browser on its way when it finds it ended)
+            # Running: under 60 s, it ends at 60 s of running (the spec's rule).
+            earliest = worker.started_at + timedelta(seconds=60 * scale)
+            too_early = now < earliest
             Worker.update(ends_at=earliest if too_early else now, end_reason="deleted").where(
-                Worker.id == worker.id).execute()
+                Worker.id == worker.id, Worker.status == "running").execute()
         if too_early:  # raised after the commit: the deferred end must stand
             raise V5Error(422, TOO_EARLY)
         return {"time": ran_seconds(worker, now)}
@@ -425,28 +423,44 @@ def worker_to_api(worker: Worker, base_url: str) -> dict:
 
 
 def ran_seconds(worker: Worker, now) -> float:
+    """Seconds charged: from its start to its end, never past its due end (a worker
+    whose runner died is not charged for the time until someone noticed)."""
     if worker.started_at is None:
         return 0.0
-    return max(0.0, ((worker.ended_at or now) - worker.started_at).total_seconds())
+    end = min(worker.ended_at or now, worker.ends_at or now)
+    return max(0.0, (end - worker.started_at).total_seconds())
 
 
-def end_now(worker: Worker, reason: str, now=None, failed: bool = False) -> None:
+def end_now(worker: Worker, reason: str, now=None, failed: bool = False,
+            only_if: tuple[str, ...] = ("queue", "starting", "running")) -> bool:
     """Mark a worker terminated and charge its time to the account (in the caller's
-    write transaction). The browser is the runner's to stop."""
+    write transaction), once, and only from a status in ``only_if``: False when it
+    had moved on meanwhile. The browser is the runner's to stop."""
     now = now or utcnow()
+    ended = (Worker.update(status="terminated", ended_at=now, end_reason=reason,
+                           failed=failed)
+             .where(Worker.id == worker.id, Worker.status << only_if).execute())
     used = ran_seconds(worker, now)
-    Worker.update(status="terminated", ended_at=now, end_reason=reason,
-                  failed=failed).where(Worker.id == worker.id).execute()
-    if used:
+    if ended and used:
         Account.update(used_time=Account.used_time + used).where(
             Account.id == worker.account_id).execute()
+    return bool(ended)
+
+
+def _lock_path(settings, worker_id: int) -> Path:
+    return Path(settings.data_dir) / "locks" / f"worker-{worker_id}.lock"
+
+
+def forget_lock(settings, worker_id: int) -> None:
+    """A worker's lock file, once its browser is gone."""
+    _lock_path(settings, worker_id).unlink(missing_ok=True)
 
 
 @contextmanager
 def worker_lock(settings, worker_id: int):
     """Commands to one browser, serialised across the processes of this host:
     Marionette serves one session at a time."""
-    path = Path(settings.data_dir) / "locks" / f"worker-{worker_id}.lock"
+    path = _lock_path(settings, worker_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -496,6 +510,15 @@ def claim_next(farm, runner: str, backends: list[str] | None = None) -> Worker |
         worker = query.first()
         if worker is None:
             return None
+        if isinstance(db, pw.PostgresqlDatabase):
+            # SKIP LOCKED hides another runner's claim not committed yet: the account's
+            # row lock makes claims of one account wait for each other, then recount.
+            Account.select(Account.id).where(Account.id == worker.account_id) \
+                .for_update().execute()
+            running = Worker.select().where(Worker.account == worker.account_id,
+                                            Worker.status << ACTIVE).count()
+            if running >= Account.get_by_id(worker.account_id).sessions_limit:
+                return None
         claimed = (Worker.update(status="starting", runner=runner)
                    .where(Worker.id == worker.id, Worker.status == "queue").execute())
         if not claimed:
