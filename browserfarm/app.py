@@ -14,6 +14,7 @@ from browserfarm.config import load_settings
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import authenticate_bearer
+from browserfarm.services.workers import V5Error, authenticate_basic
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,14 @@ def _limit_v5(app, settings):
     from flask_limiter.util import get_remote_address
 
     def v5_user():
+        # Counted per account once its key is checked: wrong keys for a username
+        # count against the sender's address, never against that account.
         auth = request.authorization
-        return f"v5:{auth.username}" if auth and auth.username else get_remote_address()
+        try:
+            g.v5_account = authenticate_basic(auth and auth.username, auth and auth.password)
+        except V5Error:
+            return f"unauthenticated:{get_remote_address()}"
+        return f"v5:{g.v5_account.id}"
 
     app.config.update(RATELIMIT_HEADERS_ENABLED=True)
     limiter = Limiter(key_func=v5_user, app=app, storage_uri=settings.rate_limit_storage,

@@ -226,3 +226,65 @@ def test_a_worker_queued_past_the_queue_timeout_ends_and_says_why(v5):
     answer = v5("GET", f"/5/worker/{waiting.id}").get_json()
     assert answer["status"] == "terminated" and "queue timeout" in answer["error"]
     assert v5("GET", f"/5/worker/{fresh.id}").get_json()["status"] == "queue"
+
+
+def test_the_parallel_limit_holds_while_another_runner_is_mid_claim(v5, database_url):
+    """PostgreSQL: a claim not committed yet is invisible to others (and SKIP LOCKED
+    hides its row); the account's row lock makes the next claim wait and recount."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("SQLite serialises writers: no claim is ever mid-way for another")
+    import threading
+
+    import psycopg2
+
+    from browserfarm.services.workers import claim_next
+    in_db(v5.farm, lambda: Account.update(sessions_limit=1).execute())
+    first, _ = queued(v5), queued(v5)
+    other = psycopg2.connect(database_url)  # a runner mid-claim, as claim_next does it
+    cursor = other.cursor()
+    cursor.execute("SELECT id FROM worker WHERE id = %s FOR UPDATE SKIP LOCKED", (first.id,))
+    cursor.execute("SELECT id FROM account WHERE id = %s FOR UPDATE", (v5.account.id,))
+    cursor.execute("UPDATE worker SET status = 'starting' WHERE id = %s", (first.id,))
+    got = []
+    second = threading.Thread(target=lambda: got.append(
+        in_db(v5.farm, lambda: claim_next(v5.farm, "runner-2"))))
+    second.start()
+    second.join(1.0)
+    assert second.is_alive()  # waiting for the account's lock
+    other.commit()
+    other.close()
+    second.join(30)
+    assert got == [None]  # the account is at its limit once the first claim is in
+    active = in_db(v5.farm, lambda: Worker.select().where(Worker.status == "starting").count())
+    assert active == 1
+
+
+def test_wrong_keys_for_a_username_cannot_use_up_its_rate_limit(v5):
+    for _ in range(45):  # this farm allows 40 per 5 minutes
+        assert v5.client.get("/5", auth=(v5.auth[0], "0" * 40)).status_code in (401, 429)
+    assert v5("GET", "/5").status_code == 200  # the real user is not locked out
+
+
+def test_a_worker_is_charged_once_and_never_past_its_due_end(v5):
+    from datetime import timedelta
+
+    from browserfarm.models import utcnow
+    from browserfarm.runner import WorkerRunner
+    start = utcnow() - timedelta(hours=3)  # its runner died long ago
+    orphan = queued(v5, status="running", runner="dead", started_at=start,
+                    ends_at=start + timedelta(seconds=300),
+                    handle={"backend": "firefox", "pid": 2 ** 22 + 1})
+    seen = [in_db(v5.farm, lambda: Worker.get_by_id(orphan.id)) for _ in range(2)]
+    for name, row in zip("AB", seen):  # two runners found it at once
+        in_db(v5.farm, lambda: WorkerRunner(v5.farm, name=name)._reap(row, "stale"))
+    used = in_db(v5.farm, lambda: Account.get_by_id(v5.account.id).used_time)
+    assert used == pytest.approx(300, abs=0.01)
+
+
+def test_nul_characters_are_refused_like_any_bad_value(v5):
+    answer = v5("POST", "/5/worker", json={"os": "Linux", "os_version": "x", "browser": "b",
+                                           "browser_version": "1", "url": "http://a.test/",
+                                           "name": "x\x00y"})
+    assert answer.status_code == 422
+    assert {"field": "name", "code": "invalid"}.items() <= answer.get_json()["errors"][0].items()
+    assert v5.client.get("/5/status", auth=("a\x00b", "key")).status_code == 401

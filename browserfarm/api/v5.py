@@ -24,8 +24,10 @@ def catalogue() -> Catalogue:
 def _authenticate():
     if request.endpoint == "v5.screenshot_file":  # its key is the credential
         return None
-    auth = request.authorization
-    account = authenticate_basic(auth and auth.username, auth and auth.password)
+    account = g.get("v5_account")  # the rate limit's key already checked it
+    if account is None:
+        auth = request.authorization
+        account = authenticate_basic(auth and auth.username, auth and auth.password)
     g.workers = WorkerService(farm(), account)
     if g.workers.out_of_time():
         raise V5Error(403, OUT_OF_TIME)

@@ -56,7 +56,7 @@ def validation_failed(errors: list[dict]) -> V5Error:
 
 
 def authenticate_basic(username: str | None, key: str | None) -> Account:
-    if not username or not key:
+    if not username or not key or "\x00" in username + key:
         raise V5Error(401, "Unauthorized")
     account = Account.get_or_none(Account.v5_username == username)
     # Compare digests (high-entropy keys): no timing signal about the stored key.
@@ -189,6 +189,8 @@ def parse_worker_request(data: dict, catalogue: Catalogue, settings) -> dict:
             value = str(value)  # "os_version": 10 means "10"
         if not isinstance(value, str):
             errors.append(_invalid(name, "must be a string"))
+        elif "\x00" in value:  # databases store no NUL characters in text
+            errors.append(_invalid(name, "must not contain NUL characters"))
         elif len(value) > (2048 if name == "url" else 255):
             errors.append(_invalid(name, "is too long"))
         else:
