@@ -86,6 +86,7 @@ class _Farm:
         self.runner = WorkerRunner(farm, name="bench-runner")
         self.thread = threading.Thread(target=self.runner.run, daemon=True)
         self.thread.start()
+        self.runner.ready.wait(60)
         self.http = requests.Session()
         self.http.auth = self.auth
         flat = self.http.get(self.base + "/browsers?flat=true", timeout=30).json()

@@ -22,12 +22,12 @@ from browserfarm.models import Runner as RunnerRow
 from browserfarm.models import Window, Worker, utcnow
 from browserfarm.proxy import ProxyFailure
 from browserfarm.relay import RelayLimits
-from browserfarm.services.workers import claim_next, end_now, forget_lock, worker_lock
+from browserfarm.services.workers import (RUNNER_STALE_AFTER, claim_next, end_now,
+                                          forget_lock, worker_lock)
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between a runner's "still alive" writes
-STALE_AFTER = 30.0  # a runner silent this long is dead: its workers are reaped
 ALIVE_CHECK = 2.0  # seconds between checks that each browser still runs
 VIDEO_FPS = 2
 
@@ -71,6 +71,7 @@ class WorkerRunner:
         self.warming = 0
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.ready = threading.Event()  # reconciled, serving the queue
         self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0}
 
     # ----- the loop -----------------------------------------------------------------
@@ -78,7 +79,8 @@ class WorkerRunner:
     def run(self) -> None:
         """Until ``stop()``: reap what a previous run left, then serve the queue."""
         with self.farm.db.connection_context():
-            self.reconcile()
+            self.reconcile()  # its first heartbeat: POST /5/worker now waits for pages
+        self.ready.set()
         while not self.stopping.is_set():
             try:
                 with self.farm.db.connection_context():
@@ -101,7 +103,7 @@ class WorkerRunner:
         if now - self._last["alive"] > ALIVE_CHECK:
             self._check_alive()
             self._last["alive"] = now
-        if now - self._last["stale"] > STALE_AFTER / 2:
+        if now - self._last["stale"] > RUNNER_STALE_AFTER / 2:
             self._reap_stale_runners()
             self._last["stale"] = now
         self._claim()
@@ -310,10 +312,10 @@ class WorkerRunner:
                 RunnerRow.create(name=self.name, host=socket.gethostname(), pid=os.getpid())
 
     def _reap_stale_runners(self) -> None:
-        """Workers of runners silent for STALE_AFTER: ended, browsers stopped where
+        """Workers of runners silent for RUNNER_STALE_AFTER: ended, browsers stopped where
         the handle reaches them (the same host, or a Grid)."""
         stale = RunnerRow.select().where(
-            RunnerRow.seen_at < utcnow() - timedelta(seconds=STALE_AFTER),
+            RunnerRow.seen_at < utcnow() - timedelta(seconds=RUNNER_STALE_AFTER),
             RunnerRow.name != self.name)
         for row in stale:
             for worker in Worker.select().where(Worker.runner == row.name,

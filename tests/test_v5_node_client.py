@@ -30,6 +30,7 @@ def test_the_node_client_lists_creates_screenshots_moves_lists_and_ends(tmp_path
                                                                   runner.run)]
     for thread in threads:
         thread.start()
+    assert runner.ready.wait(30)
     try:
         os_version = farm.catalogue.entries()[0]["os_version"]
         done = subprocess.run(

@@ -34,6 +34,7 @@ def runner(farm):
     runner = WorkerRunner(farm, name="test-runner", slots=3)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
+    assert runner.ready.wait(30)
     yield runner
     runner.stop()
     thread.join(60)
@@ -158,6 +159,7 @@ def test_no_worker_lives_past_the_cap(v5, farm, origin, tmp_path, sqlite_url):
         runner = WorkerRunner(capped, name="capped-runner")
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
+        assert runner.ready.wait(30)
         try:
             made = client("POST", "/5/worker",
                           json=request_for(client, origin.url + "/", timeout=100000)).get_json()
@@ -174,6 +176,7 @@ def test_a_restarted_runner_reaps_the_browsers_its_previous_run_left(v5, farm, o
     crashed = WorkerRunner(farm, name="same-name")
     thread = threading.Thread(target=crashed.run, daemon=True)
     thread.start()
+    assert crashed.ready.wait(30)
     made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
     assert made["status"] == "running"
     pid = worker_row(farm, made["id"]).handle["pid"]
@@ -197,6 +200,7 @@ def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm
     silent = WorkerRunner(farm, name="silent")
     thread = threading.Thread(target=silent.run, daemon=True)
     thread.start()
+    assert silent.ready.wait(30)
     made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
     pid = worker_row(farm, made["id"]).handle["pid"]
     silent.shutdown = lambda: None  # it dies without ending anything
@@ -220,6 +224,7 @@ def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm,
     runner = WorkerRunner(farm, name="broken")
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
+    assert runner.ready.wait(30)
     try:
         made = v5("POST", "/5/worker", json=request).get_json()
     finally:
@@ -250,6 +255,7 @@ def grid_v5(tmp_path, sqlite_url, selenium_grid):
     runner = WorkerRunner(farm, name="grid-runner")
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
+    assert runner.ready.wait(30)
     yield client
     runner.stop()
     thread.join(60)
@@ -321,6 +327,7 @@ def test_a_warm_browser_serves_a_worker_and_none_outlives_the_runner(tmp_path, s
         runner = WorkerRunner(warm_farm, name="warm-runner")
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
+        assert runner.ready.wait(30)
         try:
             warm = wait_for(lambda: list(runner.warm))[0]
             made = client("POST", "/5/worker",
@@ -349,6 +356,8 @@ def test_workers_run_and_end_on_postgresql(tmp_path, postgres, origin):
         threads = [threading.Thread(target=r.run, daemon=True) for r in runners]
         for thread in threads:
             thread.start()
+        for runner in runners:
+            assert runner.ready.wait(30)
         try:
             first = client("POST", "/5/worker", json=request_for(
                 client, origin.url + "/page/pg", timeout=60)).get_json()

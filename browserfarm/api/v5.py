@@ -96,7 +96,8 @@ def browsers():
 def create_worker():
     data = parse_worker_request(_body(), catalogue(), farm().settings)
     worker = g.workers.create(data)
-    if g.workers.has_free_slot_for(worker):
+    # With a slot free and a runner alive, answer once the page has loaded.
+    if g.workers.has_free_slot_for(worker) and g.workers.runner_alive():
         worker = g.workers.wait_started(worker.id, START_WAIT)
     answer = {"id": worker.id, "url": worker.url, "status": public_status(worker)}
     if worker.failed:

@@ -19,6 +19,7 @@ import logging
 
 from browserfarm.db import write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
+from browserfarm.models import Runner as RunnerRow
 from browserfarm.security import digest
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ RESOLUTIONS = {("windows", "xp"): ["800x600"] + _WINDOWS_NEW,
                None: sorted(set(["800x600"] + _WINDOWS_NEW + _OS_X),
                             key=lambda r: tuple(map(int, r.split("x"))))}
 ACTIVE = ("starting", "running")  # what counts against sessions_limit
+RUNNER_STALE_AFTER = 30.0  # a runner silent this long is dead: its workers are reaped
 SCREENSHOTS_KEPT = 50  # per worker; older ones are dropped
 OUT_OF_TIME = "You have run out of API time"
 TOO_EARLY = ("A worker can't be terminated within its first 60 seconds of running; "
@@ -297,6 +299,11 @@ class WorkerService:
                                            (Worker.status == "queue") & (Worker.id < worker.id)))
                  .count())
         return ahead < self.account.sessions_limit
+
+    def runner_alive(self) -> bool:
+        """Some runner wrote its heartbeat lately: a worker with a free slot will start."""
+        return RunnerRow.select().where(
+            RunnerRow.seen_at > utcnow() - timedelta(seconds=RUNNER_STALE_AFTER)).exists()
 
     def wait_started(self, worker_id: int, timeout: float, poll: float = 0.02) -> Worker:
         """The worker once it runs or ended, or as it is after ``timeout``."""
