@@ -216,7 +216,10 @@ def runner(ctx, name, slots):
     signal.signal(signal.SIGINT, lambda *_: worker_runner.stop())
     backends = ", ".join(b.name for b in farm.plugins.browser_backends) or "none"
     click.echo(f"runner {worker_runner.name}: {slots} slots, backends: {backends}")
-    worker_runner.run()
+    try:
+        worker_runner.run()
+    except RuntimeError as exc:  # e.g. a runner of this name already runs
+        raise click.ClickException(str(exc)) from None
 
 
 def _exit_on_sigterm(*_):

@@ -4,8 +4,11 @@ at its time, records videos, keeps a warm pool, and after its own restart reaps 
 it left behind. API processes reach the browsers through the stored handles."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -77,21 +80,39 @@ class WorkerRunner:
     # ----- the loop -----------------------------------------------------------------
 
     def run(self) -> None:
-        """Until ``stop()``: reap what a previous run left, then serve the queue."""
-        with self.farm.db.connection_context():
-            self.reconcile()  # its first heartbeat: POST /5/worker now waits for pages
-        self.ready.set()
-        while not self.stopping.is_set():
-            try:
-                with self.farm.db.connection_context():
-                    self.tick()
-            except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
-                log.exception("runner pass failed")
-            self.stopping.wait(self.poll)
-        self.shutdown()
+        """Until ``stop()``: reap what a previous run left, then serve the queue.
+        One runner per process (its mark is in the process's environment)."""
+        self._hold_name()
+        try:
+            with self.farm.db.connection_context():
+                self.reconcile()  # its first heartbeat: POST /5/worker now waits for pages
+            self.ready.set()
+            while not self.stopping.is_set():
+                try:
+                    with self.farm.db.connection_context():
+                        self.tick()
+                except Exception:  # noqa: BLE001 - the loop must outlive one bad pass
+                    log.exception("runner pass failed")
+                self.stopping.wait(self.poll)
+            self.shutdown()
+        finally:
+            self._name_lock.close()
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _hold_name(self) -> None:
+        """A second runner of this name and data dir would take the first one's live
+        browsers for a dead run's: refuse it. The lock goes with the process."""
+        safe = re.sub(r"[^\w.-]", "_", self.name)
+        path = self._dir("runners") / f"{safe}.lock"
+        self._name_lock = open(path, "a")  # noqa: SIM115 - held for the runner's life
+        try:
+            fcntl.flock(self._name_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._name_lock.close()
+            raise RuntimeError(f"a runner named {self.name!r} already runs with this data "
+                               "dir; give this one another --name") from None
 
     def tick(self) -> None:
         now = time.monotonic()
@@ -110,13 +131,24 @@ class WorkerRunner:
         self._fill_warm_pool()
 
     def reconcile(self) -> None:
-        """After a restart (even ``kill -9``): no leaked browser, no worker stuck."""
+        """After a restart (even ``kill -9``): no leaked browser, no worker stuck.
+        Workers are ended through their handles; browsers no handle records (warm
+        ones, ones still starting) by the mark every process this runner starts
+        inherits (see ``mark``)."""
         self._heartbeat()
         left = Worker.select().where(Worker.runner == self.name,
                                      Worker.status << ("starting", "running"))
         for worker in left:
             self._reap(worker, "the runner restarted")
+        kill_marked(self.mark)
+        os.environ[MARK_VARIABLE] = self.mark  # from now on, for what this run starts
         shutil.rmtree(self._dir("warm-profiles"), ignore_errors=True)
+
+    @property
+    def mark(self) -> str:
+        """The environment value every browser (and driver) of this runner inherits:
+        its name and data dir, so a restart finds what a dead run left."""
+        return f"{self.name}@{Path(self.settings.data_dir).resolve()}"
 
     def shutdown(self) -> None:
         """End every worker this runner holds (their time is charged) and the pool."""
@@ -425,6 +457,43 @@ class Recorder:
             log.warning("video of worker %s failed: %s", self.worker_id,
                         encoder.stderr.read().decode(errors="replace")[-500:])
             partial.unlink(missing_ok=True)
+
+
+MARK_VARIABLE = "BROWSERFARM_RUNNER"
+
+
+def kill_marked(mark: str) -> list[int]:
+    """Kill the processes (other than this one) whose environment carries ``mark``:
+    SIGTERM, then SIGKILL for those still there after 5 s."""
+    needle = f"{MARK_VARIABLE}={mark}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    for sig in (15, 9):
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while sig == 15 and time.monotonic() < deadline and any(_running(p) for p in found):
+            time.sleep(0.05)
+    for pid in found:  # our own children (a runner restarted in-process) are reaped
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def video_path(settings, worker_id: int) -> Path:

@@ -236,6 +236,15 @@ def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm,
     assert answer["status"] == "terminated" and "did not start" in answer["error"]
 
 
+def _is_firefox(pid: int) -> bool:
+    """The main Firefox process (its content processes run firefox-esr -contentproc)."""
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    return argv[0].endswith(b"firefox-esr") and b"-contentproc" not in argv
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -379,3 +388,64 @@ def test_workers_run_and_end_on_postgresql(tmp_path, postgres, origin):
         assert abs(client("GET", "/5/status").get_json()["used_time"] - ran) < 0.2
     finally:
         pg_farm.close()
+
+
+def test_a_runner_killed_with_9_leaves_nothing_once_restarted(tmp_path, origin):
+    """A real `browserfarm runner` process, with a worker and a warm browser (which no
+    handle records): after kill -9 and a restart, no browser of it is left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from browserfarm.models import Runner
+    from browserfarm.runner import MARK_VARIABLE
+    data_dir = tmp_path / "runner-data"
+    env = {**os.environ, "BROWSERFARM_WORKER_TIME_SCALE": str(SCALE),
+           "BROWSERFARM_WARM_POOL": "firefox=1"}
+    env.pop("DATABASE_URL", None)
+    farm = make_farm(data_dir, f"sqlite:///{data_dir.resolve()}/browserfarm.db")
+
+    def start_runner():
+        return subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                                 str(data_dir), "runner", "--name", "killed"], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def marked() -> set[int]:
+        found = set()
+        for entry in os.listdir("/proc"):
+            try:
+                if entry.isdigit() and f"{MARK_VARIABLE}=killed@".encode() in open(
+                        f"/proc/{entry}/environ", "rb").read() and _alive(int(entry)):
+                    found.add(int(entry))
+            except OSError:
+                pass
+        return found
+
+    try:
+        new = in_db(farm, lambda: create_account(farm, "killed"))
+        client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
+        runner = start_runner()
+        wait_for(lambda: in_db(farm, lambda: Runner.select().where(
+            Runner.name == "killed").exists()))  # it reconciled and beats
+        made = client("POST", "/5/worker", json=request_for(client, origin.url + "/")).get_json()
+        assert made["status"] == "running", made
+        browser = worker_row(farm, made["id"]).handle["pid"]
+        wait_for(lambda: len([p for p in marked() if _is_firefox(p)]) >= 2)  # + a warm one
+        second = start_runner()  # the same name, while the first one runs: refused
+        assert second.wait(60) != 0 and "already runs" in second.stdout.read()
+        os.kill(runner.pid, signal.SIGKILL)
+        runner.wait(30)
+        left = marked()
+        assert browser in left and len(left) >= 2  # the worker's and the warm browser
+        restarted = start_runner()
+        try:
+            wait_for(lambda: worker_row(farm, made["id"]).status == "terminated")
+            wait_for(lambda: not (left & marked()))  # every one of them is gone
+            assert "restarted" in worker_row(farm, made["id"]).end_reason
+        finally:
+            restarted.send_signal(signal.SIGTERM)
+            restarted.wait(90)
+        assert not marked()
+    finally:
+        farm.close()
