@@ -2,6 +2,8 @@
 browsers (firefox, chromium, selenium-grid, ...)."""
 from __future__ import annotations
 
+import functools
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +18,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def installed_version(executable: str) -> str:
+    """The version an executable prints for ``--version`` ("Mozilla Firefox 128.5.0esr",
+    "Chromium 156.0.8078.79 built on Debian ..."): asked once per process."""
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True,
+                         timeout=30).stdout
+    found = re.search(r"\b\d+(\.\d+)+", out)
+    return found.group(0) if found else ""
+
+
+@functools.cache
 def host_os_version() -> str:
     """This machine's OS release as v5's os_version: Debian's codename, "bookworm"."""
     try:
@@ -74,6 +87,7 @@ class BrowserBackend:
 
     name = ""
     executables: tuple[str, ...] = ()  # the first one found on PATH is used
+    local = True  # its browsers run on this machine (they can use a window's relay)
 
     @classmethod
     def executable(cls) -> str | None:
@@ -91,10 +105,8 @@ class BrowserBackend:
 
     @classmethod
     def version(cls) -> str:
-        """The browser's version as it prints it, e.g. "128.5.0esr" -> "128.5.0esr"."""
-        out = subprocess.run([cls.executable(), "--version"], capture_output=True,
-                             text=True, timeout=30).stdout
-        return out.strip().split()[-1] if out.strip() else ""
+        """The installed browser's version: "156.0.8078.79", "128.5.0"."""
+        return installed_version(cls.executable())
 
     # What v5 workers need. A backend that runs workers implements these; the handle is
     # JSON (ports, executor URL and session id, pids) stored in the database, so any

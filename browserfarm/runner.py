@@ -155,9 +155,13 @@ class WorkerRunner:
         deadline = time.monotonic() + 60
         while (self.starting or self.warming) and time.monotonic() < deadline:
             time.sleep(0.05)  # browsers on their way: they must not outlive the runner
-        with self.farm.db.connection_context():
-            for active in list(self.active.values()):
-                self._finish(active, "the runner stopped")
+        enders = [threading.Thread(target=self._finish_in_thread,
+                                   args=(active, "the runner stopped"))
+                  for active in list(self.active.values()) if not active.ending]
+        for ender in enders:  # all at once: a slow browser doesn't hold up the others
+            ender.start()
+        for ender in enders:
+            ender.join(60)
         with self.lock:
             warm, self.warm = self.warm, []
         for browser in warm:
@@ -282,9 +286,9 @@ class WorkerRunner:
                                  args=(active, row.end_reason or "timeout"), daemon=True,
                                  name=f"end-worker-{row.id}").start()
 
-    def _finish_in_thread(self, active: Active, reason: str) -> None:
+    def _finish_in_thread(self, active: Active, reason: str, failed: bool = False) -> None:
         with self.farm.db.connection_context():
-            self._finish(active, reason)
+            self._finish(active, reason, failed)
 
     def _finish(self, active: Active, reason: str, failed: bool = False) -> None:
         """Stop the browser, then mark the worker ended: its time stops at the mark."""
@@ -309,10 +313,12 @@ class WorkerRunner:
         forget_lock(self.settings, active.worker_id)
 
     def _check_alive(self) -> None:
+        """Browsers that exited end their workers (in threads: the loop must go on)."""
         for active in list(self.active.values()):
             if not active.ending and not _quietly(lambda a=active: a.backend.alive(a.handle)):
                 active.ending = True
-                self._finish(active, "the browser exited", failed=True)
+                threading.Thread(target=self._finish_in_thread, daemon=True,
+                                 args=(active, "the browser exited", True)).start()
 
     def _expire_queue(self) -> None:
         limit = utcnow() - timedelta(seconds=self.settings.queue_timeout)
@@ -369,8 +375,8 @@ class WorkerRunner:
     def _fill_warm_pool(self) -> None:
         for name, size in self.settings.warm_pool.items():
             backend = self.farm.plugins.browser_backends.get(name)
-            if backend is None or self.warming:
-                continue
+            if backend is None or not backend.local or self.warming:
+                continue  # a Grid keeps its own browsers
             have = sum(1 for w in self.warm if w.backend is backend)
             if have < size:
                 self.warming += 1

@@ -8,7 +8,6 @@ the kernel gave to another process since is never signalled) to reap what is lef
 the session cannot be ended politely."""
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from browserfarm import hookimpl, webdriver
-from browserfarm.backends import Launched, WorkerSpec, free_port
+from browserfarm.backends import Launched, WorkerSpec, free_port, host_os_version
 from browserfarm.webdriver import WebDriverBackend, WebDriverError
 
 # Headless, as root in containers, and quiet: nothing leaves around the window's proxy.
@@ -64,27 +63,6 @@ def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = Tr
     return options
 
 
-@functools.cache
-def installed_version(executable: str) -> str:
-    """"156.0.8078.79" from ``Chromium 156.0.8078.79 built on Debian GNU/Linux 12
-    (bookworm)``; asked once per process."""
-    out = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                         timeout=30).stdout
-    found = re.search(r"\b\d+(\.\d+)+\b", out)
-    return found.group(0) if found else ""
-
-
-@functools.cache
-def os_codename() -> str:
-    """This machine's Debian release name ("bookworm")."""
-    try:
-        text = Path("/etc/os-release").read_text()
-    except OSError:
-        return "any"
-    found = re.search(r"^VERSION_CODENAME=\"?([^\"\n]*)", text, re.M)
-    return found.group(1) if found and found.group(1) else "any"
-
-
 class Chromium(WebDriverBackend):
     name = "chromium"
     executables = ("chromium", "chromium-browser")
@@ -92,10 +70,6 @@ class Chromium(WebDriverBackend):
     @classmethod
     def driver(cls) -> str | None:
         return shutil.which("chromedriver")
-
-    @classmethod
-    def version(cls) -> str:
-        return installed_version(cls.executable())
 
     @classmethod
     def unavailable_reason(cls):
@@ -113,7 +87,7 @@ class Chromium(WebDriverBackend):
         major = cls.version().split(".")[0]
         if not major:
             return []
-        entry = {"os": "Linux", "os_version": os_codename(), "browser_version": f"{major}.0",
+        entry = {"os": "Linux", "os_version": host_os_version(), "browser_version": f"{major}.0",
                  "device": None, "real_mobile": None}
         return [{"browser": "chromium"} | entry, {"browser": "chrome"} | entry]
 

@@ -182,11 +182,13 @@ class Firefox(BrowserBackend):
 
 
     @classmethod
-    def attach(cls, handle: dict):
-        """A Marionette client with a session on the running window."""
+    def attach(cls, handle: dict, timeout: float = 60.0):
+        """A Marionette client with a session on the running window; no answer waits
+        longer than ``timeout`` (Marionette's own default is 6 minutes)."""
         from marionette_driver.marionette import Marionette
-        client = Marionette(host="127.0.0.1", port=handle["marionettePort"])
-        client.start_session(timeout=30)
+        client = Marionette(host="127.0.0.1", port=handle["marionettePort"],
+                            socket_timeout=timeout)
+        client.start_session(timeout=min(timeout, 30))
         return client
 
     @classmethod
@@ -285,7 +287,7 @@ class Firefox(BrowserBackend):
         """Load ``url``. A page that fails to load (refused, unknown name) is what the
         worker shows, as a browser would: not an error of the worker."""
         from marionette_driver.errors import MarionetteException
-        client = cls.attach(handle)
+        client = cls.attach(handle, timeout + 10)  # the page load's own timeout first
         try:
             client.timeout.page_load = timeout
             client.navigate(url)
@@ -297,7 +299,7 @@ class Firefox(BrowserBackend):
 
     @classmethod
     def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
-        client = cls.attach(handle)
+        client = cls.attach(handle, timeout)
         try:
             return client.screenshot(format="binary", full=False)
         finally:

@@ -100,6 +100,7 @@ def capabilities(spec: WorkerSpec) -> dict:
 
 class SeleniumGrid(WebDriverBackend):
     name = "selenium-grid"
+    local = False  # on the Grid's nodes: out of reach of our relays, not warm-pooled
 
     @classmethod
     def unavailable_reason(cls):

@@ -285,6 +285,11 @@ class WorkerService:
                       .where(Window.uuid == window_uuid).first())
             if window is None:
                 raise validation_failed([_invalid("window", "no window with this uuid")])
+            backend = self.farm.plugins.browser_backends.get(request["backend"])
+            if backend is not None and not backend.local:
+                raise validation_failed([_invalid(
+                    "window", f"a window's proxy can't reach {request['backend']} browsers; "
+                              "pick a browser of this machine")])
         with write_transaction(self.farm.db):
             return Worker.create(account=self.account.id, window=window,
                                  session_id=uuid.uuid4().hex, **request)
