@@ -164,6 +164,11 @@ def test_status_accounts_used_time_and_stops_an_account_out_of_time(v5):
         assert answer.get_json() == {"message": "You have run out of API time"}
         assert answer.status_code == 403
     assert v5.stranger("GET", "/5/status").status_code == 200  # only that account
+    from browserfarm.services.workers import claim_next
+    waiting = queued(v5)  # queued before its time ran out: no runner starts it
+    assert in_db(v5.farm, lambda: claim_next(v5.farm, "r")) is None
+    in_db(v5.farm, lambda: Account.update(api_time_limit=None).execute())
+    assert in_db(v5.farm, lambda: claim_next(v5.farm, "r")).id == waiting.id
 
 
 def test_the_rate_limit_answers_429_with_retry_after(v5):

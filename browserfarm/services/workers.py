@@ -514,8 +514,11 @@ def claim_next(farm, runner: str, backends: list[str] | None = None) -> Worker |
                   .where(Worker.status << ACTIVE).group_by(Worker.account))
         full = (Account.select(Account.id).join(active, on=(active.c.account_id == Account.id))
                 .where(active.c.n >= Account.sessions_limit))
+        out_of_time = Account.select(Account.id).where(
+            Account.api_time_limit.is_null(False), Account.used_time >= Account.api_time_limit)
         query = (Worker.select().where(Worker.status == "queue",
-                                       Worker.account.not_in(full))
+                                       Worker.account.not_in(full),
+                                       Worker.account.not_in(out_of_time))
                  .order_by(Worker.id).limit(1))
         if backends is not None:
             query = query.where(Worker.backend << backends)
