@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import click
 
@@ -92,31 +93,75 @@ def serve(ctx, host, port, workers):
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @pass_ctx
 def up(ctx, port):
-    """The embedded farm: migrate, create an owner on first start, serve."""
+    """The embedded farm: migrate, create an owner on first start, then run the API,
+    the Local API agent and a v5 runner until Ctrl-C or SIGTERM."""
     farm = ctx.farm
-    upgrade(farm.db)
     settings = farm.settings
-    url = f"http://{settings.host}:{port or settings.port}"
+    port = port or settings.port
+    # Before anything starts: a second `up` must not touch a running farm's windows.
+    for host, number, variable in ((settings.host, port, "BROWSERFARM_PORT"),
+                                   ("127.0.0.1", settings.local_port, "BROWSERFARM_LOCAL_PORT")):
+        if not _port_free(host, number):
+            raise click.ClickException(f"{host}:{number} is in use (another farm running? "
+                                       f"{variable} picks another port)")
+    upgrade(farm.db)
+    url = f"http://{settings.host}:{port}"
     with farm.db.connection_context():
         from browserfarm.services.embedded import ensure_owner_credentials, login_agent
         path, created = ensure_owner_credentials(farm, url)
     local_url = login_agent(farm, path)  # the agent of this desktop, on its own server
+    close_all(farm.db)
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
     click.echo(f"Local API on {local_url}")
-    children = [subprocess.Popen([sys.executable, "-m", "browserfarm.cli", "--data-dir",
-                                  str(settings.data_dir), command])
-                for command in ("local", "runner")]
+    base = [sys.executable, "-m", "browserfarm.cli", "--data-dir", str(settings.data_dir)]
+    server = _supervised(base + ["serve", "--port", str(port)])
+    agent, runner = _supervised(base + ["local"]), _supervised(base + ["runner"])
+    stopping = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stopping.set())
     try:
-        _serve(ctx, None, port, None)
+        while not stopping.wait(0.5):
+            exited = [c for c in (server, agent, runner) if c.poll() is not None]
+            if exited:
+                raise click.ClickException(
+                    f"{' '.join(exited[0].args[5:])} exited ({exited[0].returncode}); "
+                    "the farm stops")
     finally:
-        for child in children:  # the agent closes and syncs its windows; the runner
-            child.terminate()  # ends its workers
-        for child in children:
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        # The agent and the runner first, while the API still answers them: windows
+        # closed and their profiles synced, workers ended and charged. Then the API.
+        for group in ((agent, runner), (server,)):
+            for child in group:
+                if child.poll() is None:
+                    child.terminate()
+            for child in group:
+                try:
+                    child.wait(120)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+
+def _supervised(command: list[str]) -> subprocess.Popen:
+    """A child of ``up`` in its own session, so Ctrl-C reaches only ``up``, which stops
+    the children in order; and it gets SIGTERM should ``up`` die."""
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _port_free(host: str, port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _serve(ctx, host, port, workers):
@@ -223,6 +268,8 @@ def runner(ctx, name, slots):
 
 
 def _exit_on_sigterm(*_):
+    # Once: a second SIGTERM must not cut short the closing (archives, uploads).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise SystemExit(0)  # unwinds serve_forever, so the agent closes its windows
 
 

@@ -437,7 +437,8 @@ class Recorder:
              str(VIDEO_FPS), "-c:v", "png", "-i", "-", "-c:v", "libx264", "-preset",
              "veryfast", "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
              "-movflags", "+faststart", str(partial)],
-            stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)  # a Ctrl-C to the runner's group must not cut the video
         frames = 0
         try:
             while not self.done.is_set():

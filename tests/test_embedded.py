@@ -159,6 +159,14 @@ def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
         assert v5.put(f"{base}/worker/{worker['id']}/url.json", timeout=60,
                       data={"url": origin.url + "/page/moved"}).status_code == 200
         assert ("GET", "/page/moved") in [(m, p) for m, p, *_ in origin.requests]
+        # A second farm on the same ports and data dir is refused before it starts
+        # anything: the first one's worker runs on.
+        env = {**os.environ, "BROWSERFARM_PORT": str(port),
+               "BROWSERFARM_WORKER_TIME_SCALE": "0.05"}
+        second = subprocess.run([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                                 str(data_dir), "up"], env=env, capture_output=True,
+                                text=True, timeout=120)
+        assert second.returncode != 0 and "is in use" in second.stderr
         assert [w["id"] for w in v5.get(base + "/workers", timeout=10).json()] == [worker["id"]]
         assert v5.get(base + "/status", timeout=10).json()["running_sessions"] == 1
         assert v5.delete(f"{base}/worker/{worker['id']}", timeout=10).status_code == 422
