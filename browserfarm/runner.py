@@ -275,9 +275,11 @@ class WorkerRunner:
     def _end_due(self) -> None:
         if not self.active:
             return
+        # Due now, or terminated already by a DELETE (the browser is still ours to stop).
         due = Worker.select(Worker.id, Worker.end_reason).where(
-            Worker.runner == self.name, Worker.status == "running",
-            Worker.ends_at <= utcnow())
+            Worker.runner == self.name,
+            ((Worker.status == "running") & (Worker.ends_at <= utcnow()))
+            | ((Worker.status == "terminated") & Worker.id.in_(list(self.active))))
         for row in due:
             active = self.active.get(row.id)
             if active is not None and not active.ending:

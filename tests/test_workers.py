@@ -293,7 +293,8 @@ def test_workers_on_chromium_and_on_the_grid(grid_v5, origin, backend):
     wait_for(lambda: time.sleep(60 * SCALE) or True)  # past the 60 s rule (scaled)
     ended = grid_v5("DELETE", f"/5/worker/{made['id']}")
     assert ended.status_code == 200 and ended.get_json()["time"] >= 60 * SCALE
-    wait_for(lambda: worker_row(grid_v5.farm, made["id"]).status == "terminated")
+    assert grid_v5("GET", f"/5/worker/{made['id']}").get_json() == {}  # ended at once
+    assert worker_row(grid_v5.farm, made["id"]).end_reason == "deleted"
     assert not grid_v5("GET", "/5/workers").get_json()
 
 

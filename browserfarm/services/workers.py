@@ -343,18 +343,21 @@ class WorkerService:
             worker = self.get(worker_id)
             now = utcnow()
             if worker.status == "terminated":
-                return {"time": ran_seconds(worker, now)}
+                return {"time": round(ran_seconds(worker, now), 1)}
             if worker.status in ("queue", "starting"):  # shown as queued: ends now
                 end_now(worker, "deleted while queued", now)  # (the runner stops a
-                return {"time": 0}  # browser on its way when it finds it ended)
+                return {"time": 0.0}  # browser on its way when it finds it ended)
             # Running: under 60 s, it ends at 60 s of running (the spec's rule).
             earliest = worker.started_at + timedelta(seconds=60 * scale)
             too_early = now < earliest
-            Worker.update(ends_at=earliest if too_early else now, end_reason="deleted").where(
-                Worker.id == worker.id, Worker.status == "running").execute()
+            if too_early:
+                Worker.update(ends_at=earliest, end_reason="deleted").where(
+                    Worker.id == worker.id, Worker.status == "running").execute()
+            else:  # terminated now, as the spec says; its runner stops the browser
+                end_now(worker, "deleted", now, only_if=("running",))
         if too_early:  # raised after the commit: the deferred end must stand
             raise V5Error(422, TOO_EARLY)
-        return {"time": ran_seconds(worker, now)}
+        return {"time": round(ran_seconds(worker, now), 1)}
 
     def status(self) -> dict:
         running = (Worker.select().where(Worker.account == self.account.id,
