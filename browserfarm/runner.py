@@ -48,7 +48,11 @@ class Active:
     profile_dir: Path | None = None
     relay: object = None
     recorder: "Recorder | None" = None
-    ending: bool = False
+    ender: threading.Thread | None = None  # the thread ending it, once due
+
+    @property
+    def ending(self) -> bool:
+        return self.ender is not None
 
 
 @dataclass
@@ -155,13 +159,11 @@ class WorkerRunner:
         deadline = time.monotonic() + 60
         while (self.starting or self.warming) and time.monotonic() < deadline:
             time.sleep(0.05)  # browsers on their way: they must not outlive the runner
-        enders = [threading.Thread(target=self._finish_in_thread,
-                                   args=(active, "the runner stopped"))
-                  for active in list(self.active.values()) if not active.ending]
-        for ender in enders:  # all at once: a slow browser doesn't hold up the others
-            ender.start()
-        for ender in enders:
-            ender.join(60)
+        for active in list(self.active.values()):  # all at once: a slow browser
+            if not active.ending:  # doesn't hold up the others
+                self._end_in_thread(active, "the runner stopped")
+        for active in list(self.active.values()):
+            active.ender.join(60)
         with self.lock:
             warm, self.warm = self.warm, []
         for browser in warm:
@@ -283,10 +285,13 @@ class WorkerRunner:
         for row in due:
             active = self.active.get(row.id)
             if active is not None and not active.ending:
-                active.ending = True
-                threading.Thread(target=self._finish_in_thread,
-                                 args=(active, row.end_reason or "timeout"), daemon=True,
-                                 name=f"end-worker-{row.id}").start()
+                self._end_in_thread(active, row.end_reason or "timeout")
+
+    def _end_in_thread(self, active: Active, reason: str, failed: bool = False) -> None:
+        active.ender = threading.Thread(target=self._finish_in_thread, daemon=True,
+                                        args=(active, reason, failed),
+                                        name=f"end-worker-{active.worker_id}")
+        active.ender.start()
 
     def _finish_in_thread(self, active: Active, reason: str, failed: bool = False) -> None:
         with self.farm.db.connection_context():
@@ -318,9 +323,7 @@ class WorkerRunner:
         """Browsers that exited end their workers (in threads: the loop must go on)."""
         for active in list(self.active.values()):
             if not active.ending and not _quietly(lambda a=active: a.backend.alive(a.handle)):
-                active.ending = True
-                threading.Thread(target=self._finish_in_thread, daemon=True,
-                                 args=(active, "the browser exited", True)).start()
+                self._end_in_thread(active, "the browser exited", failed=True)
 
     def _expire_queue(self) -> None:
         limit = utcnow() - timedelta(seconds=self.settings.queue_timeout)
