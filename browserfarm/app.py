@@ -84,6 +84,12 @@ def _limit_v5(app, settings):
             return f"unauthenticated:{get_remote_address()}"
         return f"v5:{g.v5_account.id}"
 
+    @app.after_request  # registered first, so it runs after the limiter's own
+    def _retry_after_only_when_limited(response):
+        if response.status_code != 429:  # the limiter adds it to every answer
+            response.headers.pop("Retry-After", None)
+        return response
+
     app.config.update(RATELIMIT_HEADERS_ENABLED=True)
     limiter = Limiter(key_func=v5_user, app=app, storage_uri=settings.rate_limit_storage,
                       default_limits=[])

@@ -237,6 +237,9 @@ def local(click_ctx, port):
             raise click.ClickException(exc.msg) from None
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
+    # Where it listens, for `local info` run without this process's settings.
+    (settings.data_dir / "local-api.json").write_text(json.dumps(
+        {"local_url": f"http://127.0.0.1:{server.server_port}"}))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     click.echo(f"Local API on http://127.0.0.1:{server.server_port} "
                f"({'logged in to ' + agent.login.server if agent.login.logged_in else 'not logged in'})")
@@ -280,7 +283,10 @@ def local_info(ctx):
     from browserfarm.agent import Login
     settings = load_settings(ctx.overrides)
     login = Login.load(settings.data_dir)
-    click.echo(json.dumps({"local_url": f"http://127.0.0.1:{settings.local_port}",
+    served = settings.data_dir / "local-api.json"  # written by the running agent
+    local_url = (json.loads(served.read_text())["local_url"] if served.exists()
+                 else f"http://127.0.0.1:{settings.local_port}")
+    click.echo(json.dumps({"local_url": local_url,
                            "local_token": login.local_token, "server": login.server,
                            "logged_in": login.logged_in}, indent=2))
 

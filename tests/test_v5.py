@@ -60,6 +60,7 @@ def test_every_answer_is_versioned_and_needs_credentials(v5):
     root = v5("GET", "/5")
     assert root.status_code == 200 and root.get_json() == {}
     assert root.headers["X-API-Version"] == "5"
+    assert "Retry-After" not in root.headers  # only a 429 says when to come back
     head = v5("HEAD", "/5/status")
     assert head.status_code == 200 and head.data == b""
     missing = v5("GET", "/5/nothing-here")

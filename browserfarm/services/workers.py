@@ -398,6 +398,7 @@ class WorkerService:
         return png, key
 
     def navigate(self, worker_id, url) -> dict:
+        self.get(worker_id)  # a foreign or unknown worker is a 403 before anything else
         if not isinstance(url, str) or not _is_url(url.strip()):
             raise validation_failed([_required("url") if not url else
                                      _invalid("url", "must be an http(s) URL")])
