@@ -7,6 +7,7 @@ puts HTTP in front of it.
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import logging
@@ -24,7 +25,7 @@ from browserfarm import profile_sync
 from browserfarm.backends import LaunchSpec
 from browserfarm.errors import FarmError, InvalidInput
 from browserfarm.geo import follow_ip
-from browserfarm.proxy import ProxyFailure, ProxyOptions, ProxySettings
+from browserfarm.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
 from browserfarm.relay import RelayHub, RelayLimits
 from browserfarm.services.proxies import ask_through
 
@@ -432,9 +433,23 @@ class Agent:
 
     def _probe(self, relay, url: str) -> None:
         """Reach the start page's host through the proxy once, so a proxy that is down
-        or refuses the credentials fails the open with its kind."""
+        or refuses the credentials fails the open with its kind. Without a start page,
+        the proxy itself is reached (down, not its credentials, is what that tells)."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
+            proxy = relay.proxy.settings
+            if proxy.type == "direct" or not proxy.host:
+                return
+
+            async def reach():
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(proxy.host, proxy.port),
+                    self.options.connect_timeout)
+                writer.close()
+            try:
+                self.relays.call(reach(), timeout=self.options.connect_timeout + 5)
+            except Exception as exc:  # noqa: BLE001 - its kind is the answer
+                raise failure_from(exc) from None
             return
 
         async def connect():

@@ -558,3 +558,16 @@ def test_a_proxy_refusing_its_credentials_fails_the_open(agent, cloud, microsock
         agent.open_window({"uuid": window["uuid"]})
     assert failed.value.data["kind"] == "auth_failed"
     assert agent.pids() == {} and origin.requests == []
+
+
+@firefox
+def test_a_proxy_that_is_down_fails_an_open_without_a_start_page(agent, cloud):
+    dead = free_port()  # nothing listens there
+    window = cloud_call(cloud, "/browser/update", {
+        "proxyType": "socks5", "host": "127.0.0.1", "port": dead})["data"]
+    with pytest.raises(Exception) as failed:
+        agent.open_window({"uuid": window["uuid"]})
+    assert failed.value.data["kind"] == "connect_refused"
+    assert agent.pids() == {}  # no Firefox started
+    assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
+        "openStatus"] == "closed"
