@@ -26,7 +26,8 @@ from browserfarm.models import Window, Worker, utcnow
 from browserfarm.proxy import ProxyFailure
 from browserfarm.relay import RelayLimits
 from browserfarm.services.workers import (RUNNER_STALE_AFTER, claim_next, end_now,
-                                          forget_lock, worker_lock)
+                                          forget_lock, short_reason, video_path,
+                                          worker_lock)
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ class WorkerRunner:
                     log.warning("worker %s did not start: %s", worker.id, exc)
                     with write_transaction(self.farm.db):
                         end_now(worker, f"the {worker.backend} browser did not start: "
-                                        f"{_short(exc)}", failed=True)
+                                        f"{short_reason(exc)}", failed=True)
                     return
                 self._mark_running(worker, active)
         finally:  # only now: shutdown() waits for what is starting, then ends the active
@@ -506,15 +507,6 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def video_path(settings, worker_id: int) -> Path:
-    return Path(settings.data_dir) / "videos" / f"{worker_id}.mp4"  # as WorkerService.video
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
 
 
 def _quietly(call):

@@ -412,7 +412,7 @@ class WorkerService:
         worker = self.get(worker_id)
         if not worker.video:
             raise V5Error(404, "This worker was not recorded (browserstack.video)")
-        path = Path(self.farm.settings.data_dir) / "videos" / f"{worker.id}.mp4"
+        path = video_path(self.farm.settings, worker.id)
         if not path.exists():
             raise V5Error(404, "The video is ready once the worker has ended"
                           if worker.status != "terminated" else "The recording failed")
@@ -498,10 +498,16 @@ def command(farm, worker: Worker, call):
         try:
             return call(backend, worker.handle)
         except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
-            raise V5Error(422, f"The browser did not answer: {_short(exc)}") from exc
+            raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
 
 
-def _short(exc: Exception) -> str:
+def video_path(settings, worker_id: int) -> Path:
+    """Where the runner records a ``browserstack.video`` worker."""
+    return Path(settings.data_dir) / "videos" / f"{worker_id}.mp4"
+
+
+def short_reason(exc: Exception) -> str:
+    """An exception's first line, for a worker's end reason or a 422."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:300]
 
