@@ -32,7 +32,8 @@ def running(args, data_dir, port, extra_env=None):
                 time.sleep(0.2)
         yield proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:  # a test may have stopped it itself
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -175,3 +176,45 @@ def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
             assert time.monotonic() < deadline, "the worker did not end at 60 s (scaled)"
             time.sleep(0.2)
         assert v5.get(base + "/status", timeout=10).json()["used_time"] >= 3
+
+
+def test_stopping_up_closes_and_syncs_a_window_left_open(tmp_path):
+    """Ctrl-C / SIGTERM to `up`: the agent closes its windows while the API still
+    answers, so each is reported closed and its profile reaches the cloud."""
+    port = free_port()
+    data_dir = tmp_path / "var"
+    with running(["up"], data_dir, port) as proc:
+        creds = json.loads((data_dir / "credentials.json").read_text())
+        base, token = creds["cloud_url"], creds["token"]
+        window = post(base, token, "/browser/update", {"name": "left open"})[1]["data"]
+        local = creds["local_url"]
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                opened = requests.post(local + "/browser/open", json={"id": window["id"],
+                                                                     "headless": True},
+                                       timeout=120,
+                                       headers={"X-Cos-Local-Token": creds["local_token"]})
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the Local API did not start"
+                time.sleep(0.2)
+        assert opened.json()["code"] == 0, opened.json()
+        pid = opened.json()["data"]["pid"]
+        os.killpg(proc.pid, signal.SIGTERM)  # as Ctrl-C would, to up's process group
+        proc.wait(timeout=120)
+    assert not _running(pid)  # its Firefox was quit
+    with running(["up"], data_dir, port):
+        detail = post(base, token, "/browser/detail", {"id": window["id"]})[1]["data"]
+        assert detail["openStatus"] == "closed"
+        latest = requests.post(base + "/browser/profile/latest", json={"id": window["id"]},
+                               headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        assert latest["code"] == 0 and latest["data"]["manifest"], latest  # its profile is there
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
