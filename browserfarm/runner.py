@@ -69,7 +69,7 @@ class WorkerRunner:
     farm: object
     name: str = field(default_factory=default_name)
     slots: int = 4  # browsers at once on this runner
-    poll: float = 0.02
+    poll: float = 0.01  # seconds between looks at the queue (a read, no lock)
 
     def __post_init__(self):
         self.settings = self.farm.settings

@@ -65,11 +65,14 @@ def _url(executor: str, session: str, path: str = "") -> str:
     return f"{executor}/session/{session}{path}"
 
 
-def navigate(executor: str, session: str, url: str, timeout: float) -> None:
-    """Loads url; the driver itself gives up after ``timeout`` (its page load timeout),
-    and answers a little before our own HTTP timeout would cut it off."""
-    command("POST", _url(executor, session, "/timeouts"), {"pageLoad": int(timeout * 1000)},
-            timeout=min(timeout, 10))
+def navigate(executor: str, session: str, url: str, timeout: float,
+             set_page_load_timeout: bool = True) -> None:
+    """Loads url; the driver itself gives up after ``timeout`` (its page load timeout,
+    set here unless the session's capabilities already did), and answers a little
+    before our own HTTP timeout would cut it off."""
+    if set_page_load_timeout:
+        command("POST", _url(executor, session, "/timeouts"),
+                {"pageLoad": int(timeout * 1000)}, timeout=min(timeout, 10))
     try:
         command("POST", _url(executor, session, "/url"), {"url": url}, timeout=timeout + 10)
     except WebDriverError as exc:

@@ -122,7 +122,9 @@ class Chromium(WebDriverBackend):
             if isinstance(browser_pid, int):
                 handle["browserPid"] = browser_pid
                 handle["starts"][str(browser_pid)] = _start_time(browser_pid)
-            webdriver.navigate(driver.executor, handle["session"], spec.url, left())
+            # The session's capabilities set its page load timeout already.
+            webdriver.navigate(driver.executor, handle["session"], spec.url, left(),
+                               set_page_load_timeout=False)
         except BaseException:
             cls.stop(handle, timeout=10)
             raise
@@ -196,7 +198,7 @@ def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
                 proc.kill()
                 proc.wait(5)
                 raise TimeoutError(f"chromedriver was not ready on port {port} in time")
-            time.sleep(0.05)
+            time.sleep(0.01)  # it is ready in ~50 ms: don't oversleep it
         failures.append(f"port {port}: exit status {proc.returncode}")
     raise RuntimeError(f"chromedriver exited at start ({'; '.join(failures)})"
                        + (f", see {spec.log_path}" if spec.log_path else ""))

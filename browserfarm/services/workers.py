@@ -310,7 +310,7 @@ class WorkerService:
         return RunnerRow.select().where(
             RunnerRow.seen_at > utcnow() - timedelta(seconds=RUNNER_STALE_AFTER)).exists()
 
-    def wait_started(self, worker_id: int, timeout: float, poll: float = 0.02) -> Worker:
+    def wait_started(self, worker_id: int, timeout: float, poll: float = 0.01) -> Worker:
         """The worker once it runs or ended, or as it is after ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
