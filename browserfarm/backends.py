@@ -133,6 +133,14 @@ class BrowserBackend:
         raise NotImplementedError
 
     @classmethod
+    def hold(cls, handle: dict):
+        """For backends that serve one automation session at a time: a session the
+        runner keeps (``screenshot()``, ``navigate(url, timeout)``, ``close()``) and
+        serves to every process (browserfarm.keeper). None: commands go through the
+        handle directly."""
+        return None
+
+    @classmethod
     def alive(cls, handle: dict) -> bool:
         raise NotImplementedError
 

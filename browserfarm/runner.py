@@ -20,6 +20,7 @@ from pathlib import Path
 
 from browserfarm import permissions as perm
 from browserfarm.backends import WorkerSpec
+from browserfarm.keeper import SessionKeeper
 from browserfarm.db import write_transaction
 from browserfarm.models import Runner as RunnerRow
 from browserfarm.models import Window, Worker, utcnow
@@ -80,6 +81,7 @@ class WorkerRunner:
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.ready = threading.Event()  # reconciled, serving the queue
+        self.keeper: SessionKeeper | None = None  # while run() runs
         self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0}
 
     # ----- the loop -----------------------------------------------------------------
@@ -88,6 +90,7 @@ class WorkerRunner:
         """Until ``stop()``: reap what a previous run left, then serve the queue.
         One runner per process (its mark is in the process's environment)."""
         self._hold_name()
+        self.keeper = SessionKeeper()
         try:
             with self.farm.db.connection_context():
                 self.reconcile()  # its first heartbeat: POST /5/worker now waits for pages
@@ -101,6 +104,7 @@ class WorkerRunner:
                 self.stopping.wait(self.poll)
             self.shutdown()
         finally:
+            self.keeper.close()
             self._name_lock.close()
 
     def stop(self) -> None:
@@ -257,6 +261,9 @@ class WorkerRunner:
         return relay, dict(window.fingerprint or {}), shown
 
     def _mark_running(self, worker: Worker, active: Active) -> None:
+        held = _quietly(lambda: active.backend.hold(active.handle)) if self.keeper else None
+        if held is not None:  # commands from any process come through this runner
+            active.handle = active.handle | self.keeper.add(worker.id, held)
         seconds = min(worker.timeout, self.settings.worker_max_seconds)
         with write_transaction(self.farm.db):
             now = utcnow()
@@ -268,7 +275,7 @@ class WorkerRunner:
             self._release(active)
             return
         if worker.video:
-            active.recorder = Recorder(self.farm, worker.id, active)
+            active.recorder = Recorder(self.farm, worker.id, self._shooter(active))
             active.recorder.start()
         with self.lock:
             self.active[worker.id] = active
@@ -308,10 +315,23 @@ class WorkerRunner:
         with self.lock:
             self.active.pop(active.worker_id, None)
 
+    def _shooter(self, active: Active):
+        """How this runner takes a worker's screenshot (for its video)."""
+        if self.keeper is not None and active.handle.get("keeper"):
+            return lambda: self.keeper.run(active.worker_id, "screenshot")
+
+        def shoot():
+            with worker_lock(self.settings, active.worker_id):
+                return active.backend.screenshot(active.handle)
+        return shoot
+
     def _release(self, active: Active) -> None:
-        """Everything this runner holds for a worker: recorder, browser, relay, dirs."""
+        """Everything this runner holds for a worker: recorder, session, browser,
+        relay, dirs."""
         if active.recorder is not None:
             active.recorder.stop()
+        if self.keeper is not None:
+            self.keeper.remove(active.worker_id)  # its session goes before the browser
         with worker_lock(self.settings, active.worker_id):
             _quietly(lambda: active.backend.stop(active.handle))
         if active.relay is not None:
@@ -421,8 +441,8 @@ class Recorder:
     """``browserstack.video``: screenshots of the running worker, VIDEO_FPS a second,
     encoded by ffmpeg into ``<data dir>/videos/<id>.mp4``."""
 
-    def __init__(self, farm, worker_id: int, active: Active):
-        self.farm, self.worker_id, self.active = farm, worker_id, active
+    def __init__(self, farm, worker_id: int, shoot):
+        self.farm, self.worker_id, self.shoot = farm, worker_id, shoot
         self.path = video_path(farm.settings, worker_id)
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._record, daemon=True,
@@ -449,9 +469,7 @@ class Recorder:
         try:
             while not self.done.is_set():
                 try:
-                    with worker_lock(self.farm.settings, self.worker_id):
-                        png = self.active.backend.screenshot(self.active.handle)
-                    encoder.stdin.write(png)
+                    encoder.stdin.write(self.shoot())
                     frames += 1
                 except (BrokenPipeError, OSError):
                     break

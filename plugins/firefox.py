@@ -298,12 +298,38 @@ class Firefox(BrowserBackend):
             _quietly(client.delete_session)
 
     @classmethod
+    def hold(cls, handle: dict):
+        return HeldSession(cls.attach(handle))
+
+    @classmethod
     def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
         client = cls.attach(handle, timeout)
         try:
             return client.screenshot(format="binary", full=False)
         finally:
             _quietly(client.delete_session)
+
+
+class HeldSession:
+    """A Marionette session kept open by a runner (see browserfarm.keeper)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def screenshot(self) -> bytes:
+        return self.client.screenshot(format="binary", full=False)
+
+    def navigate(self, url: str, timeout: float = 60.0) -> None:
+        from marionette_driver.errors import MarionetteException
+        self.client.timeout.page_load = timeout
+        try:
+            self.client.navigate(url)
+        except MarionetteException as exc:  # an error page is shown, as by navigate()
+            if "Reached error page" not in str(exc):
+                raise
+
+    def close(self) -> None:
+        _quietly(self.client.delete_session)
 
 
 _SAME_SITE = """const sameSite = {strict: Ci.nsICookie.SAMESITE_STRICT,

@@ -141,12 +141,10 @@ def test_a_worker_runs_with_its_windows_proxy_and_fingerprint(v5, runner, origin
                                                     window=window["uuid"])).get_json()
     assert made["status"] == "running", made
     assert proxy.connections() >= 1  # the page came through the window's proxy
-    handle = worker_row(v5.farm, made["id"]).handle
-    client = Firefox.attach(handle)
-    try:
-        seen = client.execute_script("return [navigator.userAgent, navigator.language]")
-    finally:
-        client.delete_session()
+    # The runner holds the worker's one Marionette session (its keeper): ask through it.
+    held, lock = runner.keeper._held[made["id"]]
+    with lock:
+        seen = held.client.execute_script("return [navigator.userAgent, navigator.language]")
     assert seen == ["BrowserFarmTest/1.0", "de-DE"]
 
 

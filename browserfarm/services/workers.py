@@ -17,6 +17,7 @@ from pathlib import Path
 import peewee as pw
 import logging
 
+from browserfarm import keeper
 from browserfarm.db import write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
 from browserfarm.models import Runner as RunnerRow
@@ -386,7 +387,7 @@ class WorkerService:
         """Take a PNG through the handle; stored (for its URL) when ``store``: the
         PNG and its key."""
         worker = self.running(worker_id)
-        png = command(self.farm, worker, lambda backend, handle: backend.screenshot(handle))
+        png = command(self.farm, worker, "screenshot")
         if not store:
             return png, None
         key = secrets.token_urlsafe(24)
@@ -403,7 +404,7 @@ class WorkerService:
             raise validation_failed([_required("url") if not url else
                                      _invalid("url", "must be an http(s) URL")])
         worker = self.running(worker_id)
-        command(self.farm, worker, lambda backend, handle: backend.navigate(handle, url.strip()))
+        command(self.farm, worker, "navigate", url.strip())
         Worker.update(url=url.strip()).where(Worker.id == worker.id).execute()
         return {"message": "Browser updated with new url"}
 
@@ -488,17 +489,24 @@ def worker_lock(settings, worker_id: int):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def command(farm, worker: Worker, call):
-    """Run ``call(backend, handle)`` on a worker's browser; a browser that is gone or
-    fails is the 422 a client can act on, not a 500."""
+def command(farm, worker: Worker, name: str, *args):
+    """``screenshot`` or ``navigate`` on a worker's browser: through its runner's
+    session keeper when it has one (browserfarm.keeper), else through the handle. A
+    browser that is gone or fails is the 422 a client can act on, not a 500."""
     backend = farm.plugins.browser_backends.get(worker.backend)
     if backend is None:
         raise V5Error(422, f"The {worker.backend} backend is not enabled here")
-    with worker_lock(farm.settings, worker.id):
-        try:
-            return call(backend, worker.handle)
-        except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
-            raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
+    try:
+        if worker.handle.get("keeper"):
+            try:
+                body = {"url": args[0], "timeout": 60} if name == "navigate" else {}
+                return keeper.ask(worker.handle, worker.id, name, body, timeout=60)
+            except keeper.KeeperGone:
+                pass  # its runner is gone, and with it the session: attach anew
+        with worker_lock(farm.settings, worker.id):
+            return getattr(backend, name)(worker.handle, *args)
+    except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
+        raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
 
 
 def video_path(settings, worker_id: int) -> Path:

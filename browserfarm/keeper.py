@@ -1,0 +1,115 @@
+"""Session keeper: a runner holds one automation session per browser whose backend
+serves a single session at a time (Marionette), and serves the API's commands over
+loopback HTTP, as chromedriver does for Chromium. Without it every screenshot would
+open and close a Marionette session (about 10 ms each)."""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+
+class SessionKeeper:
+    """In the runner: ``add(worker_id, held)`` where ``held`` has ``screenshot()``,
+    ``navigate(url, timeout)`` and ``close()``. Reached at ``url`` with ``key``."""
+
+    def __init__(self):
+        self.key = secrets.token_urlsafe(24)
+        self._held: dict[int, tuple[object, threading.Lock]] = {}
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        kwargs={"poll_interval": 0.2}, name="keeper")
+        self._thread.start()
+
+    def add(self, worker_id: int, held) -> dict:
+        """Hold it; what the worker's handle gains, for the API to reach it."""
+        self._held[worker_id] = (held, threading.Lock())
+        return {"keeper": self.url, "keeperKey": self.key}
+
+    def remove(self, worker_id: int) -> None:
+        entry = self._held.pop(worker_id, None)
+        if entry is not None:
+            held, lock = entry
+            with lock:
+                held.close()
+
+    def run(self, worker_id: int, name: str, *args):
+        held, lock = self._held[worker_id]
+        with lock:  # one command at a time on a session
+            return getattr(held, name)(*args)
+
+    def close(self) -> None:
+        for worker_id in list(self._held):
+            self.remove(worker_id)
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler_for(keeper: SessionKeeper):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: an API process reuses its connection
+
+        def do_POST(self):  # noqa: N802 - the stdlib's name
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not secrets.compare_digest(self.headers.get("X-Keeper-Key", ""), keeper.key):
+                return self._answer(403, b"wrong key")
+            worker_id, _, command = self.path.strip("/").partition("/")
+            try:
+                if command == "screenshot":
+                    return self._answer(200, keeper.run(int(worker_id), "screenshot"))
+                if command == "navigate":
+                    keeper.run(int(worker_id), "navigate", body["url"],
+                               float(body.get("timeout", 60)))
+                    return self._answer(200, b"")
+            except KeyError:
+                return self._answer(404, b"not held here")
+            except Exception as exc:  # noqa: BLE001 - the browser's error, for the API
+                return self._answer(502, str(exc).encode()[:2000])
+            return self._answer(404, b"unknown command")
+
+        def _answer(self, status: int, body: bytes):
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+class KeeperGone(Exception):
+    """The keeper doesn't answer (its runner is gone): use the backend directly."""
+
+
+def ask(handle: dict, worker_id: int, command: str, body: dict, timeout: float) -> bytes:
+    """A command through the keeper named in a worker's handle."""
+    try:
+        reply = _session().post(f"{handle['keeper']}/{worker_id}/{command}", json=body,
+                               headers={"X-Keeper-Key": handle["keeperKey"]},
+                               timeout=timeout + 10)
+    except requests.ConnectionError as exc:
+        raise KeeperGone(str(exc)) from None
+    if reply.status_code == 404:
+        raise KeeperGone(reply.text)
+    if reply.status_code != 200:
+        raise RuntimeError(reply.content.decode(errors="replace") or f"HTTP {reply.status_code}")
+    return reply.content
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    """One connection pool per thread of an API process (Sessions aren't thread-safe)."""
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+        _local.session.trust_env = False  # loopback: no proxy from the environment
+    return _local.session
