@@ -28,6 +28,7 @@ class Settings:
     worker_max_seconds: float = 1800.0  # no worker lives longer, whatever its timeout
     worker_time_scale: float = 1.0  # tests shrink worker lifetimes (timeout, the 60 s rule, the cap) by this
     queue_timeout: float = 600.0  # a queued worker not started by then ends
+    worker_retention_days: float = 7.0  # an ended worker's screenshots, video and log
     warm_pool: dict = field(default_factory=dict)  # backend name -> browsers kept ready
     rate_limit: str = "1600 per 5 minutes"  # per v5 user
     rate_limit_storage: str = "memory://"  # per process; redis://... to share it
@@ -66,6 +67,7 @@ _ENV = {
     "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),
     "worker_time_scale": ("BROWSERFARM_WORKER_TIME_SCALE", float),
     "queue_timeout": ("BROWSERFARM_QUEUE_TIMEOUT", float),
+    "worker_retention_days": ("BROWSERFARM_WORKER_RETENTION_DAYS", float),
     # "firefox=2,chromium=1"
     "warm_pool": ("BROWSERFARM_WARM_POOL",
                   lambda v: {k: int(n) for k, n in (p.split("=", 1) for p in v.split(",") if p)}),

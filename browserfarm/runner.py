@@ -23,7 +23,7 @@ from browserfarm.backends import WorkerSpec
 from browserfarm.keeper import SessionKeeper
 from browserfarm.db import write_transaction
 from browserfarm.models import Runner as RunnerRow
-from browserfarm.models import Window, Worker, utcnow
+from browserfarm.models import Screenshot, Window, Worker, utcnow
 from browserfarm.proxy import ProxyFailure
 from browserfarm.relay import RelayLimits
 from browserfarm.services.workers import (RUNNER_STALE_AFTER, claim_next, end_now,
@@ -33,6 +33,7 @@ from browserfarm.services.workers import (RUNNER_STALE_AFTER, claim_next, end_no
 log = logging.getLogger(__name__)
 
 HEARTBEAT = 2.0  # seconds between a runner's "still alive" writes
+PURGE_EVERY = 3600.0  # seconds between tidyings of old workers' files
 ALIVE_CHECK = 2.0  # seconds between checks that each browser still runs
 VIDEO_FPS = 2
 
@@ -82,7 +83,7 @@ class WorkerRunner:
         self.stopping = threading.Event()
         self.ready = threading.Event()  # reconciled, serving the queue
         self.keeper: SessionKeeper | None = None  # while run() runs
-        self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0}
+        self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0, "purge": 0.0}
 
     # ----- the loop -----------------------------------------------------------------
 
@@ -136,6 +137,9 @@ class WorkerRunner:
         if now - self._last["stale"] > RUNNER_STALE_AFTER / 2:
             self._reap_stale_runners()
             self._last["stale"] = now
+        if now - self._last["purge"] > PURGE_EVERY:
+            self.purge_old()
+            self._last["purge"] = now
         self._claim()
         self._fill_warm_pool()
 
@@ -366,6 +370,21 @@ class WorkerRunner:
         shutil.rmtree(self._dir("worker-profiles") / str(worker.id), ignore_errors=True)
         with write_transaction(self.farm.db):
             end_now(worker, reason, failed=True)
+
+    def purge_old(self) -> int:
+        """What ended workers leave (screenshots, videos, logs) goes after the
+        retention (``BROWSERFARM_WORKER_RETENTION_DAYS``); the worker rows stay, for
+        the accounting. Returns how many workers were tidied."""
+        limit = utcnow() - timedelta(days=self.settings.worker_retention_days)
+        old = [w.id for w in Worker.select(Worker.id).where(
+            Worker.status == "terminated", Worker.ended_at < limit,
+            Worker.id.in_(Screenshot.select(Screenshot.worker)) | Worker.video)]
+        with write_transaction(self.farm.db):
+            Screenshot.delete().where(Screenshot.worker << old).execute()
+        for worker_id in old:
+            video_path(self.settings, worker_id).unlink(missing_ok=True)
+            (self._dir("logs") / f"worker-{worker_id}.log").unlink(missing_ok=True)
+        return len(old)
 
     def _heartbeat(self) -> None:
         with write_transaction(self.farm.db):

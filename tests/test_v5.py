@@ -305,3 +305,25 @@ def test_without_a_runner_a_new_worker_is_answered_at_once_as_queued(v5):
     made = v5("POST", "/5/worker", json={k: entry[k] for k in (
         "os", "os_version", "browser", "browser_version")} | {"url": "http://a.test/"})
     assert made.status_code == 200 and made.get_json()["status"] == "queue"
+
+
+def test_an_ended_workers_screenshots_and_video_go_after_the_retention(v5):
+    from datetime import timedelta
+
+    from browserfarm.models import Screenshot, utcnow
+    from browserfarm.runner import WorkerRunner
+    from browserfarm.services.workers import video_path
+    old = queued(v5, status="terminated", video=True,
+                 ended_at=utcnow() - timedelta(days=8))  # the default keeps 7 days
+    recent = queued(v5, status="terminated", video=True, ended_at=utcnow())
+    for worker in (old, recent):
+        in_db(v5.farm, lambda: Screenshot.create(worker=worker.id, key=f"k{worker.id}",
+                                                 png=b"\x89PNG"))
+        path = video_path(v5.farm.settings, worker.id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"mp4")
+    assert in_db(v5.farm, WorkerRunner(v5.farm, name="r").purge_old) == 1
+    assert in_db(v5.farm, lambda: [s.worker_id for s in Screenshot.select()]) == [recent.id]
+    assert not video_path(v5.farm.settings, old.id).exists()
+    assert video_path(v5.farm.settings, recent.id).exists()
+    assert v5("GET", f"/5/worker/{old.id}").get_json() == {}  # the worker itself stays
