@@ -170,7 +170,6 @@ def _cold_and_screenshots(data_dir: Path, url: str) -> list[Result]:
 
 def _screenshots(farm: _Farm, browser: str, worker_id) -> Result:
     from browserfarm.models import Worker
-    from browserfarm.services.workers import worker_lock
 
     db = farm.fixture.farm.db
     with db.connection_context():

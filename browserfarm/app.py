@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, request
 from flask_swagger_ui import get_swaggerui_blueprint
+from werkzeug.exceptions import InternalServerError
 
 from browserfarm import __version__
 from browserfarm.api import collections, envelope, profiles, proxies, v5, windows
@@ -98,9 +99,6 @@ def _limit_v5(app, settings):
 
 def _internal_error(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if request.path.startswith("/5/") or request.path == "/5":
-        response = jsonify({"message": "Internal server error"})
-        response.status_code = 500
-        response.headers["X-API-Version"] = "5"
-        return response
+    if v5.asks_v5():
+        return v5.v5_http_error(InternalServerError())
     return envelope.failure(500, "Internal server error")

@@ -4,7 +4,6 @@ at its time, records videos, keeps a warm pool, and after its own restart reaps 
 it left behind. API processes reach the browsers through the stored handles."""
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import logging
 import os
@@ -19,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from browserfarm import permissions as perm
+from browserfarm import processes
 from browserfarm.backends import WorkerSpec
 from browserfarm.keeper import SessionKeeper
 from browserfarm.db import write_transaction
@@ -525,25 +525,12 @@ def kill_marked(mark: str) -> list[int]:
                 found.append(int(entry.name))
         except OSError:  # gone, or not ours to read
             continue
-    for sig in (15, 9):
-        for pid in found:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 5
-        while sig == 15 and time.monotonic() < deadline and any(_running(p) for p in found):
-            time.sleep(0.05)
-    for pid in found:  # our own children (a runner restarted in-process) are reaped
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
+    for pid in found:
+        processes.send(pid, 15)
+    for pid in processes.wait_gone(found, 5):
+        processes.send(pid, 9)
+    processes.wait_gone(found, 5)
     return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _quietly(call):

@@ -5,7 +5,6 @@ because on the relay's hot path it costs a fraction of a millisecond less per
 connection (measured by bench/relay.py)."""
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import struct
 

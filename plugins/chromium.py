@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from browserfarm import hookimpl, webdriver
+from browserfarm import hookimpl, processes, webdriver
 from browserfarm.backends import Launched, WorkerSpec, free_port, host_os_version
 from browserfarm.webdriver import WebDriverBackend, WebDriverError
 
@@ -150,14 +150,14 @@ class Chromium(WebDriverBackend):
         driver_pids = {int(p) for p in handle.get("pids", [])}
         browser = [pid for pid in _session_processes(handle) if pid not in driver_pids]
         if answered:  # chromedriver's quit returns as Chromium's helpers still exit
-            browser = _wait_gone(browser, min(2.0, left()))
+            browser = processes.wait_gone(browser, min(2.0, left()))
         everything = browser + [pid for pid in _session_processes(handle)
                                 if pid not in browser]
         killed = bool(browser)
         for sig, wait in ((signal.SIGTERM, left(0.5)), (signal.SIGKILL, 5.0)):
             for pid in everything:
-                _signal(pid, sig)
-            everything = _wait_gone(everything, wait)
+                processes.send(pid, sig)
+            everything = processes.wait_gone(everything, wait)
             if not everything:
                 break
             killed = True
@@ -206,18 +206,9 @@ def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
 
 # ----- processes, from /proc --------------------------------------------------------
 
-def _stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat's fields from the state on (field 3 of proc(5) is index 0)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
 def _start_time(pid: int) -> int | None:
     """When the process started, in clock ticks since boot: with the pid, who it is."""
-    fields = _stat(pid)
+    fields = processes.stat(pid)
     return int(fields[19]) if fields else None
 
 
@@ -228,42 +219,15 @@ def _session_processes(handle: dict) -> list[int]:
     starts = {int(pid): start for pid, start in (handle.get("starts") or {}).items()
               if start is not None}
     found = [pid for pid, start in starts.items()
-             if (f := _stat(pid)) and f[0] != "Z" and int(f[19]) == start]
+             if (f := processes.stat(pid)) and f[0] != "Z" and int(f[19]) == start]
     pgid = handle.get("pgid")
     if pgid and pgid in starts:
         for entry in os.listdir("/proc"):
             if entry.isdigit() and int(entry) not in found:
-                f = _stat(int(entry))
+                f = processes.stat(int(entry))
                 if f and f[0] != "Z" and int(f[2]) == pgid and int(f[19]) >= starts[pgid]:
                     found.append(int(entry))
     return found
-
-
-def _alive(pid: int) -> bool:
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def _wait_gone(pids: list[int], timeout: float) -> list[int]:
-    """Waits until the processes exit (reaping our own children); those still alive."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for pid in pids:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass  # not our child: its parent (or init) reaps it
-        pids = [pid for pid in pids if _alive(pid)]
-        if not pids or time.monotonic() > deadline:
-            return pids
-        time.sleep(0.05)
-
-
-def _signal(pid: int, number: int):
-    try:
-        os.kill(pid, number)
-    except ProcessLookupError:
-        pass
 
 
 @hookimpl

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import os
 import socket
-import time
 from pathlib import Path
 
-from browserfarm import hookimpl
+from browserfarm import hookimpl, processes
 from browserfarm.backends import (BrowserBackend, Launched, LaunchSpec, WorkerSpec,
                                   free_port, host_os_version, major_version)
 
@@ -237,24 +236,24 @@ class Firefox(BrowserBackend):
         of another process (reused, or a handle from another host), is left alone."""
         pid = handle["pid"]
         if not cls.alive(handle):
-            _reap(pid)
+            processes.wait_gone([pid], 0)  # reaped, if it was our child
             return False
         try:
             client = cls.attach(handle)
             client._send_message("Marionette:Quit", {"flags": ["eAttemptQuit"]})
         except Exception:  # noqa: BLE001 - not answering: signals below
-            _signal(pid, 15)
-        if _wait_gone(pid, timeout):
+            processes.send(pid, 15)
+        if not processes.wait_gone([pid], timeout):
             return False
-        _signal(pid, 9)
-        _wait_gone(pid, 5)
+        processes.send(pid, 9)
+        processes.wait_gone([pid], 5)
         return True
 
     @classmethod
     def alive(cls, handle: dict) -> bool:
         """Running, and (when the handle names its profile) that profile's Firefox:
         a pid the kernel reused for another process is not the window."""
-        return _alive(handle["pid"]) and _runs_profile(handle["pid"],
+        return processes.alive(handle["pid"]) and _runs_profile(handle["pid"],
                                                        handle.get("profileDir"))
 
 
@@ -358,14 +357,6 @@ return Services.cookies.cookies.map(c => ({name: c.name, value: c.value, domain:
   sameSite: names[c.sameSite] || "lax"}));"""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-
-
 def _runs_profile(pid: int, profile_dir: str | None) -> bool:
     if not profile_dir:
         return True
@@ -374,30 +365,6 @@ def _runs_profile(pid: int, profile_dir: str | None) -> bool:
     except OSError:
         return False
     return os.fsencode(profile_dir) in argv
-
-
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            _reap(pid)
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _reap(pid: int):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-
-def _signal(pid: int, number: int):
-    try:
-        os.kill(pid, number)
-    except ProcessLookupError:
-        pass
 
 
 def _quietly(call):

@@ -8,7 +8,9 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg2
@@ -203,3 +205,19 @@ def selenium_grid(tmp_path_factory):
     from tests.servers import selenium_grid_server  # servers imports this module
     with selenium_grid_server(tmp_path_factory.mktemp("selenium-grid")) as url:
         yield url
+
+
+@contextmanager
+def started_runner(farm, name: str, **options):
+    """A v5 runner in a thread, as `browserfarm runner` runs it, ready to claim; on
+    exit it stops (ending its workers) and its thread is joined."""
+    from browserfarm.runner import WorkerRunner
+    runner = WorkerRunner(farm, name=name, **options)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    assert runner.ready.wait(30)
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        thread.join(90)

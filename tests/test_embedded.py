@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import requests
 
+from browserfarm import processes
 from tests.conftest import free_port
 
 @contextmanager
@@ -203,18 +204,10 @@ def test_stopping_up_closes_and_syncs_a_window_left_open(tmp_path):
         pid = opened.json()["data"]["pid"]
         os.killpg(proc.pid, signal.SIGTERM)  # as Ctrl-C would, to up's process group
         proc.wait(timeout=120)
-    assert not _running(pid)  # its Firefox was quit
+    assert not processes.alive(pid)  # its Firefox was quit
     with running(["up"], data_dir, port):
         detail = post(base, token, "/browser/detail", {"id": window["id"]})[1]["data"]
         assert detail["openStatus"] == "closed"
         latest = requests.post(base + "/browser/profile/latest", json={"id": window["id"]},
                                headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
         assert latest["code"] == 0 and latest["data"]["manifest"], latest  # its profile is there
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

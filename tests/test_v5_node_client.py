@@ -10,9 +10,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from browserfarm.app import create_app
-from browserfarm.runner import WorkerRunner
 from browserfarm.services.accounts import create_account
-from tests.conftest import in_db, make_farm, needs_firefox
+from tests.conftest import in_db, make_farm, needs_firefox, started_runner
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / ".cache" / "v5-client"
 pytestmark = needs_firefox()
@@ -25,25 +24,21 @@ def test_the_node_client_lists_creates_screenshots_moves_lists_and_ends(tmp_path
     farm = make_farm(tmp_path / "data", sqlite_url, worker_time_scale=0.05)
     new = in_db(farm, lambda: create_account(farm, "node"))
     server = make_server("127.0.0.1", 0, create_app(farm=farm), threaded=True)
-    runner = WorkerRunner(farm, name="node-runner")
-    threads = [threading.Thread(target=t, daemon=True) for t in (server.serve_forever,
-                                                                  runner.run)]
-    for thread in threads:
-        thread.start()
-    assert runner.ready.wait(30)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
     try:
-        os_version = farm.catalogue.entries()[0]["os_version"]
-        done = subprocess.run(
-            ["node", str(Path(__file__).with_name("v5_client.js"))], capture_output=True,
-            text=True, timeout=240,
-            env={**os.environ, "CLIENT_DIR": str(CLIENT_DIR), "PORT": str(server.server_port),
-                 "V5_USERNAME": new.v5_username, "V5_ACCESS_KEY": new.v5_access_key,
-                 "OS_VERSION": os_version, "PAGE": origin.url})
+        with started_runner(farm, "node-runner"):
+            os_version = farm.catalogue.entries()[0]["os_version"]
+            done = subprocess.run(
+                ["node", str(Path(__file__).with_name("v5_client.js"))],
+                capture_output=True, text=True, timeout=240,
+                env={**os.environ, "CLIENT_DIR": str(CLIENT_DIR),
+                     "PORT": str(server.server_port), "V5_USERNAME": new.v5_username,
+                     "V5_ACCESS_KEY": new.v5_access_key, "OS_VERSION": os_version,
+                     "PAGE": origin.url})
     finally:
-        runner.stop()
         server.shutdown()
-        for thread in threads:
-            thread.join(60)
+        serving.join(60)
         farm.close()
     assert done.returncode == 0, done.stderr
     steps = {line["step"]: line for line in map(json.loads, done.stdout.splitlines())}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from browserfarm import webdriver
+from browserfarm import processes, webdriver
 from browserfarm.backends import WorkerSpec, free_port
 from browserfarm.config import load_settings
 from browserfarm.webdriver import WebDriverError
@@ -85,7 +85,7 @@ def leftovers(cls, handle, grid=None, wait: float = 5.0) -> list[str]:
         else:
             found = [pid for pid in _descendants(grid.pid)
                      if _command(pid).startswith(("chromedriver", "chromium", "chrome"))]
-        found = [f"{pid} {_command(pid)}" for pid in found if _running(pid)]
+        found = [f"{pid} {_command(pid)}" for pid in found if processes.alive(pid)]
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.1)
@@ -103,21 +103,9 @@ def grid_sessions(url: str, wait: float = 10.0) -> list[dict]:
         time.sleep(0.1)
 
 
-def _fields(pid):
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
 def _group(pid):
-    fields = _fields(pid)
+    fields = processes.stat(pid)
     return int(fields[2]) if fields else None
-
-
-def _running(pid):
-    fields = _fields(pid)
-    return bool(fields) and fields[0] != "Z"
 
 
 def _command(pid) -> str:
@@ -233,7 +221,7 @@ def test_chromium_whose_chromedriver_was_killed_is_killed_by_stop(origin, starte
     assert handle["browserPid"] != handle["pids"][0]
     os.kill(handle["pids"][0], signal.SIGKILL)
     assert Chromium.alive(handle) is False  # no driver: no session
-    assert _running(handle["browserPid"])  # but Chromium runs on, orphaned
+    assert processes.alive(handle["browserPid"])  # but Chromium runs on, orphaned
     assert Chromium.stop(handle, timeout=10) is True
     assert leftovers(Chromium, handle) == []
 

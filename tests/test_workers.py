@@ -3,17 +3,17 @@ claims them, starts headless Firefox, ends them at their time; the API takes
 screenshots and navigates through the stored handle. Lifetimes are scaled down by
 ``worker_time_scale`` instead of sleeping minutes."""
 import struct
-import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
+from browserfarm import processes
 from browserfarm.app import create_app
 from browserfarm.models import Worker
 from browserfarm.runner import WorkerRunner
 from browserfarm.services.accounts import create_account
-from browserfarm_plugins.firefox import Firefox
-from tests.conftest import Caller, in_db, make_farm, needs_firefox
+from tests.conftest import Caller, in_db, make_farm, needs_firefox, started_runner
 from tests.test_local import ProxyLoopback
 from tests.test_v5 import V5
 
@@ -31,13 +31,22 @@ def farm(tmp_path, sqlite_url):
 
 @pytest.fixture
 def runner(farm):
-    runner = WorkerRunner(farm, name="test-runner", slots=3)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30)
-    yield runner
-    runner.stop()
-    thread.join(60)
+    with started_runner(farm, "test-runner", slots=3) as runner:
+        yield runner
+
+
+@contextmanager
+def another_farm(tmp_path, name: str, database_url: str, sessions_limit: int = 2,
+                 **settings):
+    """A farm of its own settings, and a v5 client of a new account on it."""
+    farm = make_farm(tmp_path / name, database_url, worker_time_scale=SCALE, **settings)
+    try:
+        new = in_db(farm, lambda: create_account(farm, name, sessions_limit=sessions_limit))
+        client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
+        client.farm = farm
+        yield client
+    finally:
+        farm.close()
 
 
 @pytest.fixture
@@ -149,43 +158,25 @@ def test_a_worker_runs_with_its_windows_proxy_and_fingerprint(v5, runner, origin
 
 
 def test_no_worker_lives_past_the_cap(v5, farm, origin, tmp_path, sqlite_url):
-    capped = make_farm(tmp_path / "capped", sqlite_url, worker_time_scale=SCALE,
-                       worker_max_seconds=100)
-    try:
-        new = in_db(capped, lambda: create_account(capped, "capped"))
-        client = V5(create_app(farm=capped).test_client(), new.v5_username, new.v5_access_key)
-        runner = WorkerRunner(capped, name="capped-runner")
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        assert runner.ready.wait(30)
-        try:
-            made = client("POST", "/5/worker",
-                          json=request_for(client, origin.url + "/", timeout=100000)).get_json()
-            assert client("GET", f"/5/worker/{made['id']}").get_json()["timeout"] == 100
-            wait_for(lambda: worker_row(capped, made["id"]).status == "terminated", timeout=60)
-        finally:
-            runner.stop()
-            thread.join(60)
-    finally:
-        capped.close()
+    with another_farm(tmp_path, "capped", sqlite_url, worker_max_seconds=100) as client, \
+            started_runner(client.farm, "capped-runner"):
+        made = client("POST", "/5/worker",
+                      json=request_for(client, origin.url + "/", timeout=100000)).get_json()
+        assert client("GET", f"/5/worker/{made['id']}").get_json()["timeout"] == 100
+        wait_for(lambda: worker_row(client.farm, made["id"]).status == "terminated",
+                 timeout=60)
 
 
 def test_a_restarted_runner_reaps_the_browsers_its_previous_run_left(v5, farm, origin):
-    crashed = WorkerRunner(farm, name="same-name")
-    thread = threading.Thread(target=crashed.run, daemon=True)
-    thread.start()
-    assert crashed.ready.wait(30)
-    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
-    assert made["status"] == "running"
-    pid = worker_row(farm, made["id"]).handle["pid"]
-    # As after kill -9: the loop stops without ending anything.
-    crashed.shutdown = lambda: None
-    crashed.stop()
-    thread.join(30)
-    assert _alive(pid)
+    with started_runner(farm, "same-name") as crashed:
+        made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+        assert made["status"] == "running"
+        pid = worker_row(farm, made["id"]).handle["pid"]
+        crashed.shutdown = lambda: None  # as after kill -9: it stops, ending nothing
+    assert processes.alive(pid)
     restarted = WorkerRunner(farm, name="same-name")
     in_db(farm, restarted.reconcile)
-    assert not _alive(pid)
+    assert not processes.alive(pid)
     row = worker_row(farm, made["id"])
     assert row.status == "terminated" and "restarted" in row.end_reason
     assert v5("GET", f"/5/worker/{made['id']}").get_json()["status"] == "terminated"
@@ -195,22 +186,17 @@ def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm
     from datetime import timedelta
 
     from browserfarm.models import Runner, utcnow
-    silent = WorkerRunner(farm, name="silent")
-    thread = threading.Thread(target=silent.run, daemon=True)
-    thread.start()
-    assert silent.ready.wait(30)
-    made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
-    pid = worker_row(farm, made["id"]).handle["pid"]
-    silent.shutdown = lambda: None  # it dies without ending anything
-    silent.stop()
-    thread.join(30)
+    with started_runner(farm, "silent") as silent:
+        made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+        pid = worker_row(farm, made["id"]).handle["pid"]
+        silent.shutdown = lambda: None  # it dies without ending anything
     other = WorkerRunner(farm, name="other")
     in_db(farm, other._reap_stale_runners)
-    assert _alive(pid)  # seen 0 s ago: not stale yet
+    assert processes.alive(pid)  # seen 0 s ago: not stale yet
     in_db(farm, lambda: Runner.update(seen_at=utcnow() - timedelta(seconds=60))
           .where(Runner.name == "silent").execute())
     in_db(farm, other._reap_stale_runners)
-    assert not _alive(pid)
+    assert not processes.alive(pid)
     row = worker_row(farm, made["id"])
     assert row.status == "terminated" and "silent" in row.end_reason
 
@@ -219,15 +205,8 @@ def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm,
                                                                        monkeypatch):
     request = request_for(v5, origin.url + "/")
     monkeypatch.setenv("PATH", "/nonexistent")  # Firefox can't be found any more
-    runner = WorkerRunner(farm, name="broken")
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30)
-    try:
+    with started_runner(farm, "broken"):
         made = v5("POST", "/5/worker", json=request).get_json()
-    finally:
-        runner.stop()
-        thread.join(30)
     assert made["status"] == "terminated" and "did not start" in made["error"]
     assert "none of firefox-esr, firefox is installed" in made["error"]
     answer = v5("GET", f"/5/worker/{made['id']}").get_json()
@@ -243,30 +222,12 @@ def _is_firefox(pid: int) -> bool:
     return argv[0].endswith(b"firefox-esr") and b"-contentproc" not in argv
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.fixture
 def grid_v5(tmp_path, sqlite_url, selenium_grid):
     """A farm whose catalogue includes a real Selenium Grid, its runner, a v5 client."""
-    farm = make_farm(tmp_path / "grid", sqlite_url, worker_time_scale=SCALE,
-                     grid_url=str(selenium_grid))
-    new = in_db(farm, lambda: create_account(farm, "grid-user", sessions_limit=2))
-    client = V5(create_app(farm=farm).test_client(), new.v5_username, new.v5_access_key)
-    client.farm = farm
-    runner = WorkerRunner(farm, name="grid-runner")
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30)
-    yield client
-    runner.stop()
-    thread.join(60)
-    farm.close()
+    with another_farm(tmp_path, "grid", sqlite_url, grid_url=str(selenium_grid)) as client, \
+            started_runner(client.farm, "grid-runner"):
+        yield client
 
 
 @pytest.mark.parametrize("backend", ["chromium", "selenium-grid"])
@@ -326,67 +287,38 @@ def test_a_recorded_worker_leaves_a_video_to_download(v5, runner, origin):
 
 def test_a_warm_browser_serves_a_worker_and_none_outlives_the_runner(tmp_path, sqlite_url,
                                                                      origin):
-    warm_farm = make_farm(tmp_path / "warm", sqlite_url, worker_time_scale=SCALE,
-                          warm_pool={"firefox": 1})
-    try:
-        new = in_db(warm_farm, lambda: create_account(warm_farm, "warm"))
-        client = V5(create_app(farm=warm_farm).test_client(), new.v5_username,
-                    new.v5_access_key)
-        runner = WorkerRunner(warm_farm, name="warm-runner")
-        thread = threading.Thread(target=runner.run, daemon=True)
-        thread.start()
-        assert runner.ready.wait(30)
-        try:
+    with another_farm(tmp_path, "warm", sqlite_url, warm_pool={"firefox": 1}) as client:
+        with started_runner(client.farm, "warm-runner") as runner:
             warm = wait_for(lambda: list(runner.warm))[0]
             made = client("POST", "/5/worker",
                           json=request_for(client, origin.url + "/page/warm")).get_json()
             assert made["status"] == "running"
-            assert worker_row(warm_farm, made["id"]).handle["pid"] == warm.handle["pid"]
+            assert worker_row(client.farm, made["id"]).handle["pid"] == warm.handle["pid"]
             assert ("GET", "/page/warm") in [(m, p) for m, p, *_ in origin.requests]
             refill = wait_for(lambda: list(runner.warm))[0]  # the pool fills again
             assert refill.handle["pid"] != warm.handle["pid"]
-        finally:
-            runner.stop()
-            thread.join(90)
         for pid in (warm.handle["pid"], refill.handle["pid"]):
-            assert not _alive(pid)
-    finally:
-        warm_farm.close()
+            assert not processes.alive(pid)
 
 
 def test_workers_run_and_end_on_postgresql(tmp_path, postgres, origin):
-    pg_farm = make_farm(tmp_path / "pg", postgres.create_database(), worker_time_scale=SCALE)
-    try:
-        new = in_db(pg_farm, lambda: create_account(pg_farm, "pg", sessions_limit=1))
-        client = V5(create_app(farm=pg_farm).test_client(), new.v5_username,
-                    new.v5_access_key)
-        runners = [WorkerRunner(pg_farm, name=f"pg-runner-{n}") for n in range(2)]
-        threads = [threading.Thread(target=r.run, daemon=True) for r in runners]
-        for thread in threads:
-            thread.start()
-        for runner in runners:
-            assert runner.ready.wait(30)
-        try:
+    with another_farm(tmp_path, "pg", postgres.create_database(),
+                      sessions_limit=1) as client:
+        farm = client.farm
+        with started_runner(farm, "pg-runner-0"), started_runner(farm, "pg-runner-1"):
             first = client("POST", "/5/worker", json=request_for(
                 client, origin.url + "/page/pg", timeout=60)).get_json()
             second = client("POST", "/5/worker", json=request_for(
                 client, origin.url + "/page/pg2", timeout=60)).get_json()
             assert (first["status"], second["status"]) == ("running", "queue")
-            wait_for(lambda: worker_row(pg_farm, second["id"]).status == "running")
-            assert worker_row(pg_farm, first["id"]).end_reason == "timeout"
-        finally:
-            for runner in runners:
-                runner.stop()
-            for thread in threads:
-                thread.join(60)
-        row = worker_row(pg_farm, second["id"])
+            wait_for(lambda: worker_row(farm, second["id"]).status == "running")
+            assert worker_row(farm, first["id"]).end_reason == "timeout"
+        row = worker_row(farm, second["id"])
         assert row.status == "terminated" and row.end_reason == "the runner stopped"
         # Charged from start to end, never past the due end (its timeout).
         ran = sum((min(w.ended_at, w.ends_at) - w.started_at).total_seconds()
-                  for w in (worker_row(pg_farm, first["id"]), row))
+                  for w in (worker_row(farm, first["id"]), row))
         assert abs(client("GET", "/5/status").get_json()["used_time"] - ran) < 0.2
-    finally:
-        pg_farm.close()
 
 
 def test_a_runner_killed_with_9_leaves_nothing_once_restarted(tmp_path, origin):
@@ -415,7 +347,7 @@ def test_a_runner_killed_with_9_leaves_nothing_once_restarted(tmp_path, origin):
         for entry in os.listdir("/proc"):
             try:
                 if entry.isdigit() and f"{MARK_VARIABLE}=killed@".encode() in open(
-                        f"/proc/{entry}/environ", "rb").read() and _alive(int(entry)):
+                        f"/proc/{entry}/environ", "rb").read() and processes.alive(int(entry)):
                     found.add(int(entry))
             except OSError:
                 pass

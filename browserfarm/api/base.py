@@ -4,7 +4,7 @@ are the window API's 211 (HTTP 400)."""
 from __future__ import annotations
 
 import flask_smorest
-from flask import current_app, request
+from flask import current_app
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
@@ -56,9 +56,9 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = envelope.ErrorEnvelopeSchema
 
     def handle_http_exception(self, error):
-        if request.path == "/5" or request.path.startswith("/5/"):
-            from browserfarm.api.v5 import v5_http_error
-            return v5_http_error(error)
+        from browserfarm.api import v5  # v5 imports this module
+        if v5.asks_v5():
+            return v5.v5_http_error(error)
         return envelope.from_http_exception(error)
 
 

@@ -49,14 +49,21 @@ def _v5_error(error: V5Error):
     return response
 
 
+def asks_v5() -> bool:
+    """The request is for the v5 API, so its errors answer in v5's shape (routing
+    errors happen before any blueprint is chosen)."""
+    return request.path == blp.url_prefix or request.path.startswith(blp.url_prefix + "/")
+
+
 def v5_http_error(error):
-    """Routing and framework errors under /5 (404, 405, 413, 429) in v5's shape."""
+    """Framework errors under /5 (404, 405, 413, 429, 500) in v5's shape."""
     response = jsonify({"message": f"Too many requests: the limit is {error.description}"
                         if error.code == 429 else error.name})
     response.status_code = error.code or 500
+    headers = dict(error.get_headers())
     for name in ("Retry-After", "Allow"):
-        if error.get_headers() and dict(error.get_headers()).get(name):
-            response.headers[name] = dict(error.get_headers())[name]
+        if name in headers:
+            response.headers[name] = headers[name]
     response.headers["X-API-Version"] = "5"
     return response
 

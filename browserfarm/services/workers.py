@@ -376,8 +376,8 @@ class WorkerService:
         limit = self.account.api_time_limit
         return limit is not None and self.status()["used_time"] >= limit
 
-    def running(self, worker_id) -> Worker:
-        worker = self.get(worker_id)
+    @staticmethod
+    def _require_running(worker: Worker) -> Worker:
         if worker.status != "running" or not worker.handle:
             raise V5Error(422, f"Worker {worker.id} is not running (status: "
                                f"{public_status(worker)})")
@@ -386,7 +386,7 @@ class WorkerService:
     def screenshot(self, worker_id, store: bool = True) -> tuple[bytes, str | None]:
         """Take a PNG through the handle; stored (for its URL) when ``store``: the
         PNG and its key."""
-        worker = self.running(worker_id)
+        worker = self._require_running(self.get(worker_id))
         png = command(self.farm, worker, "screenshot")
         if not store:
             return png, None
@@ -399,15 +399,14 @@ class WorkerService:
         return png, key
 
     def navigate(self, worker_id, url) -> dict:
-        self.get(worker_id)  # a foreign or unknown worker is a 403 before anything else
+        worker = self.get(worker_id)  # foreign or unknown: a 403 before anything else
         if not isinstance(url, str) or not _is_url(url.strip()):
             raise validation_failed([_required("url") if not url else
                                      _invalid("url", "must be an http(s) URL")])
-        worker = self.running(worker_id)
+        self._require_running(worker)
         command(self.farm, worker, "navigate", url.strip())
         Worker.update(url=url.strip()).where(Worker.id == worker.id).execute()
         return {"message": "Browser updated with new url"}
-
 
     def video(self, worker_id) -> Path:
         worker = self.get(worker_id)
