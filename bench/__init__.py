@@ -122,10 +122,10 @@ def clean_env() -> dict:
             if not k.startswith("BROWSERFARM_") and k != "DATABASE_URL"}
 
 
-def start_process(cmd: list[str], log: Path) -> subprocess.Popen:
+def start_process(cmd: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     # Output to a file, not a pipe: a full pipe would block the server.
     with open(log, "wb") as out:
-        return subprocess.Popen(cmd, cwd=ROOT, env=clean_env(), stdout=out,
+        return subprocess.Popen(cmd, cwd=ROOT, env=clean_env() | (env or {}), stdout=out,
                                 stderr=subprocess.STDOUT)
 
 

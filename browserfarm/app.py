@@ -15,7 +15,6 @@ from browserfarm.config import load_settings
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import authenticate_bearer
-from browserfarm.services.workers import V5Error, authenticate_basic
 
 log = logging.getLogger(__name__)
 
@@ -61,40 +60,12 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)
 
-    app.register_blueprint(v5.blp)
-    _limit_v5(app, farm.settings)
+    v5.init_app(app, farm.settings)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
     app.register_error_handler(FarmError, envelope.from_farm_error)
     app.register_error_handler(Exception, _internal_error)
     return app
-
-
-def _limit_v5(app, settings):
-    """v5's rate limit per user (its Basic username; the address without one)."""
-    from flask_limiter import Limiter
-    from flask_limiter.util import get_remote_address
-
-    def v5_user():
-        # Counted per account once its key is checked: wrong keys for a username
-        # count against the sender's address, never against that account.
-        auth = request.authorization
-        try:
-            g.v5_account = authenticate_basic(auth and auth.username, auth and auth.password)
-        except V5Error:
-            return f"unauthenticated:{get_remote_address()}"
-        return f"v5:{g.v5_account.id}"
-
-    @app.after_request  # registered first, so it runs after the limiter's own
-    def _retry_after_only_when_limited(response):
-        if response.status_code != 429:  # the limiter adds it to every answer
-            response.headers.pop("Retry-After", None)
-        return response
-
-    app.config.update(RATELIMIT_HEADERS_ENABLED=True)
-    limiter = Limiter(key_func=v5_user, app=app, storage_uri=settings.rate_limit_storage,
-                      default_limits=[])
-    limiter.shared_limit(settings.rate_limit, scope="v5")(v5.blp)  # all of /5 together
 
 
 def _internal_error(error):

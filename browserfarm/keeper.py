@@ -4,12 +4,13 @@ loopback HTTP, as chromedriver does for Chromium. Without it every screenshot wo
 open and close a Marionette session (about 10 ms each)."""
 from __future__ import annotations
 
+import http.client
 import json
 import secrets
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import requests
+from urllib.parse import urlsplit
 
 
 class SessionKeeper:
@@ -53,6 +54,9 @@ class SessionKeeper:
 def _handler_for(keeper: SessionKeeper):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: an API process reuses its connection
+        # Without it a reused connection waits ~40 ms on every answer: the body's write
+        # waits for the ACK of the headers' write, which the client delays (Nagle).
+        disable_nagle_algorithm = True
 
         def do_POST(self):  # noqa: N802 - the stdlib's name
             length = int(self.headers.get("Content-Length") or 0)
@@ -91,25 +95,50 @@ class KeeperGone(Exception):
 
 def ask(handle: dict, worker_id: int, command: str, body: dict, timeout: float) -> bytes:
     """A command through the keeper named in a worker's handle."""
-    try:
-        reply = _session().post(f"{handle['keeper']}/{worker_id}/{command}", json=body,
-                               headers={"X-Keeper-Key": handle["keeperKey"]},
-                               timeout=timeout + 10)
-    except requests.ConnectionError as exc:
-        raise KeeperGone(str(exc)) from None
-    if reply.status_code == 404:
-        raise KeeperGone(reply.text)
-    if reply.status_code != 200:
-        raise RuntimeError(reply.content.decode(errors="replace") or f"HTTP {reply.status_code}")
-    return reply.content
+    payload = json.dumps(body).encode()
+    headers = {"X-Keeper-Key": handle["keeperKey"], "Content-Type": "application/json"}
+    for attempt in (1, 2):  # a kept-alive connection the keeper closed is retried once
+        conn = _connection(handle["keeper"], timeout + 10)
+        try:
+            conn.request("POST", f"/{worker_id}/{command}", body=payload, headers=headers)
+            reply = conn.getresponse()
+            status, content = reply.status, reply.read()
+            break
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+            _drop(handle["keeper"])
+            if attempt == 2:
+                raise KeeperGone(str(exc)) from None
+        except OSError as exc:  # refused or timed out: its runner is gone
+            _drop(handle["keeper"])
+            raise KeeperGone(str(exc)) from None
+    if status == 404:
+        raise KeeperGone(content.decode(errors="replace"))
+    if status != 200:
+        raise RuntimeError(content.decode(errors="replace") or f"HTTP {status}")
+    return content
 
 
 _local = threading.local()
 
 
-def _session() -> requests.Session:
-    """One connection pool per thread of an API process (Sessions aren't thread-safe)."""
-    if not hasattr(_local, "session"):
-        _local.session = requests.Session()
-        _local.session.trust_env = False  # loopback: no proxy from the environment
-    return _local.session
+def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+    """One kept-alive connection per keeper and thread of an API process: a screenshot
+    costs the browser's time plus well under a millisecond here."""
+    connections = _local.__dict__.setdefault("connections", {})
+    conn = connections.get(url)
+    if conn is None:
+        parts = urlsplit(url)
+        conn = connections[url] = http.client.HTTPConnection(parts.hostname, parts.port)
+    conn.timeout = timeout
+    if conn.sock is None:
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    else:
+        conn.sock.settimeout(timeout)
+    return conn
+
+
+def _drop(url: str) -> None:
+    conn = _local.__dict__.get("connections", {}).pop(url, None)
+    if conn is not None:
+        conn.close()

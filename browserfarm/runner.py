@@ -21,7 +21,7 @@ from browserfarm import permissions as perm
 from browserfarm import processes
 from browserfarm.backends import WorkerSpec
 from browserfarm.keeper import SessionKeeper
-from browserfarm.db import write_transaction
+from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Runner as RunnerRow
 from browserfarm.models import Screenshot, Window, Worker, utcnow
 from browserfarm.proxy import ProxyFailure
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 HEARTBEAT = 2.0  # seconds between a runner's "still alive" writes
 PURGE_EVERY = 3600.0  # seconds between tidyings of old workers' files
 ALIVE_CHECK = 2.0  # seconds between checks that each browser still runs
+# Seconds between looks for workers due to end (their timeout, or a DELETE): "within
+# a few seconds" needs no more, and the queue's 10 ms polls stay a single cheap read.
+END_CHECK = 0.2
 VIDEO_FPS = 2
 
 
@@ -83,7 +86,7 @@ class WorkerRunner:
         self.stopping = threading.Event()
         self.ready = threading.Event()  # reconciled, serving the queue
         self.keeper: SessionKeeper | None = None  # while run() runs
-        self._last = {"heartbeat": 0.0, "alive": 0.0, "stale": 0.0, "purge": 0.0}
+        self._last = {"heartbeat": 0.0, "end": 0.0, "alive": 0.0, "stale": 0.0, "purge": 0.0}
 
     # ----- the loop -----------------------------------------------------------------
 
@@ -130,7 +133,9 @@ class WorkerRunner:
             self._heartbeat()
             self._expire_queue()
             self._last["heartbeat"] = now
-        self._end_due()
+        if now - self._last["end"] > END_CHECK:
+            self._end_due()
+            self._last["end"] = now
         if now - self._last["alive"] > ALIVE_CHECK:
             self._check_alive()
             self._last["alive"] = now
@@ -184,7 +189,7 @@ class WorkerRunner:
     def _claim(self) -> None:
         while len(self.active) + len(self.starting) < self.slots:
             # A read first: most passes find nothing, and take no write lock for it.
-            if not Worker.select().where(Worker.status == "queue").exists():
+            if _ANY_QUEUED.first("queue", 1) is None:  # status, LIMIT
                 return
             backends = [b.name for b in self.farm.plugins.browser_backends]
             worker = claim_next(self.farm, self.name, backends)
@@ -510,6 +515,8 @@ class Recorder:
 
 
 MARK_VARIABLE = "BROWSERFARM_RUNNER"
+# Asked every poll (10 ms): its SQL is built once (browserfarm.db.Lookup).
+_ANY_QUEUED = Lookup(lambda: Worker.select(Worker.id).where(Worker.status == "").limit(1))
 
 
 def kill_marked(mark: str) -> list[int]:

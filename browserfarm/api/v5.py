@@ -3,6 +3,8 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 ``X-API-Version: 5``, errors as ``{"message"[, "errors"]}``."""
 from __future__ import annotations
 
+import math
+import time
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
@@ -20,18 +22,54 @@ def catalogue() -> Catalogue:
     return farm().catalogue
 
 
+class RateLimit:
+    """v5's limit per user (1600 requests per 5 minutes), on the ``limits`` library
+    that flask-limiter is built on. Used directly: flask-limiter's own per-request
+    work was 60% of a v5 call's time in the API (docs/benchmarks.md)."""
+
+    def __init__(self, limit: str, storage_uri: str):
+        from limits import parse, storage, strategies
+        self.item = parse(limit)
+        self.limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+
+    def hit(self, key: str) -> None:
+        """Count one request; over the limit, the 429 that says when to come back."""
+        if not self.limiter.hit(self.item, "v5", key):
+            reset = self.limiter.get_window_stats(self.item, "v5", key).reset_time
+            raise V5Error(429, f"Too many requests: the limit is {self.item}",
+                          retry_after=max(1, math.ceil(reset - time.time())))
+
+
 @blp.before_request
 def _authenticate():
-    if request.endpoint == "v5.screenshot_file":  # its key is the credential
-        return None
-    account = g.get("v5_account")  # the rate limit's key already checked it
-    if account is None:
+    """The caller's account, then its rate limit. Wrong keys for a username count
+    against the sender's address, never against that account."""
+    account = failure = None
+    if request.endpoint != "v5.screenshot_file":  # its key is the credential
         auth = request.authorization
-        account = authenticate_basic(auth and auth.username, auth and auth.password)
+        try:
+            account = authenticate_basic(auth and auth.username, auth and auth.password)
+        except V5Error as error:
+            failure = error
+    rate_limit().hit(f"account:{account.id}" if account else f"address:{request.remote_addr}")
+    if account is None:
+        if failure is not None:
+            raise failure
+        return None
     g.workers = WorkerService(farm(), account)
     if g.workers.out_of_time():
         raise V5Error(403, OUT_OF_TIME)
     return None
+
+
+def rate_limit() -> RateLimit:
+    """The app's limit (its storage is per process unless the setting shares it)."""
+    return current_app.extensions["v5_rate_limit"]
+
+
+def init_app(app, settings) -> None:
+    app.register_blueprint(blp)
+    app.extensions["v5_rate_limit"] = RateLimit(settings.rate_limit, settings.rate_limit_storage)
 
 
 @blp.after_request
@@ -46,6 +84,8 @@ def _v5_error(error: V5Error):
     response.status_code = error.status
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="BrowserFarm v5"'
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -56,14 +96,12 @@ def asks_v5() -> bool:
 
 
 def v5_http_error(error):
-    """Framework errors under /5 (404, 405, 413, 429, 500) in v5's shape."""
-    response = jsonify({"message": f"Too many requests: the limit is {error.description}"
-                        if error.code == 429 else error.name})
+    """Framework errors under /5 (404, 405, 413, 500) in v5's shape."""
+    response = jsonify({"message": error.name})
     response.status_code = error.code or 500
     headers = dict(error.get_headers())
-    for name in ("Retry-After", "Allow"):
-        if name in headers:
-            response.headers[name] = headers[name]
+    if "Allow" in headers:
+        response.headers["Allow"] = headers["Allow"]
     response.headers["X-API-Version"] = "5"
     return response
 

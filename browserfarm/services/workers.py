@@ -18,7 +18,7 @@ import peewee as pw
 import logging
 
 from browserfarm import keeper
-from browserfarm.db import write_transaction
+from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
 from browserfarm.models import Runner as RunnerRow
 from browserfarm.security import digest
@@ -46,9 +46,11 @@ TOO_EARLY = ("A worker can't be terminated within its first 60 seconds of runnin
 class V5Error(Exception):
     """An answer in v5's shape: ``{"message": ...}`` (and ``errors`` for 422)."""
 
-    def __init__(self, status: int, message: str, errors: list | None = None):
+    def __init__(self, status: int, message: str, errors: list | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
         self.status, self.message, self.errors = status, message, errors
+        self.retry_after = retry_after  # seconds, for a 429
 
     def body(self) -> dict:
         return {"message": self.message} | ({"errors": self.errors} if self.errors else {})
@@ -58,10 +60,14 @@ def validation_failed(errors: list[dict]) -> V5Error:
     return V5Error(422, "Validation Failed", errors)
 
 
+_ACCOUNT_BY_V5_USERNAME = Lookup(lambda: Account.select().where(Account.v5_username == ""))
+_WORKER_OF_ACCOUNT = Lookup(lambda: Worker.select().where(Worker.id == 0, Worker.account == 0))
+
+
 def authenticate_basic(username: str | None, key: str | None) -> Account:
     if not username or not key or "\x00" in username + key:
         raise V5Error(401, "Unauthorized")
-    account = Account.get_or_none(Account.v5_username == username)
+    account = _ACCOUNT_BY_V5_USERNAME.first(username)
     # Compare digests (high-entropy keys): no timing signal about the stored key.
     if account is None or not secrets.compare_digest(account.v5_key_hash, digest(key)):
         raise V5Error(401, "Unauthorized")
@@ -326,7 +332,7 @@ class WorkerService:
             number = int(str(worker_id))
         except ValueError:
             number = None
-        worker = (Worker.get_or_none(Worker.id == number, Worker.account == self.account.id)
+        worker = (_WORKER_OF_ACCOUNT.first(number, self.account.id)
                   if number is not None and 0 < number < 2 ** 63 else None)
         if worker is None:
             raise V5Error(403, "Forbidden: no such worker of yours")
