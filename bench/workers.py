@@ -31,7 +31,7 @@ import requests
 
 from bench import Result, free_port, prepare_farm
 
-ROUNDS = 3
+ROUNDS = 5
 SHOTS = 40
 WARM_ROUNDS = 5
 QUEUED = 1000
