@@ -108,7 +108,8 @@ class Lookup:
     database. Building a query costs peewee ~0.2-0.5 ms, SQLite answers in ~0.01 ms:
     for the v5 screenshot that was a tenth of the API's whole overhead
     (docs/benchmarks.md). ``build()`` returns the select with placeholder values;
-    ``first(*values)`` runs it with the real ones, in the same order."""
+    ``first(*values)`` runs it with the real ones, in the same order. The values go
+    to the driver as they are (no field's ``db_value``): plain strings and numbers."""
 
     def __init__(self, build):
         self._build = build

@@ -20,6 +20,7 @@ class SessionKeeper:
     def __init__(self):
         self.key = secrets.token_urlsafe(24)
         self._held: dict[int, tuple[object, threading.Lock]] = {}
+        self._connections: set[socket.socket] = set()  # the API processes' kept-alive ones
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -49,6 +50,11 @@ class SessionKeeper:
             self.remove(worker_id)
         self._server.shutdown()
         self._server.server_close()
+        for conn in list(self._connections):  # as the runner's exit would: no more answers
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _handler_for(keeper: SessionKeeper):
@@ -57,6 +63,14 @@ def _handler_for(keeper: SessionKeeper):
         # Without it a reused connection waits ~40 ms on every answer: the body's write
         # waits for the ACK of the headers' write, which the client delays (Nagle).
         disable_nagle_algorithm = True
+
+        def setup(self):
+            super().setup()
+            keeper._connections.add(self.connection)
+
+        def finish(self):
+            keeper._connections.discard(self.connection)
+            super().finish()
 
         def do_POST(self):  # noqa: N802 - the stdlib's name
             length = int(self.headers.get("Content-Length") or 0)
@@ -94,24 +108,34 @@ class KeeperGone(Exception):
 
 
 def ask(handle: dict, worker_id: int, command: str, body: dict, timeout: float) -> bytes:
-    """A command through the keeper named in a worker's handle."""
+    """A command through the keeper named in a worker's handle. ``KeeperGone`` when no
+    keeper of that handle answers there (its runner is gone): the caller attaches
+    directly. A keeper that is only slow (commands wait their turn) is not gone."""
+    url = handle["keeper"]
     payload = json.dumps(body).encode()
     headers = {"X-Keeper-Key": handle["keeperKey"], "Content-Type": "application/json"}
-    for attempt in (1, 2):  # a kept-alive connection the keeper closed is retried once
-        conn = _connection(handle["keeper"], timeout + 10)
+    for attempt in (1, 2):
         try:
+            conn = _connection(url, timeout + 10)
             conn.request("POST", f"/{worker_id}/{command}", body=payload, headers=headers)
             reply = conn.getresponse()
             status, content = reply.status, reply.read()
             break
-        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-            _drop(handle["keeper"])
+        except TimeoutError:
+            _drop(url)
+            raise RuntimeError(f"no answer from its runner in {timeout + 10:.0f} s") from None
+        except ConnectionResetError as exc:  # a kept-alive connection closed under us
+            _drop(url)
             if attempt == 2:
                 raise KeeperGone(str(exc)) from None
-        except OSError as exc:  # refused or timed out: its runner is gone
-            _drop(handle["keeper"])
+        except (OSError, http.client.HTTPException) as exc:  # refused, or no keeper there
+            _drop(url)
             raise KeeperGone(str(exc)) from None
-    if status == 404:
+        except BaseException:  # the connection's state is unknown: never reuse it
+            _drop(url)
+            raise
+    if status in (403, 404):  # another keeper on that port, or the worker isn't held
+        _drop(url)
         raise KeeperGone(content.decode(errors="replace"))
     if status != 200:
         raise RuntimeError(content.decode(errors="replace") or f"HTTP {status}")
@@ -119,6 +143,7 @@ def ask(handle: dict, worker_id: int, command: str, body: dict, timeout: float) 
 
 
 _local = threading.local()
+KEPT_CONNECTIONS = 16  # per thread; runners that came and went leave theirs behind
 
 
 def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
@@ -127,12 +152,13 @@ def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
     connections = _local.__dict__.setdefault("connections", {})
     conn = connections.get(url)
     if conn is None:
+        if len(connections) >= KEPT_CONNECTIONS:
+            _drop(next(iter(connections)))  # the oldest
         parts = urlsplit(url)
         conn = connections[url] = http.client.HTTPConnection(parts.hostname, parts.port)
     conn.timeout = timeout
     if conn.sock is None:
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn.connect()  # http.client sets TCP_NODELAY
     else:
         conn.sock.settimeout(timeout)
     return conn

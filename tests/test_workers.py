@@ -182,6 +182,26 @@ def test_a_restarted_runner_reaps_the_browsers_its_previous_run_left(v5, farm, o
     assert v5("GET", f"/5/worker/{made['id']}").get_json()["status"] == "terminated"
 
 
+def test_with_its_runner_gone_the_api_reaches_the_browser_directly(v5, farm, origin):
+    with started_runner(farm, "vanishing") as vanishing:
+        made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+        assert made["status"] == "running"
+        # Through the runner's keeper, on a connection this thread keeps.
+        assert v5("GET", f"/5/worker/{made['id']}/screenshot.png").status_code == 200
+        pid = worker_row(farm, made["id"]).handle["pid"]
+        vanishing.shutdown = lambda: None  # it goes, ending nothing; its keeper with it
+    try:
+        png = v5("GET", f"/5/worker/{made['id']}/screenshot.png")
+        assert png.status_code == 200 and png.mimetype == "image/png", png.get_json()
+        moved = v5("PUT", f"/5/worker/{made['id']}/url.json",
+                   json={"url": origin.url + "/page/direct"})
+        assert moved.status_code == 200, moved.get_json()
+        assert ("GET", "/page/direct") in [(m, p) for m, p, *_ in origin.requests]
+    finally:
+        in_db(farm, WorkerRunner(farm, name="vanishing").reconcile)
+    assert not processes.alive(pid)
+
+
 def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm, origin):
     from datetime import timedelta
 

@@ -23,7 +23,7 @@ def catalogue() -> Catalogue:
 
 
 class RateLimit:
-    """v5's limit per user (1600 requests per 5 minutes), on the ``limits`` library
+    """v5's limit per user (``BROWSERFARM_RATE_LIMIT``), on the ``limits`` library
     that flask-limiter is built on. Used directly: flask-limiter's own per-request
     work was 60% of a v5 call's time in the API (docs/benchmarks.md)."""
 
