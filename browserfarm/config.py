@@ -46,6 +46,13 @@ class Settings:
         return self.data_dir / "credentials.json"
 
 
+def _rate_limit(value: str) -> str:
+    """``1600 per 5 minutes``: checked when read, not at the first request."""
+    from limits import parse
+    parse(value)  # a ValueError says what is wrong
+    return value
+
+
 _ENV = {
     "data_dir": ("BROWSERFARM_DATA_DIR", Path),
     "database_url": ("DATABASE_URL", str),
@@ -71,7 +78,7 @@ _ENV = {
     # "firefox=2,chromium=1"
     "warm_pool": ("BROWSERFARM_WARM_POOL",
                   lambda v: {k: int(n) for k, n in (p.split("=", 1) for p in v.split(",") if p)}),
-    "rate_limit": ("BROWSERFARM_RATE_LIMIT", str),
+    "rate_limit": ("BROWSERFARM_RATE_LIMIT", _rate_limit),
     "rate_limit_storage": ("BROWSERFARM_RATE_LIMIT_STORAGE", str),
 }
 

@@ -327,3 +327,11 @@ def test_an_ended_workers_screenshots_and_video_go_after_the_retention(v5):
     assert not video_path(v5.farm.settings, old.id).exists()
     assert video_path(v5.farm.settings, recent.id).exists()
     assert v5("GET", f"/5/worker/{old.id}").get_json() == {}  # the worker itself stays
+
+
+def test_a_rate_limit_setting_that_does_not_parse_stops_the_start():
+    from browserfarm.config import load_settings
+    assert load_settings(environ={"BROWSERFARM_RATE_LIMIT": "10 per hour"}).rate_limit \
+        == "10 per hour"
+    with pytest.raises(SystemExit, match="BROWSERFARM_RATE_LIMIT='lots' is not valid"):
+        load_settings(environ={"BROWSERFARM_RATE_LIMIT": "lots"})
