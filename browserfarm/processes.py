@@ -17,9 +17,11 @@ def stat(pid: int) -> list[str] | None:
 
 
 def alive(pid: int) -> bool:
-    """Running: it exists and is not a zombie waiting for its parent."""
+    """Running: it exists and is not a zombie waiting for its parent. A main thread
+    that exited while other threads still run shows as a zombie too: that process is
+    still running."""
     fields = stat(pid)
-    return fields is not None and fields[0] != "Z"
+    return fields is not None and (fields[0] != "Z" or int(fields[17]) > 1)  # num_threads
 
 
 def send(pid: int, number: int) -> None:
@@ -35,12 +37,17 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
     those still running after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
-        for pid in pids:
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass  # not our child: its parent (or init) reaps it
-        pids = [pid for pid in pids if alive(pid)]
+        pids = [pid for pid in pids if not _gone(pid)]
         if not pids or time.monotonic() > deadline:
             return pids
         time.sleep(0.05)
+
+
+def _gone(pid: int) -> bool:
+    """Exited, and reaped if it was our child: a child counts as gone only once
+    reaped, or it would stay a zombie for as long as we run."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child: its parent (or init) reaps it
+        return not alive(pid)
+    return reaped == pid

@@ -17,7 +17,7 @@ import requests
 import websocket
 from werkzeug.serving import make_server
 
-from browserfarm import hookimpl
+from browserfarm import hookimpl, processes
 from browserfarm.agent import Agent, Login
 from browserfarm.api.local import create_local_app
 from browserfarm.app import create_app
@@ -116,6 +116,7 @@ def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin)
     assert closed.data["close"]["killed"] is False
     assert closed.data["openedStatus"]["afterClose"]["status"] == "closed"
     assert not Firefox.alive({"pid": data["pid"]})
+    assert processes.stat(data["pid"]) is None  # reaped by the agent: no zombie left
     assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
         "openStatus"] == "closed"
 
