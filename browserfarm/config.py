@@ -98,5 +98,8 @@ def load_settings(overrides: dict | None = None, environ=None) -> Settings:
     for key, value in (overrides or {}).items():
         if key not in known:
             raise TypeError(f"unknown setting {key!r}")
-        values[key] = Path(value) if key == "data_dir" else value
-    return replace(Settings(), **values)
+        values[key] = value
+    settings = replace(Settings(), **values)
+    # Absolute: files are handed to code that resolves relative paths elsewhere
+    # (Flask's send_file against the package), and to processes in other directories.
+    return replace(settings, data_dir=Path(settings.data_dir).resolve())

@@ -113,7 +113,7 @@ def test_a_new_worker_is_validated_field_by_field(v5):
     assert errors_of(v5("POST", "/5/worker", json={"os": "android", "os_version": "9",
                                                    "url": "http://x.test/"})) == {"os": "invalid"}
     garbage = v5("POST", "/5/worker", data=b"{nope", content_type="application/json")
-    assert garbage.status_code == 400 and "message" in garbage.get_json()
+    assert garbage.status_code == 400 and garbage.get_json()["errors"][0]["field"] == "body"
     assert in_db(v5.farm, lambda: Worker.select().count()) == 0  # nothing half-made
 
 
@@ -178,7 +178,7 @@ def test_the_rate_limit_answers_429_with_retry_after(v5):
     assert answers[:40] == [200] * 40 and answers[40] == 429
     limited = v5("GET", "/5/status")
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
-    assert "message" in limited.get_json()
+    assert limited.get_json() == {"message": "Too many requests: the limit is 40 per 5 minutes"}
     assert v5.stranger("GET", "/5").status_code == 200  # per user
 
 
@@ -271,6 +271,17 @@ def test_wrong_keys_for_a_username_cannot_use_up_its_rate_limit(v5):
     assert v5("GET", "/5").status_code == 200  # the real user is not locked out
 
 
+def test_wrong_keys_from_an_address_do_not_lock_its_screenshot_links(v5):
+    from browserfarm.models import Screenshot
+    worker = queued(v5, status="terminated")
+    in_db(v5.farm, lambda: Screenshot.create(worker=worker.id, key="k" * 32,
+                                             png=b"\x89PNG\r\n\x1a\n stored"))
+    for _ in range(45):  # this farm allows 40 per 5 minutes
+        v5.client.get("/5", auth=(v5.auth[0], "0" * 40))
+    link = v5.client.get(f"/5/screenshots/{'k' * 32}.png")
+    assert link.status_code == 200 and link.data.startswith(b"\x89PNG")
+
+
 def test_a_worker_is_charged_once_and_never_past_its_due_end(v5):
     from datetime import timedelta
 
@@ -335,3 +346,26 @@ def test_a_rate_limit_setting_that_does_not_parse_stops_the_start():
         == "10 per hour"
     with pytest.raises(SystemExit, match="BROWSERFARM_RATE_LIMIT='lots' is not valid"):
         load_settings(environ={"BROWSERFARM_RATE_LIMIT": "lots"})
+
+
+def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, monkeypatch):
+    # `make run` uses ./var: the file must not be looked for next to the package.
+    from browserfarm.services.workers import video_path
+    monkeypatch.chdir(tmp_path)
+    farm = make_farm("var", sqlite_url)
+    try:
+        new = in_db(farm, lambda: create_account(farm, "filmed"))
+        ended = in_db(farm, lambda: Worker.create(
+            account=new.account.id, session_id="s", status="terminated", video=True,
+            os="Linux", os_version="bookworm", browser="firefox", browser_version="128.0",
+            backend="firefox", url="http://a.test/"))
+        path = video_path(farm.settings, ended.id)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42 recorded")
+        answer = create_app(farm=farm).test_client().get(
+            f"/5/worker/{ended.id}/video", auth=(new.v5_username, new.v5_access_key))
+        assert answer.status_code == 200, answer.get_json()
+        assert answer.data == path.read_bytes() and answer.mimetype == "video/mp4"
+        assert path.is_relative_to(tmp_path / "var")
+    finally:
+        farm.close()

@@ -29,33 +29,33 @@ class RateLimit:
 
     def __init__(self, limit: str, storage_uri: str):
         from limits import parse, storage, strategies
-        self.item = parse(limit)
+        self.text, self.item = limit, parse(limit)
         self.limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
 
     def hit(self, key: str) -> None:
         """Count one request; over the limit, the 429 that says when to come back."""
         if not self.limiter.hit(self.item, "v5", key):
             reset = self.limiter.get_window_stats(self.item, "v5", key).reset_time
-            raise V5Error(429, f"Too many requests: the limit is {self.item}",
+            raise V5Error(429, f"Too many requests: the limit is {self.text}",
                           retry_after=max(1, math.ceil(reset - time.time())))
 
 
 @blp.before_request
 def _authenticate():
     """The caller's account, then its rate limit. Wrong keys for a username count
-    against the sender's address, never against that account."""
-    account = failure = None
-    if request.endpoint != "v5.screenshot_file":  # its key is the credential
-        auth = request.authorization
-        try:
-            account = authenticate_basic(auth and auth.username, auth and auth.password)
-        except V5Error as error:
-            failure = error
-    rate_limit().hit(f"account:{account.id}" if account else f"address:{request.remote_addr}")
-    if account is None:
-        if failure is not None:
-            raise failure
+    against the sender's address, never against that account; stored screenshots
+    (their key is the credential) have their own count per address, so a flood of
+    wrong keys from an address doesn't lock its users out of their links."""
+    if request.endpoint == "v5.screenshot_file":
+        rate_limit().hit(f"screenshot-file:{request.remote_addr}")
         return None
+    auth = request.authorization
+    try:
+        account = authenticate_basic(auth and auth.username, auth and auth.password)
+    except V5Error:
+        rate_limit().hit(f"address:{request.remote_addr}")  # a 429 before the 401
+        raise
+    rate_limit().hit(f"account:{account.id}")
     g.workers = WorkerService(farm(), account)
     if g.workers.out_of_time():
         raise V5Error(403, OUT_OF_TIME)
@@ -117,7 +117,8 @@ def _body() -> dict:
             return request.form.to_dict()
         body = request.get_json(force=True, silent=True)
         if body is None:
-            raise V5Error(400, "The body is not valid JSON")
+            raise V5Error(400, "The body is not valid JSON", [{
+                "field": "body", "code": "invalid", "message": "not valid JSON"}])
         if not isinstance(body, dict):
             raise V5Error(422, "Validation Failed", [{
                 "field": "body", "code": "invalid", "message": "must be a JSON object"}])
