@@ -162,11 +162,12 @@ class Firefox(BrowserBackend):
                                process_args={"stream": open(spec.log_path, "ab")}
                                if spec.log_path else None)
         runner.start()
-        client = Marionette(host="127.0.0.1", port=marionette_port)
+        client = Marionette(host="127.0.0.1", port=marionette_port,
+                            socket_timeout=spec.timeout + 10)  # the page load's own first
         try:
             client.start_session(timeout=spec.timeout)
             if spec.start_url:
-                client.navigate(spec.start_url)
+                _load(client, spec.start_url, spec.timeout)
         except Exception:
             runner.stop()
             raise
@@ -272,27 +273,16 @@ class Firefox(BrowserBackend):
                             | {"openWidth": spec.width, "openHeight": spec.height},
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
-                            log_path=spec.log_path)
-        launched = cls.launch(launch)
-        try:
-            cls.navigate(launched.handle, spec.url, spec.timeout)
-        except Exception:
-            cls.stop(launched.handle)
-            raise
-        return launched
+                            log_path=spec.log_path, start_url=spec.url)
+        return cls.launch(launch)  # the page is loaded in the start's own session
 
     @classmethod
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
         """Load ``url``. A page that fails to load (refused, unknown name) is what the
         worker shows, as a browser would: not an error of the worker."""
-        from marionette_driver.errors import MarionetteException
         client = cls.attach(handle, timeout + 10)  # the page load's own timeout first
         try:
-            client.timeout.page_load = timeout
-            client.navigate(url)
-        except MarionetteException as exc:
-            if "Reached error page" not in str(exc):
-                raise
+            _load(client, url, timeout)
         finally:
             _quietly(client.delete_session)
 
@@ -319,16 +309,22 @@ class HeldSession:
         return self.client.screenshot(format="binary", full=False)
 
     def navigate(self, url: str, timeout: float = 60.0) -> None:
-        from marionette_driver.errors import MarionetteException
-        self.client.timeout.page_load = timeout
-        try:
-            self.client.navigate(url)
-        except MarionetteException as exc:  # an error page is shown, as by navigate()
-            if "Reached error page" not in str(exc):
-                raise
+        _load(self.client, url, timeout)
 
     def close(self) -> None:
         _quietly(self.client.delete_session)
+
+
+def _load(client, url: str, timeout: float) -> None:
+    """Load ``url`` within ``timeout``. A page that fails to load (refused, unknown
+    name) is what the browser shows, as for a user: not an error."""
+    from marionette_driver.errors import MarionetteException
+    client.timeout.page_load = timeout
+    try:
+        client.navigate(url)
+    except MarionetteException as exc:
+        if "Reached error page" not in str(exc):
+            raise
 
 
 _SAME_SITE = """const sameSite = {strict: Ci.nsICookie.SAMESITE_STRICT,
