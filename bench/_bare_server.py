@@ -31,6 +31,8 @@ class Server(BaseApplication):
     def load_config(self):
         self.cfg.set("bind", f"127.0.0.1:{self.port}")
         self.cfg.set("workers", self.workers)
+        self.cfg.set("worker_class", "gthread")
+        self.cfg.set("threads", 8)
         self.cfg.set("accesslog", None)
         self.cfg.set("timeout", 60)
         self.cfg.set("graceful_timeout", 10)
