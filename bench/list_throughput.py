@@ -45,8 +45,8 @@ def load(port: int, headers: dict, seconds: float, body=lambda n: BODY
     done, failed = [0] * THREADS, [0] * THREADS
 
     def client(i):
-        # Keep-alive where the server allows it; gunicorn's sync workers close each
-        # connection and http.client reconnects on the next request.
+        # Keep-alive where the server allows it (gthread workers do; sync ones would
+        # close each connection, and http.client would reconnect on the next request).
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             while time.perf_counter() < stop_at and failed[i] < 100:
