@@ -240,7 +240,8 @@ class _Client:
         self.headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
 
     def request(self, method: str, path: str, body: dict | None = None) -> bytes:
-        for attempt in (1, 2):  # gunicorn closes a connection idle for 2 s
+        attempts = (1, 2) if method == "GET" else (2,)  # a POST is never sent twice
+        for attempt in attempts:  # gunicorn closes a connection idle for 2 s
             try:
                 self.conn.request(method, path, json.dumps(body) if body else None,
                                   self.headers)
