@@ -207,13 +207,14 @@ def _screenshots(data_dir: Path, url: str) -> list[Result]:
                     api.get(f"/5/worker/{worker_id}/screenshot.png")
                     raw_shot()
                 ours, raw = [], []
-                for _ in range(SHOTS):
-                    started = time.perf_counter()
-                    png = api.get(f"/5/worker/{worker_id}/screenshot.png")
-                    ours.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    raw_png = raw_shot()
-                    raw.append(time.perf_counter() - started)
+                ours_shot = lambda: api.get(f"/5/worker/{worker_id}/screenshot.png")  # noqa: E731
+                for index in range(SHOTS):  # each side first in half the rounds
+                    pair = ((ours_shot, ours), (raw_shot, raw))
+                    for shoot, times in pair if index % 2 else reversed(pair):
+                        started = time.perf_counter()
+                        shoot()
+                        times.append(time.perf_counter() - started)
+                png, raw_png = ours_shot(), raw_shot()
                 if _png_size(png) != _png_size(raw_png):  # the same work on both sides
                     raise RuntimeError(f"{browser}: ours {_png_size(png)}, raw "
                                        f"{_png_size(raw_png)}")
