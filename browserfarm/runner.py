@@ -339,8 +339,9 @@ class WorkerRunner:
         relay, dirs."""
         if active.recorder is not None:
             active.recorder.stop()
-        if self.keeper is not None:
-            self.keeper.remove(active.worker_id)  # its session goes before the browser
+        if self.keeper is not None:  # its session goes before the browser; a failure
+            # here must not keep the browser from being stopped
+            _quietly(lambda: self.keeper.remove(active.worker_id))
         with worker_lock(self.settings, active.worker_id):
             _quietly(lambda: active.backend.stop(active.handle))
         if active.relay is not None:
