@@ -7,6 +7,7 @@ only and every process started here is stopped in a ``finally``.
 """
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from browserfarm.backends import free_port  # noqa: F401 - the benchmarks import it from here
+from browserfarm.backends import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +113,36 @@ def prepare_farm(data_dir: Path, windows: int, **settings) -> Fixture:
         for start in range(0, len(links), 500):
             WindowTag.insert_many(links[start:start + 500]).execute()
     return Fixture(farm, new.token, ids, group_ids, tag_ids)
+
+
+# ----- a bare Firefox -----------------------------------------------------------------
+
+@contextlib.contextmanager
+def bare_firefox(profile_dir: Path):
+    """The raw side of the browser benchmarks: mozrunner + Marionette on a fresh
+    profile with our quiet prefs, nothing of ours in between. Yields the client, a
+    session started; stops Firefox on the way out."""
+    from marionette_driver.marionette import Marionette
+    from mozprofile import FirefoxProfile
+    from mozrunner import FirefoxRunner
+
+    from browserfarm_plugins.firefox import QUIET
+
+    port = free_port()
+    profile = FirefoxProfile(profile=str(profile_dir), restore=False,
+                             preferences=QUIET | {"marionette.port": port})
+    runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
+                           env={"MOZ_HEADLESS": "1", "HOME": "/root", "PATH": "/usr/bin:/bin"},
+                           cmdargs=["--marionette", "--headless", "--no-remote"],
+                           explicit_cleanup=True)
+    runner.start()
+    try:
+        client = Marionette(host="127.0.0.1", port=port)
+        client.start_session(timeout=60)
+        yield client
+        client.delete_session()
+    finally:
+        runner.stop()
 
 
 # ----- processes ----------------------------------------------------------------------

@@ -15,36 +15,18 @@ import threading
 import time
 from pathlib import Path
 
-from bench import Result, prepare_farm
+from bench import Result, bare_firefox, prepare_farm
 
 ROUNDS = 3
 MANY = 20
 
 
-def _bare_open(profile_dir: Path, url: str) -> float:
-    from marionette_driver.marionette import Marionette
-    from mozprofile import FirefoxProfile
-    from mozrunner import FirefoxRunner
-
-    from browserfarm.backends import free_port
-    from browserfarm_plugins.firefox import QUIET
-
-    port = free_port()
+def bare_open(profile_dir: Path, url: str) -> float:
+    """Seconds from nothing to ``url`` loaded in a bare Firefox."""
     started = time.perf_counter()
-    profile = FirefoxProfile(profile=str(profile_dir), restore=False,
-                             preferences=QUIET | {"marionette.port": port})
-    runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
-                           env={"MOZ_HEADLESS": "1", "HOME": "/root", "PATH": "/usr/bin:/bin"},
-                           cmdargs=["--marionette", "--headless", "--no-remote"],
-                           explicit_cleanup=True)
-    runner.start()
-    client = Marionette(host="127.0.0.1", port=port)
-    client.start_session(timeout=60)
-    client.navigate(url)
-    elapsed = time.perf_counter() - started
-    client.delete_session()
-    runner.stop()
-    return elapsed
+    with bare_firefox(profile_dir) as client:
+        client.navigate(url)
+        return time.perf_counter() - started
 
 
 def _rss_kib() -> int:
@@ -96,7 +78,7 @@ def run() -> list[Result]:
         try:
             ours, bare, closes, ratios = [], [], [], []
             for index in range(ROUNDS):
-                bare.append(_bare_open(tmp / f"bare-{index}", url))
+                bare.append(bare_open(tmp / f"bare-{index}", url))
                 window = agent.cloud.call("/browser/update", {"name": f"bench {index}",
                                                               "url": url})
                 started = time.perf_counter()

@@ -29,7 +29,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench import Result, free_port, prepare_farm
+from bench import (Result, bare_firefox, free_port, prepare_farm, start_process,
+                   stop_process)
+from bench.windows import bare_open
 
 ROUNDS = 5
 SHOTS = 40
@@ -126,11 +128,6 @@ class _Farm:
         self.fixture.farm.close()
 
 
-def _raw_firefox(profile_dir: Path, url: str) -> float:
-    from bench.windows import _bare_open
-    return _bare_open(profile_dir, url)
-
-
 def _raw_chromium(url: str) -> float:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -155,7 +152,7 @@ def _cold(data_dir: Path, url: str) -> list[Result]:
     farm = _Farm(data_dir, worker_time_scale=0.01)
     results = []
     try:
-        for browser, raw in (("firefox", lambda i: _raw_firefox(data_dir / f"raw-{i}", url)),
+        for browser, raw in (("firefox", lambda i: bare_open(data_dir / f"raw-{i}", url)),
                              ("chromium", lambda i: _raw_chromium(url))):
             ours, bare = [], []
             for index in range(ROUNDS):
@@ -179,7 +176,6 @@ def _screenshots(data_dir: Path, url: str) -> list[Result]:
     its own process; this process is only their client. Both sides use a kept-alive
     connection and no client library beyond the standard one (marionette_driver on the
     raw side), so the difference is the farm's, not a client's."""
-    from bench import start_process, stop_process
     from browserfarm.models import Worker
     from browserfarm.services.accounts import create_account
 
@@ -294,31 +290,12 @@ class _Client:
 
 @contextlib.contextmanager
 def _bare_firefox_shots(data_dir: Path, url: str, handle: dict):
-    """A bare Firefox (mozrunner + Marionette, as the cold start's raw side) showing
-    the same page in a window of the worker's size: its screenshot is the floor."""
-    from marionette_driver.marionette import Marionette
-    from mozprofile import FirefoxProfile
-    from mozrunner import FirefoxRunner
-
-    from browserfarm_plugins.firefox import QUIET
-
-    port = free_port()
-    profile = FirefoxProfile(profile=str(data_dir / "raw-shots"), restore=False,
-                             preferences=QUIET | {"marionette.port": port})
-    runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
-                           env={"MOZ_HEADLESS": "1", "HOME": "/root", "PATH": "/usr/bin:/bin"},
-                           cmdargs=["--marionette", "--headless", "--no-remote"],
-                           explicit_cleanup=True)
-    runner.start()
-    try:
-        client = Marionette(host="127.0.0.1", port=port)
-        client.start_session(timeout=60)
+    """A bare Firefox (as the cold start's raw side) showing the same page in a window
+    of the worker's size: its screenshot is the floor."""
+    with bare_firefox(data_dir / "raw-shots") as client:
         client.set_window_rect(width=1024, height=768)  # v5's default resolution
         client.navigate(url)
         yield lambda: client.screenshot(format="binary", full=False)
-        client.delete_session()
-    finally:
-        runner.stop()
 
 
 @contextlib.contextmanager
