@@ -57,6 +57,9 @@ class SessionKeeper:
                 pass
 
 
+COMMANDS = ("screenshot", "navigate")  # what a held session answers (bytes or None)
+
+
 def _handler_for(keeper: SessionKeeper):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: an API process reuses its connection
@@ -78,18 +81,15 @@ def _handler_for(keeper: SessionKeeper):
             if not secrets.compare_digest(self.headers.get("X-Keeper-Key", ""), keeper.key):
                 return self._answer(403, b"wrong key")
             worker_id, _, command = self.path.strip("/").partition("/")
+            if command not in COMMANDS:
+                return self._answer(404, b"unknown command")
             try:
-                if command == "screenshot":
-                    return self._answer(200, keeper.run(int(worker_id), "screenshot"))
-                if command == "navigate":
-                    keeper.run(int(worker_id), "navigate", body["url"],
-                               float(body.get("timeout", 60)))
-                    return self._answer(200, b"")
+                answer = keeper.run(int(worker_id), command, *body.get("args", []))
             except KeyError:
                 return self._answer(404, b"not held here")
             except Exception as exc:  # noqa: BLE001 - the browser's error, for the API
                 return self._answer(502, str(exc).encode()[:2000])
-            return self._answer(404, b"unknown command")
+            return self._answer(200, answer or b"")
 
         def _answer(self, status: int, body: bytes):
             self.send_response(status)
@@ -107,12 +107,12 @@ class KeeperGone(Exception):
     """The keeper doesn't answer (its runner is gone): use the backend directly."""
 
 
-def ask(handle: dict, worker_id: int, command: str, body: dict, timeout: float) -> bytes:
+def ask(handle: dict, worker_id: int, command: str, args: list, timeout: float) -> bytes:
     """A command through the keeper named in a worker's handle. ``KeeperGone`` when no
     keeper of that handle answers there (its runner is gone): the caller attaches
     directly. A keeper that is only slow (commands wait their turn) is not gone."""
     url = handle["keeper"]
-    payload = json.dumps(body).encode()
+    payload = json.dumps({"args": args}).encode()
     headers = {"X-Keeper-Key": handle["keeperKey"], "Content-Type": "application/json"}
     for attempt in (1, 2):
         try:

@@ -24,6 +24,20 @@ def alive(pid: int) -> bool:
     return fields is not None and (fields[0] != "Z" or int(fields[17]) > 1)  # num_threads
 
 
+def with_env(name: str, value: str) -> list[int]:
+    """The running processes whose environment has ``name=value``."""
+    entry = f"{name}={value}".encode()
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as handle:
+                if entry in handle.read().split(b"\0") and alive(int(pid)):
+                    found.append(int(pid))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
 def send(pid: int, number: int) -> None:
     """A signal to a process that may be gone already."""
     try:

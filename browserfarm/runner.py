@@ -166,7 +166,7 @@ class WorkerRunner:
     def mark(self) -> str:
         """The environment value every browser (and driver) of this runner inherits:
         its name and data dir, so a restart finds what a dead run left."""
-        return f"{self.name}@{Path(self.settings.data_dir).resolve()}"
+        return f"{self.name}@{self.settings.data_dir}"  # absolute (load_settings)
 
     def shutdown(self) -> None:
         """End every worker this runner holds (their time is charged) and the pool."""
@@ -523,16 +523,7 @@ _ANY_QUEUED = Lookup(lambda: Worker.select(Worker.id).where(Worker.status == "")
 def kill_marked(mark: str) -> list[int]:
     """Kill the processes (other than this one) whose environment carries ``mark``:
     SIGTERM, then SIGKILL for those still there after 5 s."""
-    needle = f"{MARK_VARIABLE}={mark}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-        except OSError:  # gone, or not ours to read
-            continue
+    found = [pid for pid in processes.with_env(MARK_VARIABLE, mark) if pid != os.getpid()]
     for pid in found:
         processes.send(pid, 15)
     for pid in processes.wait_gone(found, 5):

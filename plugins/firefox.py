@@ -280,23 +280,23 @@ class Firefox(BrowserBackend):
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
         """Load ``url``. A page that fails to load (refused, unknown name) is what the
         worker shows, as a browser would: not an error of the worker."""
-        client = cls.attach(handle, timeout + 10)  # the page load's own timeout first
+        held = cls.hold(handle, timeout + 10)  # the page load's own timeout first
         try:
-            _load(client, url, timeout)
+            held.navigate(url, timeout)
         finally:
-            _quietly(client.delete_session)
+            held.close()
 
     @classmethod
-    def hold(cls, handle: dict):
-        return HeldSession(cls.attach(handle))
+    def hold(cls, handle: dict, timeout: float = 60.0):
+        return HeldSession(cls.attach(handle, timeout))
 
     @classmethod
     def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
-        client = cls.attach(handle, timeout)
+        held = cls.hold(handle, timeout)
         try:
-            return client.screenshot(format="binary", full=False)
+            return held.screenshot()
         finally:
-            _quietly(client.delete_session)
+            held.close()
 
 
 class HeldSession:

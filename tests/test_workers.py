@@ -365,15 +365,7 @@ def test_a_runner_killed_with_9_leaves_nothing_once_restarted(tmp_path, origin):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def marked() -> set[int]:
-        found = set()
-        for entry in os.listdir("/proc"):
-            try:
-                if entry.isdigit() and f"{MARK_VARIABLE}=killed@".encode() in open(
-                        f"/proc/{entry}/environ", "rb").read() and processes.alive(int(entry)):
-                    found.add(int(entry))
-            except OSError:
-                pass
-        return found
+        return set(processes.with_env(MARK_VARIABLE, f"killed@{data_dir.resolve()}"))
 
     try:
         new = in_db(farm, lambda: create_account(farm, "killed"))

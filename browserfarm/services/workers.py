@@ -506,8 +506,7 @@ def command(farm, worker: Worker, name: str, *args):
     try:
         if worker.handle.get("keeper"):
             try:
-                body = {"url": args[0], "timeout": 60} if name == "navigate" else {}
-                return keeper.ask(worker.handle, worker.id, name, body, timeout=60)
+                return keeper.ask(worker.handle, worker.id, name, list(args), timeout=60)
             except keeper.KeeperGone:
                 pass  # its runner is gone, and with it the session: attach anew
         with worker_lock(farm.settings, worker.id):
@@ -555,11 +554,11 @@ def claim_next(farm, runner: str, backends: list[str] | None = None) -> Worker |
         if isinstance(db, pw.PostgresqlDatabase):
             # SKIP LOCKED hides another runner's claim not committed yet: the account's
             # row lock makes claims of one account wait for each other, then recount.
-            Account.select(Account.id).where(Account.id == worker.account_id) \
-                .for_update().execute()
+            limit = (Account.select(Account.sessions_limit)
+                     .where(Account.id == worker.account_id).for_update().scalar())
             running = Worker.select().where(Worker.account == worker.account_id,
                                             Worker.status << ACTIVE).count()
-            if running >= Account.get_by_id(worker.account_id).sessions_limit:
+            if running >= limit:
                 return None
         claimed = (Worker.update(status="starting", runner=runner)
                    .where(Worker.id == worker.id, Worker.status == "queue").execute())
