@@ -348,6 +348,26 @@ def test_a_rate_limit_setting_that_does_not_parse_stops_the_start():
         load_settings(environ={"BROWSERFARM_RATE_LIMIT": "lots"})
 
 
+def test_the_limit_opens_again_when_its_window_ends_and_old_keys_are_swept(monkeypatch):
+    import time
+
+    from browserfarm.api.v5 import ProcessCounts, RateLimit
+    from browserfarm.services.workers import V5Error
+    limit = RateLimit("2 per 1 second", "memory://")
+    limit.hit("account:1")
+    limit.hit("account:1")
+    with pytest.raises(V5Error) as over:
+        limit.hit("account:1")
+    assert over.value.status == 429 and over.value.retry_after == 1
+    limit.hit("account:2")  # another key has its own count
+    time.sleep(1.05)
+    limit.hit("account:1")  # a new window
+    monkeypatch.setattr(ProcessCounts, "SWEEP_EVERY", 0.0)
+    time.sleep(1.05)
+    limit.hit("address:9")  # the sweep drops the expired keys
+    assert [key.split("/")[2] for key in limit.limiter.storage._counts] == ["address:9"]
+
+
 def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, monkeypatch):
     # `make run` uses ./var: the file must not be looked for next to the package.
     from browserfarm.services.workers import video_path

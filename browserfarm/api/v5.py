@@ -4,10 +4,14 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 from __future__ import annotations
 
 import math
+import threading
 import time
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
+from limits import parse
+from limits.storage import Storage, storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from browserfarm.api.base import farm
 from browserfarm.services.workers import (
@@ -28,9 +32,10 @@ class RateLimit:
     work was 60% of a v5 call's time in the API (docs/benchmarks.md)."""
 
     def __init__(self, limit: str, storage_uri: str):
-        from limits import parse, storage, strategies
         self.text, self.item = limit, parse(limit)
-        self.limiter = strategies.FixedWindowRateLimiter(storage.storage_from_string(storage_uri))
+        counts = (ProcessCounts() if storage_uri == "memory://"
+                  else storage_from_string(storage_uri))
+        self.limiter = FixedWindowRateLimiter(counts)
 
     def hit(self, key: str) -> None:
         """Count one request; over the limit, the 429 that says when to come back."""
@@ -38,6 +43,57 @@ class RateLimit:
             reset = self.limiter.get_window_stats(self.item, "v5", key).reset_time
             raise V5Error(429, f"Too many requests: the limit is {self.text}",
                           retry_after=max(1, math.ceil(reset - time.time())))
+
+
+class ProcessCounts(Storage):
+    """The default store: counts in this process, expired on access and swept once a
+    minute. ``limits``' own memory store starts a 10 ms timer thread on nearly every
+    hit, which was a fifth of the API's time on a v5 screenshot (docs/benchmarks.md).
+    Fixed windows only, which is what ``RateLimit`` uses."""
+
+    SWEEP_EVERY = 60.0
+
+    def __init__(self):
+        super().__init__()
+        self._lock = threading.Lock()
+        self._counts: dict[str, list] = {}  # key: [count, expires at]
+        self._swept = time.time()
+
+    @property
+    def base_exceptions(self):
+        return ValueError
+
+    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        now = time.time()
+        with self._lock:
+            if now - self._swept > self.SWEEP_EVERY:  # keys of one-off addresses
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+                self._swept = now
+            entry = self._counts.get(key)
+            if entry is None or entry[1] <= now:
+                entry = self._counts[key] = [0, now + expiry]
+            entry[0] += amount
+            return entry[0]
+
+    def get(self, key: str) -> int:
+        entry = self._counts.get(key)
+        return entry[0] if entry and entry[1] > time.time() else 0
+
+    def get_expiry(self, key: str) -> float:
+        entry = self._counts.get(key)
+        return entry[1] if entry and entry[1] > time.time() else time.time()
+
+    def check(self) -> bool:
+        return True
+
+    def reset(self) -> int:
+        with self._lock:
+            count, self._counts = len(self._counts), {}
+        return count
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._counts.pop(key, None)
 
 
 @blp.before_request
