@@ -1,16 +1,34 @@
 """Session keeper: a runner holds one automation session per browser whose backend
-serves a single session at a time (Marionette), and serves the API's commands over
-loopback HTTP, as chromedriver does for Chromium. Without it every screenshot would
-open and close a Marionette session (about 10 ms each)."""
+serves a single session at a time (Marionette), and serves the API's commands on a
+loopback port. Without it every screenshot would open and close a Marionette session
+(about 10 ms each).
+
+The protocol is length-prefixed frames on a kept-alive TCP connection, not HTTP:
+parsing HTTP on both ends was half of the hop's cost (docs/benchmarks.md).
+
+- ask: 4-byte length, then JSON ``{"key", "worker", "command", "args"}``;
+- answer: ``MAGIC``, a status byte, a 4-byte length, then the bytes (a PNG, a
+  message, or nothing).
+"""
 from __future__ import annotations
 
-import http.client
 import json
 import secrets
 import socket
+import socketserver
+import struct
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+COMMANDS = ("screenshot", "navigate")  # what a held session answers (bytes or None)
+MAGIC = b"BFK1"
+ANSWER = struct.Struct(">4sBI")  # magic, status, length
+LENGTH = struct.Struct(">I")
+MAX_ASK = 1 << 20  # an ask is a URL at most
+MAX_ANSWER = 256 << 20  # a full-page PNG of a large window
+
+OK, NOT_HELD, WRONG_KEY, UNKNOWN_COMMAND, FAILED = range(5)
+TIMEOUT_MARGIN = 10.0  # s: commands may wait their turn on a session
 
 
 class SessionKeeper:
@@ -21,9 +39,9 @@ class SessionKeeper:
         self.key = secrets.token_urlsafe(24)
         self._held: dict[int, tuple[object, threading.Lock]] = {}
         self._connections: set[socket.socket] = set()  # the API processes' kept-alive ones
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.url = f"tcp://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.2}, name="keeper")
         self._thread.start()
@@ -45,6 +63,24 @@ class SessionKeeper:
         with lock:  # one command at a time on a session
             return getattr(held, name)(*args)
 
+    def answer(self, ask: dict) -> tuple[int, bytes]:
+        """The status and bytes for one ask."""
+        if not secrets.compare_digest(str(ask.get("key", "")), self.key):
+            return WRONG_KEY, b"wrong key"
+        if ask.get("command") not in COMMANDS:
+            return UNKNOWN_COMMAND, b"unknown command"
+        worker_id, args = ask.get("worker"), ask.get("args", [])
+        if not isinstance(worker_id, int) or worker_id not in self._held \
+                or not isinstance(args, list):
+            return NOT_HELD, b"not held here"
+        try:
+            answer = self.run(worker_id, ask["command"], *args)
+        except KeyError:  # removed meanwhile
+            return NOT_HELD, b"not held here"
+        except Exception as exc:  # noqa: BLE001 - the browser's error, for the API
+            return FAILED, str(exc).encode()[:2000]
+        return OK, answer or b""
+
     def close(self) -> None:
         for worker_id in list(self._held):
             self.remove(worker_id)
@@ -57,48 +93,28 @@ class SessionKeeper:
                 pass
 
 
-COMMANDS = ("screenshot", "navigate")  # what a held session answers (bytes or None)
-
-
 def _handler_for(keeper: SessionKeeper):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive: an API process reuses its connection
-        # Without it a reused connection waits ~40 ms on every answer: the body's write
-        # waits for the ACK of the headers' write, which the client delays (Nagle).
-        disable_nagle_algorithm = True
-
+    class Handler(socketserver.StreamRequestHandler):
         def setup(self):
             super().setup()
+            # The answer's header and body go out at once, never waiting on an ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             keeper._connections.add(self.connection)
 
         def finish(self):
             keeper._connections.discard(self.connection)
             super().finish()
 
-        def do_POST(self):  # noqa: N802 - the stdlib's name
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}")
-            if not secrets.compare_digest(self.headers.get("X-Keeper-Key", ""), keeper.key):
-                return self._answer(403, b"wrong key")
-            worker_id, _, command = self.path.strip("/").partition("/")
-            if command not in COMMANDS:
-                return self._answer(404, b"unknown command")
-            try:
-                answer = keeper.run(int(worker_id), command, *body.get("args", []))
-            except KeyError:
-                return self._answer(404, b"not held here")
-            except Exception as exc:  # noqa: BLE001 - the browser's error, for the API
-                return self._answer(502, str(exc).encode()[:2000])
-            return self._answer(200, answer or b"")
-
-        def _answer(self, status: int, body: bytes):
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+        def handle(self):  # asks, one after the other, until the API process hangs up
+            while header := self.rfile.read(LENGTH.size):
+                if len(header) < LENGTH.size or LENGTH.unpack(header)[0] > MAX_ASK:
+                    return  # not one of ours: hang up
+                try:
+                    ask = json.loads(self.rfile.read(LENGTH.unpack(header)[0]))
+                except ValueError:
+                    return
+                status, body = keeper.answer(ask if isinstance(ask, dict) else {})
+                self.connection.sendall(ANSWER.pack(MAGIC, status, len(body)) + body)
 
     return Handler
 
@@ -111,60 +127,77 @@ def ask(handle: dict, worker_id: int, command: str, args: list, timeout: float) 
     """A command through the keeper named in a worker's handle. ``KeeperGone`` when no
     keeper of that handle answers there (its runner is gone): the caller attaches
     directly. A keeper that is only slow (commands wait their turn) is not gone."""
-    url = handle["keeper"]
-    payload = json.dumps({"args": args}).encode()
-    headers = {"X-Keeper-Key": handle["keeperKey"], "Content-Type": "application/json"}
+    address = handle["keeper"]
+    body = json.dumps({"key": handle.get("keeperKey", ""), "worker": worker_id,
+                       "command": command, "args": args}).encode()
+    wait = timeout + TIMEOUT_MARGIN
     for attempt in (1, 2):
         try:
-            conn = _connection(url, timeout + 10)
-            conn.request("POST", f"/{worker_id}/{command}", body=payload, headers=headers)
-            reply = conn.getresponse()
-            status, content = reply.status, reply.read()
+            conn = _connection(address, wait)
+            conn.sendall(LENGTH.pack(len(body)) + body)
+            status, content = _read_answer(conn)
             break
         except TimeoutError:
-            _drop(url)
-            raise RuntimeError(f"no answer from its runner in {timeout + 10:.0f} s") from None
-        except ConnectionResetError as exc:  # a kept-alive connection closed under us
-            _drop(url)
+            _drop(address)
+            raise RuntimeError(f"no answer from its runner in {wait:.0f} s") from None
+        except (ConnectionResetError, BrokenPipeError, EOFError) as exc:
+            _drop(address)  # a kept-alive connection closed under us: once more, anew
             if attempt == 2:
-                raise KeeperGone(str(exc)) from None
-        except (OSError, http.client.HTTPException) as exc:  # refused, or no keeper there
-            _drop(url)
+                raise KeeperGone(str(exc) or "the keeper hung up") from None
+        except (OSError, ValueError) as exc:  # refused, or no keeper there
+            _drop(address)
             raise KeeperGone(str(exc)) from None
         except BaseException:  # the connection's state is unknown: never reuse it
-            _drop(url)
+            _drop(address)
             raise
-    if status in (403, 404):  # another keeper on that port, or the worker isn't held
-        _drop(url)
+    if status in (NOT_HELD, WRONG_KEY, UNKNOWN_COMMAND):  # another keeper, or not held
+        _drop(address)
         raise KeeperGone(content.decode(errors="replace"))
-    if status != 200:
-        raise RuntimeError(content.decode(errors="replace") or f"HTTP {status}")
+    if status != OK:
+        raise RuntimeError(content.decode(errors="replace") or "the browser failed")
     return content
+
+
+def _read_answer(conn: socket.socket) -> tuple[int, bytes]:
+    magic, status, length = ANSWER.unpack(_read(conn, ANSWER.size))
+    if magic != MAGIC or length > MAX_ANSWER:
+        raise ValueError("not a session keeper's answer")
+    return status, _read(conn, length)
+
+
+def _read(conn: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = conn.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            raise EOFError("the keeper hung up")
+        data += chunk
+    return bytes(data)
 
 
 _local = threading.local()
 KEPT_CONNECTIONS = 16  # per thread; runners that came and went leave theirs behind
 
 
-def _connection(url: str, timeout: float) -> http.client.HTTPConnection:
+def _connection(address: str, timeout: float) -> socket.socket:
     """One kept-alive connection per keeper and thread of an API process: a screenshot
     costs the browser's time plus well under a millisecond here."""
     connections = _local.__dict__.setdefault("connections", {})
-    conn = connections.get(url)
+    conn = connections.get(address)
     if conn is None:
+        parts = urlsplit(address)
+        if parts.scheme != "tcp" or not parts.hostname or not parts.port:
+            raise ValueError(f"not a session keeper's address: {address}")
         if len(connections) >= KEPT_CONNECTIONS:
             _drop(next(iter(connections)))  # the oldest
-        parts = urlsplit(url)
-        conn = connections[url] = http.client.HTTPConnection(parts.hostname, parts.port)
-    conn.timeout = timeout
-    if conn.sock is None:
-        conn.connect()  # http.client sets TCP_NODELAY
-    else:
-        conn.sock.settimeout(timeout)
+        conn = socket.create_connection((parts.hostname, parts.port), timeout=timeout)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connections[address] = conn
+    conn.settimeout(timeout)
     return conn
 
 
-def _drop(url: str) -> None:
-    conn = _local.__dict__.get("connections", {}).pop(url, None)
+def _drop(address: str) -> None:
+    conn = _local.__dict__.get("connections", {}).pop(address, None)
     if conn is not None:
         conn.close()
