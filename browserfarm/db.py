@@ -105,15 +105,18 @@ def write_transaction(db: peewee.Database):
 
 class Lookup:
     """A select run on nearly every request, its SQL built by peewee once per kind of
-    database. Building a query costs peewee ~0.2-0.5 ms, SQLite answers in ~0.01 ms:
-    for the v5 screenshot that was a tenth of the API's whole overhead
-    (docs/benchmarks.md). ``build()`` returns the select with placeholder values;
-    ``first(*values)`` runs it with the real ones, in the same order. The values go
-    to the driver as they are (no field's ``db_value``): plain strings and numbers."""
+    database, its row turned into a model instance by converters found once. Building
+    a query costs peewee ~0.2-0.5 ms and reading its row back ~0.2 ms more, where
+    SQLite answers in ~0.01 ms: on a v5 screenshot these were a fifth of the API's
+    overhead (docs/benchmarks.md). ``build()`` returns the select with placeholder
+    values; ``first(*values)`` runs it with the real ones, in the same order. The
+    values go to the driver as they are (no field's ``db_value``): plain strings and
+    numbers."""
 
     def __init__(self, build):
         self._build = build
         self._compiled: dict[type, tuple[type, str, int]] = {}
+        self._readers: dict[tuple, list] = {}  # columns -> (field name, converter)
 
     def first(self, *values):
         kind = type(database.obj)  # SQLite and PostgreSQL write parameters differently
@@ -124,4 +127,19 @@ class Lookup:
         model, sql, count = self._compiled[kind]
         if len(values) != count:
             raise TypeError(f"this lookup takes {count} values, not {len(values)}")
-        return next(iter(model.raw(sql, *values)), None)
+        cursor = database.execute_sql(sql, values)
+        try:
+            row = cursor.fetchone()
+            columns = tuple(column[0] for column in cursor.description or ())
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        readers = self._readers.get(columns)
+        if readers is None:
+            fields = [model._meta.columns[column] for column in columns]
+            readers = self._readers[columns] = [(f.name, f.python_value) for f in fields]
+        instance = model(__no_default__=True)  # as peewee builds a row's: nothing dirty
+        instance.__data__ = {name: None if value is None else read(value)
+                             for (name, read), value in zip(readers, row)}
+        return instance
