@@ -80,6 +80,9 @@ class WorkerSpec:
 class Launched:
     pid: int
     handle: dict  # how any process reaches the browser again (ports, session ids)
+    # What hold() would return, kept open from the start itself: the runner keeps it
+    # rather than opening another (a Marionette session costs ~10-30 ms).
+    session: object = None
 
 
 class BrowserBackend:

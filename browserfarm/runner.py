@@ -54,6 +54,7 @@ class Active:
     profile_dir: Path | None = None
     relay: object = None
     recorder: "Recorder | None" = None
+    session: object = None  # the backend's held session, until the keeper has it
     ender: threading.Thread | None = None  # the thread ending it, once due
 
     @property
@@ -67,6 +68,7 @@ class Warm:
     handle: dict
     profile_dir: Path
     resolution: str
+    session: object = None  # kept from its start (Launched.session)
 
 
 @dataclass
@@ -181,6 +183,8 @@ class WorkerRunner:
         with self.lock:
             warm, self.warm = self.warm, []
         for browser in warm:
+            if browser.session is not None:
+                _quietly(browser.session.close)
             _quietly(lambda w=browser: w.backend.stop(w.handle))
             shutil.rmtree(browser.profile_dir, ignore_errors=True)
 
@@ -223,9 +227,15 @@ class WorkerRunner:
             warm = self._take_warm(backend, worker.resolution)
             if warm is not None:
                 try:
-                    backend.navigate(warm.handle, worker.url)
-                    return Active(worker.id, backend, warm.handle, warm.profile_dir)
+                    if warm.session is not None:
+                        warm.session.navigate(worker.url)
+                    else:
+                        backend.navigate(warm.handle, worker.url)
+                    return Active(worker.id, backend, warm.handle, warm.profile_dir,
+                                  session=warm.session)
                 except Exception:  # noqa: BLE001 - a broken warm browser: start anew
+                    if warm.session is not None:
+                        _quietly(warm.session.close)
                     _quietly(lambda: backend.stop(warm.handle))
                     shutil.rmtree(warm.profile_dir, ignore_errors=True)
         profile_dir = self._dir("worker-profiles") / str(worker.id)
@@ -248,7 +258,8 @@ class WorkerRunner:
                 self.farm.relays.stop(relay)
             shutil.rmtree(profile_dir, ignore_errors=True)
             raise
-        return Active(worker.id, backend, launched.handle, profile_dir, relay)
+        return Active(worker.id, backend, launched.handle, profile_dir, relay,
+                      session=launched.session)
 
     def _window_relay(self, worker: Worker):
         """A bound window's relay (its proxy), fingerprint, and itself as the API
@@ -270,7 +281,13 @@ class WorkerRunner:
         return relay, dict(window.fingerprint or {}), shown
 
     def _mark_running(self, worker: Worker, active: Active) -> None:
-        held = _quietly(lambda: active.backend.hold(active.handle)) if self.keeper else None
+        held, active.session = active.session, None
+        if self.keeper is None:  # commands go to the browser directly: leave it free
+            if held is not None:
+                _quietly(held.close)
+            held = None
+        elif held is None:
+            held = _quietly(lambda: active.backend.hold(active.handle))
         if held is not None:  # commands from any process come through this runner
             active.handle = active.handle | self.keeper.add(worker.id, held)
         seconds = min(worker.timeout, self.settings.worker_max_seconds)
@@ -445,7 +462,7 @@ class WorkerRunner:
             with self.lock:
                 if not self.stopping.is_set():
                     self.warm.append(Warm(backend, launched.handle, profile_dir,
-                                          f"{spec.width}x{spec.height}"))
+                                          f"{spec.width}x{spec.height}", launched.session))
                     return
             # Started while the runner stopped: shutdown() has already ended the pool.
             _quietly(lambda: backend.stop(launched.handle))

@@ -129,7 +129,9 @@ class Firefox(BrowserBackend):
         return None
 
     @classmethod
-    def launch(cls, spec: LaunchSpec) -> Launched:
+    def launch(cls, spec: LaunchSpec, keep_session: bool = False) -> Launched:
+        """``keep_session``: return the start's Marionette session as ``session``
+        (a runner's worker) rather than leave Marionette free (a user's window)."""
         from marionette_driver.marionette import Marionette
         from mozprofile import FirefoxProfile
         from mozrunner import FirefoxRunner
@@ -169,11 +171,13 @@ class Firefox(BrowserBackend):
             if spec.start_url:
                 _load(client, spec.start_url, spec.timeout)
         except Exception:
+            _quietly(client.delete_session)
             runner.stop()
             raise
-        finally:
+        if not keep_session:
             _quietly(client.delete_session)
         return Launched(pid=runner.process_handler.pid,
+                        session=HeldSession(client) if keep_session else None,
                         handle={"backend": cls.name, "pid": runner.process_handler.pid,
                                 "marionettePort": marionette_port,
                                 "ws": f"ws://127.0.0.1:{bidi_port}/session",
@@ -274,7 +278,7 @@ class Firefox(BrowserBackend):
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
                             log_path=spec.log_path, start_url=spec.url)
-        return cls.launch(launch)  # the page is loaded in the start's own session
+        return cls.launch(launch, keep_session=True)  # the runner holds it
 
     @classmethod
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
