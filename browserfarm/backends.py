@@ -90,6 +90,7 @@ class BrowserBackend:
 
     name = ""
     executables: tuple[str, ...] = ()  # the first one found on PATH is used
+    one_session = False  # serves one automation session at a time (see hold())
     local = True  # its browsers run on this machine (they can use a window's relay)
 
     @classmethod

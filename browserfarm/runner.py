@@ -347,7 +347,7 @@ class WorkerRunner:
             return lambda: self.keeper.run(active.worker_id, "screenshot")
 
         def shoot():
-            with worker_lock(self.settings, active.worker_id):
+            with worker_lock(self.settings, active.worker_id, active.backend):
                 return active.backend.screenshot(active.handle)
         return shoot
 
@@ -359,7 +359,7 @@ class WorkerRunner:
         if self.keeper is not None:  # its session goes before the browser; a failure
             # here must not keep the browser from being stopped
             _quietly(lambda: self.keeper.remove(active.worker_id))
-        with worker_lock(self.settings, active.worker_id):
+        with worker_lock(self.settings, active.worker_id, active.backend):
             _quietly(lambda: active.backend.stop(active.handle))
         if active.relay is not None:
             self.farm.relays.stop(active.relay)

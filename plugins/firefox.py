@@ -114,6 +114,7 @@ def window_size(fingerprint: dict) -> tuple[int, int]:
 class Firefox(BrowserBackend):
     name = "firefox"
     executables = ("firefox-esr", "firefox")
+    one_session = True  # Marionette
 
     @classmethod
     def unavailable_reason(cls):

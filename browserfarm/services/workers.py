@@ -483,9 +483,13 @@ def forget_lock(settings, worker_id: int) -> None:
 
 
 @contextmanager
-def worker_lock(settings, worker_id: int):
-    """Commands to one browser, serialised across the processes of this host:
-    Marionette serves one session at a time."""
+def worker_lock(settings, worker_id: int, backend):
+    """Commands to one browser, serialised across the processes of this host, for
+    backends that serve one session at a time (Marionette); WebDriver ones take
+    concurrent commands on their session."""
+    if not backend.one_session:
+        yield
+        return
     path = _lock_path(settings, worker_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
@@ -509,7 +513,7 @@ def command(farm, worker: Worker, name: str, *args):
                 return keeper.ask(worker.handle, worker.id, name, list(args), timeout=60)
             except keeper.KeeperGone:
                 pass  # its runner is gone, and with it the session: attach anew
-        with worker_lock(farm.settings, worker.id):
+        with worker_lock(farm.settings, worker.id, backend):
             return getattr(backend, name)(worker.handle, *args)
     except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
         raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
