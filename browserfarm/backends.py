@@ -56,6 +56,7 @@ class LaunchSpec:
     extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences
     timeout: float = 60.0
     log_path: Path | None = None
+    env: dict = field(default_factory=dict)  # added to the browser's environment
 
 
 @dataclass
@@ -74,6 +75,9 @@ class WorkerSpec:
     extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences
     timeout: float = 60.0  # to start and load the page
     log_path: Path | None = None
+    # Added to the environment of every process started for it (browser, driver):
+    # the runner's mark, by which a restarted runner finds what a crash left.
+    env: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -93,8 +93,7 @@ class WorkerRunner:
     # ----- the loop -----------------------------------------------------------------
 
     def run(self) -> None:
-        """Until ``stop()``: reap what a previous run left, then serve the queue.
-        One runner per process (its mark is in the process's environment)."""
+        """Until ``stop()``: reap what a previous run left, then serve the queue."""
         self._hold_name()
         self.keeper = SessionKeeper()
         try:
@@ -161,13 +160,13 @@ class WorkerRunner:
         for worker in left:
             self._reap(worker, "the runner restarted")
         kill_marked(self.mark)
-        os.environ[MARK_VARIABLE] = self.mark  # from now on, for what this run starts
         shutil.rmtree(self._dir("warm-profiles"), ignore_errors=True)
 
     @property
     def mark(self) -> str:
-        """The environment value every browser (and driver) of this runner inherits:
-        its name and data dir, so a restart finds what a dead run left."""
+        """The environment value every process this runner starts carries (browsers,
+        drivers, ffmpeg; see WorkerSpec.env): its name and data dir, so a restart
+        finds what a dead run left."""
         return f"{self.name}@{self.settings.data_dir}"  # absolute (load_settings)
 
     def shutdown(self) -> None:
@@ -250,7 +249,8 @@ class WorkerRunner:
                           fingerprint=fingerprint, relay_port=relay.port if relay else None,
                           extra_prefs=self.farm.plugins.browser_preferences(window,
                                                                             backend.name),
-                          log_path=self._dir("logs") / f"worker-{worker.id}.log")
+                          log_path=self._dir("logs") / f"worker-{worker.id}.log",
+                          env={MARK_VARIABLE: self.mark})
         try:
             launched = backend.start_worker(spec, self.settings)
         except Exception:
@@ -301,7 +301,7 @@ class WorkerRunner:
             self._release(active)
             return
         if worker.video:
-            active.recorder = Recorder(self.farm, worker.id, self._shooter(active))
+            active.recorder = Recorder(self.farm, worker.id, self._shooter(active), self.mark)
             active.recorder.start()
         with self.lock:
             self.active[worker.id] = active
@@ -457,7 +457,8 @@ class WorkerRunner:
             profile_dir = self._dir("warm-profiles") / f"{backend.name}-{time.monotonic_ns()}"
             profile_dir.mkdir(parents=True)
             spec = WorkerSpec(browser=backend.name, url="about:blank", profile_dir=profile_dir,
-                              log_path=self._dir("logs") / "warm.log")
+                              log_path=self._dir("logs") / "warm.log",
+                              env={MARK_VARIABLE: self.mark})
             launched = backend.start_worker(spec, self.settings)
             with self.lock:
                 if not self.stopping.is_set():
@@ -483,8 +484,8 @@ class Recorder:
     """``browserstack.video``: screenshots of the running worker, VIDEO_FPS a second,
     encoded by ffmpeg into ``<data dir>/videos/<id>.mp4``."""
 
-    def __init__(self, farm, worker_id: int, shoot):
-        self.farm, self.worker_id, self.shoot = farm, worker_id, shoot
+    def __init__(self, farm, worker_id: int, shoot, mark: str):
+        self.farm, self.worker_id, self.shoot, self.mark = farm, worker_id, shoot, mark
         self.path = video_path(farm.settings, worker_id)
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._record, daemon=True,
@@ -506,6 +507,7 @@ class Recorder:
              "veryfast", "-pix_fmt", "yuv420p", "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
              "-movflags", "+faststart", str(partial)],
             stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=os.environ | {MARK_VARIABLE: self.mark},
             start_new_session=True)  # a Ctrl-C to the runner's group must not cut the video
         frames = 0
         try:

@@ -175,7 +175,7 @@ def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
     """A chromedriver on a free port, ready for a session. Its own process group
     (start_new_session): Chromium's processes stay in it, so they can be found by
     any process, and a signal to the starter doesn't reach them."""
-    env = dict(os.environ)
+    env = dict(os.environ) | spec.env
     if spec.fingerprint.get("timeZone"):
         env["TZ"] = spec.fingerprint["timeZone"]
     if spec.profile_dir:

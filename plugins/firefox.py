@@ -144,7 +144,7 @@ class Firefox(BrowserBackend):
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
         width, height = window_size(spec.fingerprint or {})
-        env = dict(os.environ)
+        env = dict(os.environ) | spec.env
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
         # Headed unless asked otherwise, or there is no display to show it on.
@@ -278,7 +278,7 @@ class Firefox(BrowserBackend):
                             | {"openWidth": spec.width, "openHeight": spec.height},
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
-                            log_path=spec.log_path, start_url=spec.url)
+                            log_path=spec.log_path, start_url=spec.url, env=spec.env)
         return cls.launch(launch, keep_session=True)  # the runner holds it
 
     @classmethod

@@ -223,6 +223,19 @@ def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm
     assert row.status == "terminated" and "silent" in row.end_reason
 
 
+def test_each_runner_in_a_process_marks_its_own_browsers(v5, farm, origin):
+    # A restarted runner kills what carries its mark: never another runner's browser.
+    from browserfarm.runner import MARK_VARIABLE
+    with started_runner(farm, "alpha", slots=1) as alpha, \
+            started_runner(farm, "beta", slots=0) as beta:  # beta claims nothing
+        made = v5("POST", "/5/worker", json=request_for(v5, origin.url + "/")).get_json()
+        assert made["status"] == "running", made
+        row = worker_row(farm, made["id"])
+        assert row.runner == "alpha"
+        assert row.handle["pid"] in processes.with_env(MARK_VARIABLE, alpha.mark)
+        assert row.handle["pid"] not in processes.with_env(MARK_VARIABLE, beta.mark)
+
+
 def test_a_backend_that_fails_to_start_ends_the_worker_with_its_reason(v5, farm, origin,
                                                                        monkeypatch):
     request = request_for(v5, origin.url + "/")
