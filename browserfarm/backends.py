@@ -78,6 +78,9 @@ class WorkerSpec:
     # Added to the environment of every process started for it (browser, driver):
     # the runner's mark, by which a restarted runner finds what a crash left.
     env: dict = field(default_factory=dict)
+    # Asked by a runner that keeps sessions (browserfarm.keeper): a backend with hold()
+    # may return the session it started with as Launched.session.
+    keep_session: bool = False
 
 
 @dataclass
@@ -94,7 +97,9 @@ class BrowserBackend:
 
     name = ""
     executables: tuple[str, ...] = ()  # the first one found on PATH is used
-    one_session = False  # serves one automation session at a time (see hold())
+    # Serves one automation session at a time (see hold()): commands to one browser
+    # wait their turn across processes. WebDriver backends take concurrent ones.
+    one_session = True
     local = True  # its browsers run on this machine (they can use a window's relay)
 
     @classmethod
@@ -128,7 +133,8 @@ class BrowserBackend:
 
     @classmethod
     def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
-        """Start a browser, sized ``width`` x ``height``, with ``url`` loaded."""
+        """Start a browser, sized ``width`` x ``height``, with ``url`` loaded; every
+        process started for it gets ``spec.env`` in its environment."""
         raise NotImplementedError
 
     @classmethod

@@ -111,7 +111,7 @@ class Lookup:
     overhead (docs/benchmarks.md). ``build()`` returns the select with placeholder
     values; ``first(*values)`` runs it with the real ones, in the same order. The
     values go to the driver as they are (no field's ``db_value``): plain strings and
-    numbers."""
+    numbers. It selects the model's own columns only (no aliases or functions)."""
 
     def __init__(self, build):
         self._build = build

@@ -13,12 +13,15 @@ parsing HTTP on both ends was half of the hop's cost (docs/benchmarks.md).
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import socket
 import socketserver
 import struct
 import threading
 from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
 
 COMMANDS = ("screenshot", "navigate")  # what a held session answers (bytes or None)
 MAGIC = b"BFK1"
@@ -39,8 +42,7 @@ class SessionKeeper:
         self.key = secrets.token_urlsafe(24)
         self._held: dict[int, tuple[object, threading.Lock]] = {}
         self._connections: set[socket.socket] = set()  # the API processes' kept-alive ones
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self.url = f"tcp://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         kwargs={"poll_interval": 0.2}, name="keeper")
@@ -65,7 +67,7 @@ class SessionKeeper:
 
     def answer(self, ask: dict) -> tuple[int, bytes]:
         """The status and bytes for one ask."""
-        if not secrets.compare_digest(str(ask.get("key", "")), self.key):
+        if not secrets.compare_digest(str(ask.get("key", "")).encode(), self.key.encode()):
             return WRONG_KEY, b"wrong key"
         if ask.get("command") not in COMMANDS:
             return UNKNOWN_COMMAND, b"unknown command"
@@ -91,6 +93,14 @@ class SessionKeeper:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # An API process that gave up (its timeout) or went away: nothing to report.
+        log.debug("keeper connection ended", exc_info=True)
 
 
 def _handler_for(keeper: SessionKeeper):

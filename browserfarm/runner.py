@@ -213,7 +213,11 @@ class WorkerRunner:
                         end_now(worker, f"the {worker.backend} browser did not start: "
                                         f"{short_reason(exc)}", failed=True)
                     return
-                self._mark_running(worker, active)
+                try:
+                    self._mark_running(worker, active)
+                except Exception:  # the database failed us: the browser must not stay
+                    log.exception("worker %s could not be marked running", worker.id)
+                    self._release(active)
         finally:  # only now: shutdown() waits for what is starting, then ends the active
             self.starting.discard(worker.id)
 
@@ -227,7 +231,7 @@ class WorkerRunner:
             if warm is not None:
                 try:
                     if warm.session is not None:
-                        warm.session.navigate(worker.url)
+                        warm.session.navigate(worker.url, WorkerSpec.timeout)
                     else:
                         backend.navigate(warm.handle, worker.url)
                     return Active(worker.id, backend, warm.handle, warm.profile_dir,
@@ -250,7 +254,7 @@ class WorkerRunner:
                           extra_prefs=self.farm.plugins.browser_preferences(window,
                                                                             backend.name),
                           log_path=self._dir("logs") / f"worker-{worker.id}.log",
-                          env={MARK_VARIABLE: self.mark})
+                          env={MARK_VARIABLE: self.mark}, keep_session=self.keeper is not None)
         try:
             launched = backend.start_worker(spec, self.settings)
         except Exception:
@@ -282,11 +286,7 @@ class WorkerRunner:
 
     def _mark_running(self, worker: Worker, active: Active) -> None:
         held, active.session = active.session, None
-        if self.keeper is None:  # commands go to the browser directly: leave it free
-            if held is not None:
-                _quietly(held.close)
-            held = None
-        elif held is None:
+        if held is None and self.keeper is not None:
             held = _quietly(lambda: active.backend.hold(active.handle))
         if held is not None:  # commands from any process come through this runner
             active.handle = active.handle | self.keeper.add(worker.id, held)
@@ -458,7 +458,8 @@ class WorkerRunner:
             profile_dir.mkdir(parents=True)
             spec = WorkerSpec(browser=backend.name, url="about:blank", profile_dir=profile_dir,
                               log_path=self._dir("logs") / "warm.log",
-                              env={MARK_VARIABLE: self.mark})
+                              env={MARK_VARIABLE: self.mark},
+                              keep_session=self.keeper is not None)
             launched = backend.start_worker(spec, self.settings)
             with self.lock:
                 if not self.stopping.is_set():
@@ -466,6 +467,8 @@ class WorkerRunner:
                                           f"{spec.width}x{spec.height}", launched.session))
                     return
             # Started while the runner stopped: shutdown() has already ended the pool.
+            if launched.session is not None:
+                _quietly(launched.session.close)
             _quietly(lambda: backend.stop(launched.handle))
             shutil.rmtree(profile_dir, ignore_errors=True)
         except Exception:  # noqa: BLE001 - a pool that can't fill only costs speed

@@ -131,6 +131,8 @@ class WebDriverBackend(BrowserBackend):
     """What every WebDriver backend does the same way through its handle's
     ``executor`` and ``session``."""
 
+    one_session = False  # the driver takes commands from any number of processes
+
     @classmethod
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
         navigate(handle["executor"], handle["session"], url, timeout)

@@ -114,7 +114,6 @@ def window_size(fingerprint: dict) -> tuple[int, int]:
 class Firefox(BrowserBackend):
     name = "firefox"
     executables = ("firefox-esr", "firefox")
-    one_session = True  # Marionette
 
     @classmethod
     def unavailable_reason(cls):
@@ -279,7 +278,7 @@ class Firefox(BrowserBackend):
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
                             log_path=spec.log_path, start_url=spec.url, env=spec.env)
-        return cls.launch(launch, keep_session=True)  # the runner holds it
+        return cls.launch(launch, keep_session=spec.keep_session)
 
     @classmethod
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:

@@ -45,7 +45,7 @@ def test_commands_answer_through_the_keeper_on_one_kept_connection(held):
 
 
 def test_a_browser_failure_is_an_error_with_its_message_not_a_gone_keeper(held):
-    _, _, handle = held
+    handle = held[2]
     with pytest.raises(RuntimeError, match="about:neterror"):
         ask(handle, 7, "navigate", ["http://bad/", 30], timeout=5)
     assert ask(handle, 7, "screenshot", [], timeout=5).startswith(b"\x89PNG")
@@ -53,10 +53,11 @@ def test_a_browser_failure_is_an_error_with_its_message_not_a_gone_keeper(held):
 
 @pytest.mark.parametrize("change", [
     {"keeperKey": "not-the-key"},  # another runner's keeper now on that port
+    {"keeperKey": "ключ"},  # not even ASCII
     {"keeper": "http://127.0.0.1:1"},  # a handle from before this protocol
 ])
 def test_a_wrong_key_or_address_is_a_gone_keeper(held, change):
-    _, _, handle = held
+    handle = held[2]
     with pytest.raises(KeeperGone):
         ask(handle | change, 7, "screenshot", [], timeout=5)
 
@@ -98,7 +99,7 @@ def test_something_else_on_the_port_is_a_gone_keeper():
 
 
 def test_a_keeper_that_does_not_answer_in_time_is_an_error(held, monkeypatch):
-    running, session, handle = held
+    _, session, handle = held
     release = threading.Event()
     session.screenshot = lambda: release.wait(10) and b"late"
     monkeypatch.setattr(keeper, "TIMEOUT_MARGIN", 0.0)
@@ -112,7 +113,7 @@ def test_a_keeper_that_does_not_answer_in_time_is_an_error(held, monkeypatch):
 
 
 def test_garbage_on_the_keepers_port_gets_hung_up_on(held):
-    running, _, handle = held
+    handle = held[2]
     port = int(handle["keeper"].rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
         conn.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # reads as a 1.2 GB frame

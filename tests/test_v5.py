@@ -135,6 +135,18 @@ def test_workers_of_others_are_forbidden(v5):
     assert v5.stranger("GET", "/5/workers").get_json() == []
 
 
+def test_a_new_url_is_checked_before_the_worker_is_asked(v5):
+    mine = queued(v5)
+    for url, code in (("", "required"), ("ftp://x.test/", "invalid"),
+                      ("http://x.test/" + "a" * 2048, "invalid")):
+        answer = v5("PUT", f"/5/worker/{mine.id}/url.json", json={"url": url})
+        assert answer.status_code == 422, url
+        assert answer.get_json()["errors"] == [
+            {"field": "url", "code": code, "message": answer.get_json()["errors"][0]["message"]}]
+    not_running = v5("PUT", f"/5/worker/{mine.id}/url.json", json={"url": "http://x.test/"})
+    assert not_running.status_code == 422 and "not running" in not_running.get_json()["message"]
+
+
 def test_queued_workers_are_listed_and_deleted_at_once(v5):
     first, second = queued(v5, name="first"), queued(v5, name="second")
     listed = v5("GET", "/5/workers").get_json()

@@ -63,6 +63,7 @@ def validation_failed(errors: list[dict]) -> V5Error:
 _ACCOUNT_BY_V5_USERNAME = Lookup(lambda: Account.select().where(Account.v5_username == ""))
 _WORKER_OF_ACCOUNT = Lookup(lambda: Worker.select().where(Worker.id == 0, Worker.account == 0))
 _WORKER_STATUS = Lookup(lambda: Worker.select(Worker.id, Worker.status).where(Worker.id == 0))
+MAX_URL = 2048  # characters; what browsers and servers commonly accept
 
 
 def authenticate_basic(username: str | None, key: str | None) -> Account:
@@ -201,7 +202,7 @@ def parse_worker_request(data: dict, catalogue: Catalogue, settings) -> dict:
             errors.append(_invalid(name, "must be a string"))
         elif "\x00" in value:  # databases store no NUL characters in text
             errors.append(_invalid(name, "must not contain NUL characters"))
-        elif len(value) > (2048 if name == "url" else 255):
+        elif len(value) > (MAX_URL if name == "url" else 255):
             errors.append(_invalid(name, "is too long"))
         else:
             text[name] = value.strip()
@@ -411,6 +412,8 @@ class WorkerService:
         if not isinstance(url, str) or not _is_url(url.strip()):
             raise validation_failed([_required("url") if not url else
                                      _invalid("url", "must be an http(s) URL")])
+        if len(url) > MAX_URL:  # as for a new worker
+            raise validation_failed([_invalid("url", "is too long")])
         self._require_running(worker)
         command(self.farm, worker, "navigate", url.strip())
         Worker.update(url=url.strip()).where(Worker.id == worker.id).execute()
