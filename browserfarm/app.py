@@ -8,7 +8,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import InternalServerError
 
 from browserfarm import __version__
-from browserfarm.api import collections, envelope, profiles, proxies, v5, windows
+from browserfarm.api import collections, envelope, profiles, proxies, v5, v5_openapi, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
 from browserfarm.config import load_settings
@@ -61,6 +61,7 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
         api.register_blueprint(blueprint)
 
     v5.init_app(app, farm.settings)
+    v5_openapi.document(api.spec, app.url_map)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
     app.register_error_handler(FarmError, envelope.from_farm_error)
