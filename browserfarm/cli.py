@@ -109,11 +109,10 @@ def up(ctx, port):
     with farm.db.connection_context():
         from browserfarm.services.embedded import ensure_owner_credentials, login_agent
         path, created = ensure_owner_credentials(farm, url)
-    local_url = login_agent(farm, path)  # the agent of this desktop, on its own server
+    login_agent(farm, path)  # the agent of this desktop, on its own server
     close_all(farm.db)
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
-    click.echo(f"Local API on {local_url}")
     base = [sys.executable, "-m", "browserfarm.cli", "--data-dir", str(settings.data_dir)]
     server = _supervised(base + ["serve", "--port", str(port)])
     agent, runner = _supervised(base + ["local"]), _supervised(base + ["runner"])
@@ -262,7 +261,9 @@ def runner(ctx, name, slots):
     worker_runner = WorkerRunner(farm, name=name or default_name(), slots=slots)
     signal.signal(signal.SIGTERM, lambda *_: worker_runner.stop())
     signal.signal(signal.SIGINT, lambda *_: worker_runner.stop())
-    backends = ", ".join(b.name for b in farm.plugins.browser_backends) or "none"
+    # What it can run here: a backend with nothing to offer (no Grid URL, no browser
+    # installed) is not worth naming.
+    backends = ", ".join(sorted({e["backend"] for e in farm.catalogue.entries()})) or "none"
     click.echo(f"runner {worker_runner.name}: {slots} slots, backends: {backends}")
     try:
         worker_runner.run()

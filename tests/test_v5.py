@@ -66,6 +66,11 @@ def test_every_answer_is_versioned_and_needs_credentials(v5):
     missing = v5("GET", "/5/nothing-here")
     assert missing.status_code == 404 and missing.headers["X-API-Version"] == "5"
     assert "message" in missing.get_json()
+    # The node client calls /4 unless told otherwise: say where the API is.
+    older = v5("GET", "/4/browsers?flat=true")
+    assert older.status_code == 404
+    assert older.get_json() == {
+        "message": "Not Found: this farm serves BrowserStack's API v5, under /5"}
 
 
 def test_the_access_key_is_stored_as_a_digest(v5):
@@ -114,6 +119,13 @@ def test_a_new_worker_is_validated_field_by_field(v5):
                                                    "url": "http://x.test/"})) == {"os": "invalid"}
     garbage = v5("POST", "/5/worker", data=b"{nope", content_type="application/json")
     assert garbage.status_code == 400 and garbage.get_json()["errors"][0]["field"] == "body"
+    null = v5("POST", "/5/worker", data=b"null", content_type="application/json")
+    assert null.status_code == 422 and null.get_json()["errors"][0]["field"] == "body"
+    # An unknown browser is named even when its version is missing too.
+    assert errors_of(v5("POST", "/5/worker", json={k: v for k, v in good.items()
+                                                   if k != "browser_version"}
+                        | {"browser": "netscape"})) == {"browser": "invalid",
+                                                        "browser_version": "required"}
     assert in_db(v5.farm, lambda: Worker.select().count()) == 0  # nothing half-made
 
 

@@ -3,6 +3,7 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 ``X-API-Version: 5``, errors as ``{"message"[, "errors"]}``."""
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -145,15 +146,26 @@ def _v5_error(error: V5Error):
     return response
 
 
+OTHER_VERSIONS = ("/1", "/2", "/3", "/4")  # BrowserStack's older APIs: clients default to 4
+
+
+def _under(prefix: str) -> bool:
+    return request.path == prefix or request.path.startswith(prefix + "/")
+
+
 def asks_v5() -> bool:
-    """The request is for the v5 API, so its errors answer in v5's shape (routing
-    errors happen before any blueprint is chosen)."""
-    return request.path == blp.url_prefix or request.path.startswith(blp.url_prefix + "/")
+    """The request is for the v5 API (or an older version of it, which a v5 client
+    left at its default calls), so its errors answer in v5's shape (routing errors
+    happen before any blueprint is chosen)."""
+    return any(_under(prefix) for prefix in (blp.url_prefix, *OTHER_VERSIONS))
 
 
 def v5_http_error(error):
     """Framework errors under /5 (404, 405, 413, 500) in v5's shape."""
-    response = jsonify({"message": error.name})
+    message = error.name
+    if error.code == 404 and not _under(blp.url_prefix):
+        message = "Not Found: this farm serves BrowserStack's API v5, under /5"
+    response = jsonify({"message": message})
     response.status_code = error.code or 500
     headers = dict(error.get_headers())
     if "Allow" in headers:
@@ -171,10 +183,11 @@ def _body() -> dict:
     if request.get_data(cache=True):
         if request.mimetype == "application/x-www-form-urlencoded" or request.form:
             return request.form.to_dict()
-        body = request.get_json(force=True, silent=True)
-        if body is None:
+        try:
+            body = json.loads(request.get_data(cache=True))
+        except ValueError:  # UnicodeDecodeError included
             raise V5Error(400, "The body is not valid JSON", [{
-                "field": "body", "code": "invalid", "message": "not valid JSON"}])
+                "field": "body", "code": "invalid", "message": "not valid JSON"}]) from None
         if not isinstance(body, dict):
             raise V5Error(422, "Validation Failed", [{
                 "field": "body", "code": "invalid", "message": "must be a JSON object"}])

@@ -221,9 +221,8 @@ def parse_worker_request(data: dict, catalogue: Catalogue, settings) -> dict:
         if resolution not in allowed:
             errors.append(_invalid("resolution", f"one of {', '.join(allowed)}"))
     entry = None
-    if not any(e["field"] in ("os", "os_version", "browser", "browser_version", "device")
-               for e in errors) and "os" in text and "os_version" in text:
-        entry, found = catalogue.match(text)
+    if "os" in text and "os_version" in text:  # the given fields name something offered
+        entry, found = catalogue.match(text)  # (the missing ones are "required" already)
         errors += found
     if errors:
         raise validation_failed(errors)
