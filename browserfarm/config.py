@@ -31,7 +31,8 @@ class Settings:
     worker_retention_days: float = 7.0  # an ended worker's screenshots, video and log
     warm_pool: dict = field(default_factory=dict)  # backend name -> browsers kept ready
     rate_limit: str = "1600 per 5 minutes"  # per v5 user
-    rate_limit_storage: str = "memory://"  # per process; redis://... to share it
+    # "": counts shared by this host's API processes; redis://... for several hosts
+    rate_limit_storage: str = ""
 
     @property
     def sqlite_path(self) -> Path:

@@ -372,24 +372,51 @@ def test_a_rate_limit_setting_that_does_not_parse_stops_the_start():
         load_settings(environ={"BROWSERFARM_RATE_LIMIT": "lots"})
 
 
-def test_the_limit_opens_again_when_its_window_ends_and_old_keys_are_swept(monkeypatch):
+def test_the_limit_opens_again_when_its_window_ends_and_old_keys_are_swept(
+        tmp_path, monkeypatch):
+    import sqlite3
     import time
 
-    from browserfarm.api.v5 import ProcessCounts, RateLimit
-    from browserfarm.services.workers import V5Error
-    limit = RateLimit("2 per 1 second", "memory://")
+    from browserfarm.ratelimit import HostCounts, OverLimit, RateLimit
+    limit = RateLimit("2 per 1 second", "", tmp_path)
     limit.hit("account:1")
     limit.hit("account:1")
-    with pytest.raises(V5Error) as over:
+    with pytest.raises(OverLimit) as over:
         limit.hit("account:1")
-    assert over.value.status == 429 and over.value.retry_after == 1
+    assert over.value.retry_after == 1
     limit.hit("account:2")  # another key has its own count
     time.sleep(1.05)
     limit.hit("account:1")  # a new window
-    monkeypatch.setattr(ProcessCounts, "SWEEP_EVERY", 0.0)
+    monkeypatch.setattr(HostCounts, "SWEEP_EVERY", 0.0)
     time.sleep(1.05)
     limit.hit("address:9")  # the sweep drops the expired keys
-    assert [key.split("/")[2] for key in limit.limiter.storage._counts] == ["address:9"]
+    with sqlite3.connect(tmp_path / "rate-limit.sqlite") as db:
+        keys = [key for key, in db.execute("SELECT key FROM counts")]
+    assert [key.split("/")[2] for key in keys] == ["address:9"]
+
+
+def test_the_api_processes_of_a_host_share_one_count(tmp_path):
+    # `make run` serves with two processes: a user gets the limit, not twice it.
+    import subprocess
+    import sys
+
+    from browserfarm.ratelimit import OverLimit, RateLimit
+    script = ("import sys\n"
+              "from browserfarm.ratelimit import RateLimit, OverLimit\n"
+              "limit = RateLimit('50 per 5 minutes', '', sys.argv[1])\n"
+              "allowed = 0\n"
+              "for _ in range(40):\n"
+              "    try:\n"
+              "        limit.hit('account:1'); allowed += 1\n"
+              "    except OverLimit:\n"
+              "        pass\n"
+              "print(allowed)\n")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                             stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    allowed = [int(run.communicate(timeout=60)[0]) for run in runs]
+    assert sum(allowed) == 50 and all(n >= 10 for n in allowed)  # 80 asked, 50 let through
+    with pytest.raises(OverLimit):  # and this process sees the same count
+        RateLimit("50 per 5 minutes", "", tmp_path).hit("account:1")
 
 
 def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, monkeypatch):

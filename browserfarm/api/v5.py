@@ -4,17 +4,12 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 from __future__ import annotations
 
 import json
-import math
-import threading
-import time
 from xml.sax.saxutils import escape
 
 from flask import Blueprint, current_app, g, jsonify, request, send_file
-from limits import parse
-from limits.storage import Storage, storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 
 from browserfarm.api.base import farm
+from browserfarm.ratelimit import OverLimit, RateLimit
 from browserfarm.services.workers import (
     OUT_OF_TIME, Catalogue, V5Error, WorkerService, authenticate_basic,
     parse_worker_request, public_status, stored_screenshot, worker_to_api)
@@ -27,76 +22,6 @@ def catalogue() -> Catalogue:
     return farm().catalogue
 
 
-class RateLimit:
-    """v5's limit per user (``BROWSERFARM_RATE_LIMIT``), on the ``limits`` library
-    that flask-limiter is built on. Used directly: flask-limiter's own per-request
-    work was 60% of a v5 call's time in the API (docs/benchmarks.md)."""
-
-    def __init__(self, limit: str, storage_uri: str):
-        self.text, self.item = limit, parse(limit)
-        counts = (ProcessCounts() if storage_uri == "memory://"
-                  else storage_from_string(storage_uri))
-        self.limiter = FixedWindowRateLimiter(counts)
-
-    def hit(self, key: str) -> None:
-        """Count one request; over the limit, the 429 that says when to come back."""
-        if not self.limiter.hit(self.item, "v5", key):
-            reset = self.limiter.get_window_stats(self.item, "v5", key).reset_time
-            raise V5Error(429, f"Too many requests: the limit is {self.text}",
-                          retry_after=max(1, math.ceil(reset - time.time())))
-
-
-class ProcessCounts(Storage):
-    """The default store: counts in this process, expired on access and swept once a
-    minute. ``limits``' own memory store starts a 10 ms timer thread on nearly every
-    hit, which was a fifth of the API's time on a v5 screenshot (docs/benchmarks.md).
-    Fixed windows only, which is what ``RateLimit`` uses."""
-
-    SWEEP_EVERY = 60.0
-
-    def __init__(self):
-        super().__init__()
-        self._lock = threading.Lock()
-        self._counts: dict[str, list] = {}  # key: [count, expires at]
-        self._swept = time.time()
-
-    @property
-    def base_exceptions(self):
-        return ValueError
-
-    def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = time.time()
-        with self._lock:
-            if now - self._swept > self.SWEEP_EVERY:  # keys of one-off addresses
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-                self._swept = now
-            entry = self._counts.get(key)
-            if entry is None or entry[1] <= now:
-                entry = self._counts[key] = [0, now + expiry]
-            entry[0] += amount
-            return entry[0]
-
-    def get(self, key: str) -> int:
-        entry = self._counts.get(key)
-        return entry[0] if entry and entry[1] > time.time() else 0
-
-    def get_expiry(self, key: str) -> float:
-        entry = self._counts.get(key)
-        return entry[1] if entry and entry[1] > time.time() else time.time()
-
-    def check(self) -> bool:
-        return True
-
-    def reset(self) -> int:
-        with self._lock:
-            count, self._counts = len(self._counts), {}
-        return count
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._counts.pop(key, None)
-
-
 @blp.before_request
 def _authenticate():
     """The caller's account, then its rate limit. Wrong keys for a username count
@@ -104,29 +29,33 @@ def _authenticate():
     (their key is the credential) have their own count per address, so a flood of
     wrong keys from an address doesn't lock its users out of their links."""
     if request.endpoint == "v5.screenshot_file":
-        rate_limit().hit(f"screenshot-file:{request.remote_addr}")
+        rate_limit_hit(f"screenshot-file:{request.remote_addr}")
         return None
     auth = request.authorization
     try:
         account = authenticate_basic(auth and auth.username, auth and auth.password)
     except V5Error:
-        rate_limit().hit(f"address:{request.remote_addr}")  # a 429 before the 401
+        rate_limit_hit(f"address:{request.remote_addr}")  # a 429 before the 401
         raise
-    rate_limit().hit(f"account:{account.id}")
+    rate_limit_hit(f"account:{account.id}")
     g.workers = WorkerService(farm(), account)
     if g.workers.out_of_time():
         raise V5Error(403, OUT_OF_TIME)
     return None
 
 
-def rate_limit() -> RateLimit:
-    """The app's limit (its storage is per process unless the setting shares it)."""
-    return current_app.extensions["v5_rate_limit"]
+def rate_limit_hit(key: str) -> None:
+    """One request against the app's limit (browserfarm.ratelimit); over it, a 429."""
+    try:
+        current_app.extensions["v5_rate_limit"].hit(key)
+    except OverLimit as over:
+        raise V5Error(429, str(over), retry_after=over.retry_after) from None
 
 
 def init_app(app, settings) -> None:
     app.register_blueprint(blp)
-    app.extensions["v5_rate_limit"] = RateLimit(settings.rate_limit, settings.rate_limit_storage)
+    app.extensions["v5_rate_limit"] = RateLimit(settings.rate_limit,
+                                                settings.rate_limit_storage, settings.data_dir)
 
 
 @blp.after_request
