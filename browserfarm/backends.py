@@ -57,6 +57,7 @@ class LaunchSpec:
     timeout: float = 60.0
     log_path: Path | None = None
     env: dict = field(default_factory=dict)  # added to the browser's environment
+    keep_session: bool = False  # see WorkerSpec.keep_session
 
 
 @dataclass

@@ -182,10 +182,7 @@ class WorkerRunner:
         with self.lock:
             warm, self.warm = self.warm, []
         for browser in warm:
-            if browser.session is not None:
-                _quietly(browser.session.close)
-            _quietly(lambda w=browser: w.backend.stop(w.handle))
-            shutil.rmtree(browser.profile_dir, ignore_errors=True)
+            _discard(browser.backend, browser.handle, browser.session, browser.profile_dir)
 
     # ----- starting -----------------------------------------------------------------
 
@@ -237,10 +234,7 @@ class WorkerRunner:
                     return Active(worker.id, backend, warm.handle, warm.profile_dir,
                                   session=warm.session)
                 except Exception:  # noqa: BLE001 - a broken warm browser: start anew
-                    if warm.session is not None:
-                        _quietly(warm.session.close)
-                    _quietly(lambda: backend.stop(warm.handle))
-                    shutil.rmtree(warm.profile_dir, ignore_errors=True)
+                    _discard(backend, warm.handle, warm.session, warm.profile_dir)
         profile_dir = self._dir("worker-profiles") / str(worker.id)
         shutil.rmtree(profile_dir, ignore_errors=True)
         profile_dir.mkdir(parents=True)
@@ -467,10 +461,7 @@ class WorkerRunner:
                                           f"{spec.width}x{spec.height}", launched.session))
                     return
             # Started while the runner stopped: shutdown() has already ended the pool.
-            if launched.session is not None:
-                _quietly(launched.session.close)
-            _quietly(lambda: backend.stop(launched.handle))
-            shutil.rmtree(profile_dir, ignore_errors=True)
+            _discard(backend, launched.handle, launched.session, profile_dir)
         except Exception:  # noqa: BLE001 - a pool that can't fill only costs speed
             log.exception("warm %s browser did not start", backend.name)
             time.sleep(5)
@@ -552,6 +543,14 @@ def kill_marked(mark: str) -> list[int]:
         processes.send(pid, 9)
     processes.wait_gone(found, 5)
     return found
+
+
+def _discard(backend, handle: dict, session, profile_dir: Path) -> None:
+    """A browser no worker has (a warm one): its session, itself, its profile."""
+    if session is not None:
+        _quietly(session.close)
+    _quietly(lambda: backend.stop(handle))
+    shutil.rmtree(profile_dir, ignore_errors=True)
 
 
 def _quietly(call):

@@ -129,8 +129,8 @@ class Firefox(BrowserBackend):
         return None
 
     @classmethod
-    def launch(cls, spec: LaunchSpec, keep_session: bool = False) -> Launched:
-        """``keep_session``: return the start's Marionette session as ``session``
+    def launch(cls, spec: LaunchSpec) -> Launched:
+        """``spec.keep_session``: return the start's Marionette session as ``session``
         (a runner's worker) rather than leave Marionette free (a user's window)."""
         from marionette_driver.marionette import Marionette
         from mozprofile import FirefoxProfile
@@ -174,10 +174,10 @@ class Firefox(BrowserBackend):
             _quietly(client.delete_session)
             runner.stop()
             raise
-        if not keep_session:
+        if not spec.keep_session:
             _quietly(client.delete_session)
         return Launched(pid=runner.process_handler.pid,
-                        session=HeldSession(client) if keep_session else None,
+                        session=HeldSession(client) if spec.keep_session else None,
                         handle={"backend": cls.name, "pid": runner.process_handler.pid,
                                 "marionettePort": marionette_port,
                                 "ws": f"ws://127.0.0.1:{bidi_port}/session",
@@ -277,8 +277,9 @@ class Firefox(BrowserBackend):
                             | {"openWidth": spec.width, "openHeight": spec.height},
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
-                            log_path=spec.log_path, start_url=spec.url, env=spec.env)
-        return cls.launch(launch, keep_session=spec.keep_session)
+                            log_path=spec.log_path, start_url=spec.url, env=spec.env,
+                            keep_session=spec.keep_session)
+        return cls.launch(launch)
 
     @classmethod
     def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
