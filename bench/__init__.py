@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from browserfarm.backends import free_port
+from browserfarm.browsers.backends import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

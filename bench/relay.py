@@ -101,7 +101,7 @@ def _quiet(handler):
 
 def _proxy_type(upstream: str):
     """``direct`` or ``socks5:PORT``: a proxy-type instance as the farm builds it."""
-    from browserfarm.proxy import ProxyOptions, ProxySettings
+    from browserfarm.net.proxy import ProxyOptions, ProxySettings
     from browserfarm_plugins.proxy_types import Direct, Socks5
 
     options = ProxyOptions(connect_timeout=5)
@@ -114,7 +114,7 @@ def _proxy_type(upstream: str):
 def _relay_main(port: int, upstream: str, profile: str | None = None) -> None:
     """One relay on ``port`` until stdin closes. With ``profile``, cProfile runs on the
     hub's loop thread and its stats are written there at the end."""
-    from browserfarm.relay import RelayHub, RelayLimits
+    from browserfarm.net.relay import RelayHub, RelayLimits
 
     hub = RelayHub()
     profiler = None
@@ -154,7 +154,7 @@ def _memory_main(count: int) -> None:
     import asyncio
     import gc
 
-    from browserfarm.relay import RelayHub, RelayLimits
+    from browserfarm.net.relay import RelayHub, RelayLimits
 
     hub = RelayHub()
     try:

@@ -224,7 +224,7 @@ def local(click_ctx, port):
     from browserfarm.agent import Agent
     from browserfarm.api.local import create_local_app
     from browserfarm.plugins import load_plugins
-    from browserfarm.proxy import ProxyOptions
+    from browserfarm.net.proxy import ProxyOptions
     settings = load_settings(ctx.overrides)
     agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins),
                   options=ProxyOptions.from_settings(settings),

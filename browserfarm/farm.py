@@ -9,8 +9,8 @@ import peewee
 from browserfarm.config import Settings, load_settings
 from browserfarm.db import close_all, open_database
 from browserfarm.plugins import Plugins, load_plugins
-from browserfarm.proxy import ProxyOptions
-from browserfarm.relay import RelayHub
+from browserfarm.net.proxy import ProxyOptions
+from browserfarm.net.relay import RelayHub
 from browserfarm.security import ProxyCipher
 from browserfarm.services.revisions import AnswerCache
 

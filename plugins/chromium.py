@@ -19,9 +19,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from browserfarm import hookimpl, processes, webdriver
-from browserfarm.backends import Launched, WorkerSpec, free_port, host_os_version
-from browserfarm.webdriver import WebDriverBackend, WebDriverError
+from browserfarm import hookimpl
+from browserfarm.browsers import processes, webdriver
+from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_os_version
+from browserfarm.browsers.webdriver import WebDriverBackend, WebDriverError
 
 # Headless, as root in containers, and quiet: nothing leaves around the window's proxy.
 BASE_ARGS = ("--headless", "--no-sandbox", "--disable-gpu",

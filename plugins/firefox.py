@@ -8,8 +8,9 @@ import os
 import socket
 from pathlib import Path
 
-from browserfarm import hookimpl, processes
-from browserfarm.backends import (BrowserBackend, Launched, LaunchSpec, WorkerSpec,
+from browserfarm import hookimpl
+from browserfarm.browsers import processes
+from browserfarm.browsers.backends import (BrowserBackend, Launched, LaunchSpec, WorkerSpec,
                                   free_port, host_os_version, major_version)
 
 # Nothing may leave around the window's proxy: every background service is off.
@@ -305,7 +306,7 @@ class Firefox(BrowserBackend):
 
 
 class HeldSession:
-    """A Marionette session kept open by a runner (see browserfarm.keeper)."""
+    """A Marionette session kept open by a runner (see browserfarm.browsers.keeper)."""
 
     def __init__(self, client):
         self.client = client

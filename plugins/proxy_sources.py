@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from browserfarm import hookimpl
 from browserfarm.errors import InvalidInput
-from browserfarm.proxy import ProxySource, check_proxy_type, proxy_type_named
+from browserfarm.net.proxy import ProxySource, check_proxy_type, proxy_type_named
 
 
 def _check_url(fields, name, required):

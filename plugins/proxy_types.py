@@ -6,9 +6,9 @@ import asyncio
 
 from browserfarm import hookimpl
 from browserfarm.errors import InvalidInput
-from browserfarm.proxy import ProxyFailure, ProxyType, failure_from
-from browserfarm import socks5
-from browserfarm.udp import DirectUdp, Socks5Udp
+from browserfarm.net.proxy import ProxyFailure, ProxyType, failure_from
+from browserfarm.net import socks5
+from browserfarm.net.udp import DirectUdp, Socks5Udp
 
 
 class Direct(ProxyType):

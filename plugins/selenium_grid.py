@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import time
 
-from browserfarm import hookimpl, webdriver
-from browserfarm.backends import Launched, WorkerSpec
-from browserfarm.webdriver import WebDriverBackend, WebDriverError
+from browserfarm import hookimpl
+from browserfarm.browsers import webdriver
+from browserfarm.browsers.backends import Launched, WorkerSpec
+from browserfarm.browsers.webdriver import WebDriverBackend, WebDriverError
 from browserfarm_plugins.chromium import chrome_options
 
 STATUS_TIMEOUT = 5.0  # a Grid that takes longer to list its nodes offers nothing now

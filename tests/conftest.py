@@ -17,7 +17,7 @@ import psycopg2
 import pytest
 
 from browserfarm.app import create_app
-from browserfarm.backends import free_port  # noqa: F401 - tests import it from here
+from browserfarm.browsers.backends import free_port  # noqa: F401 - tests import it from here
 from browserfarm.config import load_settings
 from browserfarm.db import upgrade
 from browserfarm.farm import Farm

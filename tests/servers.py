@@ -785,7 +785,7 @@ def grid_command(jar: Path, port: int) -> list[str]:
 @contextlib.contextmanager
 def selenium_grid_server(log_dir: Path):
     """A running Selenium Grid 4 standalone on a free port, until the block ends."""
-    from browserfarm.webdriver import WebDriverError, status
+    from browserfarm.browsers.webdriver import WebDriverError, status
 
     port = free_port()
     url = GridURL(f"http://{HOST}:{port}")

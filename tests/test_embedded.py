@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import requests
 
-from browserfarm import processes
+from browserfarm.browsers import processes
 from tests.conftest import free_port
 
 @contextmanager

@@ -1,10 +1,10 @@
 """Proxies written as text: every answer format extraction APIs and pool imports use."""
 import pytest
 
-from browserfarm.extraction import BadLine, parse_line, parse_text
-from browserfarm.geo import follow_ip, language_for
-from browserfarm.ipcheck import IpInfo
-from browserfarm.proxy import ProxySettings
+from browserfarm.net.extraction import BadLine, parse_line, parse_text
+from browserfarm.net.geo import follow_ip, language_for
+from browserfarm.net.ipcheck import IpInfo
+from browserfarm.net.proxy import ProxySettings
 
 
 @pytest.mark.parametrize("line, expected", [

@@ -2,9 +2,9 @@
 become what the page sees."""
 import pytest
 
-from browserfarm.backends import LaunchSpec
-from browserfarm.proxy import ProxyOptions, ProxySettings
-from browserfarm.relay import RelayHub
+from browserfarm.browsers.backends import LaunchSpec
+from browserfarm.net.proxy import ProxyOptions, ProxySettings
+from browserfarm.net.relay import RelayHub
 from browserfarm_plugins.firefox import Firefox, firefox_prefs
 from browserfarm_plugins.proxy_types import Direct
 from tests.conftest import needs_firefox

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from browserfarm import keeper
-from browserfarm.keeper import KeeperGone, SessionKeeper, ask
+from browserfarm.browsers import keeper
+from browserfarm.browsers.keeper import KeeperGone, SessionKeeper, ask
 
 
 class Session:

@@ -17,7 +17,8 @@ import requests
 import websocket
 from werkzeug.serving import make_server
 
-from browserfarm import hookimpl, processes
+from browserfarm import hookimpl
+from browserfarm.browsers import processes
 from browserfarm.agent import Agent, Login
 from browserfarm.api.local import create_local_app
 from browserfarm.app import create_app

@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 TINY_PLUGIN = '''
 from browserfarm import hookimpl
-from browserfarm.backends import BrowserBackend
-from browserfarm.ipcheck import IpCheckService, IpInfo
-from browserfarm.proxy import ProxySource, ProxyType
+from browserfarm.browsers.backends import BrowserBackend
+from browserfarm.net.ipcheck import IpCheckService, IpInfo
+from browserfarm.net.proxy import ProxySource, ProxyType
 
 
 class Carrier(ProxyType):
@@ -198,7 +198,7 @@ def test_a_misspelled_hook_fails_at_load(tmp_path, monkeypatch):
 def test_the_same_name_registered_twice_is_an_error(tmp_path, monkeypatch):
     site = install_distribution(tmp_path / "site", "bf-dup", {"bf_dup": '''
         from browserfarm import hookimpl
-        from browserfarm.proxy import ProxyType
+        from browserfarm.net.proxy import ProxyType
 
         class Socks5Again(ProxyType):
             name = "socks5"

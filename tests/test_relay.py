@@ -11,9 +11,9 @@ import pytest
 from python_socks import ProxyError
 from python_socks.sync import Proxy as SocksClient
 
-from browserfarm import udp
-from browserfarm.proxy import ProxyOptions, ProxySettings
-from browserfarm.relay import RelayHub, RelayLimits
+from browserfarm.net import udp
+from browserfarm.net.proxy import ProxyOptions, ProxySettings
+from browserfarm.net.relay import RelayHub, RelayLimits
 from browserfarm_plugins.proxy_types import Direct, Http, Https, Socks5, Ssh
 from tests.servers import open_fds
 

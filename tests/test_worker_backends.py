@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from browserfarm import processes, webdriver
-from browserfarm.backends import WorkerSpec, free_port
+from browserfarm.browsers import processes, webdriver
+from browserfarm.browsers.backends import WorkerSpec, free_port
 from browserfarm.config import load_settings
-from browserfarm.webdriver import WebDriverError
+from browserfarm.browsers.webdriver import WebDriverError
 from browserfarm_plugins.chromium import Chromium, chromium_args
 from browserfarm_plugins.selenium_grid import SeleniumGrid, capabilities, v5_os
 from tests.servers import _descendants
@@ -196,7 +196,7 @@ def test_chromium_left_behind_by_its_dead_starter_is_reaped_through_the_handle(o
     is left, and it is enough to use the browser and to end all of it."""
     starter = subprocess.run([sys.executable, "-c", f"""
 import json, os, signal
-from browserfarm.backends import WorkerSpec
+from browserfarm.browsers.backends import WorkerSpec
 from browserfarm.config import load_settings
 from browserfarm_plugins.chromium import Chromium
 launched = Chromium.start_worker(WorkerSpec(browser="chromium", url={origin.url + "/"!r}),

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from browserfarm import processes
+from browserfarm.browsers import processes
 from browserfarm.app import create_app
 from browserfarm.models import Worker
 from browserfarm.runner import WorkerRunner

@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
 from browserfarm.api.fields import FlexibleInt, WindowRef
-from browserfarm.extraction import FORMATS
+from browserfarm.net.extraction import FORMATS
 from browserfarm.services.proxies import ProxyService
 from browserfarm.api.windows import MAX_SECRET
 from browserfarm.services.windows import WindowService

@@ -16,11 +16,11 @@ from peewee import IntegrityError, chunked
 from browserfarm import permissions as perm
 from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.extraction import BadLine, extract, fetch, parse_line
-from browserfarm.ipcheck import BadAnswer, IpInfo
+from browserfarm.net.extraction import BadLine, extract, fetch, parse_line
+from browserfarm.net.ipcheck import BadAnswer, IpInfo
 from browserfarm.models import PoolProxy, Window, utcnow
-from browserfarm.proxy import ProxyFailure, ProxySettings, check_proxy_type
-from browserfarm.relay import RelayLimits
+from browserfarm.net.proxy import ProxyFailure, ProxySettings, check_proxy_type
+from browserfarm.net.relay import RelayLimits
 from browserfarm.services.revisions import account_write
 
 DEFAULT_EXTRACTED_TYPE = "socks5"

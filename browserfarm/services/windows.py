@@ -18,8 +18,8 @@ from browserfarm.db import json_merge, one_of, write_transaction
 from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput, NotFound
 from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
                                 utcnow)
-from browserfarm.geo import follow_ip
-from browserfarm.proxy import ProxyFailure, canonical_type
+from browserfarm.net.geo import follow_ip
+from browserfarm.net.proxy import ProxyFailure, canonical_type
 from browserfarm.services.proxies import CheckResult, ProxyService
 from browserfarm.services.proxies import check as check_proxy_settings
 from browserfarm.services.revisions import EncodedJson, account_write, current_revision

@@ -1,7 +1,7 @@
 """v5 workers: the catalogue of browsers, validation of new workers, the queue in the
 database, and per-account accounting. The runner (``browserfarm.runner``) starts and
 ends browsers; API processes only read, enqueue, and send short commands through the
-stored handle (``browserfarm.backends``)."""
+stored handle (``browserfarm.browsers.backends``)."""
 from __future__ import annotations
 
 import fcntl
@@ -17,7 +17,7 @@ from pathlib import Path
 import peewee as pw
 import logging
 
-from browserfarm import keeper
+from browserfarm.browsers import keeper
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
 from browserfarm.models import Runner as RunnerRow
@@ -504,7 +504,7 @@ def worker_lock(settings, worker_id: int, backend):
 
 def command(farm, worker: Worker, name: str, *args):
     """``screenshot`` or ``navigate`` on a worker's browser: through its runner's
-    session keeper when it has one (browserfarm.keeper), else through the handle. A
+    session keeper when it has one (browserfarm.browsers.keeper), else through the handle. A
     browser that is gone or fails is the 422 a client can act on, not a 500."""
     backend = farm.plugins.browser_backends.get(worker.backend)
     if backend is None:

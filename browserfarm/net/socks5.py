@@ -8,7 +8,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 
-from browserfarm.proxy import ProxyFailure
+from browserfarm.net.proxy import ProxyFailure
 
 CONNECT, UDP_ASSOCIATE = 0x01, 0x03
 # SOCKS5 reply codes, by the failure kind they mean.

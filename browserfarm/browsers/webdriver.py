@@ -10,7 +10,7 @@ import json
 
 import requests
 
-from browserfarm.backends import BrowserBackend
+from browserfarm.browsers.backends import BrowserBackend
 
 JSON = {"Content-Type": "application/json; charset=utf-8"}  # Grid wants the charset
 

@@ -18,14 +18,14 @@ from datetime import timedelta
 from pathlib import Path
 
 from browserfarm import permissions as perm
-from browserfarm import processes
-from browserfarm.backends import WorkerSpec
-from browserfarm.keeper import SessionKeeper
+from browserfarm.browsers import processes
+from browserfarm.browsers.backends import WorkerSpec
+from browserfarm.browsers.keeper import SessionKeeper
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Runner as RunnerRow
 from browserfarm.models import Screenshot, Window, Worker, utcnow
-from browserfarm.proxy import ProxyFailure
-from browserfarm.relay import RelayLimits
+from browserfarm.net.proxy import ProxyFailure
+from browserfarm.net.relay import RelayLimits
 from browserfarm.services.workers import (RUNNER_STALE_AFTER, claim_next, end_now,
                                           forget_lock, short_reason, video_path,
                                           worker_lock)

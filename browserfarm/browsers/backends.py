@@ -79,7 +79,7 @@ class WorkerSpec:
     # Added to the environment of every process started for it (browser, driver):
     # the runner's mark, by which a restarted runner finds what a crash left.
     env: dict = field(default_factory=dict)
-    # Asked by a runner that keeps sessions (browserfarm.keeper): a backend with hold()
+    # Asked by a runner that keeps sessions (browserfarm.browsers.keeper): a backend with hold()
     # may return the session it started with as Launched.session.
     keep_session: bool = False
 
@@ -151,7 +151,7 @@ class BrowserBackend:
     def hold(cls, handle: dict):
         """For backends that serve one automation session at a time: a session the
         runner keeps (``screenshot()``, ``navigate(url, timeout)``, ``close()``) and
-        serves to every process (browserfarm.keeper). None: commands go through the
+        serves to every process (browserfarm.browsers.keeper). None: commands go through the
         handle directly."""
         return None
 

@@ -12,9 +12,9 @@ import socket
 import struct
 from typing import Callable
 
-from browserfarm import socks5
-from browserfarm.proxy import ProxyFailure, failure_from
-from browserfarm.socks5 import pack_address
+from browserfarm.net import socks5
+from browserfarm.net.proxy import ProxyFailure, failure_from
+from browserfarm.net.socks5 import pack_address
 
 Receiver = Callable[[str, int, bytes], None]
 

@@ -91,7 +91,7 @@ class ProxyType:
         raise NotImplementedError
 
     async def open_udp(self):
-        """A ``browserfarm.udp.UdpTunnel`` through this proxy; raises ``ProxyFailure``
+        """A ``browserfarm.net.udp.UdpTunnel`` through this proxy; raises ``ProxyFailure``
         ("unsupported" when the type or the proxy can't carry UDP)."""
         raise ProxyFailure("unsupported", f"proxy type {self.name} cannot carry UDP")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from browserfarm.ipcheck import IpInfo
+from browserfarm.net.ipcheck import IpInfo
 
 # The main language of a country, as a browser there would first ask for.
 LANGUAGE_OF_COUNTRY = {

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from browserfarm.proxy import ProxyFailure, ProxySettings
+from browserfarm.net.proxy import ProxyFailure, ProxySettings
 
 FORMATS = ("auto", "host:port:user:pass", "user:pass:host:port", "user:pass@host:port",
            "json")

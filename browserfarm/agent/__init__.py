@@ -21,12 +21,12 @@ from pathlib import Path
 
 import requests
 
-from browserfarm import profile_sync
-from browserfarm.backends import LaunchSpec
+from browserfarm.agent import profile_sync
+from browserfarm.browsers.backends import LaunchSpec
 from browserfarm.errors import FarmError, InvalidInput
-from browserfarm.geo import follow_ip
-from browserfarm.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
-from browserfarm.relay import RelayHub, RelayLimits
+from browserfarm.net.geo import follow_ip
+from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
+from browserfarm.net.relay import RelayHub, RelayLimits
 from browserfarm.services.proxies import ask_through
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from browserfarm import udp
-from browserfarm.proxy import ProxyFailure, ProxyType
+from browserfarm.net import udp
+from browserfarm.net.proxy import ProxyFailure, ProxyType
 
 log = logging.getLogger(__name__)
 

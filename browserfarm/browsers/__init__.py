@@ -1,0 +1,1 @@
+"""Browsers: backend contracts, processes, the session keeper."""
