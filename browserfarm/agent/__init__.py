@@ -23,7 +23,7 @@ import requests
 
 from browserfarm.agent import profile_sync
 from browserfarm.browsers.backends import LaunchSpec
-from browserfarm.errors import FarmError, InvalidInput
+from browserfarm.errors import FarmError, InvalidInput, UpstreamError
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
 from browserfarm.net.relay import RelayHub, RelayLimits
@@ -33,14 +33,6 @@ log = logging.getLogger(__name__)
 
 UUID_ALIASES = ("uuid", "config_uuid", "browserUuid", "browser_uuid")
 ID_ALIASES = ("id", "browserId", "browser_id")
-
-
-class CloudError(FarmError):
-    """The cloud answered with an error (its code and message are passed on)."""
-
-    def __init__(self, code: int, msg: str, data: dict | None = None, status: int = 500):
-        super().__init__(msg, data)
-        self.code, self.status = code, status
 
 
 @dataclass
@@ -81,11 +73,11 @@ class Cloud:
         self.session.trust_env = False  # the cloud is reached directly, never via a proxy
 
     def call(self, path: str, body: dict) -> dict:
-        """The ``data`` of a successful answer; a ``CloudError`` otherwise."""
+        """The ``data`` of a successful answer; a ``UpstreamError`` otherwise."""
         answer = self.forward(path, body)
         status, payload = answer
         if payload.get("code") != 0:
-            raise CloudError(payload.get("code", 500), payload.get("msg", "cloud error"),
+            raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"),
                              payload.get("data"), status)
         return payload.get("data") or {}
 
@@ -97,10 +89,10 @@ class Cloud:
                                                "Content-Type": "application/octet-stream"})
             payload = response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise CloudError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
                              ) from None
         if payload.get("code") != 0:
-            raise CloudError(payload.get("code", 500), payload.get("msg", "cloud error"))
+            raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"))
         return payload["data"]
 
     def receive_bytes(self, path: str, params: dict) -> bytes:
@@ -109,10 +101,10 @@ class Cloud:
                 self.login.server.rstrip("/") + path, params=params, json={},
                 timeout=self.timeout, headers={"Authorization": f"Bearer {self.login.token}"})
         except requests.RequestException as exc:
-            raise CloudError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
                              ) from None
         if response.status_code != 200:
-            raise CloudError(response.status_code, f"chunk not delivered "
+            raise UpstreamError(response.status_code, f"chunk not delivered "
                                                    f"(HTTP {response.status_code})")
         return response.content
 
@@ -124,7 +116,7 @@ class Cloud:
                 headers={"Authorization": f"Bearer {self.login.token}"})
             return response.status_code, response.json()
         except (requests.RequestException, ValueError) as exc:
-            raise CloudError(500, f"the cloud at {self.login.server} is unreachable: "
+            raise UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
                                   f"{exc.__class__.__name__}") from None
 
 
@@ -196,7 +188,7 @@ class Agent:
         ref = self._reference(body)
         try:
             detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
-        except CloudError as exc:
+        except UpstreamError as exc:
             local = self._local(ref)
             if exc.code != 500 or local is None:
                 raise
@@ -381,7 +373,7 @@ class Agent:
     def _sync_cookies(self, uuid: str, jar: list) -> dict:
         try:
             self.cloud.call("/browser/cookies/sync", {"uuid": uuid, "cookies": jar})
-        except CloudError as exc:
+        except UpstreamError as exc:
             return {"synced": 0, "error": exc.msg}
         return {"synced": len(jar)}
 
@@ -409,7 +401,7 @@ class Agent:
             try:
                 profile_sync.push(self.cloud, uuid, self.data_dir / "firefox-profiles" / uuid,
                                   self.name)
-            except CloudError as exc:
+            except UpstreamError as exc:
                 log.warning("profile %s waits for the cloud: %s", uuid, exc.msg)
                 continue
             marker.unlink()
@@ -543,7 +535,7 @@ class Agent:
     def _report_if_possible(self, uuid: str, status: str, pid: int | None = None) -> dict:
         try:
             return self._report(uuid, status, pid)
-        except CloudError as exc:
+        except UpstreamError as exc:
             log.warning("status %s of %s not reported: %s", status, uuid, exc.msg)
             return {"status": status, "reported": False}
 
