@@ -109,7 +109,7 @@ def up(ctx, port):
     with farm.db.connection_context():
         from browserfarm.services.embedded import ensure_owner_credentials, login_agent
         path, created = ensure_owner_credentials(farm, url)
-    login_agent(farm, path)  # the agent of this desktop, on its own server
+    login_agent(farm)  # the agent of this desktop, on its own server
     close_all(farm.db)
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")

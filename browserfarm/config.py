@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from browserfarm.datadir import DataDir
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -15,7 +17,7 @@ class Settings:
     port: int = 8000
     local_port: int = 54345  # the Local API agent
     workers: int = 2
-    secret_key: str = ""  # Fernet key for proxy passwords; default: <data_dir>/secret.key
+    secret_key: str = ""  # Fernet key for proxy passwords; default: DataDir.secret_key
     disable_plugins: tuple[str, ...] = ()
     recycle_retention_days: float = 30.0
     max_body_bytes: int = 16 * 1024 * 1024
@@ -35,16 +37,13 @@ class Settings:
     rate_limit_storage: str = ""
 
     @property
-    def sqlite_path(self) -> Path:
-        return self.data_dir / "browserfarm.db"
+    def data(self) -> DataDir:
+        """The files and folders of the data dir, by name (browserfarm.datadir)."""
+        return DataDir(self.data_dir)
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.sqlite_path.resolve()}"
-
-    @property
-    def credentials_path(self) -> Path:
-        return self.data_dir / "credentials.json"
+        return self.database_url or f"sqlite:///{self.data.database.resolve()}"
 
 
 def _rate_limit(value: str) -> str:

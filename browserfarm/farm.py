@@ -46,7 +46,7 @@ class Farm:
     @classmethod
     def assemble(cls, settings: Settings | None = None) -> "Farm":
         settings = settings or load_settings()
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data.create()
         return cls(settings=settings, db=open_database(settings.effective_database_url),
                    plugins=load_plugins(settings.disable_plugins),
                    cipher=ProxyCipher.from_settings(settings))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -35,7 +34,7 @@ class ProxyCipher:
     def from_settings(cls, settings) -> "ProxyCipher":
         if settings.secret_key:
             return cls(settings.secret_key)
-        return cls(_key_file(settings.data_dir / "secret.key"))
+        return cls(_key_file(settings.data))
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode() if plaintext else ""
@@ -50,9 +49,9 @@ class ProxyCipher:
                 from None
 
 
-def _key_file(path: Path) -> bytes:
-    """Read the key, creating it (mode 0600) on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _key_file(data) -> bytes:
+    """Read the data dir's key, creating it (mode 0600) on first use."""
+    path = data.prepare(data.secret_key)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

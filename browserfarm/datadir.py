@@ -1,0 +1,180 @@
+"""The data dir (``BROWSERFARM_DATA_DIR``, default ``./var``): every file and folder
+the farm keeps in it, named once here, each declared as
+
+- STATE: back it up; lost, it loses something a user made or a secret;
+- CACHE: made again from state, or only read by people diagnosing;
+- RUNTIME: means something only while the processes that wrote it run.
+
+Code asks a ``DataDir`` (``settings.data``) for its paths instead of spelling them.
+The README's "Back up and restore" section lists the STATE entries (a test compares).
+
+Not in the data dir: a PostgreSQL database (``DATABASE_URL``), a secret key given as
+``BROWSERFARM_SECRET_KEY``, and Chromium's worker profiles (in the system temp dir:
+its sockets there must fit a Unix socket path, see plugins/chromium.py)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+STATE, CACHE, RUNTIME = "state", "cache", "runtime"
+
+
+class Entry:
+    """One declared file or folder (a folder's name ends with ``/``). On the class it
+    is the declaration; on a ``DataDir`` it is the path."""
+
+    def __init__(self, name: str, kind: str, why: str, private: bool = False):
+        self.name, self.kind, self.why = name, kind, why
+        self.private = private  # a file of secrets: 0600
+        self.folder = name.endswith("/")
+
+    def __set_name__(self, owner, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, data, owner=None):
+        return self if data is None else data.root / self.name.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.name}>"
+
+
+class DataDir:
+    # ----- state: back it up ------------------------------------------------------------
+    database = Entry("browserfarm.db", STATE,
+                     "the farm's database (SQLite, when DATABASE_URL is not set)")
+    secret_key = Entry("secret.key", STATE, "decrypts the proxy passwords in the database "
+                       "(unless BROWSERFARM_SECRET_KEY is set)", private=True)
+    credentials = Entry("credentials.json", STATE, "the embedded farm owner's token and v5 "
+                        "key; the database keeps only their digests", private=True)
+    agent_login = Entry("agent.json", STATE, "this desktop agent's login to its cloud and "
+                        "its Local API token", private=True)
+    ssh_known_hosts = Entry("ssh_known_hosts", STATE, "SSH proxies' host keys trusted on "
+                            "first use; lost, a changed key would be trusted again")
+    profile_chunks = Entry("profile-chunks/", STATE, "the cloud's stored window profiles "
+                           "(content-addressed chunks named by the database's archives)")
+    window_profiles = Entry("firefox-profiles/", STATE, "this agent's window profiles; the "
+                            "newest changes may not have reached the cloud yet")
+    pending_uploads = Entry("pending-uploads/", STATE, "marks of window profiles not yet "
+                            "sent to the cloud; lost, they are never sent")
+    videos = Entry("videos/", STATE, "recordings of v5 workers, served to clients until "
+                   "worker_retention_days")
+
+    # ----- cache: made again, or for diagnosis --------------------------------------------
+    launch_configs = Entry("firefox-launch-configs/", CACHE, "what each window was last "
+                           "opened with; written again at every open")
+    profile_zips = Entry("uploaded-profile-zips/", CACHE, "the local ZIP a close answers "
+                         "with; the same files as the archive in the cloud")
+    logs = Entry("logs/", CACHE, "browsers' output, for diagnosis only")
+
+    # ----- runtime: only while the farm runs ----------------------------------------------
+    open_windows = Entry("open-windows.json", RUNTIME, "the windows open on this desktop, "
+                         "for a restarted agent to adopt; holds proxy credentials",
+                         private=True)
+    agent_lock = Entry("agent.lock", RUNTIME, "one agent per data dir")
+    local_api = Entry("local-api.json", RUNTIME, "where the running agent listens, for "
+                      "`browserfarm local info`")
+    rate_limit = Entry("rate-limit.sqlite", RUNTIME, "v5 rate-limit counts of the current "
+                       "windows, shared by this host's API processes")
+    worker_locks = Entry("locks/", RUNTIME, "commands to one worker's browser, one at a "
+                         "time across processes")
+    runner_locks = Entry("runners/", RUNTIME, "one runner per name and data dir")
+    worker_profiles = Entry("worker-profiles/", RUNTIME, "running v5 workers' throw-away "
+                            "browser profiles")
+    warm_profiles = Entry("warm-profiles/", RUNTIME, "profiles of the warm pool's browsers; "
+                          "emptied when a runner starts")
+
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    @classmethod
+    def entries(cls) -> list[Entry]:
+        return [v for v in vars(cls).values() if isinstance(v, Entry)]
+
+    @classmethod
+    def entry_of(cls, relative: Path | str) -> Entry | None:
+        """The entry a path (relative to the data dir) belongs to: itself, inside a
+        declared folder, or a companion of a declared file (SQLite's ``-wal``/``-shm``,
+        a ``.part`` being written)."""
+        parts = Path(relative).parts
+        for entry in cls.entries():
+            if entry.folder:
+                if parts and parts[0] == entry.name.rstrip("/"):
+                    return entry
+            elif len(parts) == 1 and (parts[0] == entry.name or
+                                      re.fullmatch(re.escape(entry.name) + r"[-.].+", parts[0])):
+                return entry
+        return None
+
+    # ----- the files inside the folders -------------------------------------------------
+
+    def profile_chunk(self, digest: str) -> Path:
+        return self.profile_chunks / digest[:2] / digest
+
+    def window_profile(self, uuid: str) -> Path:
+        return self.window_profiles / uuid
+
+    def pending_upload(self, uuid: str) -> Path:
+        return self.pending_uploads / uuid
+
+    def launch_config(self, uuid: str) -> Path:
+        return self.launch_configs / f"{uuid}.json"
+
+    def profile_zip(self, uuid: str) -> Path:
+        return self.profile_zips / f"{uuid}.zip"
+
+    def window_log(self, uuid: str) -> Path:
+        return self.logs / f"{uuid}.log"
+
+    def worker_log(self, worker_id: int) -> Path:
+        return self.logs / f"worker-{worker_id}.log"
+
+    @property
+    def warm_log(self) -> Path:
+        return self.logs / "warm.log"
+
+    def video(self, worker_id: int) -> Path:
+        return self.videos / f"{worker_id}.mp4"
+
+    def worker_lock(self, worker_id: int) -> Path:
+        return self.worker_locks / f"worker-{worker_id}.lock"
+
+    def runner_lock(self, runner_name: str) -> Path:
+        return self.runner_locks / (re.sub(r"[^\w.-]", "_", runner_name) + ".lock")
+
+    def worker_profile(self, worker_id: int) -> Path:
+        return self.worker_profiles / str(worker_id)
+
+    def warm_profile(self, unique: str) -> Path:
+        return self.warm_profiles / unique
+
+    # ----- making them --------------------------------------------------------------------
+
+    def create(self) -> Path:
+        """The data dir itself; a new one is closed to other users (0700)."""
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.root
+
+    def prepare(self, path: Path) -> Path:
+        """``path`` (inside the data dir), with the folders it goes in made."""
+        self.make_folder(Path(path).parent)
+        return path
+
+    def make_folder(self, path: Path) -> Path:
+        """A folder inside the data dir and those it is in; new ones are 0700."""
+        self.create()
+        folder = self.root
+        for part in Path(path).relative_to(self.root).parts:
+            folder = folder / part
+            folder.mkdir(mode=0o700, exist_ok=True)
+        return path
+
+    def write_private(self, path: Path, data: str | bytes) -> None:
+        """Replace a file of secrets at once (readers never see half of it), 0600."""
+        self.prepare(path)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+        os.chmod(partial, 0o600)  # an older partial file kept its mode
+        os.replace(partial, path)
