@@ -237,7 +237,7 @@ def local(click_ctx, port):
     server = make_server("127.0.0.1", port or settings.local_port,
                          create_local_app(agent), threaded=True)
     # Where it listens, for `local info` run without this process's settings.
-    (settings.data_dir / "local-api.json").write_text(json.dumps(
+    settings.data.prepare(settings.data.local_api).write_text(json.dumps(
         {"local_url": f"http://127.0.0.1:{server.server_port}"}))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     click.echo(f"Local API on http://127.0.0.1:{server.server_port} "
@@ -284,7 +284,7 @@ def local_info(ctx):
     from browserfarm.agent import Login
     settings = load_settings(ctx.overrides)
     login = Login.load(settings.data_dir)
-    served = settings.data_dir / "local-api.json"  # written by the running agent
+    served = settings.data.local_api  # written by the running agent
     local_url = (json.loads(served.read_text())["local_url"] if served.exists()
                  else f"http://127.0.0.1:{settings.local_port}")
     click.echo(json.dumps({"local_url": local_url,
@@ -306,16 +306,22 @@ def plugins_cmd(ctx, as_json):
     if as_json:
         click.echo(json.dumps({
             "plugins": [vars(i) for i in plugins.infos],
-            "registries": {r.family: {"available": r.names(), "unavailable": r.unavailable}
-                           for r in registries}}, indent=2))
+            "registries": {r.family: {
+                "available": r.names(), "unavailable": r.unavailable,
+                "classes": {e.name: {"class": f"{e.cls.__module__}.{e.cls.__qualname__}",
+                                     "plugin": e.plugin, "replaces": e.replaces}
+                            for e in r.entries()}} for r in registries}}, indent=2))
         return
     for info in plugins.infos:
         state = f"UNAVAILABLE: {info.unavailable}" if info.unavailable else ", ".join(info.hooks)
         click.echo(f"{info.name} {info.version} ({info.distribution})  {state}")
-    for registry in registries:
-        names = registry.names() + [f"{n} (unavailable: {why})"
-                                    for n, why in registry.unavailable.items()]
-        click.echo(f"{registry.family}s: {', '.join(names) or '-'}")
+    for registry in registries:  # each name: the plugin whose class won, and whom it beat
+        click.echo(f"{registry.family}s:{'' if registry.entries() else ' -'}")
+        for e in registry.entries():
+            notes = [f"replaces {e.replaces}"] if e.replaces else []
+            if e.unavailable:
+                notes.append(f"unavailable: {e.unavailable}")
+            click.echo(f"  {e.name}: {e.plugin}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 # ----- accounts and tokens ----------------------------------------------------------

@@ -19,6 +19,8 @@ from limits import parse
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
+from browserfarm.datadir import DataDir
+
 
 class OverLimit(Exception):
     def __init__(self, limit: str, retry_after: int):
@@ -29,7 +31,7 @@ class OverLimit(Exception):
 class RateLimit:
     def __init__(self, limit: str, storage_uri: str, data_dir: Path):
         self.text, self.item = limit, parse(limit)
-        counts = (HostCounts(Path(data_dir) / "rate-limit.sqlite") if not storage_uri
+        counts = (HostCounts(DataDir(data_dir).rate_limit) if not storage_uri
                   else storage_from_string(storage_uri))
         self.limiter = FixedWindowRateLimiter(counts)
 

@@ -52,7 +52,7 @@ class ProxyOptions:
         return cls(connect_timeout=settings.proxy_timeout,
                    ca_file=settings.proxy_ca_file or None,
                    ssh_host_key_policy=settings.ssh_host_key_policy,
-                   ssh_known_hosts=settings.data_dir / "ssh_known_hosts")
+                   ssh_known_hosts=settings.data.ssh_known_hosts)
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()

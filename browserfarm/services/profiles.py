@@ -19,7 +19,7 @@ class ProfileStore:
     def __init__(self, farm, caller):
         self.farm = farm
         self.caller = caller
-        self.root = farm.settings.data_dir / "profile-chunks"
+        self.data = farm.settings.data
 
     def missing(self, hashes: list[str]) -> list[str]:
         self.caller.require(perm.BROWSER_OPEN)
@@ -36,7 +36,7 @@ class ProfileStore:
             raise InvalidInput("sha256", "the body does not have this SHA-256")
         path = self._path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self.data.prepare(path)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)  # readers never see half a chunk
@@ -85,7 +85,7 @@ class ProfileStore:
         return WindowService(self.farm, self.caller)._one(ref)
 
     def _path(self, digest: str) -> Path:
-        return self.root / digest[:2] / digest
+        return self.data.profile_chunk(digest)
 
 
 def _check(digest: str):

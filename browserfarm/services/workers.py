@@ -18,6 +18,7 @@ import peewee as pw
 import logging
 
 from browserfarm.browsers import keeper
+from browserfarm.browsers.handles import Handle
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
 from browserfarm.models import Runner as RunnerRow
@@ -91,7 +92,7 @@ class Catalogue:
     def entries(self) -> list[dict]:
         if self._entries is None or time.monotonic() - self._at > self.TTL:
             found, seen = [], set()
-            for backend in self.farm.plugins.browser_backends:
+            for backend in self.farm.plugins.worker_backends.values():
                 try:
                     offered = backend.catalogue(self.farm.settings)
                 except Exception:  # noqa: BLE001 - one broken backend hides only itself
@@ -475,13 +476,9 @@ def end_now(worker: Worker, reason: str, now=None, failed: bool = False,
     return bool(ended)
 
 
-def _lock_path(settings, worker_id: int) -> Path:
-    return Path(settings.data_dir) / "locks" / f"worker-{worker_id}.lock"
-
-
 def forget_lock(settings, worker_id: int) -> None:
     """A worker's lock file, once its browser is gone."""
-    _lock_path(settings, worker_id).unlink(missing_ok=True)
+    settings.data.worker_lock(worker_id).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -492,9 +489,8 @@ def worker_lock(settings, worker_id: int, backend):
     if not backend.one_session:
         yield
         return
-    path = _lock_path(settings, worker_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    data = settings.data
+    with open(data.prepare(data.worker_lock(worker_id)), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -506,24 +502,27 @@ def command(farm, worker: Worker, name: str, *args):
     """``screenshot`` or ``navigate`` on a worker's browser: through its runner's
     session keeper when it has one (browserfarm.browsers.keeper), else through the handle. A
     browser that is gone or fails is the 422 a client can act on, not a 500."""
-    backend = farm.plugins.browser_backends.get(worker.backend)
+    backend = farm.plugins.worker_backends.get(worker.backend)
     if backend is None:
         raise V5Error(422, f"The {worker.backend} backend is not enabled here")
+    handle = Handle.from_json(worker.handle)
     try:
-        if worker.handle.get("keeper"):
+        if handle.keeper:
             try:
-                return keeper.ask(worker.handle, worker.id, name, list(args), timeout=60)
+                return keeper.ask(handle.keeper_reference, worker.id, name, list(args),
+                                  timeout=60)
             except keeper.KeeperGone:
                 pass  # its runner is gone, and with it the session: attach anew
         with worker_lock(farm.settings, worker.id, backend):
-            return getattr(backend, name)(worker.handle, *args)
+            call = {"screenshot": backend.screenshot, "navigate": backend.navigate}[name]
+            return call(handle, *args)
     except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
         raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
 
 
 def video_path(settings, worker_id: int) -> Path:
     """Where the runner records a ``browserstack.video`` worker."""
-    return Path(settings.data_dir) / "videos" / f"{worker_id}.mp4"
+    return settings.data.video(worker_id)
 
 
 def short_reason(exc: Exception) -> str:
