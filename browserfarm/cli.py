@@ -76,6 +76,16 @@ def db_upgrade(ctx):
     click.echo(f"applied: {', '.join(applied)}" if applied else "database is up to date")
 
 
+@main.command("datadir")
+@pass_ctx
+def datadir_cmd(ctx):
+    """The data dir's files and folders: state (back it up), cache or runtime."""
+    from browserfarm.datadir import DataDir
+    click.echo(f"data dir: {load_settings(ctx.overrides).data_dir}")
+    for entry in DataDir.entries():
+        click.echo(f"{entry.kind:8} {entry.name:24} {entry.why}")
+
+
 # ----- serving ----------------------------------------------------------------------
 
 @main.command()

@@ -75,7 +75,7 @@ class DataDir:
     local_api = Entry("local-api.json", RUNTIME, "where the running agent listens, for "
                       "`browserfarm local info`")
     rate_limit = Entry("rate-limit.sqlite", RUNTIME, "v5 rate-limit counts of the current "
-                       "windows, shared by this host's API processes")
+                       "time windows, shared by this host's API processes")
     worker_locks = Entry("locks/", RUNTIME, "commands to one worker's browser, one at a "
                          "time across processes")
     runner_locks = Entry("runners/", RUNTIME, "one runner per name and data dir")
