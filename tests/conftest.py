@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,15 +188,43 @@ def token_with(farm, client, owner):
     return make
 
 
-def needs_firefox():
-    """Tests that need a real Firefox: skipped on a developer machine without one,
-    failed in CI (where `make test` installed it), so a missing browser can't pass
-    for a green run."""
+def wait_until(condition, timeout: float, what: str):
+    """Polls ``condition()`` until it returns something true, and returns that; fails
+    saying ``what`` was awaited if ``timeout`` seconds pass first. For tests that wait
+    for something to happen, instead of sleeping a guessed time."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(0.02)
+    return result
+
+
+def require_executable(path_or_name: str, what: str) -> str:
+    """The executable's path; a test that needs one that is missing fails (never
+    skips): `make test` installs everything, so a missing one is a broken setup, not
+    a green run."""
+    found = shutil.which(path_or_name)
+    if found is None:
+        pytest.fail(f"{what} is not installed ({path_or_name}): `make test` installs it "
+                    "(scripts/ensure-system-packages)", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def firefox_installed():
+    """Fails the tests that need a real Firefox when it can't start here (see
+    require_executable: a missing browser fails, it is never skipped)."""
     from browserfarm_plugins.firefox import Firefox
     reason = Firefox.unavailable_reason()
-    if reason and os.environ.get("CI"):
-        pytest.fail(f"Firefox is needed in CI: {reason}")
-    return pytest.mark.skipif(reason is not None, reason=f"Firefox: {reason}")
+    if reason is not None:
+        pytest.fail(f"Firefox is needed: {reason}. `make test` installs it "
+                    "(scripts/ensure-system-packages)", pytrace=False)
+
+
+def needs_firefox():
+    """Marks tests (or a module, as ``pytestmark``) that need a real Firefox."""
+    return pytest.mark.usefixtures("firefox_installed")
 
 
 @pytest.fixture(scope="session")

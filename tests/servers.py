@@ -1,7 +1,7 @@
 """Real servers on 127.0.0.1 for proxy tests, each stopped at teardown.
 
-Daemons (microsocks, tinyproxy, sshd) run as child processes on free ports with their
-logs in tmp_path; the counters on their objects parse those logs. Helper servers (an
+Daemons (microsocks, tinyproxy, sshd, danted) run as child processes on free ports with
+their logs in tmp_path; the counters on their objects parse those logs. Helper servers (an
 origin, imitations of the IP-check services and of a proxy extraction API, a TLS front,
 misbehaving "proxies") run in threads of the test process, on ports the kernel picks.
 
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import free_port
+from tests.conftest import free_port, require_executable
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10  # seconds for a server to start listening
@@ -303,6 +303,48 @@ def sshd(tmp_path, _processes, _ssh_password):
         return Sshd(proc, port, log_path, user=SSH_USER, password=_ssh_password,
                     key_user="root", private_key=(base / "client_key").read_text(),
                     host_key_pub=(base / "host_key.pub").read_text().strip())
+    return start
+
+
+# ----- danted (Dante) ---------------------------------------------------------------
+
+class Danted(Daemon):
+    user: str | None
+    password: str | None
+
+    def datagrams(self) -> tuple[int, int]:
+        """Datagrams relayed (client to target, target to client), from its
+        ``iooperation`` log lines ``udp/udpassociate -: <client> -> <target> (5)`` and
+        ``udp/udpreply -: <target> -> <client> (11)`` (the bytes in brackets)."""
+        return self._count(r"udp/udpassociate -: "), self._count(r"udp/udpreply -: ")
+
+
+@pytest.fixture
+def danted(tmp_path, _processes, request):
+    """``danted(login=False)``: a running Dante SOCKS5 server that carries UDP (UDP
+    ASSOCIATE) to loopback only. With ``login``, it asks for a system user's password
+    (method username: the same Linux user as sshd's password login). Its processes run
+    as ``nobody``; only the password check uses root."""
+    executable = require_executable("/usr/sbin/danted", "dante-server")
+
+    def start(login=False) -> Danted:
+        port = free_port()
+        base = tmp_path / f"danted-{port}"
+        log_path = Path(f"{base}.log")
+        user, password = (SSH_USER, request.getfixturevalue("_ssh_password")) if login \
+            else (None, None)
+        rule = ["from: 127.0.0.0/8 to: 127.0.0.0/8",
+                "log: connect disconnect error iooperation"]
+        Path(f"{base}.conf").write_text("\n".join([
+            f"logoutput: {log_path}", f"internal: {HOST} port = {port}", f"external: {HOST}",
+            "clientmethod: none", f"socksmethod: {'username' if login else 'none'}",
+            "user.privileged: root", "user.unprivileged: nobody",
+            "client pass {", *rule, "}",
+            "socks pass {", *rule, "command: connect udpassociate udpreply", "}",
+        ]) + "\n")
+        proc = _launch(_processes, [executable, "-f", f"{base}.conf", "-p", f"{base}.pid",
+                                    "-N", "1"], port, Path(f"{base}.out"), log_path)
+        return Danted(proc, port, log_path, user=user, password=password)
     return start
 
 

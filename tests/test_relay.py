@@ -1,6 +1,6 @@
 """The relay against real proxies: microsocks (SOCKS5), tinyproxy (HTTP), tinyproxy
-behind TLS (HTTPS proxy), OpenSSH (ssh), and servers that misbehave. Every test
-proves the traffic crossed the proxy by the proxy's own log."""
+behind TLS (HTTPS proxy), OpenSSH (ssh), Dante (SOCKS5 with UDP), and servers that
+misbehave. Every test proves the traffic crossed the proxy by the proxy's own log."""
 import asyncio
 import socket
 import subprocess
@@ -15,6 +15,7 @@ from browserfarm.net import udp
 from browserfarm.net.proxy import ProxyOptions, ProxySettings
 from browserfarm.net.relay import RelayHub, RelayLimits
 from browserfarm_plugins.proxy_types import Direct, Http, Https, Socks5, Ssh
+from tests.conftest import wait_until
 from tests.servers import open_fds
 
 FAST = ProxyOptions(connect_timeout=2.0)
@@ -222,9 +223,8 @@ def test_a_proxy_that_misbehaves(hub, misbehaving, behaviour, kind):
     socks_refusal(relay.port)
     assert time.monotonic() - started < 5  # bounded by the timeout, never a hang
     assert relay.stats.last_failure.kind == kind
-    deadline = time.monotonic() + 5  # the server counts a loop turn after the connect
-    while server.accepted < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    # The server counts a loop turn after the connect.
+    wait_until(lambda: server.accepted >= 1, 5, "the server to count the connection")
     assert server.accepted == 1
 
 
@@ -272,15 +272,20 @@ def udp_associate(relay_port: int):
     return control, reply[1], int.from_bytes(reply[8:10], "big")
 
 
-def udp_round_trip(relay_port: int, echo_port: int, payload: bytes) -> bytes:
+def udp_round_trip(relay_port: int, echo_port: int, *payloads: bytes) -> list[bytes]:
+    """Sends each payload to the echo server through one association; what came back."""
     control, code, udp_port = udp_associate(relay_port)
     assert code == 0
+    answers = []
     with control, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
         client.settimeout(5)
-        client.sendto(udp.pack("127.0.0.1", echo_port, payload), ("127.0.0.1", udp_port))
-        host, port, data = udp.unpack(client.recvfrom(65535)[0])
-        assert (host, port) == ("127.0.0.1", echo_port)
-        return data
+        for payload in payloads:
+            client.sendto(udp.pack("127.0.0.1", echo_port, payload),
+                          ("127.0.0.1", udp_port))
+            host, port, data = udp.unpack(client.recvfrom(65535)[0])
+            assert (host, port) == ("127.0.0.1", echo_port)
+            answers.append(data)
+    return answers
 
 
 def test_udp_is_refused_unless_the_window_enables_it(hub):
@@ -293,16 +298,33 @@ def test_udp_is_refused_unless_the_window_enables_it(hub):
 
 def test_udp_associate_direct(hub, udp_echo):
     relay = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(allow_udp=True))
-    assert udp_round_trip(relay.port, udp_echo, b"ping") == b"echo: ping"
+    assert udp_round_trip(relay.port, udp_echo, b"ping") == [b"echo: ping"]
 
 
-def test_udp_associate_through_a_socks5_proxy_that_carries_udp(hub, udp_echo):
-    # The upstream is a second relay of ours (microsocks has no UDP): it counts.
-    upstream = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(allow_udp=True))
-    relay = hub.start(Socks5(ProxySettings("socks5", "127.0.0.1", upstream.port), FAST),
+@pytest.mark.parametrize("login", [False, True], ids=["no auth", "username"])
+def test_udp_associate_through_a_socks5_proxy_that_carries_udp(hub, danted, udp_echo,
+                                                               login):
+    # Dante, a SOCKS5 server with UDP ASSOCIATE (microsocks has none); its log counts.
+    upstream = danted(login=login)
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port,
+                                           upstream.user, upstream.password), FAST),
                       RelayLimits(allow_udp=True))
-    assert udp_round_trip(relay.port, udp_echo, b"hello") == b"echo: hello"
-    assert upstream.stats.accepted == 1
+    assert udp_round_trip(relay.port, udp_echo, b"hello", b"again") == \
+        [b"echo: hello", b"echo: again"]
+    wait_until(lambda: upstream.datagrams() == (2, 2), 5,
+               "Dante to log 2 datagrams each way")
+
+
+def test_udp_through_a_socks5_proxy_refusing_the_password(hub, danted):
+    upstream = danted(login=True)
+    relay = hub.start(Socks5(ProxySettings("socks5", upstream.host, upstream.port,
+                                           upstream.user, "wrong"), FAST),
+                      RelayLimits(allow_udp=True))
+    control, code, _ = udp_associate(relay.port)
+    control.close()
+    assert code == 0x02
+    assert relay.stats.last_failure.kind == "auth_failed"
+    assert upstream.datagrams() == (0, 0)
 
 
 def test_udp_through_a_proxy_without_udp_says_so(hub, microsocks):
@@ -341,10 +363,7 @@ def test_idle_connections_are_closed(hub, origin):
     with through(relay.port, "127.0.0.1", origin.port) as sock:
         sock.settimeout(5)
         assert sock.recv(1) == b""  # closed by the relay, not by the origin
-    deadline = time.monotonic() + 5
-    while relay.connections and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert relay.connections == 0
+    wait_until(lambda: relay.connections == 0, 5, "the relay to forget the connection")
 
 
 def test_stop_closes_every_socket_and_task(hub, microsocks, origin):
@@ -364,10 +383,8 @@ def test_stop_closes_every_socket_and_task(hub, microsocks, origin):
     tasks = hub.call(_other_tasks())
     assert tasks == []
     # The origin runs in this process too: its handler threads close their side soon.
-    deadline = time.monotonic() + 5
-    while open_fds() > fds_before and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert open_fds() <= fds_before
+    wait_until(lambda: open_fds() <= fds_before, 5,
+               f"the file descriptors to come back to {fds_before}")
 
 
 async def _other_tasks():
