@@ -1,4 +1,8 @@
-"""The hooks a BrowserFarm plugin may implement. Documented in docs/plugins.md."""
+"""The hooks a BrowserFarm plugin may implement. Documented in docs/plugins.md.
+
+In the registry hooks, a third-party plugin's class named like a built-in one
+replaces it (built-ins are defaults); two third-party classes of one name are an error.
+"""
 import pluggy
 
 hookspec = pluggy.HookspecMarker("browserfarm")
@@ -26,4 +30,5 @@ def browserfarm_register_browser_backends(register):
 
 @hookspec
 def browserfarm_browser_preferences(window, backend):
-    """Return a dict of extra browser preferences for launching ``window`` on ``backend``."""
+    """Return a dict of extra browser preferences for launching ``window`` on ``backend``
+    (merged: built-ins, then third-party plugins by name; a later one wins on a key)."""

@@ -1,7 +1,7 @@
 """Built-in IP-check services: ip-api, ipinfo, ipapi.co. Each parses its service's
 own JSON answer into an ``IpInfo``."""
-from browserfarm import hookimpl
-from browserfarm.net.ipcheck import BadAnswer, IpCheckService, IpInfo, as_float, as_text
+from browserfarm.pluginapi import (BadAnswer, IpCheckService, IpInfo, as_float, as_text,
+                                   hookimpl)
 
 
 class IpApi(IpCheckService):

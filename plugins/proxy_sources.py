@@ -1,9 +1,8 @@
 """Built-in proxy sources: custom (proxyMethod 2), API-extracted (3), pool binding (4)."""
 from urllib.parse import urlsplit
 
-from browserfarm import hookimpl
-from browserfarm.errors import InvalidInput
-from browserfarm.net.proxy import ProxySource, check_proxy_type, proxy_type_named
+from browserfarm.pluginapi import (InvalidInput, ProxySource, check_proxy_type, hookimpl,
+                                   proxy_type_named)
 
 
 def _check_url(fields, name, required):

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from browserfarm import hookimpl
-from browserfarm.errors import InvalidInput
-from browserfarm.net.proxy import ProxyFailure, ProxyType, failure_from
-from browserfarm.net import socks5
-from browserfarm.net.udp import DirectUdp, Socks5Udp
+from browserfarm.pluginapi import (SOCKS5_CONNECT, DirectUdp, InvalidInput, ProxyFailure,
+                                   ProxyType, Socks5Udp, failure_from, hookimpl,
+                                   socks5_request)
 
 
 class Direct(ProxyType):
@@ -86,7 +84,7 @@ class Socks5(ProxyType):
             async with asyncio.timeout(self.options.connect_timeout):
                 reader, writer = await asyncio.open_connection(
                     self.settings.host, self.settings.port, limit=256 * 1024)
-                await socks5.request(reader, writer, socks5.CONNECT, host, port,
+                await socks5_request(reader, writer, SOCKS5_CONNECT, host, port,
                                      self.settings.username, self.settings.password)
                 return reader, writer
         except Exception as exc:  # noqa: BLE001 - every failure gets its kind

@@ -1,6 +1,8 @@
 """Plugins: third-party ones installed through the ``browserfarm`` entry-point group,
-disabled by name, listed as unavailable when their dependency is missing; every hook
-documented and tested (``test_hook_<name>`` below)."""
+disabled by name, listed as unavailable when their dependency is missing, replacing a
+built-in class of the same name; every hook documented and tested (``test_hook_<name>``
+below); browserfarm.pluginapi, the import surface for plugin authors."""
+import ast
 import inspect
 import json
 import os
@@ -12,18 +14,16 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from browserfarm import hookspecs
+from browserfarm import hookspecs, pluginapi
 from browserfarm.app import create_app
-from browserfarm.plugins import load_plugins
+from browserfarm.plugins import PluginError, load_plugins
 from tests.conftest import Caller, in_db, make_farm
 
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY_PLUGIN = '''
-from browserfarm import hookimpl
-from browserfarm.browsers.backends import BrowserBackend
-from browserfarm.net.ipcheck import IpCheckService, IpInfo
-from browserfarm.net.proxy import ProxySource, ProxyType
+from browserfarm.pluginapi import (BrowserBackend, IpCheckService, IpInfo, ProxySource,
+                                   ProxyType, hookimpl)
 
 
 class Carrier(ProxyType):
@@ -97,6 +97,40 @@ def install_distribution(root: Path, name: str, modules: dict, entry_points: dic
     return root
 
 
+def socks5_plugin(name: str, rule: str) -> str:
+    """A plugin module whose ``socks5`` class refuses every host with ``rule``."""
+    return f'''
+        from browserfarm.pluginapi import InvalidInput, ProxyType, hookimpl
+
+        class Socks5(ProxyType):
+            name = "socks5"
+
+            @classmethod
+            def validate(cls, settings):
+                raise InvalidInput("host", {rule!r})
+
+        @hookimpl
+        def browserfarm_register_proxy_types(register):
+            register(Socks5)
+        '''
+
+
+def prefs_plugin(value: str) -> str:
+    return f'''
+        from browserfarm.pluginapi import hookimpl
+
+        @hookimpl
+        def browserfarm_browser_preferences(window, backend):
+            return {{"shared.pref": {value!r}, {value + ".pref"!r}: True}}
+        '''
+
+
+def run_cli(*args, pythonpath: Path) -> str:
+    return subprocess.run([sys.executable, "-m", "browserfarm.cli", *args],
+                          capture_output=True, text=True, timeout=60, check=True,
+                          env={**os.environ, "PYTHONPATH": str(pythonpath)}).stdout
+
+
 @pytest.fixture
 def tiny_plugin(tmp_path, monkeypatch):
     site = install_distribution(tmp_path / "site", "bf-tiny-plugin",
@@ -121,8 +155,8 @@ def test_built_in_plugins_load_through_entry_points():
     plugins = load_plugins()
     names = {info.name for info in plugins.infos}
     assert {"proxy_types", "proxy_sources", "ip_check", "firefox", "chromium"} <= names
-    assert all(info.distribution == "browserfarm" for info in plugins.infos
-               if info.name in names)
+    assert all(info.distribution == "browserfarm" and info.builtin
+               for info in plugins.infos)
     assert plugins.proxy_types.names() == ["direct", "http", "https", "socks5", "ssh"]
     assert plugins.ip_check_services.names() == ["ip-api", "ipapi.co", "ipinfo"]
     assert plugins.proxy_source_for_method(3).name == "extracted"
@@ -136,17 +170,17 @@ def test_a_third_party_plugin_is_listed_with_its_version_and_hooks(tiny_plugin):
 
 
 def test_browserfarm_plugins_command_lists_a_third_party_plugin(tiny_plugin, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(tiny_plugin)}
-    out = subprocess.run([sys.executable, "-m", "browserfarm.cli", "--data-dir",
-                          str(tmp_path / "d"), "plugins"], capture_output=True, text=True,
-                         env=env, timeout=60, check=True).stdout
+    out = run_cli("--data-dir", str(tmp_path / "d"), "plugins", pythonpath=tiny_plugin)
     assert "tiny 1.2.3 (bf-tiny-plugin)" in out
-    assert "carrier-pigeon" in out
-    assert "missingbrowser (unavailable: none of no-such-browser-binary is installed)" in out
-    listed = json.loads(subprocess.run(
-        [sys.executable, "-m", "browserfarm.cli", "plugins", "--json"], capture_output=True,
-        text=True, env=env, timeout=60, check=True).stdout)
-    assert "tinybrowser" in listed["registries"]["browser backend"]["available"]
+    assert "\n  carrier-pigeon: tiny\n" in out
+    assert "\n  socks5: proxy_types\n" in out
+    assert ("\n  missingbrowser: tiny (unavailable: none of no-such-browser-binary is "
+            "installed)\n") in out
+    listed = json.loads(run_cli("plugins", "--json", pythonpath=tiny_plugin))
+    backends = listed["registries"]["browser backend"]
+    assert "tinybrowser" in backends["available"]
+    assert backends["classes"]["tinybrowser"] == {
+        "class": "bf_tiny_plugin.TinyBrowser", "plugin": "tiny", "replaces": None}
 
 
 def test_disabled_plugins_are_not_loaded(tiny_plugin, monkeypatch, tmp_path):
@@ -195,23 +229,96 @@ def test_a_misspelled_hook_fails_at_load(tmp_path, monkeypatch):
     sys.modules.pop("bf_typo", None)
 
 
-def test_the_same_name_registered_twice_is_an_error(tmp_path, monkeypatch):
-    site = install_distribution(tmp_path / "site", "bf-dup", {"bf_dup": '''
-        from browserfarm import hookimpl
-        from browserfarm.net.proxy import ProxyType
-
-        class Socks5Again(ProxyType):
-            name = "socks5"
-
-        @hookimpl
-        def browserfarm_register_proxy_types(register):
-            register(Socks5Again)
-        '''}, {"dup": "bf_dup"})
+def test_a_third_party_class_replaces_the_built_in_one_of_its_name(
+        tmp_path, sqlite_url, monkeypatch):
+    site = install_distribution(tmp_path / "site", "bf-my-socks",
+                                {"bf_my_socks": socks5_plugin("my_socks", "my socks5 rule")},
+                                {"my_socks": "bf_my_socks"})
     monkeypatch.syspath_prepend(str(site))
-    from browserfarm.plugins import PluginError
-    with pytest.raises(PluginError, match="socks5"):
-        load_plugins()
-    sys.modules.pop("bf_dup", None)
+    try:
+        plugins = load_plugins()
+        socks5 = next(e for e in plugins.proxy_types.entries() if e.name == "socks5")
+        assert (socks5.cls.__module__, socks5.plugin, socks5.replaces) == (
+            "bf_my_socks", "my_socks", "proxy_types")
+        assert plugins.proxy_types.names() == ["direct", "http", "https", "socks5", "ssh"]
+        # The windows' rules are the replacement's; the other built-in types are untouched.
+        from browserfarm.services.accounts import create_account
+        farm = make_farm(tmp_path / "data", sqlite_url)
+        caller = Caller(create_app(farm=farm).test_client(),
+                        in_db(farm, lambda: create_account(farm, "acme")).token)
+        answer = caller("/browser/update", {"proxyType": "socks5", "host": "h", "port": 1})
+        assert (answer.code, answer.data["field"]) == (211, "host")
+        assert "my socks5 rule" in answer.msg
+        assert caller("/browser/update", {"proxyType": "http", "host": "h", "port": 1}
+                      ).code == 0
+        farm.db.close()
+        out = run_cli("--data-dir", str(tmp_path / "d"), "plugins", pythonpath=site)
+        assert "\n  socks5: my_socks (replaces proxy_types)\n" in out
+        # Disabling the replacement brings the built-in back.
+        assert load_plugins(disabled=["my_socks"]).proxy_types.get("socks5").__module__ \
+            == "browserfarm_plugins.proxy_types"
+    finally:
+        sys.modules.pop("bf_my_socks", None)
+
+
+def test_two_third_party_classes_of_one_name_are_refused_naming_both(tmp_path, monkeypatch):
+    for name in ("first_socks", "second_socks"):
+        monkeypatch.syspath_prepend(str(install_distribution(
+            tmp_path / name, f"bf-{name}", {f"bf_{name}": socks5_plugin(name, name)},
+            {name: f"bf_{name}"})))
+    try:
+        with pytest.raises(PluginError) as refused:
+            load_plugins()
+        assert str(refused.value) == ("proxy type 'socks5' is registered by two plugins: "
+                                      "'first_socks' and 'second_socks' (disable one of them)")
+        assert load_plugins(disabled=["first_socks"]).proxy_types.get(
+            "socks5").__module__ == "bf_second_socks"
+    finally:
+        for name in ("first_socks", "second_socks"):
+            sys.modules.pop(f"bf_{name}", None)
+
+
+def test_preferences_merge_in_plugin_name_order_whatever_the_install_order(
+        tmp_path, monkeypatch):
+    sites = [install_distribution(tmp_path / name, f"bf-{name}",
+                                  {f"bf_{name}": prefs_plugin(name)}, {name: f"bf_{name}"})
+             for name in ("alpha", "zulu")]
+    expected = {"shared.pref": "zulu", "alpha.pref": True, "zulu.pref": True}
+    try:
+        for order in (sites, sites[::-1]):  # which distribution Python finds first
+            with monkeypatch.context() as patch:
+                for site in order:
+                    patch.syspath_prepend(str(site))
+                assert load_plugins().browser_preferences({"name": "w"}, "firefox") \
+                    == expected
+    finally:
+        for name in ("alpha", "zulu"):
+            sys.modules.pop(f"bf_{name}", None)
+
+
+# ----- browserfarm.pluginapi: the import surface for plugin authors ----------------
+
+def test_pluginapi_exports_exactly_its_all_and_every_name_resolves():
+    public = {name for name in vars(pluginapi) if not name.startswith("_")}
+    assert sorted(public) == sorted(pluginapi.__all__)
+    assert len(set(pluginapi.__all__)) == len(pluginapi.__all__)
+    for name in pluginapi.__all__:
+        assert getattr(pluginapi, name) is not None, name
+
+
+def test_pluginapi_names_are_documented():
+    docs = (ROOT / "docs" / "plugins.md").read_text()
+    assert [name for name in pluginapi.__all__ if f"`{name}" not in docs] == []
+
+
+@pytest.mark.parametrize("module", ["proxy_types", "proxy_sources", "ip_check"])
+def test_built_in_plugins_import_only_the_pluginapi(module):
+    tree = ast.parse((ROOT / "plugins" / f"{module}.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert {m for m in imported if m.split(".")[0] == "browserfarm"} == {
+        "browserfarm.pluginapi"}
 
 
 # ----- one test per hook ------------------------------------------------------------
