@@ -40,7 +40,7 @@ def test_everything_a_running_farm_writes_is_declared(tmp_path, origin):
         assert opened["code"] == 0, opened
         closed = requests.post(creds["local_url"] + "/browser/close", headers=local,
                                json={"id": window["id"]}, timeout=120).json()
-        assert closed["code"] == 0 and closed["data"]["synced"], closed
+        assert closed["code"] == 0 and closed["data"]["close"]["synced"], closed
 
         v5 = requests.Session()
         v5.auth = (creds["v5_username"], creds["v5_access_key"])
