@@ -8,7 +8,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import InternalServerError
 
 from browserfarm import __version__
-from browserfarm.api import collections, envelope, profiles, proxies, v5, v5_openapi, windows
+from browserfarm.api import collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
 from browserfarm.config import load_settings
@@ -60,17 +60,14 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)
 
-    v5.init_app(app, farm.settings)
-    v5_openapi.document(api.spec, app.url_map)
+    v5.init_app(app, api, farm.settings)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
-    app.register_error_handler(FarmError, envelope.from_farm_error)
+    app.register_error_handler(FarmError, errors.render)
     app.register_error_handler(Exception, _internal_error)
     return app
 
 
 def _internal_error(error):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if v5.asks_v5():
-        return v5.v5_http_error(InternalServerError())
-    return envelope.failure(500, "Internal server error")
+    return errors.render(InternalServerError())

@@ -53,6 +53,18 @@ class NotFound(FarmError):
     status = 404
 
 
+class MethodNotAllowed(FarmError):
+    """The path exists, the method doesn't (the renderer adds ``Allow``)."""
+    code = 211
+    status = 405
+
+
+class TooLarge(FarmError):
+    """The body is over the app's limit."""
+    code = 211
+    status = 413
+
+
 class Unprocessable(FarmError):
     """Understood, and refused for what it asks of its target now (a worker that is
     not running, a browser that did not answer): v5's 422 with a message."""

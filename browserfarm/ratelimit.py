@@ -20,12 +20,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from browserfarm.datadir import DataDir
-
-
-class OverLimit(Exception):
-    def __init__(self, limit: str, retry_after: int):
-        super().__init__(f"Too many requests: the limit is {limit}")
-        self.retry_after = retry_after
+from browserfarm.errors import TooManyRequests
 
 
 class RateLimit:
@@ -36,10 +31,11 @@ class RateLimit:
         self.limiter = FixedWindowRateLimiter(counts)
 
     def hit(self, key: str) -> None:
-        """Count one request; over the limit, ``OverLimit`` says when to come back."""
+        """Count one request; over the limit, ``TooManyRequests`` says when to come
+        back."""
         if not self.limiter.hit(self.item, "v5", key):
             reset = self.limiter.get_window_stats(self.item, "v5", key).reset_time
-            raise OverLimit(self.text, max(1, math.ceil(reset - time.time())))
+            raise TooManyRequests(self.text, max(1, math.ceil(reset - time.time())))
 
 
 _INCR = """INSERT INTO counts (key, count, expires) VALUES (?1, ?2, ?3)

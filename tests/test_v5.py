@@ -377,11 +377,11 @@ def test_the_limit_opens_again_when_its_window_ends_and_old_keys_are_swept(
     import sqlite3
     import time
 
-    from browserfarm.ratelimit import HostCounts, OverLimit, RateLimit
+    from browserfarm.ratelimit import HostCounts, TooManyRequests, RateLimit
     limit = RateLimit("2 per 1 second", "", tmp_path)
     limit.hit("account:1")
     limit.hit("account:1")
-    with pytest.raises(OverLimit) as over:
+    with pytest.raises(TooManyRequests) as over:
         limit.hit("account:1")
     assert over.value.retry_after == 1
     limit.hit("account:2")  # another key has its own count
@@ -400,22 +400,22 @@ def test_the_api_processes_of_a_host_share_one_count(tmp_path):
     import subprocess
     import sys
 
-    from browserfarm.ratelimit import OverLimit, RateLimit
+    from browserfarm.ratelimit import TooManyRequests, RateLimit
     script = ("import sys\n"
-              "from browserfarm.ratelimit import RateLimit, OverLimit\n"
+              "from browserfarm.ratelimit import RateLimit, TooManyRequests\n"
               "limit = RateLimit('50 per 5 minutes', '', sys.argv[1])\n"
               "allowed = 0\n"
               "for _ in range(40):\n"
               "    try:\n"
               "        limit.hit('account:1'); allowed += 1\n"
-              "    except OverLimit:\n"
+              "    except TooManyRequests:\n"
               "        pass\n"
               "print(allowed)\n")
     runs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
     allowed = [int(run.communicate(timeout=60)[0]) for run in runs]
     assert sum(allowed) == 50 and all(n >= 10 for n in allowed)  # 80 asked, 50 let through
-    with pytest.raises(OverLimit):  # and this process sees the same count
+    with pytest.raises(TooManyRequests):  # and this process sees the same count
         RateLimit("50 per 5 minutes", "", tmp_path).hit("account:1")
 
 

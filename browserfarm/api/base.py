@@ -1,6 +1,6 @@
-"""Our flask-smorest ``Api`` and ``Blueprint``: every error leaves through the
-envelope module, bodies are JSON whatever their Content-Type, and validation errors
-are the window API's 211 (HTTP 400)."""
+"""Our flask-smorest ``Api`` and ``Blueprint``: every error leaves through
+``browserfarm.api.errors``, bodies are JSON whatever their Content-Type, and
+validation errors are the window API's 211 (HTTP 400)."""
 from __future__ import annotations
 
 import flask_smorest
@@ -8,7 +8,7 @@ from flask import current_app
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from browserfarm.api import envelope
+from browserfarm.api import envelope, errors
 
 
 class JsonBodyParser(FlaskParser):
@@ -56,10 +56,7 @@ class Api(flask_smorest.Api):
     ERROR_SCHEMA = envelope.ErrorEnvelopeSchema
 
     def handle_http_exception(self, error):
-        from browserfarm.api import v5  # v5 imports this module
-        if v5.asks_v5():
-            return v5.v5_http_error(error)
-        return envelope.from_http_exception(error)
+        return errors.render(error)
 
 
 class Blueprint(flask_smorest.Blueprint):

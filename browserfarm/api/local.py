@@ -4,11 +4,15 @@ every other ``/browser/*`` call is forwarded to the cloud with the agent's login
 from __future__ import annotations
 
 import hmac
+import logging
 
 from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from browserfarm.api import envelope
+from browserfarm.api import envelope, errors
 from browserfarm.errors import FarmError, Forbidden, InvalidInput, Unauthorized
+
+log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
@@ -67,13 +71,16 @@ def create_local_app(agent) -> Flask:
         response.status_code = status
         return response
 
-    app.register_error_handler(FarmError, envelope.from_farm_error)
-    app.register_error_handler(404, lambda e: envelope.failure(404, "API not found"))
-    app.register_error_handler(405, lambda e: envelope.failure(
-        211, "Method not allowed: use POST with a JSON body", status=405))
-    app.register_error_handler(Exception, lambda e: envelope.failure(
-        500, f"Local service execution failed: {e.__class__.__name__}"))
+    app.register_error_handler(FarmError, errors.envelope)
+    app.register_error_handler(HTTPException, errors.envelope)  # 404, 405 (Allow), 413
+    app.register_error_handler(Exception, _failed)
     return app
+
+
+def _failed(error: Exception):
+    log.exception("the Local API failed on %s %s", request.method, request.path)
+    return errors.envelope(FarmError(
+        f"Local service execution failed: {error.__class__.__name__}"))
 
 
 def _body() -> dict:

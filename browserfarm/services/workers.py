@@ -1,5 +1,6 @@
-"""v5 workers: the catalogue of browsers, validation of new workers, the queue in the
-database, and per-account accounting. The runner (``browserfarm.runner``) starts and
+"""v5 workers: the catalogue of browsers, new workers (validated by
+``browserfarm.api.v5_schemas``), the queue in the database, and per-account
+accounting. The runner (``browserfarm.runner``) starts and
 ends browsers; API processes only read, enqueue, and send short commands through the
 stored handle (``browserfarm.browsers.backends``)."""
 from __future__ import annotations
@@ -20,7 +21,9 @@ import logging
 from browserfarm.browsers import keeper
 from browserfarm.browsers.handles import Handle
 from browserfarm.db import Lookup, write_transaction
-from browserfarm.models import Account, Screenshot, Window, Worker, iso_utc, utcnow
+from browserfarm.errors import (Forbidden, NotFound, Unauthorized, Unprocessable,
+                                ValidationFailed, invalid)
+from browserfarm.models import Account, Screenshot, Window, Worker, utcnow
 from browserfarm.models import Runner as RunnerRow
 from browserfarm.security import digest
 
@@ -42,23 +45,7 @@ SCREENSHOTS_KEPT = 50  # per worker; older ones are dropped
 OUT_OF_TIME = "You have run out of API time"
 TOO_EARLY = ("A worker can't be terminated within its first 60 seconds of running; "
              "it will end at 60 seconds")
-
-
-class V5Error(Exception):
-    """An answer in v5's shape: ``{"message": ...}`` (and ``errors`` for 422)."""
-
-    def __init__(self, status: int, message: str, errors: list | None = None,
-                 retry_after: int | None = None):
-        super().__init__(message)
-        self.status, self.message, self.errors = status, message, errors
-        self.retry_after = retry_after  # seconds, for a 429
-
-    def body(self) -> dict:
-        return {"message": self.message} | ({"errors": self.errors} if self.errors else {})
-
-
-def validation_failed(errors: list[dict]) -> V5Error:
-    return V5Error(422, "Validation Failed", errors)
+START_WAIT = 120.0  # s: POST /5/worker answers once the page loaded, or after this
 
 
 _ACCOUNT_BY_V5_USERNAME = Lookup(lambda: Account.select().where(Account.v5_username == ""))
@@ -69,11 +56,11 @@ MAX_URL = 2048  # characters; what browsers and servers commonly accept
 
 def authenticate_basic(username: str | None, key: str | None) -> Account:
     if not username or not key or "\x00" in username + key:
-        raise V5Error(401, "Unauthorized")
+        raise Unauthorized("Unauthorized")
     account = _ACCOUNT_BY_V5_USERNAME.first(username)
     # Compare digests (high-entropy keys): no timing signal about the stored key.
     if account is None or not secrets.compare_digest(account.v5_key_hash, digest(key)):
-        raise V5Error(401, "Unauthorized")
+        raise Unauthorized("Unauthorized")
     return account
 
 
@@ -122,24 +109,24 @@ class Catalogue:
         matches nothing."""
         entries = [e for e in self.entries() if _same(e["os"], request["os"])]
         if not entries:
-            return None, [_invalid("os", f"unknown os; GET /5/browsers lists "
-                                         f"{sorted({e['os'] for e in self.entries()})}")]
+            return None, [invalid("os", f"unknown os; GET /5/browsers lists "
+                                        f"{sorted({e['os'] for e in self.entries()})}")]
         entries = [e for e in entries if _same(e["os_version"], request["os_version"])]
         if not entries:
-            return None, [_invalid("os_version", "unknown os_version for this os")]
+            return None, [invalid("os_version", "unknown os_version for this os")]
         if request.get("device"):
             entries = [e for e in entries if _same(e["device"], request["device"])]
             if not entries:
-                return None, [_invalid("device", "unknown device for this os_version")]
+                return None, [invalid("device", "unknown device for this os_version")]
         if request.get("browser"):
             entries = [e for e in entries if _same(e["browser"], request["browser"])]
             if not entries:
-                return None, [_invalid("browser", "unknown browser for this os_version")]
+                return None, [invalid("browser", "unknown browser for this os_version")]
         wanted = request.get("browser_version")
         if wanted:
             entries = _versions(entries, str(wanted))
             if not entries:
-                return None, [_invalid("browser_version", "unknown browser_version")]
+                return None, [invalid("browser_version", "unknown browser_version")]
         return entries[0], []
 
 
@@ -174,108 +161,30 @@ def _flat(entry: dict) -> dict:
             "real_mobile": entry.get("real_mobile")}
 
 
-def _invalid(field: str, message: str) -> dict:
-    return {"field": field, "code": "invalid", "message": message}
-
-
-def _required(field: str) -> dict:
-    return {"field": field, "code": "required", "message": f"{field} is required"}
-
-
-# ----- a new worker's request -------------------------------------------------------
-
-def parse_worker_request(data: dict, catalogue: Catalogue, settings) -> dict:
-    """The columns of a new worker, or ``V5Error(422)`` naming every bad field.
-    Values may be JSON types or strings (form bodies and query strings)."""
-    if not isinstance(data, dict):
-        raise validation_failed([_invalid("body", "must be a JSON object or a form")])
-    errors: list[dict] = []
-    text = {}
-    for name in ("os", "os_version", "browser", "browser_version", "device", "url",
-                 "name", "build", "project", "resolution", "window"):
-        value = data.get(name)
-        if value is None or value == "":
-            continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and name in ("os_version", "browser_version"):
-            value = str(value)  # "os_version": 10 means "10"
-        if not isinstance(value, str):
-            errors.append(_invalid(name, "must be a string"))
-        elif "\x00" in value:  # databases store no NUL characters in text
-            errors.append(_invalid(name, "must not contain NUL characters"))
-        elif len(value) > (MAX_URL if name == "url" else 255):
-            errors.append(_invalid(name, "is too long"))
-        else:
-            text[name] = value.strip()
-    mobile = str(text.get("os", "")).lower() in MOBILE_OS
-    required = ("os", "os_version", "url") + (() if mobile else ("browser", "browser_version"))
-    errors += [_required(name) for name in required
-               if name not in text and not any(e["field"] == name for e in errors)]
-    if "url" in text and not _is_url(text["url"]):
-        errors.append(_invalid("url", "must be an http(s) URL"))
-    timeout = _timeout(data.get("timeout"), errors)
-    video = _flag(data.get("browserstack.video", data.get("video")), "browserstack.video",
-                  errors)
-    resolution = text.get("resolution") or DEFAULT_RESOLUTION
-    if "os" in text and "os_version" in text and not mobile:
-        allowed = _resolutions(text["os"], text["os_version"])
-        if resolution not in allowed:
-            errors.append(_invalid("resolution", f"one of {', '.join(allowed)}"))
-    entry = None
-    if "os" in text and "os_version" in text:  # the given fields name something offered
-        entry, found = catalogue.match(text)  # (the missing ones are "required" already)
-        errors += found
-    if errors:
-        raise validation_failed(errors)
-    return {"os": entry["os"], "os_version": entry["os_version"],
-            "browser": entry["browser"], "browser_version": entry["browser_version"],
-            "device": entry["device"], "real_mobile": entry["real_mobile"],
-            "backend": entry["backend"], "url": text["url"],
-            "timeout": min(timeout, int(settings.worker_max_seconds)),
-            "name": text.get("name", ""), "build": text.get("build", ""),
-            "project": text.get("project", ""), "resolution": resolution, "video": video,
-            "window_uuid": text.get("window")}
-
-
-def _is_url(value: str) -> bool:
+def is_http_url(value: str) -> bool:
     scheme, sep, rest = value.partition("://")
     return bool(sep) and scheme.lower() in ("http", "https") and bool(rest.strip("/"))
 
 
-def _timeout(value, errors) -> int:
-    if value is None or value == "":
-        return 300
-    if isinstance(value, bool):
-        errors.append(_invalid("timeout", "must be a number of seconds"))
-        return 300
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        errors.append(_invalid("timeout", "must be a number of seconds"))
-        return 300
-    if not seconds >= 60 or seconds != seconds:  # NaN fails the first test
-        errors.append(_invalid("timeout", "the minimum is 60 seconds"))
-        return 300
-    return int(min(seconds, 10 ** 6))
-
-
-def _flag(value, name, errors) -> bool:
-    if value is None or value == "":
-        return False
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("true", "1", "yes", "on"):
-        return True
-    if str(value).lower() in ("false", "0", "no", "off"):
-        return False
-    errors.append(_invalid(name, "must be true or false"))
-    return False
-
-
-def _resolutions(os_name: str, os_version: str) -> list[str]:
+def resolutions_for(os_name: str, os_version: str) -> list[str]:
+    """The resolutions an OS takes (the spec's table; any of them elsewhere)."""
     os_name, os_version = os_name.strip().lower(), os_version.strip().lower()
     return (RESOLUTIONS.get((os_name, os_version)) or RESOLUTIONS.get(os_name)
             or RESOLUTIONS[None])
+
+
+SCREENSHOT_FORMATS = {"text/json": "json", "application/json": "json", "text/xml": "xml",
+                      "application/xml": "xml", "image/png": "png"}
+
+
+def screenshot_format(extension: str | None, best_match) -> str:
+    """What a screenshot is asked as: its extension, else the best of ``Accept``
+    (``best_match(offered, default)``, werkzeug's), JSON when nothing fits."""
+    if extension is None:
+        return SCREENSHOT_FORMATS[best_match(list(SCREENSHOT_FORMATS), "text/json")]
+    if extension not in SCREENSHOT_FORMATS.values():
+        raise ValidationFailed([invalid("format", "json, xml or png")])
+    return extension
 
 
 # ----- the account's workers --------------------------------------------------------
@@ -286,17 +195,37 @@ class WorkerService:
     farm: object
     account: Account
 
-    def create(self, request: dict) -> Worker:
+    def create(self, request: dict, wait: float = START_WAIT) -> Worker:
+        """A new worker from a request ``browserfarm.api.v5_schemas`` validated. With
+        a slot free and a runner alive it is answered once its page has loaded (or
+        as it is after ``wait``); else at once, queued."""
+        entry, errors = self.farm.catalogue.match(request)
+        if errors:  # the catalogue changed since the request was validated
+            raise ValidationFailed(errors)
+        limit = int(self.farm.settings.worker_max_seconds)
+        worker = self._enqueue(
+            {key: entry[key] for key in ("os", "os_version", "browser", "browser_version",
+                                         "device", "real_mobile", "backend")}
+            | {key: request[key] for key in ("url", "name", "build", "project", "video")}
+            | {"timeout": min(request["timeout"], limit),
+               "resolution": request["resolution"] or DEFAULT_RESOLUTION,
+               "window_uuid": request.get("window")})
+        if self.has_free_slot_for(worker) and self.runner_alive():
+            worker = self.wait_started(worker.id, wait)
+        return worker
+
+    def _enqueue(self, request: dict) -> Worker:
+        """The worker's row; with a window, its proxy (one of the account's)."""
         window_uuid = request.pop("window_uuid", None)
         window = None
         if window_uuid:
             window = (Window.of_account(self.account.id)
                       .where(Window.uuid == window_uuid).first())
             if window is None:
-                raise validation_failed([_invalid("window", "no window with this uuid")])
+                raise ValidationFailed([invalid("window", "no window with this uuid")])
             backend = self.farm.plugins.browser_backends.get(request["backend"])
             if backend is not None and not backend.local:
-                raise validation_failed([_invalid(
+                raise ValidationFailed([invalid(
                     "window", f"a window's proxy can't reach {request['backend']} browsers; "
                               "pick a browser of this machine")])
         with write_transaction(self.farm.db):
@@ -338,7 +267,7 @@ class WorkerService:
         worker = (_WORKER_OF_ACCOUNT.first(number, self.account.id)
                   if number is not None and 0 < number < 2 ** 63 else None)
         if worker is None:
-            raise V5Error(403, "Forbidden: no such worker of yours")
+            raise Forbidden("Forbidden: no such worker of yours")
         return worker
 
     def live(self) -> list[Worker]:
@@ -366,7 +295,7 @@ class WorkerService:
             else:  # terminated now, as the spec says; its runner stops the browser
                 end_now(worker, "deleted", now, only_if=("running",))
         if too_early:  # raised after the commit: the deferred end must stand
-            raise V5Error(422, TOO_EARLY)
+            raise Unprocessable(TOO_EARLY)
         return {"time": round(ran_seconds(worker, now), 1)}
 
     def status(self) -> dict:
@@ -388,8 +317,8 @@ class WorkerService:
     @staticmethod
     def _require_running(worker: Worker) -> Worker:
         if worker.status != "running" or not worker.handle:
-            raise V5Error(422, f"Worker {worker.id} is not running (status: "
-                               f"{public_status(worker)})")
+            raise Unprocessable(f"Worker {worker.id} is not running (status: "
+                                f"{public_status(worker)})")
         return worker
 
     def screenshot(self, worker_id, store: bool = True) -> tuple[bytes, str | None]:
@@ -407,48 +336,34 @@ class WorkerService:
             Screenshot.delete().where(Screenshot.id << [s.id for s in old]).execute()
         return png, key
 
-    def navigate(self, worker_id, url) -> dict:
-        worker = self.get(worker_id)  # foreign or unknown: a 403 before anything else
-        if not isinstance(url, str) or not _is_url(url.strip()):
-            raise validation_failed([_required("url") if not url else
-                                     _invalid("url", "must be an http(s) URL")])
-        if len(url) > MAX_URL:  # as for a new worker
-            raise validation_failed([_invalid("url", "is too long")])
-        self._require_running(worker)
-        command(self.farm, worker, "navigate", url.strip())
-        Worker.update(url=url.strip()).where(Worker.id == worker.id).execute()
+    def navigate(self, worker_id, url: str) -> dict:
+        """Load ``url`` (an http(s) URL, validated as a new worker's)."""
+        worker = self._require_running(self.get(worker_id))
+        command(self.farm, worker, "navigate", url)
+        Worker.update(url=url).where(Worker.id == worker.id).execute()
         return {"message": "Browser updated with new url"}
 
     def video(self, worker_id) -> Path:
         worker = self.get(worker_id)
         if not worker.video:
-            raise V5Error(404, "This worker was not recorded (browserstack.video)")
+            raise NotFound("This worker was not recorded (browserstack.video)")
         path = video_path(self.farm.settings, worker.id)
         if not path.exists():
-            raise V5Error(404, "The video is ready once the worker has ended"
-                          if worker.status != "terminated" else "The recording failed")
+            raise NotFound("The video is ready once the worker has ended"
+                           if worker.status != "terminated" else "The recording failed")
         return path
 
 
-def stored_screenshot(key: str) -> bytes | None:
+def stored_screenshot(key: str) -> bytes:
+    """A stored screenshot by its key (the credential of its URL)."""
     shot = Screenshot.get_or_none(Screenshot.key == key)
-    return bytes(shot.png) if shot else None
+    if shot is None:
+        raise NotFound("Not Found")
+    return bytes(shot.png)
 
 
 def public_status(worker: Worker) -> str:
     return "queue" if worker.status == "starting" else worker.status
-
-
-def worker_to_api(worker: Worker, base_url: str) -> dict:
-    return {"id": worker.id, "status": public_status(worker), "os": worker.os,
-            "os_version": worker.os_version, "browser": worker.browser,
-            "browser_version": worker.browser_version, "real_mobile": worker.real_mobile,
-            "device": worker.device, "url": worker.url, "name": worker.name,
-            "build": worker.build, "project": worker.project,
-            "resolution": worker.resolution, "timeout": worker.timeout,
-            "browser_url": f"{base_url}/5/worker/{worker.id}",
-            "sessionId": worker.session_id, "created_at": iso_utc(worker.created_at),
-            "started_at": iso_utc(worker.started_at)}
 
 
 def ran_seconds(worker: Worker, now) -> float:
@@ -504,7 +419,7 @@ def command(farm, worker: Worker, name: str, *args):
     browser that is gone or fails is the 422 a client can act on, not a 500."""
     backend = farm.plugins.worker_backends.get(worker.backend)
     if backend is None:
-        raise V5Error(422, f"The {worker.backend} backend is not enabled here")
+        raise Unprocessable(f"The {worker.backend} backend is not enabled here")
     handle = Handle.from_json(worker.handle)
     try:
         if handle.keeper:
@@ -517,7 +432,7 @@ def command(farm, worker: Worker, name: str, *args):
             call = {"screenshot": backend.screenshot, "navigate": backend.navigate}[name]
             return call(handle, *args)
     except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
-        raise V5Error(422, f"The browser did not answer: {short_reason(exc)}") from exc
+        raise Unprocessable(f"The browser did not answer: {short_reason(exc)}") from exc
 
 
 def video_path(settings, worker_id: int) -> Path:
