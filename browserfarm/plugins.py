@@ -139,6 +139,9 @@ class Plugins:
         # One implementation at a time, in pluggy's calling order (third-party plugins
         # before built-ins), each with a ``register`` that knows whose class it gets.
         for impl in reversed(getattr(self.manager.hook, hook_name).get_hookimpls()):
+            if impl.wrapper or impl.hookwrapper:  # would be called as a plain function
+                raise PluginError(f"plugin {impl.plugin_name!r}: {hook_name} cannot be "
+                                  "a wrapper")
             register = functools.partial(registry.register, plugin=impl.plugin_name,
                                          builtin=impl.plugin_name in self.builtin)
             args = {"register": register}

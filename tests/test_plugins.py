@@ -278,6 +278,23 @@ def test_two_third_party_classes_of_one_name_are_refused_naming_both(tmp_path, m
             sys.modules.pop(f"bf_{name}", None)
 
 
+def test_a_registry_hook_cannot_be_a_wrapper(tmp_path, monkeypatch):
+    site = install_distribution(tmp_path / "site", "bf-wrap", {"bf_wrap": '''
+        from browserfarm.pluginapi import hookimpl
+
+        @hookimpl(wrapper=True)
+        def browserfarm_register_proxy_types(register):
+            return (yield)
+        '''}, {"wrap": "bf_wrap"})
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        with pytest.raises(PluginError, match="'wrap': browserfarm_register_proxy_types "
+                                              "cannot be a wrapper"):
+            load_plugins()
+    finally:
+        sys.modules.pop("bf_wrap", None)
+
+
 def test_preferences_merge_in_plugin_name_order_whatever_the_install_order(
         tmp_path, monkeypatch):
     sites = [install_distribution(tmp_path / name, f"bf-{name}",
