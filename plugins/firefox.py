@@ -10,8 +10,10 @@ from pathlib import Path
 
 from browserfarm import hookimpl
 from browserfarm.browsers import processes
-from browserfarm.browsers.backends import (BrowserBackend, Launched, LaunchSpec, WorkerSpec,
-                                  free_port, host_os_version, major_version)
+from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, WorkerBackend,
+                                           WorkerSpec, free_port, host_os_version,
+                                           major_version)
+from browserfarm.browsers.handles import LocalHandle
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {
@@ -112,7 +114,7 @@ def window_size(fingerprint: dict) -> tuple[int, int]:
     return 1280, 800
 
 
-class Firefox(BrowserBackend):
+class Firefox(WindowBackend, WorkerBackend):
     name = "firefox"
     executables = ("firefox-esr", "firefox")
 
@@ -179,31 +181,31 @@ class Firefox(BrowserBackend):
             _quietly(client.delete_session)
         return Launched(pid=runner.process_handler.pid,
                         session=HeldSession(client) if spec.keep_session else None,
-                        handle={"backend": cls.name, "pid": runner.process_handler.pid,
-                                "marionettePort": marionette_port,
-                                "ws": f"ws://127.0.0.1:{bidi_port}/session",
-                                # absolute, as on its command line (alive() checks it)
-                                "profileDir": profile.profile})
+                        handle=LocalHandle(
+                            backend=cls.name, pid=runner.process_handler.pid,
+                            marionette_port=marionette_port,
+                            ws=f"ws://127.0.0.1:{bidi_port}/session",
+                            profile_dir=profile.profile))  # absolute, as on its command line
 
 
     @classmethod
-    def attach(cls, handle: dict, timeout: float = 60.0):
+    def attach(cls, handle: LocalHandle, timeout: float = 60.0):
         """A Marionette client with a session on the running window; no answer waits
         longer than ``timeout`` (Marionette's own default is 6 minutes)."""
         from marionette_driver.marionette import Marionette
-        client = Marionette(host="127.0.0.1", port=handle["marionettePort"],
+        client = Marionette(host="127.0.0.1", port=handle.marionette_port,
                             socket_timeout=timeout)
         client.start_session(timeout=min(timeout, 30))
         return client
 
     @classmethod
-    def adoptable(cls, handle: dict) -> bool:
+    def adoptable(cls, handle: LocalHandle) -> bool:
         """A window a dead agent left can be taken over: it runs and Marionette
         greets on its port (no session is started: a user's may be open)."""
         if not cls.alive(handle):
             return False
         try:
-            with socket.create_connection(("127.0.0.1", handle["marionettePort"]),
+            with socket.create_connection(("127.0.0.1", handle.marionette_port),
                                           timeout=5) as sock:
                 greeting = b""
                 while b"}" not in greeting and len(greeting) < 1024:
@@ -216,13 +218,13 @@ class Firefox(BrowserBackend):
         return b"marionetteProtocol" in greeting
 
     @classmethod
-    def set_cookies(cls, handle: dict, cookies: list[dict]) -> list[str]:
+    def set_cookies(cls, handle: LocalHandle, cookies: list[dict]) -> list[str]:
         """Add cookies (BitBrowser's shape: name, value, domain, path, secure,
         httpOnly, expirationDate, sameSite) for any site; the reasons of refusals."""
         return cls._chrome(handle, _SET_COOKIES, [cookies])
 
     @classmethod
-    def get_cookies(cls, handle: dict) -> list[dict]:
+    def get_cookies(cls, handle: LocalHandle) -> list[dict]:
         """Every cookie of the profile, in the same shape."""
         return cls._chrome(handle, _GET_COOKIES, [])
 
@@ -236,11 +238,11 @@ class Firefox(BrowserBackend):
             _quietly(client.delete_session)
 
     @classmethod
-    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+    def stop(cls, handle: LocalHandle, timeout: float = 20.0) -> bool:
         """Quit Firefox the way a user does (profile written to disk), or kill it.
         Returns True when it had to be killed. A Firefox already gone, or a pid now
         of another process (reused, or a handle from another host), is left alone."""
-        pid = handle["pid"]
+        pid = handle.pid
         if not cls.alive(handle):
             processes.wait_gone([pid], 0)  # reaped, if it was our child
             return False
@@ -256,11 +258,10 @@ class Firefox(BrowserBackend):
         return True
 
     @classmethod
-    def alive(cls, handle: dict) -> bool:
+    def alive(cls, handle: LocalHandle) -> bool:
         """Running, and (when the handle names its profile) that profile's Firefox:
         a pid the kernel reused for another process is not the window."""
-        return processes.alive(handle["pid"]) and _runs_profile(handle["pid"],
-                                                       handle.get("profileDir"))
+        return processes.alive(handle.pid) and _runs_profile(handle.pid, handle.profile_dir)
 
 
     # ----- v5 workers ---------------------------------------------------------------
@@ -283,7 +284,7 @@ class Firefox(BrowserBackend):
         return cls.launch(launch)
 
     @classmethod
-    def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
+    def navigate(cls, handle: LocalHandle, url: str, timeout: float = 60.0) -> None:
         """Load ``url``. A page that fails to load (refused, unknown name) is what the
         worker shows, as a browser would: not an error of the worker."""
         held = cls.hold(handle, timeout + 10)  # the page load's own timeout first
@@ -293,11 +294,11 @@ class Firefox(BrowserBackend):
             held.close()
 
     @classmethod
-    def hold(cls, handle: dict, timeout: float = 60.0):
+    def hold(cls, handle: LocalHandle, timeout: float = 60.0):
         return HeldSession(cls.attach(handle, timeout))
 
     @classmethod
-    def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
+    def screenshot(cls, handle: LocalHandle, timeout: float = 30.0) -> bytes:
         held = cls.hold(handle, timeout)
         try:
             return held.screenshot()

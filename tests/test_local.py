@@ -3,7 +3,6 @@ server, through a real authenticated SOCKS5 proxy."""
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from werkzeug.serving import make_server
 
 from browserfarm import hookimpl
 from browserfarm.browsers import processes
+from browserfarm.browsers.handles import LocalHandle
 from browserfarm.agent import Agent, Login
 from browserfarm.api.local import create_local_app
 from browserfarm.app import create_app
@@ -26,9 +26,16 @@ from browserfarm.errors import FarmError
 from browserfarm.plugins import load_plugins
 from browserfarm.services.accounts import create_account
 from browserfarm_plugins.firefox import Firefox
-from tests.conftest import Caller, free_port, in_db, make_farm, needs_firefox
+from tests.conftest import (Caller, free_port, in_db, make_farm, needs_firefox,
+                            require_executable, wait_until)
 
 firefox = needs_firefox()
+
+
+def window_handle(answer: dict) -> LocalHandle:
+    """The handle of a window as the Local API answers it (pid, marionettePort)."""
+    return LocalHandle("firefox", pid=answer.get("pid", 0),
+                       marionette_port=answer.get("marionettePort"))
 
 
 class ProxyLoopback:
@@ -103,7 +110,7 @@ def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin)
     assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
         "openStatus"] == "opened"
 
-    client = Firefox.attach({"marionettePort": data["marionettePort"]})
+    client = Firefox.attach(window_handle({"marionettePort": data["marionettePort"]}))
     seen = client.execute_script("return [document.body.textContent, navigator.language]")
     client.delete_session()
     assert seen == ["hello from origin", "fr-FR"]
@@ -116,7 +123,7 @@ def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin)
     assert (closed.code, closed.msg) == (0, "Browser closed"), closed.body
     assert closed.data["close"]["killed"] is False
     assert closed.data["openedStatus"]["afterClose"]["status"] == "closed"
-    assert not Firefox.alive({"pid": data["pid"]})
+    assert not Firefox.alive(window_handle({"pid": data["pid"]}))
     assert processes.stat(data["pid"]) is None  # reaped by the agent: no zombie left
     assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
         "openStatus"] == "closed"
@@ -180,7 +187,7 @@ def test_cookies_survive_close_and_move_to_another_agent(agent, second_agent, cl
     window = cloud_call(cloud, "/browser/update", {"name": "keeps cookies",
                                                    "url": origin.url + "/"})["data"]
     opened = agent.open_window({"uuid": window["uuid"]})
-    client = Firefox.attach(opened)
+    client = Firefox.attach(window_handle(opened))
     client.execute_script("document.cookie = 'basket=42; max-age=86400; path=/'")
     client.delete_session()
     closed = agent.close_window({"uuid": window["uuid"]})
@@ -189,7 +196,7 @@ def test_cookies_survive_close_and_move_to_another_agent(agent, second_agent, cl
 
     def basket(an_agent):
         data = an_agent.open_window({"uuid": window["uuid"]})
-        client = Firefox.attach(data)
+        client = Firefox.attach(window_handle(data))
         cookies = client.execute_script("return document.cookie")
         client.delete_session()
         an_agent.close_window({"uuid": window["uuid"]})
@@ -243,7 +250,7 @@ def test_runtime_endpoints_and_a_browser_that_died(local, agent, cloud, origin):
     assert local("/browser/pids").data == {window["uuid"]: opened["pid"]}
     ports = local("/browser/ports").data[window["uuid"]]
     assert ports["marionettePort"] == opened["marionettePort"] and ports["relayPort"]
-    client = Firefox.attach(opened)
+    client = Firefox.attach(window_handle(opened))
     client.execute_script("document.cookie = 'seen=yes; max-age=600; path=/'")
     client.delete_session()
     cookies = local("/browser/cookies", {"uuid": window["uuid"]}).data["cookies"]
@@ -251,9 +258,7 @@ def test_runtime_endpoints_and_a_browser_that_died(local, agent, cloud, origin):
     import os
     import signal
     os.kill(opened["pid"], signal.SIGKILL)  # the browser crashes
-    deadline = time.monotonic() + 10
-    while Firefox.alive(opened) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not processes.alive(opened["pid"]), 10, "the killed Firefox to exit")
     reopened = local("/browser/open", {"uuid": window["uuid"]}).data
     assert reopened["alreadyStarted"] is False and reopened["pid"] != opened["pid"]
     assert local("/browser/close/all").data == {"closed": [window["uuid"]]}
@@ -336,7 +341,7 @@ def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, ori
 
         before = proxy.connections()
         ports = agent.call("/browser/ports")["data"][window["uuid"]]
-        client = Firefox.attach(ports)
+        client = Firefox.attach(window_handle(ports))
         client.navigate(origin.url + "/page/Adopted")  # through its relay, born again
         assert client.execute_script("return document.title") == "Adopted"
         client.delete_session()
@@ -346,11 +351,11 @@ def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, ori
         assert closed["code"] == 0 and closed["data"]["close"]["killed"] is False
         assert closed["data"]["close"]["synced"] is True
         assert Path(closed["data"]["close"]["profileZipPath"]).exists()
-        assert not Firefox.alive({"pid": pid})
+        assert not Firefox.alive(window_handle({"pid": pid}))
         assert agent.call("/browser/pids")["data"] == {}
     finally:
         agent.stop()
-        if pid and Firefox.alive({"pid": pid}):
+        if pid and Firefox.alive(window_handle({"pid": pid})):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -376,7 +381,7 @@ def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud
         result = again.reconcile()
     try:
         assert result == {"adopted": [], "closed": [crashed, squatted]}
-        assert not Firefox.alive(running)
+        assert not Firefox.alive(window_handle(running))
         for uuid in (crashed, squatted):
             detail = cloud_call(cloud, "/browser/detail", {"uuid": uuid})["data"]
             assert detail["openStatus"] == "closed"
@@ -402,10 +407,7 @@ def test_one_agent_per_data_dir(tmp_path, cloud):
 @pytest.fixture
 def display(monkeypatch, tmp_path):
     """A real X display (Xvfb) for this test's windows."""
-    if shutil.which("Xvfb") is None:
-        if os.environ.get("CI"):
-            pytest.fail("Xvfb is needed in CI (make test installs it)")
-        pytest.skip("Xvfb is not installed (make test installs it)")
+    require_executable("Xvfb", "Xvfb")
     read, write = os.pipe()
     with open(tmp_path / "xvfb.log", "ab") as log:
         proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-nolisten", "tcp",
@@ -444,7 +446,7 @@ def test_a_window_opens_headed_on_a_display_unless_asked_headless(display, local
     for uuid, body, headless in ((shown, {}, False), (hidden, {"headless": True}, True)):
         opened = local("/browser/open", {"uuid": uuid, **body}).data
         assert _headless(opened["pid"]) is headless
-        client = Firefox.attach(opened)
+        client = Firefox.attach(window_handle(opened))
         assert client.session_capabilities["moz:headless"] is headless  # Firefox says so
         assert client.execute_script("return document.body.textContent") == \
             "hello from origin"
@@ -510,7 +512,7 @@ def test_time_zone_and_language_follow_the_exit_ip_at_open(tmp_path, cloud, orig
             "timeZone": "America/New_York", "languages": "en-US"}})["data"]
     try:
         opened = agent.open_window({"uuid": window["uuid"]})
-        client = Firefox.attach(opened)
+        client = Firefox.attach(window_handle(opened))
         seen = client.execute_script(
             "return [Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.language]")
         client.delete_session()
@@ -540,7 +542,7 @@ def test_given_cookies_seed_a_first_open_and_close_syncs_them_back(agent, cloud,
         "cookie": [{"name": "given", "value": "v1", "domain": "127.0.0.1", "path": "/"}]}
     )["data"]
     opened = agent.open_window({"uuid": window["uuid"]})
-    client = Firefox.attach(opened)
+    client = Firefox.attach(window_handle(opened))
     client.navigate(origin.url + "/")
     assert "given=v1" in client.execute_script("return document.cookie")
     client.execute_script("document.cookie = 'made=here; max-age=600; path=/'")

@@ -23,6 +23,7 @@ import requests
 
 from browserfarm.agent import profile_sync
 from browserfarm.browsers.backends import LaunchSpec
+from browserfarm.browsers.handles import Handle, LocalHandle
 from browserfarm.errors import FarmError, InvalidInput, UpstreamError
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
@@ -125,7 +126,7 @@ class OpenWindow:
     uuid: str
     id: int
     pid: int
-    handle: dict
+    handle: LocalHandle
     relay: object
     profile_dir: Path
     config_path: Path
@@ -201,7 +202,7 @@ class Agent:
             self._report_if_possible(uuid, "closing")  # 2.
             killed, archive, cookies = False, {}, {}
             if window is not None:
-                backend = self.plugins.browser_backends.get(window.handle["backend"])
+                backend = self.plugins.window_backends.get(window.handle.backend)
                 jar = self._cookies_of(window, backend)
                 killed = backend.stop(window.handle)  # 3. close the browser
                 self.relays.stop(window.relay)
@@ -231,9 +232,10 @@ class Agent:
                 self._report_if_possible(uuid, "opened", window.pid)
                 adopted.append(uuid)
                 continue
-            backend = self.plugins.browser_backends.get(entry["handle"]["backend"])
-            if backend is not None and backend.alive(entry["handle"]):
-                backend.stop(entry["handle"])  # quit cleanly: its profile is written
+            handle = Handle.from_json(entry["handle"])
+            backend = self.plugins.window_backends.get(handle.backend)
+            if backend is not None and backend.alive(handle):
+                backend.stop(handle)  # quit cleanly: its profile is written
             pending = self.data_dir / "pending-uploads" / uuid
             pending.parent.mkdir(parents=True, exist_ok=True)
             pending.touch()
@@ -247,8 +249,8 @@ class Agent:
         return {uuid: w.pid for uuid, w in self.open.items() if self._alive(w)}
 
     def ports(self) -> dict:
-        return {uuid: {"marionettePort": w.handle.get("marionettePort"),
-                       "ws": w.handle.get("ws"), "relayPort": w.relay.port}
+        return {uuid: {"marionettePort": w.handle.marionette_port,
+                       "ws": w.handle.ws, "relayPort": w.relay.port}
                 for uuid, w in self.open.items()}
 
     def close_all(self) -> dict:
@@ -279,7 +281,7 @@ class Agent:
             {"uuid": self.cloud.call("/browser/detail", ref)["uuid"]})
         if window is None:
             raise InvalidInput("uuid", "the window is not open on this agent")
-        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        backend = self.plugins.window_backends.get(window.handle.backend)
         client = backend.attach(window.handle)
         try:
             return {"uuid": window.uuid, "cookies": client.get_cookies()}
@@ -304,7 +306,7 @@ class Agent:
         window, proxy = config["window"], config["proxy"]
         fingerprint = window.get("browserFingerPrint") or {}
         backend_name = fingerprint.get("coreProduct") or "firefox"
-        backend = self.plugins.browser_backends.get(backend_name)
+        backend = self.plugins.window_backends.get(backend_name)
         if backend is None:
             raise InvalidInput("browserFingerPrint.coreProduct",
                                f"no browser backend {backend_name!r} on this machine")
@@ -349,7 +351,7 @@ class Agent:
         except Exception as exc:
             self.relays.stop(relay)
             raise FarmError(f"the browser did not start: {exc}") from exc
-        if blank and config.get("cookies") and hasattr(backend, "set_cookies"):
+        if blank and config.get("cookies"):
             # A first open: the window's synced or imported cookies seed the profile.
             refused = backend.set_cookies(launched.handle, config["cookies"])
             for reason in refused:
@@ -361,8 +363,7 @@ class Agent:
                           proxy=vars(settings))
 
     def _cookies_of(self, window: OpenWindow, backend) -> list | None:
-        if not window.sync_cookies or not hasattr(backend, "get_cookies") \
-                or not backend.alive(window.handle):
+        if not window.sync_cookies or not backend.alive(window.handle):
             return None
         try:
             return backend.get_cookies(window.handle)
@@ -455,12 +456,12 @@ class Agent:
         return {"id": str(detail["id"]), "browserId": str(detail["id"]), "uuid": window.uuid,
                 "pid": window.pid, "alreadyStarted": already,
                 "profileDir": str(window.profile_dir), "configPath": str(window.config_path),
-                "marionettePort": window.handle.get("marionettePort"),
-                "ws": window.handle.get("ws"),
+                "marionettePort": window.handle.marionette_port,
+                "ws": window.handle.ws,
                 "openedStatus": {"beforeStart": {}, "afterStart": {}}}
 
     def _alive(self, window: OpenWindow) -> bool:
-        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        backend = self.plugins.window_backends.get(window.handle.backend)
         return backend is not None and backend.alive(window.handle)
 
     def _report(self, uuid: str, status: str, pid: int | None = None) -> dict:
@@ -468,7 +469,7 @@ class Agent:
                                                    "pid": pid, "agent": self.name})
 
     def _forget(self, window: OpenWindow) -> None:
-        backend = self.plugins.browser_backends.get(window.handle["backend"])
+        backend = self.plugins.window_backends.get(window.handle.backend)
         if backend is not None and backend.alive(window.handle):
             backend.stop(window.handle)
         self.relays.stop(window.relay)
@@ -478,7 +479,7 @@ class Agent:
         """What is open here, on disk, so a restarted agent can adopt it. 0600: it
         holds the proxies' credentials (the relay is rebuilt from them, so an adopted
         window keeps the very proxy it was opened with)."""
-        entries = {uuid: {"id": w.id, "pid": w.pid, "handle": w.handle,
+        entries = {uuid: {"id": w.id, "pid": w.pid, "handle": w.handle.to_json(),
                           "profileDir": str(w.profile_dir), "configPath": str(w.config_path),
                           "syncCookies": w.sync_cookies, "openedAt": w.opened_at,
                           "relay": {"port": w.relay.port, "proxy": w.proxy,
@@ -510,10 +511,9 @@ class Agent:
         """The window a dead agent left, taken over if its browser still runs and
         answers. Its relay died with that agent, so it is started again on the port
         the browser's prefs name; if that port is taken, None (closed and synced)."""
-        handle, relay_entry = entry["handle"], entry.get("relay")
-        backend = self.plugins.browser_backends.get(handle["backend"])
-        adoptable = getattr(backend, "adoptable", None)
-        if not relay_entry or adoptable is None or not adoptable(handle):
+        handle, relay_entry = Handle.from_json(entry["handle"]), entry.get("relay")
+        backend = self.plugins.window_backends.get(handle.backend)
+        if not relay_entry or backend is None or not backend.adoptable(handle):
             return None
         proxy, port = relay_entry["proxy"], relay_entry["port"]
         proxy_type = self.plugins.proxy_types.get(proxy["type"])

@@ -1,5 +1,6 @@
-"""What the core knows of browser backends: the base class of the plugins that start
-browsers (firefox, chromium, selenium-grid, ...)."""
+"""What the core knows of browser backends: the two contracts a plugin's backend
+declares by inheriting them (``WindowBackend``, ``WorkerBackend``), and what a start
+takes (``LaunchSpec``, ``WorkerSpec``) and returns (``Launched``)."""
 from __future__ import annotations
 
 import functools
@@ -7,8 +8,11 @@ import re
 import shutil
 import socket
 import subprocess
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from browserfarm.browsers.handles import Handle
 
 
 def free_port() -> int:
@@ -87,20 +91,20 @@ class WorkerSpec:
 @dataclass
 class Launched:
     pid: int
-    handle: dict  # how any process reaches the browser again (ports, session ids)
+    handle: Handle  # how any process reaches the browser again (JSON: to_json())
     # What hold() would return, kept open from the start itself: the runner keeps it
     # rather than opening another (a Marionette session costs ~10-30 ms).
     session: object = None
 
 
-class BrowserBackend:
-    """``name`` is what a window's ``coreProduct`` or a worker's backend names."""
+class Backend(ABC):
+    """What every browser backend has. A backend declares what it runs by inheriting
+    a contract: ``WindowBackend`` (a user's windows, on the agent) and/or
+    ``WorkerBackend`` (v5 workers, on a runner). All methods are classmethods: a
+    backend is a class, registered by a plugin, never instantiated."""
 
-    name = ""
+    name = ""  # what a window's ``coreProduct`` or a worker's backend names
     executables: tuple[str, ...] = ()  # the first one found on PATH is used
-    # Serves one automation session at a time (see hold()): commands to one browser
-    # wait their turn across processes. WebDriver backends take concurrent ones.
-    one_session = True
     local = True  # its browsers run on this machine (they can use a window's relay)
 
     @classmethod
@@ -122,45 +126,109 @@ class BrowserBackend:
         """The installed browser's version: "156.0.8078.79", "128.5.0"."""
         return installed_version(cls.executable())
 
-    # What v5 workers need. A backend that runs workers implements these; the handle is
-    # JSON (ports, executor URL and session id, pids) stored in the database, so any
-    # process reaches the browser again: a screenshot never depends on who started it.
+    @classmethod
+    @abstractmethod
+    def alive(cls, handle: Handle) -> bool:
+        """The browser still runs (and is the one the handle names)."""
 
     @classmethod
+    @abstractmethod
+    def stop(cls, handle: Handle, timeout: float = 20.0) -> bool:
+        """End the browser and everything started for it (drivers); True when
+        something had to be killed. Safe to call on a browser already gone."""
+
+
+class WindowBackend(Backend):
+    """Runs a user's windows: a persistent profile, a display (or headless, as
+    ``LaunchSpec.headless`` asks), a client attaching to it, its cookies, and adoption
+    by an agent restarted while the window stayed open."""
+
+    @classmethod
+    @abstractmethod
+    def launch(cls, spec: LaunchSpec) -> Launched:
+        """Start a browser on ``spec.profile_dir`` (kept between opens)."""
+
+    @classmethod
+    @abstractmethod
+    def attach(cls, handle: Handle, timeout: float = 60.0):
+        """A client with a session on the running window (``get_cookies()``,
+        ``delete_session()``); the caller ends its session."""
+
+    @classmethod
+    @abstractmethod
+    def get_cookies(cls, handle: Handle) -> list[dict]:
+        """Every cookie of the profile, in BitBrowser's shape (name, value, domain,
+        path, secure, httpOnly, expirationDate, sameSite)."""
+
+    @classmethod
+    @abstractmethod
+    def set_cookies(cls, handle: Handle, cookies: list[dict]) -> list[str]:
+        """Add cookies of that shape for any site; the reasons of refusals."""
+
+    @classmethod
+    @abstractmethod
+    def adoptable(cls, handle: Handle) -> bool:
+        """A window a dead agent left can be taken over: it runs and answers (without
+        starting a session: a user's may be open)."""
+
+    @classmethod
+    def accepts_version(cls, core_version: str) -> bool:
+        """Whether a window's ``coreVersion`` can open here: lenient, as the version
+        is the one the window was made with, maybe elsewhere: empty, not a number, or
+        a major up to the installed browser's (any, when none is installed here)."""
+        found = re.match(r"\s*(\d+)", str(core_version or ""))
+        if not found or cls.unavailable_reason():
+            return True
+        installed = re.match(r"\d+", cls.version())
+        return installed is None or int(found.group(1)) <= int(installed.group(0))
+
+
+class WorkerBackend(Backend):
+    """Runs v5 workers: short-lived browsers, reached through a handle stored in the
+    database, so any process reaches the browser again: a screenshot never depends on
+    who started it."""
+
+    # Serves one automation session at a time (see hold()): commands to one browser
+    # wait their turn across processes. WebDriver backends take concurrent ones.
+    one_session = True
+
+    @classmethod
+    @abstractmethod
     def catalogue(cls, settings) -> list[dict]:
         """The browsers this backend runs, as v5's flat entries: os, os_version,
         browser, browser_version, device, real_mobile. Empty: no workers."""
-        return []
 
     @classmethod
+    @abstractmethod
     def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
         """Start a browser, sized ``width`` x ``height``, with ``url`` loaded; every
         process started for it gets ``spec.env`` in its environment."""
-        raise NotImplementedError
 
     @classmethod
-    def navigate(cls, handle: dict, url: str, timeout: float = 60.0) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def navigate(cls, handle: Handle, url: str, timeout: float = 60.0) -> None:
+        """Load ``url``; a page that fails to load is what the browser shows, not an
+        error."""
 
     @classmethod
-    def screenshot(cls, handle: dict, timeout: float = 30.0) -> bytes:
+    @abstractmethod
+    def screenshot(cls, handle: Handle, timeout: float = 30.0) -> bytes:
         """The viewport as PNG bytes."""
-        raise NotImplementedError
 
     @classmethod
-    def hold(cls, handle: dict):
+    def hold(cls, handle: Handle):
         """For backends that serve one automation session at a time: a session the
         runner keeps (``screenshot()``, ``navigate(url, timeout)``, ``close()``) and
-        serves to every process (browserfarm.browsers.keeper). None: commands go through the
-        handle directly."""
+        serves to every process (browserfarm.browsers.keeper). None: commands go
+        through the handle directly."""
         return None
 
-    @classmethod
-    def alive(cls, handle: dict) -> bool:
-        raise NotImplementedError
+
+class BrowserBackend(WindowBackend, WorkerBackend):
+    """The single contract backends had before the two were declared: a plugin
+    inheriting it offers windows and workers. New backends inherit the contracts
+    they implement instead."""
 
     @classmethod
-    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
-        """End the browser and everything started for it (drivers); True when
-        something had to be killed. Safe to call on a browser already gone."""
-        raise NotImplementedError
+    def catalogue(cls, settings) -> list[dict]:
+        return []

@@ -20,6 +20,7 @@ from pathlib import Path
 from browserfarm import permissions as perm
 from browserfarm.browsers import processes
 from browserfarm.browsers.backends import WorkerSpec
+from browserfarm.browsers.handles import Handle
 from browserfarm.browsers.keeper import SessionKeeper
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.models import Runner as RunnerRow
@@ -50,7 +51,7 @@ class Active:
     """A browser this runner started, and what it holds for it."""
     worker_id: int
     backend: type
-    handle: dict
+    handle: Handle
     profile_dir: Path | None = None
     relay: object = None
     recorder: "Recorder | None" = None
@@ -65,7 +66,7 @@ class Active:
 @dataclass
 class Warm:
     backend: type
-    handle: dict
+    handle: Handle
     profile_dir: Path
     resolution: str
     session: object = None  # kept from its start (Launched.session)
@@ -191,7 +192,7 @@ class WorkerRunner:
             # A read first: most passes find nothing, and take no write lock for it.
             if _ANY_QUEUED.first("queue", 1) is None:  # status, LIMIT
                 return
-            backends = [b.name for b in self.farm.plugins.browser_backends]
+            backends = list(self.farm.plugins.worker_backends)
             worker = claim_next(self.farm, self.name, backends)
             if worker is None:
                 return
@@ -219,7 +220,7 @@ class WorkerRunner:
             self.starting.discard(worker.id)
 
     def _launch(self, worker: Worker) -> Active:
-        backend = self.farm.plugins.browser_backends.get(worker.backend)
+        backend = self.farm.plugins.worker_backends.get(worker.backend)
         if backend is None:
             raise RuntimeError(f"no {worker.backend} backend on runner {self.name}")
         width, height = (int(n) for n in worker.resolution.split("x"))
@@ -283,12 +284,12 @@ class WorkerRunner:
         if held is None and self.keeper is not None:
             held = _quietly(lambda: active.backend.hold(active.handle))
         if held is not None:  # commands from any process come through this runner
-            active.handle = active.handle | self.keeper.add(worker.id, held)
+            active.handle = active.handle.kept_by(self.keeper.add(worker.id, held))
         seconds = min(worker.timeout, self.settings.worker_max_seconds)
         with write_transaction(self.farm.db):
             now = utcnow()
             marked = Worker.update(
-                status="running", handle=active.handle, started_at=now,
+                status="running", handle=active.handle.to_json(), started_at=now,
                 ends_at=now + timedelta(seconds=seconds * self.settings.worker_time_scale)
             ).where(Worker.id == worker.id, Worker.status == "starting").execute()
         if not marked:  # deleted (or expired) while its browser started
@@ -337,7 +338,7 @@ class WorkerRunner:
 
     def _shooter(self, active: Active):
         """How this runner takes a worker's screenshot (for its video)."""
-        if self.keeper is not None and active.handle.get("keeper"):
+        if self.keeper is not None and active.handle.keeper:
             return lambda: self.keeper.run(active.worker_id, "screenshot")
 
         def shoot():
@@ -379,11 +380,10 @@ class WorkerRunner:
     def _reap(self, worker: Worker, reason: str, local: bool = True) -> None:
         """End a worker whose runner is gone, stopping its browser by the handle:
         always for remote browsers (a Grid), for local ones only on their own host."""
-        backend = self.farm.plugins.browser_backends.get(worker.backend)
-        remote = bool(worker.handle) and "pid" not in worker.handle and \
-            "pids" not in worker.handle
-        if worker.handle and backend is not None and (local or remote):
-            _quietly(lambda: backend.stop(worker.handle))
+        backend = self.farm.plugins.worker_backends.get(worker.backend)
+        handle = Handle.from_json(worker.handle) if worker.handle else None
+        if handle is not None and backend is not None and (local or handle.remote):
+            _quietly(lambda: backend.stop(handle))
         shutil.rmtree(self._dir("worker-profiles") / str(worker.id), ignore_errors=True)
         with write_transaction(self.farm.db):
             end_now(worker, reason, failed=True)
@@ -436,7 +436,7 @@ class WorkerRunner:
 
     def _fill_warm_pool(self) -> None:
         for name, size in self.settings.warm_pool.items():
-            backend = self.farm.plugins.browser_backends.get(name)
+            backend = self.farm.plugins.worker_backends.get(name)
             if backend is None or not backend.local or self.warming:
                 continue  # a Grid keeps its own browsers
             have = sum(1 for w in self.warm if w.backend is backend)
@@ -545,7 +545,7 @@ def kill_marked(mark: str) -> list[int]:
     return found
 
 
-def _discard(backend, handle: dict, session, profile_dir: Path) -> None:
+def _discard(backend, handle: Handle, session, profile_dir: Path) -> None:
     """A browser no worker has (a warm one): its session, itself, its profile."""
     if session is not None:
         _quietly(session.close)
