@@ -261,6 +261,42 @@ def test_a_third_party_class_replaces_the_built_in_one_of_its_name(
         sys.modules.pop("bf_my_socks", None)
 
 
+def test_an_unavailable_replacement_still_wins_and_says_why(tmp_path, monkeypatch):
+    site = install_distribution(tmp_path / "site", "bf-gone", {"bf_gone": '''
+        from browserfarm.pluginapi import ProxyType, hookimpl
+
+        class Socks5(ProxyType):
+            name = "socks5"
+
+            @classmethod
+            def unavailable_reason(cls):
+                return "needs a library not installed here"
+
+        @hookimpl
+        def browserfarm_register_proxy_types(register):
+            register(Socks5)
+        '''}, {"gone": "bf_gone"})
+    monkeypatch.syspath_prepend(str(site))
+    try:
+        types = load_plugins().proxy_types
+        assert types.get("socks5") is None and types.known("socks5")
+        assert types.unavailable == {"socks5": "needs a library not installed here"}
+        assert next(e for e in types.entries() if e.name == "socks5").replaces == "proxy_types"
+    finally:
+        sys.modules.pop("bf_gone", None)
+
+
+def test_one_plugin_registering_a_name_twice_is_an_error():
+    from browserfarm.plugins import Registry
+
+    class Twice:
+        name = "twice"
+    registry = Registry("proxy type")
+    registry.register(Twice, plugin="p", builtin=False)
+    with pytest.raises(PluginError, match="'twice' is registered twice by plugin 'p'"):
+        registry.register(Twice, plugin="p", builtin=False)
+
+
 def test_two_third_party_classes_of_one_name_are_refused_naming_both(tmp_path, monkeypatch):
     for name in ("first_socks", "second_socks"):
         monkeypatch.syspath_prepend(str(install_distribution(
