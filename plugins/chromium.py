@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from browserfarm import hookimpl
-from browserfarm.browsers import processes, webdriver
+from selenium.common.exceptions import WebDriverException
+
+from browserfarm.browsers import processes, remote
 from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_os_version
-from browserfarm.browsers.webdriver import WebDriverBackend, WebDriverError
+from browserfarm.browsers.handles import DriverHandle
+from browserfarm.browsers.remote import WebDriverBackend
 
 # Headless, as root in containers, and quiet: nothing leaves around the window's proxy.
 BASE_ARGS = ("--headless", "--no-sandbox", "--disable-gpu",
@@ -108,31 +111,30 @@ class Chromium(WebDriverBackend):
         # own profile starts ~0.4 s sooner than an empty --user-data-dir (bench/workers).
         temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         spec = replace(spec, profile_dir=Path(temp_dir))
-        handle = {"backend": cls.name, "executor": None, "session": None, "pids": [],
-                  "browserPid": None, "starts": {}, "tempDir": temp_dir}
+        handle = DriverHandle(cls.name, temp_dir=temp_dir)
         try:
             driver = _start_driver(cls.driver(), spec, deadline)
-            handle.update(executor=driver.executor, pids=[driver.pid], pgid=driver.pid,
-                          starts={str(driver.pid): _start_time(driver.pid)})
+            handle = replace(handle, executor=driver.executor, pids=[driver.pid],
+                             pgid=driver.pid, starts={str(driver.pid): driver.start})
             capabilities = {"browserName": "chrome",
                             "goog:chromeOptions": chrome_options(spec, cls.executable()),
                             "timeouts": {"pageLoad": int(spec.timeout * 1000)}}
-            handle["session"], answered = webdriver.new_session(driver.executor,
-                                                                capabilities, left())
+            session, answered = remote.new_session(driver.executor, capabilities, left())
+            handle = replace(handle, session=session)
             browser_pid = answered.get("goog:processID")
             if isinstance(browser_pid, int):
-                handle["browserPid"] = browser_pid
-                handle["starts"][str(browser_pid)] = _start_time(browser_pid)
+                handle = replace(handle, browser_pid=browser_pid, starts=handle.starts | {
+                    str(browser_pid): processes.start_time(browser_pid)})
             # The session's capabilities set its page load timeout already.
-            webdriver.navigate(driver.executor, handle["session"], spec.url, left(),
-                               set_page_load_timeout=False)
+            remote.navigate(driver.executor, session, spec.url, left(),
+                            set_page_load_timeout=False)
         except BaseException:
             cls.stop(handle, timeout=10)
             raise
-        return Launched(pid=handle["browserPid"] or driver.pid, handle=handle)
+        return Launched(pid=handle.browser_pid or driver.pid, handle=handle)
 
     @classmethod
-    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+    def stop(cls, handle: DriverHandle, timeout: float = 20.0) -> bool:
         """Ends the session (chromedriver quits Chromium), then ends chromedriver and
         whatever of Chromium is left: SIGTERM, then SIGKILL. True when Chromium had
         to be signalled. Works from any process, also after the starter died."""
@@ -142,13 +144,15 @@ class Chromium(WebDriverBackend):
             return max((deadline - time.monotonic()) * share, 0.5)
 
         answered = False
-        if handle.get("session") and handle.get("executor"):
+        if handle.session and handle.executor:
             try:
-                webdriver.delete_session(handle["executor"], handle["session"], left(0.5))
+                remote.delete_session(handle.executor, handle.session, left(0.5))
                 answered = True
-            except WebDriverError:
+            except WebDriverException:
                 pass  # the driver is gone or hung: signals below
-        driver_pids = {int(p) for p in handle.get("pids", [])}
+        if handle.executor:
+            remote.forget(handle.executor)  # its port goes to another driver later
+        driver_pids = {int(p) for p in handle.pids}
         browser = [pid for pid in _session_processes(handle) if pid not in driver_pids]
         if answered:  # chromedriver's quit returns as Chromium's helpers still exit
             browser = processes.wait_gone(browser, min(2.0, left()))
@@ -162,13 +166,14 @@ class Chromium(WebDriverBackend):
             if not everything:
                 break
             killed = True
-        if handle.get("tempDir") and Path(handle["tempDir"]).name.startswith(TEMP_PREFIX):
-            shutil.rmtree(handle["tempDir"], ignore_errors=True)
+        if handle.temp_dir and Path(handle.temp_dir).name.startswith(TEMP_PREFIX):
+            shutil.rmtree(handle.temp_dir, ignore_errors=True)
         return killed
 
 
 class _Driver(NamedTuple):
     pid: int
+    start: float | None  # see processes.start_time
     executor: str
 
 
@@ -191,9 +196,9 @@ def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
                                     start_new_session=True)
         while proc.poll() is None:
             try:
-                if webdriver.status(executor, timeout=1).get("ready"):
-                    return _Driver(proc.pid, executor)
-            except WebDriverError:
+                if remote.status(executor, timeout=1).get("ready"):
+                    return _Driver(proc.pid, processes.start_time(proc.pid), executor)
+            except WebDriverException:
                 pass
             if time.monotonic() > deadline:
                 proc.kill()
@@ -205,29 +210,15 @@ def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
                        + (f", see {spec.log_path}" if spec.log_path else ""))
 
 
-# ----- processes, from /proc --------------------------------------------------------
-
-def _start_time(pid: int) -> int | None:
-    """When the process started, in clock ticks since boot: with the pid, who it is."""
-    fields = processes.stat(pid)
-    return int(fields[19]) if fields else None
-
-
-def _session_processes(handle: dict) -> list[int]:
+def _session_processes(handle: DriverHandle) -> list[int]:
     """The live processes of a worker: its chromedriver and Chromium, each checked
     against its start time, and every process of chromedriver's group that started
     with or after it (Chromium's helpers, also once orphaned)."""
-    starts = {int(pid): start for pid, start in (handle.get("starts") or {}).items()
-              if start is not None}
-    found = [pid for pid, start in starts.items()
-             if (f := processes.stat(pid)) and f[0] != "Z" and int(f[19]) == start]
-    pgid = handle.get("pgid")
-    if pgid and pgid in starts:
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) not in found:
-                f = processes.stat(int(entry))
-                if f and f[0] != "Z" and int(f[2]) == pgid and int(f[19]) >= starts[pgid]:
-                    found.append(int(entry))
+    starts = {int(pid): start for pid, start in handle.starts.items() if start is not None}
+    found = [pid for pid, start in starts.items() if processes.is_running(pid, start)]
+    if handle.pgid and handle.pgid in starts:
+        found += [pid for pid in processes.in_group(handle.pgid, since=starts[handle.pgid])
+                  if pid not in found]
     return found
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from pathlib import Path
 
 from browserfarm import hookimpl
 from browserfarm.browsers import processes
@@ -361,13 +360,7 @@ return Services.cookies.cookies.map(c => ({name: c.name, value: c.value, domain:
 
 
 def _runs_profile(pid: int, profile_dir: str | None) -> bool:
-    if not profile_dir:
-        return True
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return os.fsencode(profile_dir) in argv
+    return not profile_dir or profile_dir in (processes.cmdline(pid) or ())
 
 
 def _quietly(call):

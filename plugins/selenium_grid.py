@@ -1,5 +1,6 @@
 """The selenium-grid browser backend: workers on a Selenium Grid 4 (``grid_url``,
-BROWSERFARM_GRID_URL), spoken to in plain W3C WebDriver through the Grid's router.
+BROWSERFARM_GRID_URL), spoken to in W3C WebDriver through the Grid's router (Selenium's
+remote connection, browserfarm.browsers.remote).
 
 The backend is always available: its only requirement is a setting, and
 ``unavailable_reason()`` sees no settings (reading the environment there would disagree
@@ -10,10 +11,13 @@ from __future__ import annotations
 import re
 import time
 
+from selenium.common.exceptions import WebDriverException
+
 from browserfarm import hookimpl
-from browserfarm.browsers import webdriver
+from browserfarm.browsers import remote
 from browserfarm.browsers.backends import Launched, WorkerSpec
-from browserfarm.browsers.webdriver import WebDriverBackend, WebDriverError
+from browserfarm.browsers.handles import RemoteHandle
+from browserfarm.browsers.remote import WebDriverBackend
 from browserfarm_plugins.chromium import chrome_options
 
 STATUS_TIMEOUT = 5.0  # a Grid that takes longer to list its nodes offers nothing now
@@ -114,8 +118,8 @@ class SeleniumGrid(WebDriverBackend):
         if not url:
             return []
         try:
-            nodes = webdriver.status(url, STATUS_TIMEOUT).get("nodes") or []
-        except WebDriverError:
+            nodes = remote.status(url, STATUS_TIMEOUT).get("nodes") or []
+        except WebDriverException:
             return []
         entries: list[dict] = []
         for node in nodes:
@@ -140,10 +144,10 @@ class SeleniumGrid(WebDriverBackend):
                                "Grid nodes; run this worker on a local backend")
         deadline = time.monotonic() + spec.timeout
         # The Grid may queue the request until a slot is free: that counts too.
-        session, _ = webdriver.new_session(url, capabilities(spec), spec.timeout)
-        handle = {"backend": cls.name, "executor": url, "session": session}
+        session, _ = remote.new_session(url, capabilities(spec), spec.timeout)
+        handle = RemoteHandle(cls.name, executor=url, session=session)
         try:
-            webdriver.navigate(url, session, spec.url,
+            remote.navigate(url, session, spec.url,
                                max(deadline - time.monotonic(), 1.0))
         except BaseException:
             cls.stop(handle, timeout=10)
@@ -152,13 +156,13 @@ class SeleniumGrid(WebDriverBackend):
         return Launched(pid=0, handle=handle)
 
     @classmethod
-    def stop(cls, handle: dict, timeout: float = 20.0) -> bool:
+    def stop(cls, handle: RemoteHandle, timeout: float = 20.0) -> bool:
         """Ends the session; the node ends its browser and driver. Never kills
         anything itself, so always False; a Grid that can't be reached ends the
         session at its own idle timeout."""
         try:
-            webdriver.delete_session(handle["executor"], handle["session"], timeout)
-        except WebDriverError:
+            remote.delete_session(handle.executor, handle.session, timeout)
+        except WebDriverException:
             pass
         return False
 

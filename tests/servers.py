@@ -827,7 +827,9 @@ def grid_command(jar: Path, port: int) -> list[str]:
 @contextlib.contextmanager
 def selenium_grid_server(log_dir: Path):
     """A running Selenium Grid 4 standalone on a free port, until the block ends."""
-    from browserfarm.browsers.webdriver import WebDriverError, status
+    from selenium.common.exceptions import WebDriverException
+
+    from browserfarm.browsers.remote import status
 
     port = free_port()
     url = GridURL(f"http://{HOST}:{port}")
@@ -845,7 +847,7 @@ def selenium_grid_server(log_dir: Path):
             try:
                 if status(url, timeout=2).get("ready"):  # a node with a free slot is up
                     break
-            except WebDriverError:
+            except WebDriverException:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the Grid on {port} was not ready in "

@@ -48,7 +48,7 @@ def test_a_window_sees_its_fingerprint_and_goes_through_its_relay(hub, origin, t
         assert seen[7] == "undefined"  # WebRTC disabled
         assert seen[8] == "hello from origin"
         assert relay.stats.accepted >= 1 and origin.requests[0][1] == "/"
-        assert launched.handle["ws"].startswith("ws://127.0.0.1:")
+        assert launched.handle.ws.startswith("ws://127.0.0.1:")
     finally:
         assert Firefox.stop(launched.handle) is False  # quit, not killed
     assert not Firefox.alive(launched.handle)

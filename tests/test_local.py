@@ -124,7 +124,7 @@ def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin)
     assert closed.data["close"]["killed"] is False
     assert closed.data["openedStatus"]["afterClose"]["status"] == "closed"
     assert not Firefox.alive(window_handle({"pid": data["pid"]}))
-    assert processes.stat(data["pid"]) is None  # reaped by the agent: no zombie left
+    assert not processes.exists(data["pid"])  # reaped by the agent: no zombie left
     assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
         "openStatus"] == "closed"
 

@@ -1,39 +1,81 @@
-"""Processes as /proc shows them: what the browser backends and the runner need to
-tell whether a browser still runs, signal it, and wait for it to go."""
+"""Processes, through psutil: what the browser backends and the runner need to tell
+whether a browser still runs, find what was started for it, signal it, and wait for
+it to go."""
 from __future__ import annotations
 
 import os
 import time
 
+import psutil
 
-def stat(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat's fields from the state on (field 3 of proc(5) is index 0);
-    None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def exists(pid: int) -> bool:
+    """The process exists, even as a zombie nobody reaped yet."""
+    return psutil.pid_exists(pid)
 
 
 def alive(pid: int) -> bool:
     """Running: it exists and is not a zombie waiting for its parent. A main thread
     that exited while other threads still run shows as a zombie too: that process is
     still running."""
-    fields = stat(pid)
-    return fields is not None and (fields[0] != "Z" or int(fields[17]) > 1)  # num_threads
+    try:
+        process = psutil.Process(pid)
+        return process.status() != psutil.STATUS_ZOMBIE or process.num_threads() > 1
+    except psutil.Error:
+        return False
+
+
+def start_time(pid: int) -> float | None:
+    """When the process started (seconds since the epoch): with the pid, who it is."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def is_running(pid: int, started: float) -> bool:
+    """Still the process that started at ``started`` (start_time()), and no zombie.
+    Handles stored before psutil counted clock ticks since boot: read as such."""
+    try:
+        process = psutil.Process(pid)
+        return abs(process.create_time() - _as_epoch(started)) < 0.05 \
+            and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def in_group(pgid: int, since: float) -> list[int]:
+    """The running processes of process group ``pgid`` that started at or after
+    ``since`` (older ones hold a pgid reused since)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE \
+                    and process.create_time() >= _as_epoch(since) - 0.05:
+                found.append(process.pid)
+        except (psutil.Error, OSError):  # gone meanwhile
+            continue
+    return found
+
+
+def cmdline(pid: int) -> list[str] | None:
+    """Its command line; None once it is gone (or not ours to read)."""
+    try:
+        return psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return None
 
 
 def with_env(name: str, value: str) -> list[int]:
     """The running processes whose environment has ``name=value``."""
-    entry = f"{name}={value}".encode()
     found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for process in psutil.process_iter():
         try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                if entry in handle.read().split(b"\0") and alive(int(pid)):
-                    found.append(int(pid))
-        except OSError:  # gone, or not ours to read
+            if process.environ().get(name) == value and alive(process.pid):
+                found.append(process.pid)
+        except psutil.Error:  # gone, or not ours to read
             continue
     return found
 
@@ -59,9 +101,16 @@ def wait_gone(pids: list[int], timeout: float) -> list[int]:
 
 def _gone(pid: int) -> bool:
     """Exited, and reaped if it was our child: a child counts as gone only once
-    reaped, or it would stay a zombie for as long as we run."""
+    reaped, or it would stay a zombie for as long as we run (psutil's wait() would
+    reap it too, but blocks; this is one look)."""
     try:
         reaped, _ = os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:  # not our child: its parent (or init) reaps it
         return not alive(pid)
     return reaped == pid
+
+
+def _as_epoch(started: float) -> float:
+    """Clock ticks since boot (as /proc/<pid>/stat shows them; handles stored before
+    psutil) as seconds since the epoch; those pass as they are."""
+    return psutil.boot_time() + started / _CLOCK_TICKS if started < 1e9 else started
