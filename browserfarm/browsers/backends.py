@@ -15,6 +15,9 @@ from pathlib import Path
 from browserfarm.browsers.handles import Handle
 
 
+DEFAULT_WINDOW_BACKEND = "firefox"  # a window whose coreProduct names none
+
+
 def free_port() -> int:
     """A port nothing listens on now, on 127.0.0.1 (for a browser's own servers)."""
     with socket.socket() as sock:

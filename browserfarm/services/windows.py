@@ -14,6 +14,7 @@ from datetime import timedelta
 import peewee as pw
 
 from browserfarm import permissions as perm
+from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND, WindowBackend
 from browserfarm.db import json_merge, one_of, write_transaction
 from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput, NotFound
 from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
@@ -364,11 +365,17 @@ class WindowService:
             raise InvalidInput("config", CONFIG_NOT_OBJECT)
 
     def _check_fingerprint(self, fingerprint: dict):
+        # Installed here or not: the window opens on a desktop's agent.
+        windows = self.farm.plugins.browser_backends.offering(WindowBackend, available=False)
         product = fingerprint.get("coreProduct")
-        if product and not self.farm.plugins.browser_backends.known(product):
-            known = ", ".join(self.farm.plugins.browser_backends.names())
+        if product and product not in windows:
             raise InvalidInput("browserFingerPrint.coreProduct",
-                               f"no browser backend {product!r} (known: {known})")
+                               f"no browser backend {product!r} runs windows (those that "
+                               f"do: {', '.join(windows)})")
+        backend = windows.get(product or DEFAULT_WINDOW_BACKEND)
+        if backend is not None and not backend.accepts_version(fingerprint.get("coreVersion")):
+            raise InvalidInput("browserFingerPrint.coreVersion",
+                               f"newer than the installed {backend.name} ({backend.version()})")
 
     def _proxy_columns(self, proxy: dict) -> dict:
         columns = {COLUMNS[k]: v for k, v in proxy.items() if k in COLUMNS}
