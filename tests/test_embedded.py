@@ -11,7 +11,10 @@ from contextlib import contextmanager
 import requests
 
 from browserfarm.browsers import processes
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
+
+SCALE = 0.05  # BROWSERFARM_WORKER_TIME_SCALE: 60 s of worker time is 3 s here
+
 
 @contextmanager
 def running(args, data_dir, port, extra_env=None):
@@ -142,8 +145,7 @@ def test_up_reissues_credentials_when_the_file_was_lost(tmp_path):
 def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
     port = free_port()
     data_dir = tmp_path / "var"
-    # 60 s of worker time is 3 s here.
-    with running(["up"], data_dir, port, {"BROWSERFARM_WORKER_TIME_SCALE": "0.05"}):
+    with running(["up"], data_dir, port, {"BROWSERFARM_WORKER_TIME_SCALE": str(SCALE)}):
         creds = json.loads((data_dir / "credentials.json").read_text())
         v5 = requests.Session()
         v5.auth = (creds["v5_username"], creds["v5_access_key"])
@@ -164,7 +166,7 @@ def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
         # A second farm on the same ports and data dir is refused before it starts
         # anything: the first one's worker runs on.
         env = {**os.environ, "BROWSERFARM_PORT": str(port),
-               "BROWSERFARM_WORKER_TIME_SCALE": "0.05"}
+               "BROWSERFARM_WORKER_TIME_SCALE": str(SCALE)}
         second = subprocess.run([sys.executable, "-m", "browserfarm.cli", "--data-dir",
                                  str(data_dir), "up"], env=env, capture_output=True,
                                 text=True, timeout=120)
@@ -172,11 +174,9 @@ def test_up_runs_v5_workers_for_the_credentials_it_wrote(tmp_path, origin):
         assert [w["id"] for w in v5.get(base + "/workers", timeout=10).json()] == [worker["id"]]
         assert v5.get(base + "/status", timeout=10).json()["running_sessions"] == 1
         assert v5.delete(f"{base}/worker/{worker['id']}", timeout=10).status_code == 422
-        deadline = time.monotonic() + 60
-        while v5.get(f"{base}/worker/{worker['id']}", timeout=10).json() != {}:
-            assert time.monotonic() < deadline, "the worker did not end at 60 s (scaled)"
-            time.sleep(0.2)
-        assert v5.get(base + "/status", timeout=10).json()["used_time"] >= 3
+        wait_until(lambda: v5.get(f"{base}/worker/{worker['id']}", timeout=10).json() == {},
+                   60, "the worker to end at its 60 s (scaled)")
+        assert v5.get(base + "/status", timeout=10).json()["used_time"] >= 60 * SCALE
 
 
 def test_stopping_up_closes_and_syncs_a_window_left_open(tmp_path):
