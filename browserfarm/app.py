@@ -10,7 +10,7 @@ from werkzeug.exceptions import InternalServerError
 from browserfarm import __version__
 from browserfarm.api import collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
-from browserfarm.api.fields import LOOSE_FIELDS, openapi_property
+from browserfarm.api.fields import document as document_fields
 from browserfarm.config import load_settings
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
@@ -53,9 +53,7 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
             g.caller = authenticate_bearer(request.headers.get("Authorization"))
 
     api = Api(app)
-    for loose in LOOSE_FIELDS:
-        api.register_field(loose, None, None)
-    api.ma_plugin.converter.add_attribute_function(openapi_property)
+    document_fields(api)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -13,19 +13,19 @@ from browserfarm.services.collections import GroupService, TagService
 blp = Blueprint("collections", __name__, description="Groups and tags of windows")
 
 _id = {"id": FlexibleInt(required=True, validate=validate.Range(min=1))}
-_page = {"page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000)),
-         "pageSize": fields.Integer(load_default=50, validate=validate.Range(1, 500))}
+_page = {"page": FlexibleInt(load_default=0, validate=validate.Range(0, 1_000_000)),
+         "pageSize": FlexibleInt(load_default=50, validate=validate.Range(1, 500))}
 _name = validate.Length(1, 100)
 
 IdArgs = Schema.from_dict(_id, name="CollectionIdArgs")
 PageArgs = Schema.from_dict(_page, name="CollectionPageArgs")
 GroupAddArgs = Schema.from_dict({
     "groupName": fields.String(required=True, validate=_name),
-    "sortNum": fields.Integer(validate=validate.Range(-1000000, 1000000)),
+    "sortNum": FlexibleInt(validate=validate.Range(-1000000, 1000000)),
     "remark": fields.String(validate=validate.Length(max=1000))}, name="GroupAddArgs")
 GroupEditArgs = Schema.from_dict({
     **_id, "groupName": fields.String(validate=_name),
-    "sortNum": fields.Integer(validate=validate.Range(-1000000, 1000000)),
+    "sortNum": FlexibleInt(validate=validate.Range(-1000000, 1000000)),
     "remark": fields.String(validate=validate.Length(max=1000))}, name="GroupEditArgs")
 _color = fields.String(validate=validate.Regexp(r"^(#[0-9a-fA-F]{3,8})?$",
                                                 error="Must be a #rgb or #rrggbb color."))
@@ -103,7 +103,7 @@ def _routes(kind, service, add_args, edit_args, one, page):
 
     @blp.route(f"/{kind}/list", endpoint=f"{kind}_list")
     class List(MethodView):
-        @blp.arguments(PageArgs)
+        @blp.arguments(PageArgs, required=False)
         @blp.response(200, page)
         def post(self, data):
             return success(make().list(data["page"], data["pageSize"]))

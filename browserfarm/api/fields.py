@@ -1,13 +1,21 @@
-"""Fields for the spec's loose types ("number/string") with strict checking."""
+"""The API's shared field definitions: the spec's loose types ("number/string") with
+strict checking, the window reference (id, browserId or uuid), request-level rules
+(``OneOf``) and how each appears in /openapi.json, so the document says what the
+fields enforce (``document`` registers it all on the app's Api)."""
 from __future__ import annotations
 
 import json
 import re
 import uuid
+from dataclasses import dataclass
 
-from marshmallow import ValidationError, fields, validate
+from apispec import BasePlugin
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from browserfarm.errors import InvalidInput
 
 MAX_ID = 2**31 - 1  # integer columns on PostgreSQL
+MAX_SECRET = 8192  # a proxy password: room for an SSH private key
 # str.isdigit() also accepts "²" and other digits int() refuses.
 ASCII_INTEGER = re.compile(r"-?[0-9]+")
 ASCII_DIGITS = re.compile(r"[0-9]+")
@@ -38,6 +46,11 @@ class FlexibleInt(fields.Integer):
         if abs(number) > MAX_ID:
             raise ValidationError(f"Must be at most {MAX_ID}.")
         return number
+
+
+class FlexibleBool(fields.Boolean):
+    """A boolean as scripts send it: true/false, 1/0 or "yes", "on", "true"... (the
+    sets marshmallow accepts; the document lists them)."""
 
 
 class WindowRef(fields.Field):
@@ -112,28 +125,163 @@ class Cookies(fields.Field):
         return value
 
 
-_UUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+# ----- a window named by id, browserId or uuid -----------------------------------
+
+def window_ref_fields() -> dict:
+    return {"id": WindowRef(), "browserId": WindowRef(),
+            "uuid": WindowRef(metadata={"description": "Recommended"})}
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """A rule no single field can say: the caller gives fields of exactly one of
+    ``groups`` (at least one field of it). ``missing`` and ``mixed`` are the errors
+    (field, message) when no group, or more than one, is given."""
+    groups: tuple[tuple[str, ...], ...]
+    missing: tuple[str, str]
+    mixed: tuple[str, str] = ("", "")
+
+    def check(self, data: dict) -> None:
+        given = [g for g in self.groups if any(data.get(k) not in (None, "") for k in g)]
+        if not given:
+            raise InvalidInput(*self.missing)
+        if len(given) > 1:
+            raise InvalidInput(*self.mixed)
+
+    def openapi(self) -> dict:
+        """JSON Schema's words for it: ``anyOf`` the fields of a group, ``oneOf`` the
+        groups."""
+        alternatives = [{"anyOf": [{"required": [k]} for k in g]} if len(g) > 1
+                        else {"required": list(g)} for g in self.groups]
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return {"oneOf": alternatives}
+
+
+WINDOW_REF = OneOf((("id", "browserId", "uuid"),),
+                   missing=("id", "one of id, browserId or uuid is required"))
+
+
+class Args(Schema):
+    """Request arguments; ``one_of`` is their ``OneOf`` rule, if any. The rule is
+    checked after the fields (and only when they are valid)."""
+    one_of: OneOf | None = None
+
+    @validates_schema
+    def _one_of(self, data, **kwargs):
+        if self.one_of:
+            self.one_of.check(data)
+
+
+def args(name: str, fields_: dict, one_of: OneOf | None = None) -> type[Args]:
+    """A request schema named ``name`` (its name in /openapi.json)."""
+    schema = Args.from_dict(fields_, name=name)
+    schema.one_of = one_of
+    return schema
+
+
+def window_ref_args(name: str, **more_fields) -> type[Args]:
+    """Arguments naming one window, plus ``more_fields``."""
+    return args(name, {**window_ref_fields(), **more_fields}, WINDOW_REF)
+
+
+# ----- how these appear in /openapi.json -----------------------------------------
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+
+def digits_pattern(low: int, high: int) -> str:
+    """A regular expression for the decimal numbers ``low``..``high`` (both >= 0),
+    leading zeros allowed: a numeric string accepted by ``FlexibleInt`` and
+    ``WindowRef``."""
+    alternatives = []
+    for width in range(len(str(low)), len(str(high)) + 1):
+        start, end = max(low, 10 ** (width - 1) if width > 1 else 0), min(high, 10 ** width - 1)
+        if start <= end:
+            alternatives += _digit_spans(str(start), str(end))
+    return f"0*({'|'.join(alternatives)})"
+
+
+def _digit_spans(low: str, high: str) -> list[str]:
+    """Patterns for the numbers between two of the same width."""
+    if not low:
+        return [""]
+    if low[0] == high[0]:
+        return [low[0] + rest for rest in _digit_spans(low[1:], high[1:])]
+    tail = len(low) - 1
+    spans, first, last = [], int(low[0]), int(high[0])
+    if low[1:] != "0" * tail:  # the first leading digit covers only part of its block
+        spans += [low[0] + rest for rest in _digit_spans(low[1:], "9" * tail)]
+        first += 1
+    whole_last = high[1:] == "9" * tail
+    if not whole_last:
+        last -= 1
+    if first <= last:
+        digit = str(first) if first == last else f"[{first}-{last}]"
+        spans.append(digit + (rf"\d{{{tail}}}" if tail else ""))
+    if not whole_last:
+        spans += [high[0] + rest for rest in _digit_spans("0" * tail, high[1:])]
+    return spans
+
+
+def _range(field) -> tuple[int, int]:
+    low, high = -MAX_ID, MAX_ID
+    for rule in field.validators:
+        if isinstance(rule, validate.Range):
+            low = rule.min if rule.min is not None else low
+            high = rule.max if rule.max is not None else high
+    return low, high
+
+
+def _int_string(low: int, high: int) -> str:
+    if low >= 0:
+        return digits_pattern(low, high)
+    # Only the full signed range is used with negatives.
+    return f"-?{digits_pattern(0, max(-low, high))}"
 
 
 def openapi_property(converter, field, **kwargs) -> dict:
     """The OpenAPI view of the loose fields above (an apispec attribute function)."""
     if isinstance(field, WindowRef):
         return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                          {"type": "string", "pattern": rf"^([1-9]\d{{0,8}}|{_UUID})$"}]}
+                          {"type": "string",
+                           "pattern": f"^({digits_pattern(1, MAX_ID)}|{_UUID})$"}]}
     if isinstance(field, FlexibleInt):
-        low, high = -MAX_ID, MAX_ID
-        for rule in field.validators:
-            if isinstance(rule, validate.Range):
-                low = rule.min if rule.min is not None else low
-                high = rule.max if rule.max is not None else high
-        digits = r"^\d{1,9}$" if low >= 0 else r"^-?\d{1,9}$"
+        low, high = _range(field)
+        blank = "|" if field.accept_blank else ""
         prop = {"oneOf": [{"type": "integer", "minimum": low, "maximum": high},
-                          {"type": "string", "pattern": digits}]}
+                          {"type": "string", "pattern": f"^({blank}{_int_string(low, high)})$"}]}
         return prop | ({"nullable": True} if field.accept_blank else {})
+    if isinstance(field, FlexibleBool):
+        words = sorted(field.truthy | field.falsy, key=lambda v: (isinstance(v, str), v))
+        return {"oneOf": [{"type": "boolean"}, {"enum": words}]}
     if isinstance(field, Cookies):
-        return {"oneOf": [{"type": "array", "items": {"type": "object"}},
-                          {"type": "string"}]}
+        cookie = {"type": "object", "required": ["name"],
+                  "properties": {"name": {"type": "string", "minLength": 1}}}
+        return {"oneOf": [{"type": "array", "items": cookie},
+                          {"type": "string", "pattern": r"^\s*$",
+                           "description": "Blank: no cookies (or the list as JSON text)"}]}
     return {}
 
 
-LOOSE_FIELDS = (WindowRef, FlexibleInt, Cookies)
+class RulesPlugin(BasePlugin):
+    """Puts each request schema's ``OneOf`` rule into its component."""
+
+    def schema_helper(self, name, definition, schema=None, **kwargs):
+        cls = schema if isinstance(schema, type) else type(schema)
+        rule = getattr(cls, "one_of", None)
+        return rule.openapi() if isinstance(rule, OneOf) else None
+
+
+LOOSE_FIELDS = (WindowRef, FlexibleInt, FlexibleBool, Cookies)
+
+
+def document(api) -> None:
+    """Teach the app's Api (flask-smorest) how these fields and rules look in the
+    document; call before registering blueprints."""
+    for loose in LOOSE_FIELDS:
+        api.register_field(loose, None, None)
+    api.ma_plugin.converter.add_attribute_function(openapi_property)
+    rules = RulesPlugin()
+    rules.init_spec(api.spec)
+    api.spec.plugins.append(rules)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Response, g, request
 from flask.views import MethodView
-from marshmallow import Schema, fields, validate
+from marshmallow import INCLUDE, Schema, fields, validate
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import WindowRef
-from browserfarm.services.profiles import ProfileStore
+from browserfarm.api.fields import FlexibleInt, args, window_ref_args
+from browserfarm.services.profiles import SHA256, ProfileStore
 
 blp = Blueprint("profiles", __name__, description="Profile archives (for agents)")
 
@@ -18,18 +18,24 @@ def store() -> ProfileStore:
     return ProfileStore(farm(), g.caller)
 
 
-MissingArgs = Schema.from_dict({"hashes": fields.List(fields.String(), required=True,
-                                                      validate=validate.Length(max=100000))},
-                               name="ChunkMissingArgs")
-ChunkArgs = Schema.from_dict({"sha256": fields.String(required=True)}, name="ChunkArgs")
-CommitArgs = Schema.from_dict({
-    "id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef(),
-    "manifest": fields.Dict(required=True, metadata={
-        "description": "path -> {size, chunks: [sha256, ...]}"}),
-    "agent": fields.String(load_default="", validate=validate.Length(max=200)),
-}, name="ArchiveCommitArgs")
-LatestArgs = Schema.from_dict({"id": WindowRef(), "browserId": WindowRef(),
-                               "uuid": WindowRef()}, name="ArchiveLatestArgs")
+
+
+def _sha256(**kwargs):
+    # The store checks hashes itself (they name files): the document shows its rule.
+    return fields.String(metadata={"pattern": SHA256.pattern}, **kwargs)
+
+
+MissingArgs = args("ChunkMissingArgs", {"hashes": fields.List(
+    _sha256(), required=True, validate=validate.Length(max=100000))})
+ChunkArgs = args("ChunkArgs", {"sha256": _sha256(required=True)})
+CommitArgs = window_ref_args(
+    "ArchiveCommitArgs",
+    manifest=fields.Dict(keys=fields.String(), values=fields.Nested(
+        args("ArchiveFile", {"size": FlexibleInt(),
+                             "chunks": fields.List(_sha256())}), unknown=INCLUDE),
+        required=True, metadata={"description": "path -> {size, chunks: [sha256, ...]}"}),
+    agent=fields.String(load_default="", validate=validate.Length(max=200)))
+LatestArgs = window_ref_args("ArchiveLatestArgs")
 
 
 @blp.route("/browser/profile/missing")

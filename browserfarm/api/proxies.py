@@ -8,10 +8,10 @@ from marshmallow import Schema, fields, validate
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import FlexibleInt, WindowRef
+from browserfarm.api.fields import (MAX_SECRET, FlexibleBool, FlexibleInt, args,
+                                    window_ref_args)
 from browserfarm.net.extraction import FORMATS
 from browserfarm.services.proxies import ProxyService
-from browserfarm.api.windows import MAX_SECRET
 from browserfarm.services.windows import WindowService
 
 blp = Blueprint("proxies", __name__, description="Proxy pool and proxy checks")
@@ -38,36 +38,33 @@ _service = fields.String(load_default="ip-api",
                          metadata={"description": "IP-check service: ip-api, ipinfo, ..."})
 _id = FlexibleInt(required=True, validate=validate.Range(min=1))
 
-AddArgs = Schema.from_dict({**_proxy_fields(True), "remark": fields.String(
-    validate=validate.Length(max=1000))}, name="PoolAddArgs")
-UpdateArgs = Schema.from_dict({"id": _id, **_proxy_fields(False), "remark": fields.String(
-    validate=validate.Length(max=1000))}, name="PoolUpdateArgs")
-ImportArgs = Schema.from_dict({
+AddArgs = args("PoolAddArgs", {**_proxy_fields(True), "remark": fields.String(
+    validate=validate.Length(max=1000))})
+UpdateArgs = args("PoolUpdateArgs", {"id": _id, **_proxy_fields(False),
+                                     "remark": fields.String(validate=validate.Length(max=1000))})
+ImportArgs = args("PoolImportArgs", {
     "text": fields.String(required=True, validate=validate.Length(1, 2_000_000),
                           metadata={"description": "One proxy per line"}),
     "proxyType": fields.String(load_default="socks5",
                                metadata={"description": "For lines without a scheme"}),
     "format": fields.String(load_default="auto", validate=validate.OneOf(FORMATS)),
-    "partial": fields.Boolean(load_default=False,
+    "partial": FlexibleBool(load_default=False,
                               metadata={"description": "Import the good lines even when "
                                                        "some are bad"}),
-}, name="PoolImportArgs")
-ListArgs = Schema.from_dict({
-    "page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000)),
-    "pageSize": fields.Integer(load_default=50, validate=validate.Range(1, 500)),
+})
+ListArgs = args("PoolListArgs", {
+    "page": FlexibleInt(load_default=0, validate=validate.Range(0, 1_000_000)),
+    "pageSize": FlexibleInt(load_default=50, validate=validate.Range(1, 500)),
     "keyword": fields.String(validate=validate.Length(max=200)),
-}, name="PoolListArgs")
-IdArgs = Schema.from_dict({"id": _id}, name="PoolIdArgs")
-DeleteArgs = Schema.from_dict({"id": _id, "unbind": fields.Boolean(load_default=False)},
-                              name="PoolDeleteArgs")
-CheckArgs = Schema.from_dict({
+})
+IdArgs = args("PoolIdArgs", {"id": _id})
+DeleteArgs = args("PoolDeleteArgs", {"id": _id, "unbind": FlexibleBool(load_default=False)})
+CheckArgs = args("ProxyCheckArgs", {
     "id": FlexibleInt(validate=validate.Range(min=1),
                       metadata={"description": "A pool proxy; or give the proxy's fields"}),
-    **_proxy_fields(False), "ipCheckService": _service}, name="ProxyCheckArgs")
-WindowCheckArgs = Schema.from_dict({
-    "id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef(),
-    "ipCheckService": fields.String(metadata={"description": "Default: the window's"}),
-}, name="WindowProxyCheckArgs")
+    **_proxy_fields(False), "ipCheckService": _service})
+WindowCheckArgs = window_ref_args("WindowProxyCheckArgs", ipCheckService=fields.String(
+    metadata={"description": "Default: the window's"}))
 
 
 class PoolProxySchema(Schema):
@@ -136,7 +133,7 @@ class Import(MethodView):
 
 @blp.route("/proxy/list")
 class List(MethodView):
-    @blp.arguments(ListArgs)
+    @blp.arguments(ListArgs, required=False)
     @blp.response(200, envelope_schema(PoolPage, "PoolPageEnvelope"))
     def post(self, data):
         """The pool, a page at a time (proxy:list)."""

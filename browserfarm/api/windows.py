@@ -11,13 +11,13 @@ from marshmallow import (INCLUDE, Schema, ValidationError, fields, validate, val
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import (MAX_JSON_DEPTH, Cookies, FlexibleInt, JsonObject,
-                                    WindowRef, json_depth)
+from browserfarm.api.fields import (MAX_JSON_DEPTH, MAX_SECRET, Cookies, FlexibleBool,
+                                    FlexibleInt, JsonObject, OneOf, WindowRef, args, json_depth,
+                                    window_ref_args, window_ref_fields)
 from browserfarm.errors import CONFIG_NOT_OBJECT
 from browserfarm.services.windows import WindowService
 
 MAX_BATCH = 1000
-MAX_SECRET = 8192  # room for an SSH private key
 MAX_PAGE_SIZE = 100
 
 blp = Blueprint("windows", __name__, description="Browser windows (cloud API)")
@@ -42,28 +42,28 @@ class FingerprintSchema(Schema):
     osVersion = fields.String()
     version = fields.String()
     userAgent = fields.String()
-    isIpCreateTimeZone = fields.Boolean()
+    isIpCreateTimeZone = FlexibleBool()
     timeZone = fields.String(metadata={"description": "IANA name, e.g. Europe/Berlin"})
-    timeZoneOffset = fields.Integer()
+    timeZoneOffset = FlexibleInt()
     webRTC = fields.String(validate=validate.OneOf(["0", "1", "2", "3"]),
                            metadata={"description": "0 replace, 1 allow, 2 disable, 3 privacy"})
     position = fields.String(validate=validate.OneOf(["0", "1", "2"]),
                              metadata={"description": "0 ask, 1 allow, 2 block"})
-    isIpCreatePosition = fields.Boolean()
+    isIpCreatePosition = FlexibleBool()
     lat = fields.Float(validate=validate.Range(-90, 90))
     lng = fields.Float(validate=validate.Range(-180, 180))
     precisionData = fields.Float(validate=validate.Range(0, 100000))
-    isIpCreateLanguage = fields.Boolean()
+    isIpCreateLanguage = FlexibleBool()
     languages = fields.String()
-    isIpCreateDisplayLanguage = fields.Boolean()
+    isIpCreateDisplayLanguage = FlexibleBool()
     displayLanguages = fields.String()
     resolutionType = fields.String()
     resolution = fields.String(validate=validate.Regexp(r"^\d{2,5} ?x ?\d{2,5}$",
                                                         error="Must look like 1920 x 1080."))
-    openWidth = fields.Integer(validate=validate.Range(100, 20000))
-    openHeight = fields.Integer(validate=validate.Range(100, 20000))
+    openWidth = FlexibleInt(validate=validate.Range(100, 20000))
+    openHeight = FlexibleInt(validate=validate.Range(100, 20000))
     devicePixelRatio = fields.Float(validate=validate.Range(0.25, 10))
-    hardwareConcurrency = fields.Integer(validate=validate.Range(1, 256))
+    hardwareConcurrency = FlexibleInt(validate=validate.Range(1, 256))
     deviceMemory = fields.Float(validate=validate.Range(0.25, 1024))
     doNotTrack = fields.String()
 
@@ -99,15 +99,11 @@ def _proxy_fields(method_required: bool = False) -> dict:
                                metadata={"description": "Pool proxy (proxyMethod 4)"}),
         "dynamicIpUrl": fields.String(validate=validate.Length(max=2048)),
         "dynamicIpChannel": fields.String(validate=validate.Length(max=64)),
-        "isDynamicIpChangeIp": fields.Boolean(),
+        "isDynamicIpChangeIp": FlexibleBool(),
         "refreshProxyUrl": fields.String(validate=validate.Length(max=2048)),
-        "enableSocks5Udp": fields.Boolean(),
+        "enableSocks5Udp": FlexibleBool(),
         "ipCheckService": fields.String(),
     }
-
-
-def _ref_fields() -> dict:
-    return {"id": WindowRef(), "browserId": WindowRef(), "uuid": WindowRef()}
 
 
 def _group_id(description="0: ungrouped", **kwargs):
@@ -135,40 +131,42 @@ _META_FIELDS = {
                                          "null": CONFIG_NOT_OBJECT}),
 }
 
-WindowUpdateArgs = Schema.from_dict({
-    **_ref_fields(), **_META_FIELDS, **_proxy_fields(),
-    "syncCookies": fields.Boolean(),
-    "syncTabs": fields.Boolean(),
-    "syncLocalStorage": fields.Boolean(),
-    "syncIndexedDb": fields.Boolean(),
+WindowUpdateArgs = args("WindowUpdateArgs", {
+    **window_ref_fields(), **_META_FIELDS, **_proxy_fields(),
+    "syncCookies": FlexibleBool(),
+    "syncTabs": FlexibleBool(),
+    "syncLocalStorage": FlexibleBool(),
+    "syncIndexedDb": FlexibleBool(),
     "url": fields.String(validate=validate.Length(max=8192),
                          metadata={"description": "Start page"}),
     "cookie": Cookies(metadata={"description": "Cookies to import"}),
-}, name="WindowUpdateArgs")
+})
 
-PartialUpdateArgs = Schema.from_dict({"ids": _ids(), **_META_FIELDS},
-                                     name="PartialUpdateArgs")
+PartialUpdateArgs = args("PartialUpdateArgs", {"ids": _ids(), **_META_FIELDS})
 
-WindowRefArgs = Schema.from_dict(_ref_fields(), name="WindowRefArgs")
+WindowRefArgs = window_ref_args("WindowRefArgs")
 
-DeleteArgs = Schema.from_dict({**_ref_fields(), "ids": fields.List(
-    WindowRef(), validate=validate.Length(1, MAX_BATCH))}, name="DeleteArgs")
+# One window (id, browserId or uuid) or several (ids), not both.
+DeleteArgs = args("DeleteArgs", {**window_ref_fields(), "ids": fields.List(
+    WindowRef(), validate=validate.Length(1, MAX_BATCH))}, OneOf(
+    (("id", "browserId", "uuid"), ("ids",)),
+    missing=("id", "one of id, browserId, uuid or ids is required"),
+    mixed=("ids", "give either ids or one of id, browserId, uuid")))
 
-IdsArgs = Schema.from_dict({"ids": _ids()}, name="IdsArgs")
+IdsArgs = args("IdsArgs", {"ids": _ids()})
 
-GroupUpdateArgs = Schema.from_dict({"ids": _ids(), "groupId": _group_id(required=True)},
-                                   name="GroupUpdateArgs")
+GroupUpdateArgs = args("GroupUpdateArgs", {"ids": _ids(), "groupId": _group_id(required=True)})
 
-RemarkUpdateArgs = Schema.from_dict({"ids": _ids(), "remark": fields.String(
-    required=True, validate=validate.Length(max=5000))}, name="RemarkUpdateArgs")
+RemarkUpdateArgs = args("RemarkUpdateArgs", {"ids": _ids(), "remark": fields.String(
+    required=True, validate=validate.Length(max=5000))})
 
-ProxyUpdateArgs = Schema.from_dict({"ids": _ids(), **_proxy_fields(method_required=True)},
-                                   name="ProxyUpdateArgs")
+ProxyUpdateArgs = args("ProxyUpdateArgs", {"ids": _ids(),
+                                           **_proxy_fields(method_required=True)})
 
-ListArgs = Schema.from_dict({
-    "page": fields.Integer(load_default=0, validate=validate.Range(0, 1_000_000),
+ListArgs = args("ListArgs", {
+    "page": FlexibleInt(load_default=0, validate=validate.Range(0, 1_000_000),
                            metadata={"description": "From 0"}),
-    "pageSize": fields.Integer(load_default=10, validate=validate.Range(1, MAX_PAGE_SIZE)),
+    "pageSize": FlexibleInt(load_default=10, validate=validate.Range(1, MAX_PAGE_SIZE)),
     "groupId": _group_id("Only this group's windows; 0 or omitted: all windows"),
     "keyword": fields.String(validate=validate.Length(max=200),
                              metadata={"description": "In name or remark"}),
@@ -180,7 +178,7 @@ ListArgs = Schema.from_dict({
         ["seq", "id", "name", "remark", "createdTime", "updatedTime"])),
     "sortDirection": fields.String(load_default="desc", validate=validate.OneOf(
         ["asc", "desc"])),
-}, name="ListArgs")
+})
 
 
 class TagRefSchema(Schema):
@@ -269,7 +267,7 @@ BatchEnvelope = envelope_schema(BatchResultSchema, "BatchEnvelope")
 
 @blp.route("/browser/update")
 class Update(MethodView):
-    @blp.arguments(WindowUpdateArgs)
+    @blp.arguments(WindowUpdateArgs, required=False)  # no body: a new default window
     @blp.response(200, WindowEnvelope)
     def post(self, data):
         """Create a window (no id) or edit one (id, browserId or uuid).
@@ -300,7 +298,7 @@ class Detail(MethodView):
 
 @blp.route("/browser/list")
 class List(MethodView):
-    @blp.arguments(ListArgs)
+    @blp.arguments(ListArgs, required=False)
     @blp.response(200, WindowPageEnvelope)
     def post(self, query):
         """A page of windows, filtered and sorted, with the total count (browser:list)."""
@@ -355,7 +353,7 @@ class ProxyUpdate(MethodView):
 
 @blp.route("/browser/recycle/list")
 class RecycleList(MethodView):
-    @blp.arguments(ListArgs)
+    @blp.arguments(ListArgs, required=False)
     @blp.response(200, WindowPageEnvelope)
     def post(self, query):
         """Windows in the recycle bin (browser:list); expired ones are purged first."""
@@ -380,16 +378,15 @@ class RecycleDelete(MethodView):
         return success(windows().delete_permanently(data["ids"]))
 
 
-LaunchArgs = Schema.from_dict({**_ref_fields(), "freshProxy": fields.Boolean(
-    load_default=False, metadata={"description": "Extract a new proxy (proxyMethod 3)"})},
-    name="LaunchArgs")
-StatusArgs = Schema.from_dict({
-    **_ref_fields(),
-    "status": fields.String(required=True, validate=validate.OneOf(
+LaunchArgs = window_ref_args("LaunchArgs", freshProxy=FlexibleBool(
+    load_default=False, metadata={"description": "Extract a new proxy (proxyMethod 3)"}))
+StatusArgs = window_ref_args(
+    "StatusArgs",
+    status=fields.String(required=True, validate=validate.OneOf(
         ["opening", "opened", "closing", "closed"])),
-    "pid": fields.Integer(allow_none=True, validate=validate.Range(0, 2**31 - 1)),
-    "agent": fields.String(load_default="", validate=validate.Length(max=200)),
-}, name="StatusArgs")
+    pid=FlexibleInt(allow_none=True, validate=validate.Range(0, 2**31 - 1)),
+    agent=fields.String(load_default="", validate=validate.Length(max=200)),
+)
 
 
 @blp.route("/browser/launch")
@@ -411,8 +408,7 @@ class Status(MethodView):
                                                data["agent"]))
 
 
-CookieSyncArgs = Schema.from_dict({**_ref_fields(), "cookies": Cookies(required=True)},
-                                  name="CookieSyncArgs")
+CookieSyncArgs = window_ref_args("CookieSyncArgs", cookies=Cookies(required=True))
 
 
 @blp.route("/browser/cookies/sync")
