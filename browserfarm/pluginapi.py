@@ -11,6 +11,7 @@ is internal and may move without notice.
 from browserfarm import errors as _errors
 from browserfarm import hookimpl
 from browserfarm.browsers import backends as _backends
+from browserfarm.browsers import handles as _handles
 from browserfarm.net import ipcheck as _ipcheck
 from browserfarm.net import proxy as _proxy
 from browserfarm.net import socks5 as _socks5
@@ -55,6 +56,13 @@ Launched = _backends.Launched
 free_port = _backends.free_port
 host_os_version = _backends.host_os_version
 
+# Handles: what a backend's start hands back in ``Launched.handle``, by where the
+# browser runs (this machine over Marionette, a local driver, a remote WebDriver).
+Handle = _handles.Handle
+LocalHandle = _handles.LocalHandle
+DriverHandle = _handles.DriverHandle
+RemoteHandle = _handles.RemoteHandle
+
 __all__ = [
     "hookimpl",
     "InvalidInput",
@@ -65,4 +73,5 @@ __all__ = [
     "IpCheckService", "IpInfo", "BadAnswer", "as_float", "as_text",
     "BrowserBackend", "WindowBackend", "WorkerBackend", "LaunchSpec", "WorkerSpec",
     "Launched", "free_port", "host_os_version",
+    "Handle", "LocalHandle", "DriverHandle", "RemoteHandle",
 ]
