@@ -84,7 +84,7 @@ def run() -> list[Result]:
                 started = time.perf_counter()
                 agent.open_window({"uuid": window["uuid"], "headless": True})
                 ours.append(time.perf_counter() - started)
-                profile_dir = tmp / "agent" / "firefox-profiles" / window["uuid"]
+                profile_dir = agent.data.window_profile(window["uuid"])
                 started = time.perf_counter()
                 closed = agent.close_window({"uuid": window["uuid"]})
                 closes.append(time.perf_counter() - started)

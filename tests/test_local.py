@@ -214,9 +214,9 @@ def test_a_profile_waits_for_an_unreachable_cloud_and_is_sent_later(agent, cloud
     agent.login.server = "http://127.0.0.1:9"  # nothing listens there
     closed = agent.close_window({"uuid": window["uuid"]})  # closes all the same
     assert closed["close"]["synced"] is False and closed["close"]["profileZipSize"] > 0
-    assert (agent.data_dir / "pending-uploads" / window["uuid"]).exists()
+    assert agent.data.pending_upload(window["uuid"]).exists()
     agent.login.server = real_server
-    assert agent._upload_pending() == [window["uuid"]]
+    assert agent.uploads.send_pending() == [window["uuid"]]
     latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": window["uuid"]})
     assert latest["data"]["manifest"]
 
@@ -369,7 +369,7 @@ def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud
         "data"]["uuid"] for _ in range(2))
     gone = first.open_window({"uuid": crashed})
     running = first.open_window({"uuid": squatted})
-    relay_port = first.open[squatted].relay.port
+    relay_port = first.windows.get(squatted).relay.port
     first.relays.close()  # the agent dies: its relays go with it, Firefox stays
     os.kill(gone["pid"], signal.SIGKILL)  # one browser crashed meanwhile
     os.waitpid(gone["pid"], 0)

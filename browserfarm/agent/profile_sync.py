@@ -87,8 +87,8 @@ def pull(cloud, uuid: str, profile_dir: Path) -> bool:
 
 
 def zip_profile(profile_dir: Path, zip_path: Path) -> int:
-    """The spec's local profile ZIP (the same files as the archive); its size."""
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    """The spec's local profile ZIP (the same files as the archive), in a folder that
+    exists; its size."""
     partial = zip_path.with_suffix(".zip.part")
     with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
         for relative in profile_files(profile_dir):

@@ -1,0 +1,97 @@
+"""The agent's side of the cloud: its login (``agent.json`` in the data dir) and the
+HTTP client that calls the cloud API with it.
+
+Owns: the login file, and one kept-alive HTTP session to the cloud. Every failure is
+an ``UpstreamError``: the cloud's own code and status passed on, or 500 when the cloud
+can't be reached."""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from browserfarm.datadir import DataDir
+from browserfarm.errors import UpstreamError
+
+
+@dataclass
+class Login:
+    """The agent's login, kept in the data dir's ``agent.json`` (0600)."""
+    server: str = ""
+    token: str = ""
+    local_token: str = ""
+
+    @classmethod
+    def load(cls, data_dir: Path) -> "Login":
+        path = DataDir(data_dir).agent_login
+        login = cls(**json.loads(path.read_text())) if path.exists() else cls()
+        if not login.local_token:  # made once per data dir, kept across logins
+            login.local_token = secrets.token_urlsafe(24)
+            login.save(data_dir)
+        return login
+
+    def save(self, data_dir: Path) -> None:
+        data = DataDir(data_dir)
+        data.write_private(data.agent_login, json.dumps(vars(self), indent=2))
+
+    @property
+    def logged_in(self) -> bool:
+        return bool(self.server and self.token)
+
+
+class Cloud:
+    """The cloud API, as the agent's login calls it. Every call has a timeout."""
+
+    def __init__(self, login: Login, timeout: float = 30.0):
+        self.login = login
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # the cloud is reached directly, never via a proxy
+
+    def call(self, path: str, body: dict) -> dict:
+        """The ``data`` of a successful answer; a ``UpstreamError`` otherwise."""
+        status, payload = self.forward(path, body)
+        if payload.get("code") != 0:
+            raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"),
+                                payload.get("data"), status)
+        return payload.get("data") or {}
+
+    def forward(self, path: str, body) -> tuple[int, dict]:
+        """POST ``body`` as is; the cloud's status and envelope, unchanged."""
+        try:
+            response = self._post(path, json=body)
+            return response.status_code, response.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
+                                     f"{exc.__class__.__name__}") from None
+
+    def send_bytes(self, path: str, params: dict, data: bytes) -> dict:
+        try:
+            payload = self._post(path, params=params, data=data, headers={
+                "Content-Type": "application/octet-stream"}).json()
+        except (requests.RequestException, ValueError) as exc:
+            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+                                ) from None
+        if payload.get("code") != 0:
+            raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"))
+        return payload["data"]
+
+    def receive_bytes(self, path: str, params: dict) -> bytes:
+        try:
+            response = self._post(path, params=params, json={})
+        except requests.RequestException as exc:
+            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
+                                ) from None
+        if response.status_code != 200:
+            raise UpstreamError(response.status_code, f"chunk not delivered "
+                                                      f"(HTTP {response.status_code})")
+        return response.content
+
+    def _post(self, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
+        return self.session.post(
+            self.login.server.rstrip("/") + path, timeout=self.timeout,
+            headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
+            **kwargs)
