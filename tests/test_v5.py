@@ -252,7 +252,7 @@ def test_a_worker_queued_past_the_queue_timeout_ends_and_says_why(v5):
     from browserfarm.runner import WorkerRunner
     waiting = queued(v5, created_at=utcnow() - timedelta(seconds=700))  # default: 600 s
     fresh = queued(v5)
-    in_db(v5.farm, WorkerRunner(v5.farm, name="r")._expire_queue)
+    in_db(v5.farm, WorkerRunner(v5.farm, name="r").reaper.expire_queue)
     answer = v5("GET", f"/5/worker/{waiting.id}").get_json()
     assert answer["status"] == "terminated" and "queue timeout" in answer["error"]
     assert v5("GET", f"/5/worker/{fresh.id}").get_json()["status"] == "queue"
@@ -326,7 +326,7 @@ def test_a_worker_is_charged_once_and_never_past_its_due_end(v5):
                     handle={"backend": "firefox", "pid": 2 ** 22 + 1})
     seen = [in_db(v5.farm, lambda: Worker.get_by_id(orphan.id)) for _ in range(2)]
     for name, row in zip("AB", seen):  # two runners found it at once
-        in_db(v5.farm, lambda: WorkerRunner(v5.farm, name=name)._reap(row, "stale"))
+        in_db(v5.farm, lambda: WorkerRunner(v5.farm, name=name).reaper.reap(row, "stale"))
     used = in_db(v5.farm, lambda: Account.get_by_id(v5.account.id).used_time)
     assert used == pytest.approx(300, abs=0.01)
 
@@ -365,7 +365,7 @@ def test_an_ended_workers_screenshots_and_video_go_after_the_retention(v5):
         path = video_path(v5.farm.settings, worker.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"mp4")
-    assert in_db(v5.farm, WorkerRunner(v5.farm, name="r").purge_old) == 1
+    assert in_db(v5.farm, WorkerRunner(v5.farm, name="r").reaper.purge_old) == 1
     assert in_db(v5.farm, lambda: [s.worker_id for s in Screenshot.select()]) == [recent.id]
     assert not video_path(v5.farm.settings, old.id).exists()
     assert video_path(v5.farm.settings, recent.id).exists()

@@ -213,11 +213,11 @@ def test_the_workers_of_a_runner_that_went_silent_are_reaped_by_another(v5, farm
         pid = worker_row(farm, made["id"]).handle["pid"]
         silent.shutdown = lambda: None  # it dies without ending anything
     other = WorkerRunner(farm, name="other")
-    in_db(farm, other._reap_stale_runners)
+    in_db(farm, other.reaper.reap_stale_runners)
     assert processes.alive(pid)  # seen 0 s ago: not stale yet
     in_db(farm, lambda: Runner.update(seen_at=utcnow() - timedelta(seconds=60))
           .where(Runner.name == "silent").execute())
-    in_db(farm, other._reap_stale_runners)
+    in_db(farm, other.reaper.reap_stale_runners)
     assert not processes.alive(pid)
     row = worker_row(farm, made["id"])
     assert row.status == "terminated" and "silent" in row.end_reason
