@@ -328,11 +328,11 @@ def test_a_warm_browser_serves_a_worker_and_none_outlives_the_runner(tmp_path, s
             made = client("POST", "/5/worker",
                           json=request_for(client, origin.url + "/page/warm")).get_json()
             assert made["status"] == "running"
-            assert worker_row(client.farm, made["id"]).handle["pid"] == warm.handle["pid"]
+            assert worker_row(client.farm, made["id"]).handle["pid"] == warm.handle.pid
             assert ("GET", "/page/warm") in [(m, p) for m, p, *_ in origin.requests]
             refill = wait_for(lambda: list(runner.warm))[0]  # the pool fills again
-            assert refill.handle["pid"] != warm.handle["pid"]
-        for pid in (warm.handle["pid"], refill.handle["pid"]):
+            assert refill.handle.pid != warm.handle.pid
+        for pid in (warm.handle.pid, refill.handle.pid):
             assert not processes.alive(pid)
 
 
