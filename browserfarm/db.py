@@ -88,10 +88,16 @@ def json_merge(db: peewee.Database, column, patch: dict):
 def one_of(db: peewee.Database, column, values):
     """``column IN values`` with the values as one parameter: the SQL stays the same
     size (and quick to build) for 1 or 10,000 values."""
-    values = list(values)
+    value = one_of_value(db, values)
     if isinstance(db, peewee.PostgresqlDatabase):
-        return column == peewee.fn.ANY(peewee.Value(values, unpack=False, converter=False))
-    return column.in_(peewee.SQL("(SELECT value FROM json_each(?))", [json.dumps(values)]))
+        return column == peewee.fn.ANY(peewee.Value(value, unpack=False, converter=False))
+    return column.in_(peewee.SQL("(SELECT value FROM json_each(?))", [value]))
+
+
+def one_of_value(db: peewee.Database, values):
+    """The one parameter ``one_of`` passes for ``values``, for prepared selects."""
+    values = list(values)
+    return values if isinstance(db, peewee.PostgresqlDatabase) else json.dumps(values)
 
 
 def write_transaction(db: peewee.Database):
@@ -103,31 +109,58 @@ def write_transaction(db: peewee.Database):
     return db.atomic()
 
 
-class Lookup:
-    """A select run on nearly every request, its SQL built by peewee once per kind of
-    database, its row turned into a model instance by converters found once. Building
-    a query costs peewee ~0.2-0.5 ms and reading its row back ~0.2 ms more, where
-    SQLite answers in ~0.01 ms: on a v5 screenshot these were a fifth of the API's
-    overhead (docs/benchmarks.md). ``build()`` returns the select with placeholder
-    values; ``first(*values)`` runs it with the real ones, in the same order. The
-    values go to the driver as they are (no field's ``db_value``): plain strings and
-    numbers. It selects the model's own columns only (no aliases or functions)."""
+class Prepared:
+    """A select run on nearly every request, its SQL built by peewee once per shape and
+    kind of database, then run with the values of each call. Building a query costs
+    peewee ~0.2-0.5 ms where SQLite answers in ~0.01 ms: on a v5 screenshot these were
+    a fifth of the API's overhead, on a window list most of it (docs/benchmarks.md).
+
+    ``build(*shape)`` returns the select for one shape (e.g. which filters a list has)
+    with placeholder values; ``tuples(shape, values)`` runs it with the real ones, in
+    the order the SQL takes them. The values go to the driver as they are (no field's
+    ``db_value``): plain strings and numbers, ``one_of_value`` for a ``one_of``."""
 
     def __init__(self, build):
         self._build = build
-        self._compiled: dict[type, tuple[type, str, int]] = {}
+        self._compiled: dict[tuple, tuple[object, str, int]] = {}
+
+    def execute(self, shape: tuple, values):
+        """The cursor of the select of ``shape`` run with ``values``."""
+        key = (type(database.obj), shape)  # SQLite and PostgreSQL write parameters differently
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            query = self._build(*shape)
+            sql, params = query.sql()
+            compiled = self._compiled[key] = (query, sql, len(params))
+        _, sql, count = compiled
+        if len(values) != count:
+            raise TypeError(f"this select takes {count} values, not {len(values)}")
+        return database.execute_sql(sql, values)
+
+    def tuples(self, shape: tuple, values) -> list[tuple]:
+        cursor = self.execute(shape, values)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def model(self, shape: tuple = ()):
+        """The model the select of ``shape`` reads (built already)."""
+        return self._compiled[(type(database.obj), shape)][0].model
+
+
+class Lookup(Prepared):
+    """A prepared select of one model's row, turned into a model instance by
+    converters found once (peewee works them out on every row, ~0.2 ms). ``build()``
+    takes no shape; ``first(*values)`` runs it. It selects the model's own columns
+    only (no aliases or functions)."""
+
+    def __init__(self, build):
+        super().__init__(build)
         self._readers: dict[tuple, list] = {}  # columns -> (field name, converter)
 
     def first(self, *values):
-        kind = type(database.obj)  # SQLite and PostgreSQL write parameters differently
-        if kind not in self._compiled:
-            query = self._build()
-            sql, params = query.sql()
-            self._compiled[kind] = (query.model, sql, len(params))
-        model, sql, count = self._compiled[kind]
-        if len(values) != count:
-            raise TypeError(f"this lookup takes {count} values, not {len(values)}")
-        cursor = database.execute_sql(sql, values)
+        cursor = self.execute((), values)
         try:
             row = cursor.fetchone()
             columns = tuple(column[0] for column in cursor.description or ())
@@ -135,6 +168,7 @@ class Lookup:
             cursor.close()
         if row is None:
             return None
+        model = self.model()
         readers = self._readers.get(columns)
         if readers is None:
             fields = [model._meta.columns[column] for column in columns]

@@ -4,11 +4,13 @@ models in ``migrations/``; keep both in step."""
 from __future__ import annotations
 
 import json
+import uuid as uuidlib
 from datetime import datetime, timezone
 
 import peewee as pw
 
-from browserfarm.db import database
+from browserfarm.db import Prepared, database, one_of, one_of_value
+from browserfarm.errors import InvalidInput, NotFound
 
 
 def utcnow() -> datetime:
@@ -136,6 +138,8 @@ class Window(BaseModel):
     open_status_at = pw.DateTimeField(null=True)
 
     class Meta:
+        # The list's sorts read their pages from these, and from the ascending
+        # "(..., column, id DESC)" ones of migration 009 (tuples here can't say DESC).
         indexes = ((("account", "deleted_at", "seq"), False),
                    (("account", "deleted_at", "name"), False),
                    (("account", "deleted_at", "created_at"), False),
@@ -143,9 +147,64 @@ class Window(BaseModel):
                    (("account", "seq"), True))
 
     @classmethod
-    def of_account(cls, account_id: int, deleted: bool = False):
+    def of_account(cls, account_id: int, deleted: bool | None = False):
+        """The account's windows: live (``deleted`` False), in the recycle bin (True)
+        or both (None)."""
         query = cls.select().where(cls.account == account_id)
-        return query.where(cls.deleted_at.is_null(not deleted))
+        return query if deleted is None else query.where(cls.deleted_at.is_null(not deleted))
+
+    @classmethod
+    def by_ref(cls, account_id: int, ref: dict, deleted: bool | None = False) -> "Window":
+        """The account's window named by ``id``, ``browserId`` or ``uuid`` of ``ref``;
+        when several are given they must all name it."""
+        given = [ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")]
+        if not given:
+            raise InvalidInput("id", "one of id, browserId or uuid is required")
+        window_ids = cls.ids_of(account_id, given, deleted=deleted)
+        if len(window_ids) > 1:
+            raise InvalidInput("id", "id, browserId and uuid name different windows")
+        return cls.get_by_id(window_ids[0])
+
+    @classmethod
+    def ids_of(cls, account_id: int, refs: list, deleted: bool | None = False) -> list[int]:
+        """The ids of the account's windows named by ``refs`` (numeric ids or uuids),
+        in the order asked, each once, found in one query; any unknown or foreign one
+        fails the whole call (404 naming them)."""
+        ids, uuids = split_refs(refs)
+        condition = one_of(database.obj, cls.id, ids) if ids else None
+        if uuids:
+            by_uuid = one_of(database.obj, cls.uuid, uuids)
+            condition = by_uuid if condition is None else (condition | by_uuid)
+        scope = cls.of_account(account_id, deleted).select(cls.id, cls.uuid)
+        id_of = {}
+        for window_id, window_uuid in scope.where(condition).tuples():
+            id_of[window_id] = id_of[window_uuid] = window_id
+        missing = [r for r in ids + uuids if r not in id_of]
+        if missing:
+            where = " in the recycle bin" if deleted else ""
+            raise NotFound(f"Window not found{where}: {', '.join(map(str, missing))}",
+                           {"missing": missing})
+        return list(dict.fromkeys(id_of[ref] for ref in refs_in_order(refs)))
+
+    # ----- lists: a page of the account's windows, filtered and sorted ---------------
+    # Built by peewee once per shape (which filters, which sort) and then run with
+    # each request's values: a list is asked with ever new pages, sorts and words.
+
+    @classmethod
+    def list_count(cls, account_id: int, deleted: bool, filters: dict) -> int:
+        """How many of the account's windows ``filters`` (see ``LIST_FILTERS``) keep."""
+        shape, values = _list_shape(filters)
+        return _LIST_COUNT.tuples((deleted, shape), [account_id, *values])[0][0]
+
+    @classmethod
+    def list_page(cls, account_id: int, deleted: bool, filters: dict, sort: str,
+                  ascending: bool, offset: int, limit: int) -> list[int]:
+        """The ids of one page of the windows ``filters`` keep, ordered by the column
+        ``sort`` names (a key of ``LIST_SORTS``), ties newest first."""
+        shape, values = _list_shape(filters)
+        rows = _LIST_PAGE.tuples((deleted, shape, sort, ascending),
+                                 [account_id, *values, limit, offset])
+        return [row[0] for row in rows]
 
 
 class PoolProxy(BaseModel):
@@ -234,3 +293,101 @@ class Runner(BaseModel):
 
 ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy,
               ProfileArchive, Worker, Screenshot, Runner)
+
+
+# ----- window references -----------------------------------------------------------
+
+def _is_id(ref) -> bool:
+    return (isinstance(ref, int) and not isinstance(ref, bool)) or (
+        isinstance(ref, str) and ref.isascii() and ref.isdigit())
+
+
+def refs_in_order(refs):
+    """Each ref as ``split_refs`` normalises it (int id or canonical uuid)."""
+    for ref in refs:
+        if _is_id(ref):
+            yield int(ref)
+        else:
+            yield str(uuidlib.UUID(str(ref)))
+
+
+def split_refs(refs) -> tuple[list[int], list[str]]:
+    """Numeric ids and uuids, in order, without duplicates; anything else is a 211."""
+    ids, uuids = {}, {}  # dicts: ordered and de-duplicated
+    for ref in refs:
+        if isinstance(ref, bool):
+            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid")
+        if _is_id(ref):
+            ids[int(ref)] = None
+            continue
+        try:
+            uuids[str(uuidlib.UUID(str(ref)))] = None
+        except ValueError:
+            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid") from None
+    return list(ids), list(uuids)
+
+
+# ----- window lists ------------------------------------------------------------------
+
+#: The columns a list sorts by. ``seq`` and ``id`` are unique in an account; the others
+#: have ties, which go to the newest window (id descending).
+LIST_SORTS = {"seq": "seq", "id": "id", "name": "name", "remark": "remark",
+              "created_at": "created_at", "updated_at": "updated_at"}
+UNIQUE_SORTS = ("seq", "id")
+
+
+def _contains(column):
+    """``column`` (lower-cased) contains a word: LIKE with an escaped pattern, whatever
+    the word holds (peewee's ``contains`` changes its SQL when the word has a wildcard)."""
+    return pw.Expression(pw.fn.LOWER(column), pw.OP.ILIKE, pw.NodeList((
+        pw.Value("", converter=False), pw.SQL("ESCAPE"), pw.Value("\\", converter=False))))
+
+
+def _like(word: str) -> list:
+    escaped = word.lower().replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return [f"%{escaped}%", "\\"]
+
+
+#: What a list can be filtered by, in the order the SQL takes their values: the
+#: condition (placeholder values) and the values it takes for the filter's value.
+LIST_FILTERS = {
+    "group": (lambda: Window.group == 0, lambda group_id: [int(group_id)]),
+    "keyword": (lambda: _contains(Window.name) | _contains(Window.remark),
+                lambda word: _like(word) + _like(word)),
+    "name": (lambda: _contains(Window.name), _like),
+    "remark": (lambda: _contains(Window.remark), _like),
+    "tags": (lambda: Window.id.in_(WindowTag.select(WindowTag.window).where(
+                 one_of(database.obj, WindowTag.tag, []))),
+             lambda tag_ids: [one_of_value(database.obj, tag_ids)]),
+}
+
+
+def _list_shape(filters: dict) -> tuple[tuple, list]:
+    """The filters given (their names, in ``LIST_FILTERS`` order) and their values."""
+    shape, values = [], []
+    for name, (_, values_of) in LIST_FILTERS.items():
+        if filters.get(name) is not None:
+            shape.append(name)
+            values += values_of(filters[name])
+    return tuple(shape), values
+
+
+def _listed(selection, deleted: bool, shape: tuple):
+    conditions = [LIST_FILTERS[name][0]() for name in shape]
+    return selection.where(Window.account == 0, Window.deleted_at.is_null(not deleted),
+                           *conditions)
+
+
+_LIST_COUNT = Prepared(lambda deleted, shape: _listed(
+    Window.select(pw.fn.COUNT(Window.id)), deleted, shape))
+
+
+def _page_select(deleted: bool, shape: tuple, sort: str, ascending: bool):
+    column = getattr(Window, LIST_SORTS[sort])
+    order = [column.asc() if ascending else column.desc()]
+    if sort not in UNIQUE_SORTS:  # the (account, deleted_at, column, id DESC) indexes
+        order.append(Window.id.desc())
+    return _listed(Window.select(Window.id), deleted, shape).order_by(*order).limit(0).offset(0)
+
+
+_LIST_PAGE = Prepared(_page_select)

@@ -3,6 +3,8 @@
 validation errors are the window API's 211 (HTTP 400)."""
 from __future__ import annotations
 
+import functools
+
 import flask_smorest
 from flask import current_app
 from webargs import core
@@ -13,6 +15,13 @@ from browserfarm.api import envelope, errors
 
 class JsonBodyParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+
+    def _get_schema(self, argmap, req):
+        # One instance per schema class (webargs makes one per request: copying its
+        # fields was a fifth of a cached /browser/list).
+        if isinstance(argmap, type):
+            return _schema_instance(argmap)
+        return super()._get_schema(argmap, req)
 
     def _raw_load_json(self, req):
         # Scripts often POST JSON without the header (curl -d): read it anyway.
@@ -34,6 +43,11 @@ class JsonBodyParser(FlaskParser):
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         flask_smorest.abort(400, messages={"json": ["Request body is not valid JSON"]})
+
+
+@functools.cache
+def _schema_instance(schema_class):
+    return schema_class()
 
 
 def _nul_path(value, path: str = ""):

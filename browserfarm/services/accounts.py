@@ -10,12 +10,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from browserfarm import permissions as perm
-from browserfarm.db import write_transaction
+from browserfarm.db import Lookup, write_transaction
 from browserfarm.errors import InvalidInput, NotFound, Unauthorized
 from browserfarm.models import Account, ApiToken, Member, utcnow
 from browserfarm.security import TOKEN_PREFIX, digest, new_access_key, new_token
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # don't write on every request
+# Every cloud request reads its token: built by peewee once (see db.Lookup).
+_LIVE_TOKEN = Lookup(lambda: ApiToken.select().where(ApiToken.token_hash == "",
+                                                     ApiToken.revoked_at.is_null()))
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,7 @@ def authenticate_bearer(header: str | None) -> perm.Caller:
     if scheme.lower() != "bearer" or not raw.startswith(TOKEN_PREFIX):
         raise Unauthorized("Invalid token")
     # The digest is the lookup key: no timing signal about stored tokens.
-    token = ApiToken.get_or_none(ApiToken.token_hash == digest(raw),
-                                 ApiToken.revoked_at.is_null())
+    token = _LIVE_TOKEN.first(digest(raw))
     if token is None:
         raise Unauthorized("Invalid token")
     now = utcnow()

@@ -81,8 +81,7 @@ class ProfileStore:
         return {"id": archive.id, "manifest": archive.manifest, "size": archive.size}
 
     def _window(self, ref: dict) -> Window:
-        from browserfarm.services.windows import WindowService
-        return WindowService(self.farm, self.caller)._one(ref)
+        return Window.by_ref(self.caller.account_id, ref)
 
     def _path(self, digest: str) -> Path:
         return self.data.profile_chunk(digest)

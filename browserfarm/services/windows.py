@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import peewee as pw
 
 from browserfarm import permissions as perm
 from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND, WindowBackend
-from browserfarm.db import json_merge, one_of, write_transaction
-from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput, NotFound
-from browserfarm.models import (Account, Group, PoolProxy, Tag, Window, WindowTag, iso_utc,
-                                utcnow)
+from browserfarm.db import Prepared, database, json_merge, one_of, one_of_value, write_transaction
+from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput
+from browserfarm.models import (JSONText, Account, Group, PoolProxy, Tag, Window, WindowTag,
+                                iso_utc, utcnow)
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.proxy import ProxyFailure, canonical_type
 from browserfarm.services.proxies import CheckResult, ProxyService
 from browserfarm.services.proxies import check as check_proxy_settings
-from browserfarm.services.revisions import EncodedJson, account_write, current_revision
+from browserfarm.services.revisions import (EncodedJson, StoredJson, account_write,
+                                           current_revision)
 
 
 # API field -> Window column, for the plain fields.
@@ -58,8 +59,10 @@ PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": N
                   "proxyUserName": "", "proxyPassword": "", "proxyId": None,
                   "dynamicIpUrl": "", "dynamicIpChannel": "", "isDynamicIpChangeIp": False,
                   "refreshProxyUrl": "", "enableSocks5Udp": False}
-SORTS = {"seq": Window.seq, "id": Window.id, "name": Window.name, "remark": Window.remark,
-         "createdTime": Window.created_at, "updatedTime": Window.updated_at}
+# API sort -> Window column (see Window.list_page).
+SORTS = {"seq": "seq", "id": "id", "name": "name", "remark": "remark",
+         "createdTime": "created_at", "updatedTime": "updated_at"}
+COUNT_SIZE = 100  # bytes, about, of a cached count
 
 
 class WindowService:
@@ -72,7 +75,7 @@ class WindowService:
 
     def detail(self, ref: dict) -> dict:
         self.caller.require(perm.BROWSER_LIST)
-        window = self._one(ref, deleted=None)  # windows in the recycle bin too
+        window = Window.by_ref(self.account_id, ref, deleted=None)  # windows in the recycle bin too
         return self._to_api([window])[0]
 
     def list(self, query: dict) -> EncodedJson:
@@ -87,13 +90,30 @@ class WindowService:
     def _cached_page(self, query: dict, deleted: bool) -> EncodedJson:
         """A page is a function of the account's revision and the query (see
         services.revisions); recent pages are answered from the farm's cache."""
-        key = (self.account_id, current_revision(self.account_id), deleted,
-               self.caller.can(perm.BROWSER_PROXY_REVEAL),
+        revision = current_revision(self.account_id)
+        reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
+        key = (self.account_id, revision, deleted, reveal,
                tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
                             for k, v in query.items())))
-        return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(self._page(
-            self._filtered(Window.of_account(self.account_id, deleted=deleted), query),
-            query)))
+        return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(
+            self._page(query, deleted, revision, reveal)))
+
+    def _page(self, query: dict, deleted: bool, revision: int, reveal: bool) -> dict:
+        page, size = query.get("page", 0), query.get("pageSize", 10)
+        filters = list_filters(query)
+        # The count depends on the filters only: each page and sort of them shares it.
+        count_key = ("count", self.account_id, revision, deleted,
+                     tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                  for k, v in filters.items())))
+        total = self.farm.answers.get_or_compute(
+            count_key, lambda: Window.list_count(self.account_id, deleted, filters),
+            size=lambda _: COUNT_SIZE)
+        window_ids = Window.list_page(self.account_id, deleted, filters,
+                                      SORTS[query.get("sortProperties", "seq")],
+                                      query.get("sortDirection") == "asc", page * size, size)
+        return {"list": windows_to_api(self.farm, window_ids, reveal, stored_json=True),
+                "page": page,
+                "pageSize": size, "totalNum": total}
 
     # ----- writing -------------------------------------------------------------
 
@@ -110,7 +130,7 @@ class WindowService:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids)
+            window_ids = Window.ids_of(self.account_id, ids)
             # Partial means merged key by key into what each window has.
             self._merge_json_fields(window_ids, data)
             self._apply(window_ids, self._plain_changes(data), data.get("tagIds"))
@@ -120,7 +140,7 @@ class WindowService:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids)
+            window_ids = Window.ids_of(self.account_id, ids)
             self._apply(window_ids, {"group": self._group_id(group_id)}, None)
         return {"ids": window_ids, "updated": len(window_ids)}
 
@@ -128,7 +148,7 @@ class WindowService:
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids)
+            window_ids = Window.ids_of(self.account_id, ids)
             self._apply(window_ids, {"remark": remark}, None)
         return {"ids": window_ids, "updated": len(window_ids)}
 
@@ -144,7 +164,7 @@ class WindowService:
         if "ipCheckService" in data:
             changes.update(self._plain_changes({"ipCheckService": data["ipCheckService"]}))
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids)
+            window_ids = Window.ids_of(self.account_id, ids)
             self._apply(window_ids, changes, None)
         return {"ids": window_ids, "updated": len(window_ids)}
 
@@ -158,7 +178,7 @@ class WindowService:
             raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
         with account_write(self.farm, self.account_id):
             # The aliases of the single form must all name the same window.
-            window_ids = self._ids(data["ids"]) if data.get("ids") else [self._one(data).id]
+            window_ids = Window.ids_of(self.account_id, data["ids"]) if data.get("ids") else [Window.by_ref(self.account_id, data).id]
             self._apply(window_ids, {"deleted_at": utcnow()}, None, touch=False)
         return {"ids": window_ids, "deleted": len(window_ids)}
 
@@ -166,14 +186,14 @@ class WindowService:
         self.caller.require(perm.BROWSER_RESTORE)
         self.purge_expired()
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids, deleted=True)
+            window_ids = Window.ids_of(self.account_id, ids, deleted=True)
             self._apply(window_ids, {"deleted_at": None, "recycle_bin_remark": ""}, None)
         return {"ids": window_ids, "restored": len(window_ids)}
 
     def delete_permanently(self, ids: list) -> dict:
         self.caller.require(perm.BROWSER_DELETE_PERMANENT)
         with account_write(self.farm, self.account_id):
-            window_ids = self._ids(ids, deleted=True)
+            window_ids = Window.ids_of(self.account_id, ids, deleted=True)
             WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
             Window.delete().where(self._one_of(Window.id, window_ids)).execute()
         return {"ids": window_ids, "deleted": len(window_ids)}
@@ -181,14 +201,14 @@ class WindowService:
     def check_proxy(self, ref: dict, service: str | None = None) -> dict:
         """Check the window's proxy as an open would use it."""
         self.caller.require(perm.PROXY_CHECK)
-        window = self._one(ref)
+        window = Window.by_ref(self.account_id, ref)
         return self._checked(window, service, lambda p: p.of_window(window))
 
     def refresh_proxy(self, ref: dict, service: str | None = None) -> dict:
         """Rotate the window's proxy, then check the new one."""
         self.caller.require(perm.BROWSER_UPDATE_SINGLE)
         self.caller.require(perm.PROXY_CHECK)
-        window = self._one(ref)
+        window = Window.by_ref(self.account_id, ref)
         return self._checked(window, service, lambda p: p.refresh(window))
 
     def _checked(self, window, service, settings_of) -> dict:
@@ -213,7 +233,7 @@ class WindowService:
         proxy as it should be used now (extracted if need be), and the start page."""
         self.caller.require(perm.BROWSER_OPEN)
         self.caller.require(perm.BROWSER_PROXY_REVEAL)  # the answer holds the secrets
-        window = self._one(ref)
+        window = Window.by_ref(self.account_id, ref)
         try:
             proxy = ProxyService(self.farm, self.caller).of_window(window, fresh=fresh_proxy)
         except ProxyFailure as failure:  # e.g. the extraction URL failed
@@ -229,7 +249,7 @@ class WindowService:
         """An agent closing a window with syncCookies stores its cookies here; a
         machine with no copy of the profile starts from them."""
         self.caller.require(perm.BROWSER_OPEN)
-        window = self._one(ref)
+        window = Window.by_ref(self.account_id, ref)
         with account_write(self.farm, self.account_id):
             Window.update(cookie=cookies, updated_at=utcnow()).where(
                 Window.id == window.id).execute()
@@ -238,7 +258,7 @@ class WindowService:
     def report_status(self, ref: dict, status: str, pid: int | None, agent: str) -> dict:
         """An agent says where the window stands: opening, opened, closing, closed."""
         self.caller.require(perm.BROWSER_OPEN)
-        window = self._one(ref)
+        window = Window.by_ref(self.account_id, ref)
         before = window.open_status
         with account_write(self.farm, self.account_id):
             Window.update(open_status=status, open_pid=pid, open_agent=agent,
@@ -268,7 +288,7 @@ class WindowService:
 
     def _edit(self, data: dict) -> dict:
         with account_write(self.farm, self.account_id):
-            window = self._one(data)
+            window = Window.by_ref(self.account_id, data)
             changes = self._plain_changes(data)
             if any(k in data for k in PROXY_FIELDS):
                 proxy = self._proxy_of(window) | {k: v for k, v in data.items()
@@ -393,136 +413,107 @@ class WindowService:
         proxy["proxyPassword"] = self.farm.cipher.decrypt(window.proxy_password_enc)
         return proxy
 
-    def _one(self, ref: dict, deleted: bool | None = False) -> Window:
-        """The window named by ``id``, ``browserId`` or ``uuid``; when several are
-        given they must all name it."""
-        given = {k: ref[k] for k in ("id", "browserId", "uuid") if ref.get(k) not in (None, "")}
-        if not given:
-            raise InvalidInput("id", "one of id, browserId or uuid is required")
-        window_ids = self._ids(list(given.values()), deleted=deleted)
-        if len(window_ids) > 1:
-            raise InvalidInput("id", "id, browserId and uuid name different windows")
-        return Window.get_by_id(window_ids[0])
-
-    def _ids(self, refs: list, deleted: bool | None = False) -> list[int]:
-        """The ids of the windows named by ``refs`` (numeric ids or uuids), found in
-        one query; any unknown or foreign one fails the whole call. ``deleted``: False
-        for live windows, True for the recycle bin, None for both."""
-        ids, uuids = split_refs(refs)
-        condition = self._one_of(Window.id, ids) if ids else None
-        if uuids:
-            by_uuid = self._one_of(Window.uuid, uuids)
-            condition = by_uuid if condition is None else (condition | by_uuid)
-        scope = Window.select(Window.id, Window.uuid).where(Window.account == self.account_id)
-        if deleted is not None:
-            scope = scope.where(Window.deleted_at.is_null(not deleted))
-        id_of = {}
-        for window_id, window_uuid in scope.where(condition).tuples():
-            id_of[window_id] = id_of[window_uuid] = window_id
-        missing = [r for r in ids + uuids if r not in id_of]
-        if missing:
-            where = " in the recycle bin" if deleted else ""
-            raise NotFound(f"Window not found{where}: {', '.join(map(str, missing))}",
-                           {"missing": missing})
-        # In the order asked, each window once.
-        return list(dict.fromkeys(id_of[ref] for ref in refs_in_order(refs)))
-
-    def _filtered(self, windows, query: dict):
-        if query.get("groupId") not in (None, 0, "0", ""):
-            windows = windows.where(Window.group == query["groupId"])
-        if query.get("keyword"):
-            word = query["keyword"].lower()
-            windows = windows.where(pw.fn.LOWER(Window.name).contains(word)
-                                    | pw.fn.LOWER(Window.remark).contains(word))
-        if query.get("name"):
-            windows = windows.where(pw.fn.LOWER(Window.name).contains(query["name"].lower()))
-        if query.get("remark"):
-            windows = windows.where(
-                pw.fn.LOWER(Window.remark).contains(query["remark"].lower()))
-        if query.get("tagIds"):
-            windows = windows.where(Window.id.in_(
-                WindowTag.select(WindowTag.window).where(WindowTag.tag.in_(query["tagIds"]))))
-        return windows
-
-    def _page(self, windows, query: dict) -> dict:
-        page, size = query.get("page", 0), query.get("pageSize", 10)
-        column = SORTS[query.get("sortProperties", "seq")]
-        order = column.asc() if query.get("sortDirection") == "asc" else column.desc()
-        total = windows.count()
-        rows = list(windows.order_by(order, Window.id.desc()).offset(page * size).limit(size))
-        return {"list": self._to_api(rows), "page": page, "pageSize": size, "totalNum": total}
-
     def _to_api(self, windows: list[Window], reveal: bool | None = None) -> list[dict]:
-        """The API's view of windows: tags and group names in two extra queries."""
-        window_ids = [w.id for w in windows]
-        tags: dict[int, list] = {i: [] for i in window_ids}
-        if window_ids:
-            for link in (WindowTag.select(WindowTag.window, Tag.id, Tag.name, Tag.color)
-                         .join(Tag).where(WindowTag.window.in_(window_ids))
-                         .order_by(Tag.id).objects()):
-                tags[link.window_id].append({"id": link.id, "name": link.name,
-                                             "color": link.color})
-        group_ids = {w.group_id for w in windows if w.group_id}
-        groups = {g.id: g.name for g in Group.select(Group.id, Group.name)
-                  .where(Group.id.in_(list(group_ids)))} if group_ids else {}
         if reveal is None:
             reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
-        return [window_to_api(w, tags[w.id], groups.get(w.group_id),
-                              self.farm.cipher.decrypt(w.proxy_password_enc) if reveal
-                              else None)
-                for w in windows]
+        return windows_to_api(self.farm, [w.id for w in windows], reveal)
 
 
-def window_to_api(window: Window, tags: list, group_name, password: str | None) -> dict:
-    """``password`` None: the caller may not see proxy secrets (the password, and the
-    extraction URLs, which carry the provider's key)."""
-    data = {field: getattr(window, column) for field, column in COLUMNS.items()}
+def list_filters(query: dict) -> dict:
+    """The list query's filters, as ``Window.list_count``/``list_page`` take them."""
+    filters = {}
+    if query.get("groupId") not in (None, 0, "0", ""):
+        filters["group"] = query["groupId"]
+    for field, name in (("keyword", "keyword"), ("name", "name"), ("remark", "remark"),
+                        ("tagIds", "tags")):
+        if query.get(field):
+            filters[name] = query[field]
+    return filters
+
+
+# The windows as the API shows them: their columns and group name in one prepared
+# select, their tags in another, read as tuples (no model instances: a page of 20
+# cost ~3 ms in peewee, most of the cold list).
+_SHOWN_FIELDS = [f for f in Window._meta.sorted_fields
+                 if f.name not in ("account", "extracted_proxy", "extracted_at")]
+_SHOWN = Prepared(lambda: Window.select(*_SHOWN_FIELDS, Group.name)
+                  .join(Group, pw.JOIN.LEFT_OUTER)
+                  .where(one_of(database.obj, Window.id, [])))
+_SHOWN_TAGS = Prepared(lambda: WindowTag.select(WindowTag.window, Tag.id, Tag.name, Tag.color)
+                       .join(Tag).where(one_of(database.obj, WindowTag.window, []))
+                       .order_by(Tag.id))
+
+
+def _stored_time(value):
+    """A DateTimeField's stored value as a datetime (peewee's strptime is ~10x slower
+    than fromisoformat, which reads what peewee writes)."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return pw.DateTimeField().python_value(value)
+    return value
+
+
+def _reader(field, stored_json: bool):
+    if isinstance(field, pw.DateTimeField):
+        return _stored_time
+    if isinstance(field, JSONText):
+        return StoredJson.of_column if stored_json else field.python_value
+    if isinstance(field, pw.BooleanField):
+        return field.python_value
+    return None  # the driver's value is the value (text, numbers)
+
+
+# (field name, converter) of each column of _SHOWN, JSON decoded or kept as stored.
+_SHOWN_READERS = {stored_json: [(f.name, _reader(f, stored_json)) for f in _SHOWN_FIELDS]
+                  for stored_json in (False, True)}
+
+
+def windows_to_api(farm, window_ids: list[int], reveal: bool,
+                   stored_json: bool = False) -> list[dict]:
+    """The windows of ``window_ids``, in that order, as the API shows them; ``reveal``:
+    with their proxy secrets. ``stored_json``: JSON columns as ``StoredJson`` where
+    they can be, for ``EncodedJson`` (which puts their text in as it is)."""
+    if not window_ids:
+        return []
+    ids = one_of_value(database.obj, window_ids)
+    readers = _SHOWN_READERS[stored_json]
+    rows = {}
+    for row in _SHOWN.tuples((), [ids]):
+        window = {name: value if read is None or value is None else read(value)
+                  for (name, read), value in zip(readers, row)}
+        rows[window["id"]] = (window, row[-1])
+    tags: dict[int, list] = {i: [] for i in window_ids}
+    for window_id, tag_id, name, color in _SHOWN_TAGS.tuples((), [ids]):
+        tags[window_id].append({"id": tag_id, "name": name, "color": color})
+    return [window_to_api(window, tags[window_id], group_name,
+                          farm.cipher.decrypt(window["proxy_password_enc"]) if reveal
+                          else None)
+            for window_id in window_ids for window, group_name in [rows[window_id]]]
+
+
+def window_to_api(window: dict, tags: list, group_name, password: str | None) -> dict:
+    """``window``: its fields' values by name. ``password`` None: the caller may not
+    see proxy secrets (the password, and the extraction URLs, which carry the
+    provider's key)."""
+    data = {field: window[column] for field, column in COLUMNS.items()}
     if password is None:
         data["dynamicIpUrl"] = data["refreshProxyUrl"] = ""
     data.update({
-        "id": window.id, "seq": window.seq, "uuid": window.uuid,
-        "groupId": window.group_id or 0, "groupName": group_name or "",
+        "id": window["id"], "seq": window["seq"], "uuid": window["uuid"],
+        "groupId": window["group"] or 0, "groupName": group_name or "",
         "tagIds": [t["id"] for t in tags], "tags": tags,
         "proxyPassword": password or "",
-        "isDelete": window.deleted_at is not None,
-        "createdTime": iso_utc(window.created_at),
-        "updatedTime": iso_utc(window.updated_at),
-        "deletedTime": iso_utc(window.deleted_at),
-        "recycleBinRemark": window.recycle_bin_remark,
-        "openStatus": window.open_status, "openAgent": window.open_agent,
-        "openPid": window.open_pid,
+        "isDelete": window["deleted_at"] is not None,
+        "createdTime": iso_utc(window["created_at"]),
+        "updatedTime": iso_utc(window["updated_at"]),
+        "deletedTime": iso_utc(window["deleted_at"]),
+        "recycleBinRemark": window["recycle_bin_remark"],
+        "openStatus": window["open_status"], "openAgent": window["open_agent"],
+        "openPid": window["open_pid"],
     })
     return data
-
-
-def _is_id(ref) -> bool:
-    return (isinstance(ref, int) and not isinstance(ref, bool)) or (
-        isinstance(ref, str) and ref.isascii() and ref.isdigit())
-
-
-def refs_in_order(refs):
-    """Each ref as ``split_refs`` normalises it (int id or canonical uuid)."""
-    for ref in refs:
-        if _is_id(ref):
-            yield int(ref)
-        else:
-            yield str(uuidlib.UUID(str(ref)))
-
-
-def split_refs(refs) -> tuple[list[int], list[str]]:
-    """Numeric ids and uuids, in order, without duplicates; anything else is a 211."""
-    ids, uuids = {}, {}  # dicts: ordered and de-duplicated
-    for ref in refs:
-        if isinstance(ref, bool):
-            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid")
-        if _is_id(ref):
-            ids[int(ref)] = None
-            continue
-        try:
-            uuids[str(uuidlib.UUID(str(ref)))] = None
-        except ValueError:
-            raise InvalidInput("ids", f"{ref!r} is not a window id or uuid") from None
-    return list(ids), list(uuids)
 
 
 def purge_recycle_bin(farm, account_id: int | None = None) -> int:
