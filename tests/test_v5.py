@@ -449,3 +449,25 @@ def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, mo
         assert path.is_relative_to(tmp_path / "var")
     finally:
         farm.close()
+
+
+def test_the_document_describes_v5_from_its_schemas_with_this_farms_limits(
+        tmp_path, sqlite_url):
+    farm = make_farm(tmp_path / "data", sqlite_url, worker_max_seconds=900)
+    try:
+        document = create_app(farm=farm).test_client().get("/openapi.json").get_json()
+    finally:
+        farm.close()
+    schemas = document["components"]["schemas"]
+    timeout = schemas["V5NewWorker"]["properties"]["timeout"]
+    assert timeout["minimum"] == 60 and timeout["default"] == 300
+    assert timeout["x-capped-at"] == 900 and "capped at 900" in timeout["description"]
+    assert set(schemas["V5NewWorker"]["required"]) == {"os", "os_version", "url"}
+    new_worker = document["paths"]["/5/worker"]["post"]
+    assert new_worker["security"] == [{"basicAuth": []}]
+    for status in ("400", "401", "403", "405", "422", "429"):  # in v5's shape
+        assert new_worker["responses"][status]["content"]["application/json"]["schema"] \
+            == {"$ref": "#/components/schemas/V5Error"}, status
+    assert "default" not in new_worker["responses"]  # no envelope-shaped answer
+    stored = document["paths"]["/5/screenshots/{key}.png"]["get"]
+    assert stored["security"] == [] and "401" not in stored["responses"]
