@@ -53,7 +53,7 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
             g.caller = authenticate_bearer(request.headers.get("Authorization"))
 
     api = Api(app)
-    document_fields(api)
+    document_fields(api, farm.plugins)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
     for blueprint in CLOUD_BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -81,3 +81,15 @@ def test_schemathesis_finds_no_failure(served, tmp_path):
                  entry["response"]["status"])
                 for entry in json.loads(har.read_text())["log"]["entries"]}
     assert {("GET", "/5/status", 200), ("POST", "/browser/list", 200)} <= answered
+
+
+@pytest.mark.parametrize("low, high", [(0, 9), (1, 65535), (5, 123), (100, 20000),
+                                       (1, 2**31 - 1)])
+def test_numeric_strings_are_documented_with_their_exact_range(low, high):
+    from browserfarm.api.fields import digits_pattern
+    pattern = re.compile(f"^{digits_pattern(low, high)}$")
+    edges = {0, 1, 9, 10, low - 1, low, high, high + 1, 10 * high}
+    for number in sorted(edges | set(range(0, 300)) | set(range(high - 300, high + 300))):
+        if number >= 0:
+            assert bool(pattern.match(str(number))) == (low <= number <= high), number
+            assert bool(pattern.match(f"00{number}")) == (low <= number <= high), number

@@ -200,6 +200,29 @@ def test_detail_needs_one_of_the_aliases(owner):
     assert answer.code == 211 and "id" in answer.msg
 
 
+@pytest.mark.parametrize("path, body, answer", [
+    ("/browser/detail", {}, ("id", "id: one of id, browserId or uuid is required")),
+    ("/browser/status", {"status": "closed"},
+     ("id", "id: one of id, browserId or uuid is required")),
+    ("/browser/delete", {}, ("id", "id: one of id, browserId, uuid or ids is required")),
+    ("/browser/delete", {"id": 1, "ids": [1]},
+     ("ids", "ids: give either ids or one of id, browserId, uuid")),
+])
+def test_which_window_rules_answer_as_they_always_did(owner, path, body, answer):
+    field, msg = answer
+    got = owner(path, body)
+    assert (got.status, got.body) == (400, {"code": 211, "msg": msg, "data": {"field": field}})
+
+
+def test_the_document_states_which_window_a_request_must_name(client):
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    one_of_the_aliases = {"anyOf": [{"required": ["id"]}, {"required": ["browserId"]},
+                                    {"required": ["uuid"]}]}
+    assert schemas["WindowRefArgs"]["anyOf"] == one_of_the_aliases["anyOf"]
+    assert schemas["DeleteArgs"]["oneOf"] == [one_of_the_aliases, {"required": ["ids"]}]
+    assert "anyOf" not in schemas["WindowUpdateArgs"]  # no id: a new window
+
+
 def test_aliases_naming_different_windows_are_refused(owner):
     a, b = create(owner), create(owner)
     answer = owner("/browser/detail", {"id": a["id"], "uuid": b["uuid"]})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from apispec import BasePlugin
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from browserfarm.browsers.backends import WindowBackend
 from browserfarm.errors import InvalidInput
 
 MAX_ID = 2**31 - 1  # integer columns on PostgreSQL
@@ -240,8 +241,30 @@ def _int_string(low: int, high: int) -> str:
     return f"-?{digits_pattern(0, max(-low, high))}"
 
 
-def openapi_property(converter, field, **kwargs) -> dict:
-    """The OpenAPI view of the loose fields above (an apispec attribute function)."""
+#: ``metadata={"registry": ...}`` on a field: it names something plugins register,
+#: checked by the services against the farm's registry; the document lists them.
+REGISTRIES = {
+    "proxy_methods": lambda plugins: sorted(source.method for source in plugins.proxy_sources),
+    "ip_check_services": lambda plugins: [e.name for e in plugins.ip_check_services.entries()],
+    # Installed here or not: a window opens on a desktop's agent.
+    "window_backends": lambda plugins: sorted(plugins.browser_backends.offering(
+        WindowBackend, available=False)),
+}
+
+
+def _registered(field, names: list) -> dict:
+    if isinstance(field, FlexibleInt):
+        numbers = "|".join(map(str, names))
+        return {"oneOf": [{"type": "integer", "enum": names},
+                          {"type": "string", "pattern": f"^0*({numbers})$"}]}
+    return {"enum": ["", *names]}  # blank: the default
+
+
+def openapi_property(converter, field, choices=None, **kwargs) -> dict:
+    """The OpenAPI view of the loose fields above (an apispec attribute function);
+    ``choices``: the registries' names, by registry."""
+    if choices and field.metadata.get("registry") in choices:
+        return _registered(field, choices[field.metadata["registry"]])
     if isinstance(field, WindowRef):
         return {"oneOf": [{"type": "integer", "minimum": 1, "maximum": MAX_ID},
                           {"type": "string",
@@ -276,12 +299,18 @@ class RulesPlugin(BasePlugin):
 LOOSE_FIELDS = (WindowRef, FlexibleInt, FlexibleBool, Cookies)
 
 
-def document(api) -> None:
+def document(api, plugins) -> None:
     """Teach the app's Api (flask-smorest) how these fields and rules look in the
-    document; call before registering blueprints."""
+    document, with what the farm's ``plugins`` registered; call before registering
+    blueprints."""
+    choices = {name: names_of(plugins) for name, names_of in REGISTRIES.items()}
+
+    def attribute_function(converter, field, **kwargs):
+        return openapi_property(converter, field, choices)
+
     for loose in LOOSE_FIELDS:
         api.register_field(loose, None, None)
-    api.ma_plugin.converter.add_attribute_function(openapi_property)
+    api.ma_plugin.converter.add_attribute_function(attribute_function)
     rules = RulesPlugin()
     rules.init_spec(api.spec)
     api.spec.plugins.append(rules)

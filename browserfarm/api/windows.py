@@ -35,7 +35,8 @@ class FingerprintSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    coreProduct = fields.String(metadata={"description": "Browser backend; default firefox"})
+    coreProduct = fields.String(metadata={"description": "Browser backend; default firefox",
+                                          "registry": "window_backends"})
     coreVersion = fields.String()
     ostype = fields.String()
     os = fields.String()
@@ -86,7 +87,8 @@ def _proxy_fields(method_required: bool = False) -> dict:
         # Checked against the registered proxy sources, so a plugin can add a method.
         "proxyMethod": FlexibleInt(required=method_required,
                                    metadata={"description": "2 custom, 3 API-extracted, "
-                                                            "4 proxy pool binding"}),
+                                                            "4 proxy pool binding",
+                                             "registry": "proxy_methods"}),
         "proxyType": fields.String(metadata={"description": "direct, http, https, socks5, "
                                                             "ssh, or a plugin's type"}),
         "host": fields.String(validate=validate.Length(max=255)),
@@ -102,7 +104,7 @@ def _proxy_fields(method_required: bool = False) -> dict:
         "isDynamicIpChangeIp": FlexibleBool(),
         "refreshProxyUrl": fields.String(validate=validate.Length(max=2048)),
         "enableSocks5Udp": FlexibleBool(),
-        "ipCheckService": fields.String(),
+        "ipCheckService": fields.String(metadata={"registry": "ip_check_services"}),
     }
 
 
