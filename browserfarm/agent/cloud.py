@@ -1,9 +1,9 @@
 """The agent's side of the cloud: its login (``agent.json`` in the data dir) and the
 HTTP client that calls the cloud API with it.
 
-Owns: the login file, and one kept-alive HTTP session to the cloud. Every failure is
-an ``UpstreamError``: the cloud's own code and status passed on, or 500 when the cloud
-can't be reached."""
+Owns: the login file, and one kept-alive HTTP client (httpx) to the cloud. Every
+failure is an ``UpstreamError``: the cloud's own code and status passed on, or 500 when
+the cloud can't be reached."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,13 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
+import httpx
 
 from browserfarm.datadir import DataDir
 from browserfarm.errors import UpstreamError
+
+# What a cloud that can't be reached (or a login whose server is no URL) raises.
+UNREACHABLE = (httpx.HTTPError, httpx.InvalidURL)
 
 
 @dataclass
@@ -48,8 +51,8 @@ class Cloud:
     def __init__(self, login: Login, timeout: float = 30.0):
         self.login = login
         self.timeout = timeout
-        self.session = requests.Session()
-        self.session.trust_env = False  # the cloud is reached directly, never via a proxy
+        # The cloud is reached directly, never via an env proxy; redirects are followed.
+        self.http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=True)
 
     def call(self, path: str, body: dict) -> dict:
         """The ``data`` of a successful answer; a ``UpstreamError`` otherwise."""
@@ -64,15 +67,15 @@ class Cloud:
         try:
             response = self._post(path, json=body)
             return response.status_code, response.json()
-        except (requests.RequestException, ValueError) as exc:
+        except (*UNREACHABLE, ValueError) as exc:
             raise UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
                                      f"{exc.__class__.__name__}") from None
 
     def send_bytes(self, path: str, params: dict, data: bytes) -> dict:
         try:
-            payload = self._post(path, params=params, data=data, headers={
+            payload = self._post(path, params=params, content=data, headers={
                 "Content-Type": "application/octet-stream"}).json()
-        except (requests.RequestException, ValueError) as exc:
+        except (*UNREACHABLE, ValueError) as exc:
             raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
                                 ) from None
         if payload.get("code") != 0:
@@ -82,7 +85,7 @@ class Cloud:
     def receive_bytes(self, path: str, params: dict) -> bytes:
         try:
             response = self._post(path, params=params, json={})
-        except requests.RequestException as exc:
+        except UNREACHABLE as exc:
             raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
                                 ) from None
         if response.status_code != 200:
@@ -90,8 +93,8 @@ class Cloud:
                                                       f"(HTTP {response.status_code})")
         return response.content
 
-    def _post(self, path: str, headers: dict | None = None, **kwargs) -> requests.Response:
-        return self.session.post(
-            self.login.server.rstrip("/") + path, timeout=self.timeout,
+    def _post(self, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
+        return self.http.post(
+            self.login.server.rstrip("/") + path,
             headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
             **kwargs)
