@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from apispec import BasePlugin
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from browserfarm.api.errors import is_v5_path
 from browserfarm.browsers.backends import WindowBackend
 from browserfarm.errors import InvalidInput
 
@@ -296,6 +297,34 @@ class RulesPlugin(BasePlugin):
         return rule.openapi() if isinstance(rule, OneOf) else None
 
 
+# The window API's error answers besides 400 (every one in the envelope's shape).
+WINDOW_API_ERRORS = {
+    "401": "No or invalid token (code 401)",
+    "403": "The token lacks this endpoint's permission (code 403)",
+    "404": "Unknown id, or another account's (code 404)",
+    "405": "Not POST (code 211); Allow names the methods",
+    "413": "Body over the size limit (code 211)",
+}
+
+
+class WindowApiErrorsPlugin(BasePlugin):
+    """Lists the window API's error answers on each of its operations (v5 documents
+    its own)."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not path or is_v5_path(path):
+            return
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            for status, description in WINDOW_API_ERRORS.items():
+                response = {"description": description, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}}
+                if status == "405":
+                    response["headers"] = {"Allow": {"schema": {"type": "string"},
+                                                     "required": True}}
+                responses.setdefault(status, response)
+
+
 LOOSE_FIELDS = (WindowRef, FlexibleInt, FlexibleBool, Cookies)
 
 
@@ -311,6 +340,6 @@ def document(api, plugins) -> None:
     for loose in LOOSE_FIELDS:
         api.register_field(loose, None, None)
     api.ma_plugin.converter.add_attribute_function(attribute_function)
-    rules = RulesPlugin()
-    rules.init_spec(api.spec)
-    api.spec.plugins.append(rules)
+    for plugin in (RulesPlugin(), WindowApiErrorsPlugin()):
+        plugin.init_spec(api.spec)
+        api.spec.plugins.append(plugin)
