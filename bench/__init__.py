@@ -93,7 +93,6 @@ def prepare_farm(data_dir: Path, windows: int, **settings) -> Fixture:
         group_ids = [Group.create(account=account, name=f"team-{i}").id for i in range(5)]
         tag_ids = [Tag.create(account=account, name=f"tag-{i}", color="#3366ff").id
                    for i in range(5)]
-        password = farm.cipher.encrypt("s3cret-proxy-pass")  # decrypted on every list
         rows = [{
             "account": account, "uuid": str(uuid.uuid4()), "seq": seq,
             "name": f"shop-{seq:05d} seller EU", "group": group_ids[seq % 5],
@@ -101,7 +100,9 @@ def prepare_farm(data_dir: Path, windows: int, **settings) -> Fixture:
                       "check orders, never log in from another IP. Owner: ops team.",
             "proxy_type": "socks5", "host": f"10.{seq // 250 % 256}.{seq % 250}.7",
             "port": 1080 + seq % 1000, "proxy_username": f"user{seq:05d}",
-            "proxy_password_enc": password, "fingerprint": fingerprint(seq),
+            # Each its own token, as windows saved through the API have.
+            "proxy_password_enc": farm.cipher.encrypt(f"s3cret-proxy-pass-{seq}"),
+            "fingerprint": fingerprint(seq),
             "config": {"startupMaximized": True, "muteAudio": True},
             "url": "https://sellercentral.amazon.de/",
         } for seq in range(1, windows + 1)]

@@ -1,12 +1,16 @@
-"""``/browser/list`` (pageSize 20, 10,000 windows) under gunicorn, 2 sync workers, SQLite.
+"""``/browser/list`` (pageSize 20, 10,000 windows) under gunicorn, 2 gthread workers, SQLite.
 
 Baseline: a bare Flask app under gunicorn with the same settings, answering the same
 JSON (a real /browser/list answer fetched first), so the ratio is what our app costs
-on top of gunicorn + Flask + JSON. Target: ours / bare >= 0.50.
+on top of gunicorn + Flask + JSON. Two figures, each ours / bare >= 0.50: the same
+page asked again and again (answered from the revision cache), and a stream where no
+query repeats (every answer computed: the cold path a dashboard's varied queries take).
+The rounds alternate cached, bare and cold, so a noisy moment hits all three alike.
 """
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import sys
 import tempfile
@@ -29,13 +33,19 @@ BODY = dumps({"page": 0, "pageSize": 20})
 
 
 SORTS = ["seq", "id", "name", "remark", "createdTime", "updatedTime"]
+PAGES = WINDOWS // 20 - 1  # pages 1..499 (page 0 is what the cached load asks)
 
 
-def distinct_body(n: int) -> str:
-    """Request n of a stream where no query repeats within 6,000 requests: more than
-    the answer cache holds, so every answer is computed (the cold path)."""
-    return dumps({"page": n % 500, "pageSize": 20, "sortProperties": SORTS[n // 500 % 6],
-                  "sortDirection": "asc" if n // 3000 % 2 else "desc"})
+def distinct_body(n: int) -> bytes:
+    """Request n of a stream where no query repeats within 11,976 requests: more than
+    the answer caches of both workers hold, so every answer is computed. Each is a full
+    page of real windows; an empty keyword filters nothing but is another query."""
+    body = {"page": n % PAGES + 1, "pageSize": 20,
+            "sortProperties": SORTS[n // PAGES % 6],
+            "sortDirection": "asc" if n // (PAGES * 6) % 2 else "desc"}
+    if n // (PAGES * 12) % 2:
+        body["keyword"] = ""
+    return dumps(body)
 
 
 def load(port: int, headers: dict, seconds: float, body=lambda n: BODY
@@ -105,34 +115,31 @@ def run() -> list[Result]:
             bare_answer = wait_ready(bare, bare_log, bare_port, PATH, BODY, headers)
             print(f"  answer size: ours {len(answer)} B, bare {len(bare_answer)} B")
 
-            ports = {"ours": ours_port, "bare": bare_port}
-            for port in ports.values():
+            stream = itertools.count()  # one cold stream across threads and rounds
+            loads = {"ours": (ours_port, lambda n: BODY), "bare": (bare_port, lambda n: BODY),
+                     "cold": (ours_port, lambda n: distinct_body(next(stream)))}
+            for port, _ in loads.values():
                 load(port, headers, WARMUP_S)
-            totals = {name: [0, 0, 0.0] for name in ports}
+            totals = {name: [0, 0, 0.0] for name in loads}
             for _ in range(ROUNDS):
-                for name, port in ports.items():
-                    done, failed, elapsed = load(port, headers, ROUND_S)
+                for name, (port, body) in loads.items():
+                    done, failed, elapsed = load(port, headers, ROUND_S, body)
                     print(f"  round {name}: {done / elapsed:7.1f} req/s"
                           + (f", {failed} failed" if failed else ""))
                     for k, v in enumerate((done, failed, elapsed)):
                         totals[name][k] += v
-            cold, cold_failed, cold_elapsed = load(ours_port, headers, ROUND_S, distinct_body)
-            print(f"  ours, every query different: {cold / cold_elapsed:7.1f} req/s")
         finally:
             for proc in servers:
                 stop_process(proc)
 
     rate = {name: done / elapsed for name, (done, _, elapsed) in totals.items()}
-    failed = sum(t[1] for t in totals.values())
-    ratio = rate["ours"] / rate["bare"]
-    figures = (f"ours {rate['ours']:.1f} req/s, bare {rate['bare']:.1f} req/s"
-               + (f", {failed} failed requests" if failed else ""))
-    cold_rate = cold / cold_elapsed
-    return [Result("list_throughput /browser/list pageSize 20", ratio, figures,
-                   f">= {TARGET:.2f}", ratio >= TARGET and not failed),
-            # For the record, no target: the same page asked again is answered from
-            # the revision cache; this is the rate when no query repeats.
-            Result("list_throughput, no repeated query", cold_rate / rate["bare"],
-                   f"ours {cold_rate:.1f} req/s vs bare {rate['bare']:.1f} req/s"
-                   + (f", {cold_failed} failed" if cold_failed else ""),
-                   "none (information)", not cold_failed)]
+    results = []
+    for name, title in (("ours", "list_throughput /browser/list pageSize 20"),
+                        ("cold", "list_throughput, no repeated query")):
+        failed = totals[name][1] + totals["bare"][1]
+        ratio = rate[name] / rate["bare"]
+        results.append(Result(
+            title, ratio, f"ours {rate[name]:.1f} req/s, bare {rate['bare']:.1f} req/s"
+            + (f", {failed} failed requests" if failed else ""),
+            f">= {TARGET:.2f}", ratio >= TARGET and not failed))
+    return results

@@ -6,7 +6,6 @@ the revision lives in the database, so no answer outlives a change."""
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import OrderedDict
 from contextlib import contextmanager
@@ -84,7 +83,8 @@ class StoredJson:
         return cls(text)
 
 
-_STORED = re.compile(r'"\\u0000(\d+)\\u0000"')
+_PLACEHOLDER = "\0"  # no answer holds NUL: the API refuses it in bodies
+_ENCODED_PLACEHOLDER = '"\\u0000"'
 
 
 class EncodedJson(str):
@@ -95,18 +95,19 @@ class EncodedJson(str):
     def of(cls, value) -> "EncodedJson":
         stored = []
 
-        def placeholder(item):  # "\0<n>\0": no answer holds NUL (the API refuses it)
+        def placeholder(item):
             if not isinstance(item, StoredJson):
                 raise TypeError(f"{type(item).__name__} is not JSON serializable")
             stored.append(item.text)
-            return f"\0{len(stored) - 1}\0"
+            return _PLACEHOLDER
 
         text = _dumps(value, default=placeholder)
         if stored:
-            found = [int(m[1]) for m in _STORED.finditer(text)]
-            if found == list(range(len(stored))):
-                text = _STORED.sub(lambda m: stored[int(m[1])], text)
-            else:  # a string of the answer looked like a placeholder: decode them all
+            parts = text.split(_ENCODED_PLACEHOLDER)
+            if len(parts) == len(stored) + 1:
+                text = "".join(part + stored_text for part, stored_text
+                               in zip(parts, stored)) + parts[-1]
+            else:  # a string of the answer looked like the placeholder: decode them all
                 text = _dumps(value, default=lambda item: json.loads(item.text))
         return cls(text)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from dataclasses import asdict
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import peewee as pw
 
@@ -444,20 +444,20 @@ _SHOWN_TAGS = Prepared(lambda: WindowTag.select(WindowTag.window, Tag.id, Tag.na
                        .order_by(Tag.id))
 
 
-def _stored_time(value):
-    """A DateTimeField's stored value as a datetime (peewee's strptime is ~10x slower
-    than fromisoformat, which reads what peewee writes)."""
+def _time_text(value) -> str | None:
+    """A DateTimeField's stored value as the API's ISO-8601 text. SQLite gives back
+    what peewee wrote, ``str(datetime)``: ISO with a space, turned into the answer's
+    form directly (parsing it and printing it again was a tenth of a cold list)."""
     if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return pw.DateTimeField().python_value(value)
-    return value
+        if len(value) in (19, 26) and value[10] == " ":
+            return f"{value[:10]}T{value[11:]}+00:00"
+        value = pw.DateTimeField().python_value(value)
+    return iso_utc(value)
 
 
 def _reader(field, stored_json: bool):
     if isinstance(field, pw.DateTimeField):
-        return _stored_time
+        return _time_text
     if isinstance(field, JSONText):
         return StoredJson.of_column if stored_json else field.python_value
     if isinstance(field, pw.BooleanField):
@@ -465,8 +465,10 @@ def _reader(field, stored_json: bool):
     return None  # the driver's value is the value (text, numbers)
 
 
-# (field name, converter) of each column of _SHOWN, JSON decoded or kept as stored.
-_SHOWN_READERS = {stored_json: [(f.name, _reader(f, stored_json)) for f in _SHOWN_FIELDS]
+_SHOWN_NAMES = [f.name for f in _SHOWN_FIELDS] + ["group_name"]
+# The columns of _SHOWN that need converting, JSON decoded or kept as stored.
+_SHOWN_READERS = {stored_json: [(f.name, _reader(f, stored_json)) for f in _SHOWN_FIELDS
+                                if _reader(f, stored_json) is not None]
                   for stored_json in (False, True)}
 
 
@@ -481,34 +483,33 @@ def windows_to_api(farm, window_ids: list[int], reveal: bool,
     readers = _SHOWN_READERS[stored_json]
     rows = {}
     for row in _SHOWN.tuples((), [ids]):
-        window = {name: value if read is None or value is None else read(value)
-                  for (name, read), value in zip(readers, row)}
-        rows[window["id"]] = (window, row[-1])
+        window = dict(zip(_SHOWN_NAMES, row))
+        for name, read in readers:
+            if window[name] is not None:
+                window[name] = read(window[name])
+        rows[window["id"]] = window
     tags: dict[int, list] = {i: [] for i in window_ids}
     for window_id, tag_id, name, color in _SHOWN_TAGS.tuples((), [ids]):
         tags[window_id].append({"id": tag_id, "name": name, "color": color})
-    return [window_to_api(window, tags[window_id], group_name,
-                          farm.cipher.decrypt(window["proxy_password_enc"]) if reveal
-                          else None)
-            for window_id in window_ids for window, group_name in [rows[window_id]]]
+    return [window_to_api(rows[i], tags[i], farm.cipher.decrypt(
+        rows[i]["proxy_password_enc"]) if reveal else None) for i in window_ids]
 
 
-def window_to_api(window: dict, tags: list, group_name, password: str | None) -> dict:
-    """``window``: its fields' values by name. ``password`` None: the caller may not
-    see proxy secrets (the password, and the extraction URLs, which carry the
-    provider's key)."""
+def window_to_api(window: dict, tags: list, password: str | None) -> dict:
+    """``window``: a row of ``_SHOWN`` by field name (times as ISO text). ``password``
+    None: the caller may not see proxy secrets (the password, and the extraction
+    URLs, which carry the provider's key)."""
     data = {field: window[column] for field, column in COLUMNS.items()}
     if password is None:
         data["dynamicIpUrl"] = data["refreshProxyUrl"] = ""
     data.update({
         "id": window["id"], "seq": window["seq"], "uuid": window["uuid"],
-        "groupId": window["group"] or 0, "groupName": group_name or "",
+        "groupId": window["group"] or 0, "groupName": window["group_name"] or "",
         "tagIds": [t["id"] for t in tags], "tags": tags,
         "proxyPassword": password or "",
         "isDelete": window["deleted_at"] is not None,
-        "createdTime": iso_utc(window["created_at"]),
-        "updatedTime": iso_utc(window["updated_at"]),
-        "deletedTime": iso_utc(window["deleted_at"]),
+        "createdTime": window["created_at"], "updatedTime": window["updated_at"],
+        "deletedTime": window["deleted_at"],
         "recycleBinRemark": window["recycle_bin_remark"],
         "openStatus": window["open_status"], "openAgent": window["open_agent"],
         "openPid": window["open_pid"],
