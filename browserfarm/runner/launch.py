@@ -14,10 +14,9 @@ from browserfarm.db import write_transaction
 from browserfarm.models import Window, Worker, utcnow
 from browserfarm.net.proxy import ProxyFailure
 from browserfarm.net.relay import RelayLimits
-from browserfarm.permissions import Caller
 from browserfarm.runner.recorder import Recorder
 from browserfarm.runner.state import Active
-from browserfarm.services.proxies import ProxyService
+from browserfarm.services.proxies import window_proxy
 from browserfarm.services.windows import windows_to_api
 from browserfarm.services.workers import end_now, forget_lock, short_reason, worker_lock
 
@@ -117,8 +116,7 @@ class Launcher:
         window = Window.by_ref(worker.account_id, {"id": worker.window_id}, deleted=None)
         shown = windows_to_api(self.farm, [window.id], reveal=True)[0]
         try:  # resolving a window's proxy asks no user permission
-            proxy = ProxyService(self.farm, Caller(worker.account_id, frozenset())
-                                 ).of_window(window)
+            proxy = window_proxy(self.farm, window)
         except ProxyFailure as failure:
             raise RuntimeError(f"the window's proxy failed: {failure}") from None
         proxy_type = self.farm.plugins.proxy_types.get(proxy.type)

@@ -16,7 +16,7 @@ from peewee import IntegrityError, chunked
 from browserfarm import permissions as perm
 from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.net.extraction import BadLine, extract, fetch, parse_line
+from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch, parse_line
 from browserfarm.net.ipcheck import BadAnswer, IpInfo
 from browserfarm.models import PoolProxy, Window, utcnow
 from browserfarm.net.proxy import ProxyFailure, ProxySettings, check_proxy_type
@@ -136,43 +136,14 @@ class ProxyService:
     # ----- where a window's proxy comes from ----------------------------------------
 
     def of_window(self, window: Window, fresh: bool = False) -> ProxySettings:
-        """The proxy a window uses now. Extracted proxies (proxyMethod 3) are fetched
-        when there is none yet, when ``fresh``, or with isDynamicIpChangeIp."""
-        cipher = self.farm.cipher
-        if window.proxy_method == 3:
-            stored = window.extracted_proxy
-            if fresh or window.is_dynamic_ip_change_ip or not stored:
-                return self._extract_for(window)
-            return ProxySettings(stored["type"], stored["host"], stored["port"],
-                                 stored.get("username", ""),
-                                 cipher.decrypt(stored.get("password_enc", "")))
-        if window.proxy_method == 4:
-            return self._pool_settings(self._pool_proxy(window.proxy_id))
-        return ProxySettings(window.proxy_type, window.host, window.port,
-                             window.proxy_username, cipher.decrypt(window.proxy_password_enc))
+        return window_proxy(self.farm, window, fresh)
 
     def refresh(self, window: Window) -> ProxySettings:
         """Rotate: call the window's refreshProxyUrl (if any); an extracted proxy is
         extracted anew."""
         if window.refresh_proxy_url:
             fetch(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
-        return self.of_window(window, fresh=window.proxy_method == 3)
-
-    def _extract_for(self, window: Window) -> ProxySettings:
-        default_type = (window.proxy_type if window.proxy_type not in ("", "direct")
-                        else DEFAULT_EXTRACTED_TYPE)
-        channel = window.dynamic_ip_channel if window.dynamic_ip_channel in (
-            "host:port:user:pass", "user:pass:host:port", "user:pass@host:port", "json"
-        ) else "auto"
-        settings = extract(window.dynamic_ip_url, default_type, channel,
-                           self.farm.settings.proxy_timeout)
-        stored = {"type": settings.type, "host": settings.host, "port": settings.port,
-                  "username": settings.username,
-                  "password_enc": self.farm.cipher.encrypt(settings.password)}
-        with account_write(self.farm, self.account_id):
-            Window.update(extracted_proxy=stored, extracted_at=utcnow()).where(
-                Window.id == window.id).execute()
-        return settings
+        return window_proxy(self.farm, window, fresh=window.proxy_method == 3)
 
     # ----- the pool -------------------------------------------------------------------
 
@@ -349,3 +320,41 @@ class ProxyService:
                 "proxyPassword": self.farm.cipher.decrypt(item.password_enc) if reveal else "",
                 "remark": item.remark, "lastCheck": item.last_check}
 
+
+# ----- where a window's proxy comes from (scoped to the window's own account) ----------
+
+def window_proxy(farm, window: Window, fresh: bool = False) -> ProxySettings:
+    """The proxy a window uses now. Extracted proxies (proxyMethod 3) are fetched
+    when there is none yet, when ``fresh``, or with isDynamicIpChangeIp."""
+    cipher = farm.cipher
+    if window.proxy_method == 3:
+        stored = window.extracted_proxy
+        if fresh or window.is_dynamic_ip_change_ip or not stored:
+            return _extract_for(farm, window)
+        return ProxySettings(stored["type"], stored["host"], stored["port"],
+                             stored.get("username", ""),
+                             cipher.decrypt(stored.get("password_enc", "")))
+    if window.proxy_method == 4:
+        item = PoolProxy.get_or_none(PoolProxy.id == window.proxy_id,
+                                     PoolProxy.account == window.account_id)
+        if item is None:
+            raise NotFound(f"Pool proxy not found: {window.proxy_id}")
+        return ProxySettings(item.proxy_type, item.host, item.port, item.username,
+                             cipher.decrypt(item.password_enc))
+    return ProxySettings(window.proxy_type, window.host, window.port,
+                         window.proxy_username, cipher.decrypt(window.proxy_password_enc))
+
+
+def _extract_for(farm, window: Window) -> ProxySettings:
+    default_type = (window.proxy_type if window.proxy_type not in ("", "direct")
+                    else DEFAULT_EXTRACTED_TYPE)
+    channel = window.dynamic_ip_channel if window.dynamic_ip_channel in FORMATS else "auto"
+    settings = extract(window.dynamic_ip_url, default_type, channel,
+                       farm.settings.proxy_timeout)
+    stored = {"type": settings.type, "host": settings.host, "port": settings.port,
+              "username": settings.username,
+              "password_enc": farm.cipher.encrypt(settings.password)}
+    with account_write(farm, window.account_id):
+        Window.update(extracted_proxy=stored, extracted_at=utcnow()).where(
+            Window.id == window.id).execute()
+    return settings
