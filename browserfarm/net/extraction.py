@@ -13,12 +13,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
+from browserfarm.net.fetch import FetchFailed, FetchTimeout, TooLarge, fetch
 from browserfarm.net.proxy import ProxyFailure, ProxySettings
 
 FORMATS = ("auto", "host:port:user:pass", "user:pass:host:port", "user:pass@host:port",
@@ -88,7 +86,7 @@ def parse_text(text: str, default_type: str, fmt: str = "auto") -> list[ParsedLi
 def extract(url: str, default_type: str, fmt: str = "auto",
             timeout: float = 10.0) -> ProxySettings:
     """Ask an extraction API for a proxy: the first one its answer holds."""
-    body = fetch(url, timeout)
+    body = fetch_text(url, timeout)
     if not body.strip():
         raise ProxyFailure("extraction_failed", "the extraction URL answered nothing")
     if re.match(r"\s*<(!doctype|html|\?xml)", body, re.I):
@@ -106,31 +104,20 @@ def extract(url: str, default_type: str, fmt: str = "auto",
     raise ProxyFailure("extraction_failed", f"no proxy in the answer ({reason})")
 
 
-def fetch(url: str, timeout: float = 10.0) -> str:
+def fetch_text(url: str, timeout: float = 10.0) -> str:
     """GET ``url`` (extraction or refresh): its text, or ``ProxyFailure``."""
-    deadline = time.monotonic() + timeout  # httpx's timeout is per read
     try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                if time.monotonic() > deadline:
-                    raise ProxyFailure("timeout", f"no full answer from {_safe(url)} "
-                                                  f"within {timeout:g}s")
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise ProxyFailure("extraction_failed",
-                                       f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
-            if response.status_code >= 400:
-                raise ProxyFailure("extraction_failed",
-                                   f"the URL answered HTTP {response.status_code}")
-            return b"".join(chunks).decode(response.encoding or "utf-8", errors="replace")
-    except httpx.TimeoutException:
-        raise ProxyFailure("timeout", f"no answer from {_safe(url)} within {timeout:g}s"
-                           ) from None
-    except httpx.HTTPError as exc:
-        raise ProxyFailure("extraction_failed", f"{_safe(url)}: {exc.__class__.__name__}"
-                           ) from None
+        answer = fetch(url, timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
+    except FetchTimeout as exc:
+        raise ProxyFailure("timeout", f"no {'full ' if exc.answered else ''}answer from "
+                                      f"{_safe(url)} within {timeout:g}s") from None
+    except TooLarge as exc:
+        raise ProxyFailure("extraction_failed", str(exc)) from None
+    except FetchFailed as exc:
+        raise ProxyFailure("extraction_failed", f"{_safe(url)}: {exc.kind}") from None
+    if answer.status >= 400:
+        raise ProxyFailure("extraction_failed", f"the URL answered HTTP {answer.status}")
+    return answer.text()
 
 
 def _safe(url: str) -> str:

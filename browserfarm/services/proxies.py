@@ -10,13 +10,13 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-import httpx
 from peewee import IntegrityError, chunked
 
 from browserfarm import permissions as perm
 from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
-from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch, parse_line
+from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch_text, parse_line
+from browserfarm.net.fetch import FetchFailed, FetchTimeout, TooLarge, fetch
 from browserfarm.net.ipcheck import BadAnswer, IpInfo
 from browserfarm.models import PoolProxy, Window, utcnow
 from browserfarm.net.proxy import ProxyFailure, ProxySettings, check_proxy_type
@@ -85,14 +85,17 @@ def ask_through(relay, service, url: str, timeout: float) -> IpInfo:
     """What ``service`` (an IP-check class) at ``url`` says of the exit IP, asked
     through ``relay``; a ``ProxyFailure`` with its kind otherwise."""
     try:
-        status, body = _get_bounded(url, relay.port, timeout)
-    except httpx.ProxyError as exc:  # the relay refused: it knows what the proxy said
+        answer = fetch(url, timeout=timeout, max_bytes=MAX_ANSWER_BYTES,
+                       proxy=f"socks5://127.0.0.1:{relay.port}", follow_redirects=False,
+                       headers={"Accept": "application/json"})
+    except FetchTimeout as exc:
+        raise ProxyFailure("timeout", f"no {'full ' if exc.answered else ''}answer within "
+                                      f"{timeout:g}s") from None
+    except TooLarge:
+        raise ProxyFailure("bad_response", "the answer is too large") from None
+    except FetchFailed as exc:  # the relay refused or failed: it knows what the proxy said
         raise relay.stats.last_failure or ProxyFailure("bad_response", str(exc)) from None
-    except httpx.TimeoutException:
-        raise ProxyFailure("timeout", f"no answer within {timeout:g}s") from None
-    except httpx.HTTPError as exc:
-        raise relay.stats.last_failure or ProxyFailure(
-            "bad_response", str(exc) or exc.__class__.__name__) from None
+    status, body = answer.status, answer.body
     if status >= 400:
         raise ProxyFailure("bad_response", f"{service.name} answered HTTP {status}")
     try:
@@ -106,23 +109,6 @@ def ask_through(relay, service, url: str, timeout: float) -> IpInfo:
 
 
 MAX_ANSWER_BYTES = 256 * 1024
-
-
-def _get_bounded(url: str, relay_port: int, timeout: float) -> tuple[int, bytes]:
-    """GET through the relay, with an overall deadline and a size cap: a server that
-    trickles bytes can't hold the caller longer than ``timeout``."""
-    deadline = time.monotonic() + timeout
-    with httpx.Client(proxy=f"socks5://127.0.0.1:{relay_port}", timeout=timeout,
-                      trust_env=False) as client:
-        with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) > MAX_ANSWER_BYTES:
-                    raise ProxyFailure("bad_response", "the answer is too large")
-                if time.monotonic() > deadline:
-                    raise ProxyFailure("timeout", f"no full answer within {timeout:g}s")
-            return response.status_code, bytes(body)
 
 
 class ProxyService:
@@ -142,7 +128,7 @@ class ProxyService:
         """Rotate: call the window's refreshProxyUrl (if any); an extracted proxy is
         extracted anew."""
         if window.refresh_proxy_url:
-            fetch(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
+            fetch_text(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
         return window_proxy(self.farm, window, fresh=window.proxy_method == 3)
 
     # ----- the pool -------------------------------------------------------------------
