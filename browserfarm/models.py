@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid as uuidlib
+from array import array
 from datetime import datetime, timezone
 
 import peewee as pw
@@ -206,6 +207,18 @@ class Window(BaseModel):
                                  [account_id, *values, limit, offset])
         return [row[0] for row in rows]
 
+    @classmethod
+    def list_order(cls, account_id: int, deleted: bool, filters: dict, sort: str,
+                   ascending: bool) -> array:
+        """The ids of all the windows ``filters`` keep, in the order of ``list_page``
+        (whose pages are slices of it)."""
+        shape, values = _list_shape(filters)
+        cursor = _LIST_ORDER.execute((deleted, shape, sort, ascending), [account_id, *values])
+        try:
+            return array("q", (row[0] for row in cursor))
+        finally:
+            cursor.close()
+
 
 class PoolProxy(BaseModel):
     """A proxy of the account's pool; windows bind one with proxyMethod 4."""
@@ -382,12 +395,13 @@ _LIST_COUNT = Prepared(lambda deleted, shape: _listed(
     Window.select(pw.fn.COUNT(Window.id)), deleted, shape))
 
 
-def _page_select(deleted: bool, shape: tuple, sort: str, ascending: bool):
+def _ordered_select(deleted: bool, shape: tuple, sort: str, ascending: bool):
     column = getattr(Window, LIST_SORTS[sort])
     order = [column.asc() if ascending else column.desc()]
     if sort not in UNIQUE_SORTS:  # the (account, deleted_at, column, id DESC) indexes
         order.append(Window.id.desc())
-    return _listed(Window.select(Window.id), deleted, shape).order_by(*order).limit(0).offset(0)
+    return _listed(Window.select(Window.id), deleted, shape).order_by(*order)
 
 
-_LIST_PAGE = Prepared(_page_select)
+_LIST_ORDER = Prepared(_ordered_select)
+_LIST_PAGE = Prepared(lambda *shape: _ordered_select(*shape).limit(0).offset(0))
