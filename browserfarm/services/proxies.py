@@ -1,5 +1,7 @@
-"""Proxies of windows and of the account's pool: where a window's proxy comes from,
-the pool itself, and checks (reachable? which exit IP, where, how fast?).
+"""Proxies of windows and of the account's pool: a window's proxy fields (their rules,
+columns and checks: ``WindowProxy``), where a window's proxy comes from
+(``window_proxy``), the pool itself, and checks (reachable? which exit IP, where, how
+fast?).
 
 A check goes through a relay exactly as a browser would: the relay dials the proxy
 with the window's proxy type, and an HTTP client asks an IP-check service through it.
@@ -15,15 +17,43 @@ from peewee import IntegrityError, chunked
 from browserfarm import permissions as perm
 from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
+from browserfarm.models import PoolProxy, Window, utcnow
 from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch_text, parse_line
 from browserfarm.net.fetch import FetchFailed, FetchTimeout, TooLarge, fetch
+from browserfarm.net.geo import follow_ip
 from browserfarm.net.ipcheck import BadAnswer, IpInfo
-from browserfarm.models import PoolProxy, Window, utcnow
-from browserfarm.net.proxy import ProxyFailure, ProxySettings, check_proxy_type
+from browserfarm.net.proxy import ProxyFailure, ProxySettings, canonical_type, check_proxy_type
 from browserfarm.net.relay import RelayLimits
 from browserfarm.services.revisions import account_write
 
 DEFAULT_EXTRACTED_TYPE = "socks5"
+
+# A window's proxy fields (API name -> Window column), in the order the API shows them.
+WINDOW_PROXY_COLUMNS = {
+    "proxyMethod": "proxy_method",
+    "proxyType": "proxy_type",
+    "host": "host",
+    "port": "port",
+    "proxyUserName": "proxy_username",
+    "proxyId": "proxy_id",
+    "dynamicIpUrl": "dynamic_ip_url",
+    "dynamicIpChannel": "dynamic_ip_channel",
+    "isDynamicIpChangeIp": "is_dynamic_ip_change_ip",
+    "refreshProxyUrl": "refresh_proxy_url",
+    "ipCheckService": "ip_check_service",
+    "enableSocks5Udp": "enable_socks5_udp",
+}
+# The fields that make up the proxy: saved together, reset together (ipCheckService is
+# only how it is checked).
+PROXY_FIELDS = ("proxyMethod", "proxyType", "host", "port", "proxyUserName", "proxyPassword",
+                "proxyId", "dynamicIpUrl", "dynamicIpChannel", "isDynamicIpChangeIp",
+                "refreshProxyUrl", "enableSocks5Udp")
+PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": None,
+                  "proxyUserName": "", "proxyPassword": "", "proxyId": None,
+                  "dynamicIpUrl": "", "dynamicIpChannel": "", "isDynamicIpChangeIp": False,
+                  "refreshProxyUrl": "", "enableSocks5Udp": False}
+# Shown only to callers who may see proxy secrets: they carry the provider's key.
+SECRET_URL_FIELDS = ("dynamicIpUrl", "refreshProxyUrl")
 
 
 @dataclass
@@ -118,18 +148,6 @@ class ProxyService:
         self.farm = farm
         self.caller = caller
         self.account_id = caller.account_id
-
-    # ----- where a window's proxy comes from ----------------------------------------
-
-    def of_window(self, window: Window, fresh: bool = False) -> ProxySettings:
-        return window_proxy(self.farm, window, fresh)
-
-    def refresh(self, window: Window) -> ProxySettings:
-        """Rotate: call the window's refreshProxyUrl (if any); an extracted proxy is
-        extracted anew."""
-        if window.refresh_proxy_url:
-            fetch_text(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
-        return window_proxy(self.farm, window, fresh=window.proxy_method == 3)
 
     # ----- the pool -------------------------------------------------------------------
 
@@ -305,6 +323,96 @@ class ProxyService:
                 "port": item.port, "proxyUserName": item.username,
                 "proxyPassword": self.farm.cipher.decrypt(item.password_enc) if reveal else "",
                 "remark": item.remark, "lastCheck": item.last_check}
+
+
+# ----- a window's proxy fields ----------------------------------------------------------
+
+class WindowProxy:
+    """The rules of a window's proxy fields (API names), for the windows of one account:
+    validated, turned into columns, read back, checked and rotated. Permissions are the
+    caller's business (services.windows)."""
+
+    def __init__(self, farm, account_id: int):
+        self.farm = farm
+        self.account_id = account_id
+
+    def columns(self, data: dict, window: Window | None = None) -> dict:
+        """The Window columns for the proxy fields of ``data``, validated. Fields not
+        given keep ``window``'s values (an edit; nothing when no proxy field is given),
+        or without a window take their defaults (a new window, or a batch that sets the
+        same proxy everywhere: nothing of an older proxy lingers)."""
+        given = {k: v for k, v in data.items() if k in PROXY_FIELDS}
+        if window is not None and not given:
+            return {}
+        proxy = (self.fields_of(window) if window is not None else PROXY_DEFAULTS) | given
+        self.validate(proxy)
+        columns = {WINDOW_PROXY_COLUMNS[k]: v for k, v in proxy.items()
+                   if k in WINDOW_PROXY_COLUMNS}
+        columns["proxy_method"] = int(proxy["proxyMethod"])
+        columns["proxy_password_enc"] = self.farm.cipher.encrypt(proxy["proxyPassword"] or "")
+        # A proxy extracted under the old settings must not outlive them.
+        columns["extracted_proxy"], columns["extracted_at"] = None, None
+        for text in ("host", "proxy_username", "dynamic_ip_url", "dynamic_ip_channel",
+                     "refresh_proxy_url"):
+            columns[text] = columns.get(text) or ""
+        return columns
+
+    def fields_of(self, window: Window) -> dict:
+        """The window's proxy fields as saved (its password decrypted)."""
+        proxy = {k: getattr(window, WINDOW_PROXY_COLUMNS[k]) for k in PROXY_FIELDS
+                 if k in WINDOW_PROXY_COLUMNS}
+        proxy["proxyPassword"] = self.farm.cipher.decrypt(window.proxy_password_enc)
+        return proxy
+
+    def validate(self, proxy: dict) -> None:
+        """A whole set of proxy fields fits its proxyMethod (the proxy source plugin's
+        rules) and, for a pool proxy, names one of the account's pool."""
+        proxy["proxyType"] = canonical_type(proxy["proxyType"])
+        plugins = self.farm.plugins
+        source = plugins.proxy_source_for_method(int(proxy["proxyMethod"]))
+        if source is None:
+            methods = sorted(s.method for s in plugins.proxy_sources)
+            raise InvalidInput("proxyMethod", f"must be one of {methods}")
+        source.validate(proxy, plugins)
+        if source.method == 4 and not PoolProxy.select().where(
+                PoolProxy.id == proxy["proxyId"],
+                PoolProxy.account == self.account_id).exists():
+            raise InvalidInput("proxyId", f"no proxy {proxy['proxyId']} in the pool")
+
+    def check_ip_service(self, name) -> None:
+        """``ipCheckService``, when given, names a registered IP-check service."""
+        services = self.farm.plugins.ip_check_services
+        if name and not services.known(name):
+            known = ", ".join(services.names())
+            raise InvalidInput("ipCheckService", f"unknown service {name!r} (known: {known})")
+
+    def check(self, window: Window, service: str | None = None) -> dict:
+        """Check the window's proxy as an open would use it."""
+        return self._checked(window, service, lambda: window_proxy(self.farm, window))
+
+    def refresh(self, window: Window, service: str | None = None) -> dict:
+        """Rotate: call the window's refreshProxyUrl (if any), extract an extracted
+        proxy anew, then check the new one."""
+        def rotated():
+            if window.refresh_proxy_url:
+                fetch_text(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
+            return window_proxy(self.farm, window, fresh=window.proxy_method == 3)
+        return self._checked(window, service, rotated)
+
+    def _checked(self, window: Window, service: str | None, settings_of) -> dict:
+        service = service or window.ip_check_service or "ip-api"
+        try:
+            settings = settings_of()
+        except ProxyFailure as failure:  # e.g. the extraction URL failed
+            return asdict(CheckResult(False, service, kind=failure.kind,
+                                      message=failure.message))
+        result = check(self.farm, settings, service)
+        answer = asdict(result)
+        if result.reachable:  # what the window's isIpCreate* flags take from this IP
+            followed = follow_ip(window.fingerprint or {}, result.info())
+            answer["fingerprint"] = {k: v for k, v in followed.items()
+                                     if (window.fingerprint or {}).get(k) != v}
+        return answer
 
 
 # ----- where a window's proxy comes from (scoped to the window's own account) ----------

@@ -8,7 +8,6 @@ whatever the number of ids.
 from __future__ import annotations
 
 import uuid as uuidlib
-from dataclasses import asdict
 from datetime import timedelta
 
 import peewee as pw
@@ -17,32 +16,20 @@ from browserfarm import permissions as perm
 from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND, WindowBackend
 from browserfarm.db import Prepared, database, json_merge, one_of, one_of_value, write_transaction
 from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput
-from browserfarm.models import (JSONText, Account, Group, PoolProxy, Tag, Window, WindowTag,
-                                iso_utc, utcnow)
-from browserfarm.net.geo import follow_ip
-from browserfarm.net.proxy import ProxyFailure, canonical_type
-from browserfarm.services.proxies import CheckResult, ProxyService
-from browserfarm.services.proxies import check as check_proxy_settings
+from browserfarm.models import (JSONText, Account, Group, Tag, Window, WindowTag, iso_utc,
+                                utcnow)
+from browserfarm.net.proxy import ProxyFailure
+from browserfarm.services.proxies import (PROXY_FIELDS, SECRET_URL_FIELDS, WINDOW_PROXY_COLUMNS,
+                                         WindowProxy, window_proxy)
 from browserfarm.services.revisions import (EncodedJson, StoredJson, account_write,
                                            current_revision)
 
 
-# API field -> Window column, for the plain fields.
+# API field -> Window column, for the plain fields (the proxy's: services.proxies).
 COLUMNS = {
     "name": "name",
     "remark": "remark",
-    "proxyMethod": "proxy_method",
-    "proxyType": "proxy_type",
-    "host": "host",
-    "port": "port",
-    "proxyUserName": "proxy_username",
-    "proxyId": "proxy_id",
-    "dynamicIpUrl": "dynamic_ip_url",
-    "dynamicIpChannel": "dynamic_ip_channel",
-    "isDynamicIpChangeIp": "is_dynamic_ip_change_ip",
-    "refreshProxyUrl": "refresh_proxy_url",
-    "ipCheckService": "ip_check_service",
-    "enableSocks5Udp": "enable_socks5_udp",
+    **WINDOW_PROXY_COLUMNS,
     "browserFingerPrint": "fingerprint",
     "config": "config",
     "syncCookies": "sync_cookies",
@@ -52,13 +39,6 @@ COLUMNS = {
     "url": "url",
     "cookie": "cookie",
 }
-PROXY_FIELDS = ("proxyMethod", "proxyType", "host", "port", "proxyUserName", "proxyPassword",
-                "proxyId", "dynamicIpUrl", "dynamicIpChannel", "isDynamicIpChangeIp",
-                "refreshProxyUrl", "enableSocks5Udp")
-PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": None,
-                  "proxyUserName": "", "proxyPassword": "", "proxyId": None,
-                  "dynamicIpUrl": "", "dynamicIpChannel": "", "isDynamicIpChangeIp": False,
-                  "refreshProxyUrl": "", "enableSocks5Udp": False}
 # API sort -> Window column (see Window.list_page).
 SORTS = {"seq": "seq", "id": "id", "name": "name", "remark": "remark",
          "createdTime": "created_at", "updatedTime": "updated_at"}
@@ -73,6 +53,7 @@ class WindowService:
         self.farm = farm
         self.caller = caller
         self.account_id = caller.account_id
+        self.proxy = WindowProxy(farm, caller.account_id)
 
     # ----- reading -------------------------------------------------------------
 
@@ -169,9 +150,7 @@ class WindowService:
         ids = data.pop("ids")
         self.caller.require(perm.for_ids(ids, perm.BROWSER_UPDATE_SINGLE,
                                          perm.BROWSER_UPDATE_BATCH))
-        proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
-        self._check_proxy(proxy)
-        changes = self._proxy_columns(proxy)
+        changes = self.proxy.columns(data)
         if "ipCheckService" in data:
             changes.update(self._plain_changes({"ipCheckService": data["ipCheckService"]}))
         with account_write(self.farm, self.account_id):
@@ -180,13 +159,9 @@ class WindowService:
         return {"ids": window_ids, "updated": len(window_ids)}
 
     def delete(self, data: dict) -> dict:
-        """First phase: into the recycle bin. ``ids``, or one of id/browserId/uuid."""
+        """First phase: into the recycle bin. ``ids``, or one of id/browserId/uuid
+        (exactly one form: the request schema's rule, api.windows.DeleteArgs)."""
         self.caller.require(perm.BROWSER_DELETE_RECYCLE)
-        single = [data[k] for k in ("id", "browserId", "uuid") if k in data]
-        if data.get("ids") and single:
-            raise InvalidInput("ids", "give either ids or one of id, browserId, uuid")
-        if not data.get("ids") and not single:
-            raise InvalidInput("id", "one of id, browserId, uuid or ids is required")
         with account_write(self.farm, self.account_id):
             # The aliases of the single form must all name the same window.
             window_ids = Window.ids_of(self.account_id, data["ids"]) if data.get("ids") else [Window.by_ref(self.account_id, data).id]
@@ -212,30 +187,13 @@ class WindowService:
     def check_proxy(self, ref: dict, service: str | None = None) -> dict:
         """Check the window's proxy as an open would use it."""
         self.caller.require(perm.PROXY_CHECK)
-        window = Window.by_ref(self.account_id, ref)
-        return self._checked(window, service, lambda p: p.of_window(window))
+        return self.proxy.check(Window.by_ref(self.account_id, ref), service)
 
     def refresh_proxy(self, ref: dict, service: str | None = None) -> dict:
         """Rotate the window's proxy, then check the new one."""
         self.caller.require(perm.BROWSER_UPDATE_SINGLE)
         self.caller.require(perm.PROXY_CHECK)
-        window = Window.by_ref(self.account_id, ref)
-        return self._checked(window, service, lambda p: p.refresh(window))
-
-    def _checked(self, window, service, settings_of) -> dict:
-        service = service or window.ip_check_service or "ip-api"
-        try:
-            settings = settings_of(ProxyService(self.farm, self.caller))
-        except ProxyFailure as failure:  # e.g. the extraction URL failed
-            return asdict(CheckResult(False, service, kind=failure.kind,
-                                      message=failure.message))
-        result = check_proxy_settings(self.farm, settings, service)
-        answer = asdict(result)
-        if result.reachable:  # what the window's isIpCreate* flags take from this IP
-            followed = follow_ip(window.fingerprint or {}, result.info())
-            answer["fingerprint"] = {k: v for k, v in followed.items()
-                                     if (window.fingerprint or {}).get(k) != v}
-        return answer
+        return self.proxy.refresh(Window.by_ref(self.account_id, ref), service)
 
     # ----- what the Local API agent asks ---------------------------------------------
 
@@ -246,7 +204,7 @@ class WindowService:
         self.caller.require(perm.BROWSER_PROXY_REVEAL)  # the answer holds the secrets
         window = Window.by_ref(self.account_id, ref)
         try:
-            proxy = ProxyService(self.farm, self.caller).of_window(window, fresh=fresh_proxy)
+            proxy = window_proxy(self.farm, window, fresh=fresh_proxy)
         except ProxyFailure as failure:  # e.g. the extraction URL failed
             raise FarmError(f"{failure.kind}: {failure.message}",
                             {"kind": failure.kind}) from None
@@ -283,13 +241,12 @@ class WindowService:
     # ----- internals -----------------------------------------------------------
 
     def _create(self, data: dict) -> dict:
-        proxy = PROXY_DEFAULTS | {k: v for k, v in data.items() if k in PROXY_FIELDS}
-        self._check_proxy(proxy)
+        proxy_columns = self.proxy.columns(data)
         with account_write(self.farm, self.account_id):
             seq = (Window.select(pw.fn.MAX(Window.seq))
                    .where(Window.account == self.account_id).scalar() or 0) + 1
             columns = self._plain_changes(data)
-            columns.update(self._proxy_columns(proxy))
+            columns.update(proxy_columns)
             columns["name"] = columns.get("name") or f"Window {seq}"
             window = Window.create(account=self.account_id, uuid=str(uuidlib.uuid4()),
                                    seq=seq, **columns)
@@ -301,11 +258,7 @@ class WindowService:
         with account_write(self.farm, self.account_id):
             window = Window.by_ref(self.account_id, data)
             changes = self._plain_changes(data)
-            if any(k in data for k in PROXY_FIELDS):
-                proxy = self._proxy_of(window) | {k: v for k, v in data.items()
-                                                  if k in PROXY_FIELDS}
-                self._check_proxy(proxy)
-                changes.update(self._proxy_columns(proxy))
+            changes.update(self.proxy.columns(data, window))
             self._apply([window.id], changes, data.get("tagIds"))
             window = Window.get_by_id(window.id)
         return self._to_api([window])[0]
@@ -317,7 +270,7 @@ class WindowService:
                 changes[column] = data[field]
         self._check_json_fields(data)
         if "ipCheckService" in data:
-            self._check_ip_service(data["ipCheckService"])
+            self.proxy.check_ip_service(data["ipCheckService"])
         if "groupId" in data:
             changes["group"] = self._group_id(data["groupId"])
         return changes
@@ -372,23 +325,6 @@ class WindowService:
             raise InvalidInput("tagIds", f"tags do not exist: {', '.join(map(str, missing))}")
         return wanted
 
-    def _check_proxy(self, proxy: dict) -> None:
-        proxy["proxyType"] = canonical_type(proxy["proxyType"])
-        source = self.farm.plugins.proxy_source_for_method(int(proxy["proxyMethod"]))
-        if source is None:
-            methods = sorted(s.method for s in self.farm.plugins.proxy_sources)
-            raise InvalidInput("proxyMethod", f"must be one of {methods}")
-        source.validate(proxy, self.farm.plugins)
-        if source.method == 4 and not PoolProxy.select().where(
-                PoolProxy.id == proxy["proxyId"],
-                PoolProxy.account == self.account_id).exists():
-            raise InvalidInput("proxyId", f"no proxy {proxy['proxyId']} in the pool")
-
-    def _check_ip_service(self, name):
-        if name and not self.farm.plugins.ip_check_services.known(name):
-            known = ", ".join(self.farm.plugins.ip_check_services.names())
-            raise InvalidInput("ipCheckService", f"unknown service {name!r} (known: {known})")
-
     def _check_json_fields(self, data: dict) -> None:
         if "browserFingerPrint" in data:
             self._check_fingerprint(data["browserFingerPrint"])
@@ -407,22 +343,6 @@ class WindowService:
         if backend is not None and not backend.accepts_version(fingerprint.get("coreVersion")):
             raise InvalidInput("browserFingerPrint.coreVersion",
                                f"newer than the installed {backend.name} ({backend.version()})")
-
-    def _proxy_columns(self, proxy: dict) -> dict:
-        columns = {COLUMNS[k]: v for k, v in proxy.items() if k in COLUMNS}
-        columns["proxy_method"] = int(proxy["proxyMethod"])
-        columns["proxy_password_enc"] = self.farm.cipher.encrypt(proxy["proxyPassword"] or "")
-        # A proxy extracted under the old settings must not outlive them.
-        columns["extracted_proxy"], columns["extracted_at"] = None, None
-        for text in ("host", "proxy_username", "dynamic_ip_url", "dynamic_ip_channel",
-                     "refresh_proxy_url"):
-            columns[text] = columns.get(text) or ""
-        return columns
-
-    def _proxy_of(self, window) -> dict:
-        proxy = {k: getattr(window, COLUMNS[k]) for k in PROXY_FIELDS if k in COLUMNS}
-        proxy["proxyPassword"] = self.farm.cipher.decrypt(window.proxy_password_enc)
-        return proxy
 
     def _to_api(self, windows: list[Window], reveal: bool | None = None) -> list[dict]:
         if reveal is None:
@@ -512,7 +432,8 @@ def window_to_api(window: dict, tags: list, password: str | None) -> dict:
     URLs, which carry the provider's key)."""
     data = {field: window[column] for field, column in COLUMNS.items()}
     if password is None:
-        data["dynamicIpUrl"] = data["refreshProxyUrl"] = ""
+        for field in SECRET_URL_FIELDS:
+            data[field] = ""
     data.update({
         "id": window["id"], "seq": window["seq"], "uuid": window["uuid"],
         "groupId": window["group"] or 0, "groupName": window["group_name"] or "",
