@@ -5,6 +5,8 @@ are rendered by ``browserfarm.api.errors``).
 |------|------|------------------------------------------------------|
 | 0    | 200  | success                                              |
 | 211  | 400  | missing parameter, wrong type, unsupported combination |
+| 211  | 405  | a method other than POST (``Allow`` names it)        |
+| 211  | 413  | a body over the app's limit                          |
 | 401  | 401  | no or invalid token (cloud) / not logged in (local)  |
 | 403  | 403  | the token lacks the endpoint's permission            |
 | 404  | 404  | unknown API, or unknown / foreign id                 |
@@ -23,7 +25,7 @@ STATUS_OF_CODE = {0: 200, 211: 400, 401: 401, 403: 403, 404: 404, 500: 500}
 
 
 class ErrorEnvelopeSchema(Schema):
-    code = fields.Integer(required=True, metadata={"enum": sorted(STATUS_OF_CODE)})
+    code = fields.Integer(required=True, metadata={"enum": sorted(set(STATUS_OF_CODE) - {0})})
     msg = fields.String(required=True)
     data = fields.Dict(required=True)
 
