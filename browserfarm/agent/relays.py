@@ -16,7 +16,7 @@ from browserfarm.errors import FarmError, InvalidInput
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
 from browserfarm.net.relay import Relay, RelayHub, RelayLimits
-from browserfarm.services.proxies import ask_through
+from browserfarm.net.ipcheck import ask_through
 
 IP_FLAGS = ("isIpCreateTimeZone", "isIpCreatePosition", "isIpCreateLanguage",
             "isIpCreateDisplayLanguage")

@@ -16,14 +16,13 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from browserfarm.net.fetch import FetchFailed, FetchTimeout, TooLarge, fetch
+from browserfarm.net.fetch import MAX_EXTRACTION_ANSWER, FetchError, fetch, proxy_failure_from
 from browserfarm.net.proxy import ProxyFailure, ProxySettings
 
 FORMATS = ("auto", "host:port:user:pass", "user:pass:host:port", "user:pass@host:port",
            "json")
 SCHEMES = {"socks5": "socks5", "socks5h": "socks5", "socks": "socks5", "http": "http",
            "https": "https", "ssh": "ssh"}
-MAX_ANSWER_BYTES = 1024 * 1024
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 _KEYS = {"host": ("host", "ip", "server", "addr", "address", "hostname"),
@@ -107,23 +106,12 @@ def extract(url: str, default_type: str, fmt: str = "auto",
 def fetch_text(url: str, timeout: float = 10.0) -> str:
     """GET ``url`` (extraction or refresh): its text, or ``ProxyFailure``."""
     try:
-        answer = fetch(url, timeout=timeout, max_bytes=MAX_ANSWER_BYTES)
-    except FetchTimeout as exc:
-        raise ProxyFailure("timeout", f"no {'full ' if exc.answered else ''}answer from "
-                                      f"{_safe(url)} within {timeout:g}s") from None
-    except TooLarge as exc:
-        raise ProxyFailure("extraction_failed", str(exc)) from None
-    except FetchFailed as exc:
-        raise ProxyFailure("extraction_failed", f"{_safe(url)}: {exc.kind}") from None
+        answer = fetch(url, timeout=timeout, max_bytes=MAX_EXTRACTION_ANSWER)
+    except FetchError as exc:
+        raise proxy_failure_from(exc, "extraction_failed", timeout, url) from None
     if answer.status >= 400:
         raise ProxyFailure("extraction_failed", f"the URL answered HTTP {answer.status}")
     return answer.text()
-
-
-def _safe(url: str) -> str:
-    """A URL fit for messages: extraction URLs carry API keys in their query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
 
 
 def _parsed(number, entry, default_type, fmt) -> ParsedLine:

@@ -5,13 +5,21 @@ httpx's timeouts are per step (connect, each read, each write): a server that se
 byte now and then would never trip them. So the call runs on httpx's async client under
 one ``asyncio.timeout``: name lookup, connecting, the SOCKS handshake, redirects,
 headers and body all end by the same deadline, through httpx's public API. Never an env
-proxy: ``proxy`` is the only way out besides a direct connection."""
+proxy: ``proxy`` is the only way out besides a direct connection. A fetch made for a
+proxy's sake turns its failure into a ``ProxyFailure`` with ``proxy_failure_from``."""
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
+
+from browserfarm.net.proxy import ProxyFailure
+
+# The caps on the answers the farm reads whole, one per kind of answer.
+MAX_EXTRACTION_ANSWER = 1024 * 1024  # extraction APIs and refresh URLs: lists of proxies
+MAX_IP_CHECK_ANSWER = 256 * 1024  # IP-check services: one JSON object
 
 
 class FetchError(Exception):
@@ -84,3 +92,26 @@ async def _fetch(url, timeout, max_bytes, proxy, headers, follow_redirects,
         raise FetchTimeout(answered) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise FetchFailed(exc.__class__.__name__, str(exc)) from None
+
+
+def proxy_failure_from(exc: FetchError, kind: str, timeout: float,
+                       url: str = "") -> ProxyFailure:
+    """The ``ProxyFailure`` for a fetch that gave no whole answer: kind ``timeout`` when
+    the deadline passed, ``kind`` otherwise. With ``url`` (a URL fetched directly), the
+    messages name it, without its query; without (an IP-check service asked through a
+    relay), they stay short."""
+    if isinstance(exc, FetchTimeout):
+        source = f" from {_safe(url)}" if url else ""
+        return ProxyFailure("timeout", f"no {'full ' if exc.answered else ''}answer{source} "
+                                       f"within {timeout:g}s")
+    if isinstance(exc, TooLarge):
+        return ProxyFailure(kind, str(exc) if url else "the answer is too large")
+    if isinstance(exc, FetchFailed) and url:
+        return ProxyFailure(kind, f"{_safe(url)}: {exc.kind}")
+    return ProxyFailure(kind, str(exc))
+
+
+def _safe(url: str) -> str:
+    """A URL fit for messages: extraction URLs carry API keys in their query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"

@@ -8,7 +8,6 @@ with the window's proxy type, and an HTTP client asks an IP-check service throug
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass
 
@@ -19,9 +18,8 @@ from browserfarm.db import write_transaction
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import PoolProxy, Window, utcnow
 from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch_text, parse_line
-from browserfarm.net.fetch import FetchFailed, FetchTimeout, TooLarge, fetch
 from browserfarm.net.geo import follow_ip
-from browserfarm.net.ipcheck import BadAnswer, IpInfo
+from browserfarm.net.ipcheck import IpInfo, ask_through
 from browserfarm.net.proxy import ProxyFailure, ProxySettings, canonical_type, check_proxy_type
 from browserfarm.net.relay import RelayLimits
 from browserfarm.services.revisions import account_write
@@ -109,36 +107,6 @@ def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckR
     finally:
         farm.relays.stop(relay)
     return result
-
-
-def ask_through(relay, service, url: str, timeout: float) -> IpInfo:
-    """What ``service`` (an IP-check class) at ``url`` says of the exit IP, asked
-    through ``relay``; a ``ProxyFailure`` with its kind otherwise."""
-    try:
-        answer = fetch(url, timeout=timeout, max_bytes=MAX_ANSWER_BYTES,
-                       proxy=f"socks5://127.0.0.1:{relay.port}", follow_redirects=False,
-                       headers={"Accept": "application/json"})
-    except FetchTimeout as exc:
-        raise ProxyFailure("timeout", f"no {'full ' if exc.answered else ''}answer within "
-                                      f"{timeout:g}s") from None
-    except TooLarge:
-        raise ProxyFailure("bad_response", "the answer is too large") from None
-    except FetchFailed as exc:  # the relay refused or failed: it knows what the proxy said
-        raise relay.stats.last_failure or ProxyFailure("bad_response", str(exc)) from None
-    status, body = answer.status, answer.body
-    if status >= 400:
-        raise ProxyFailure("bad_response", f"{service.name} answered HTTP {status}")
-    try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict):
-            raise BadAnswer("the answer is not a JSON object")
-        return service.parse(payload)
-    except (ValueError, TypeError, KeyError, AttributeError, BadAnswer) as exc:
-        # The proxy being checked controls this answer: anything goes.
-        raise ProxyFailure("bad_response", f"{service.name}: {exc}") from None
-
-
-MAX_ANSWER_BYTES = 256 * 1024
 
 
 class ProxyService:
