@@ -342,10 +342,11 @@ def split_refs(refs) -> tuple[list[int], list[str]]:
 
 # ----- window lists ------------------------------------------------------------------
 
-#: The columns a list sorts by. ``seq`` and ``id`` are unique in an account; the others
-#: have ties, which go to the newest window (id descending).
+#: What a list sorts by: the API's sort name -> the column. ``seq`` and ``id`` are
+#: unique in an account; the others have ties, which go to the newest window (id
+#: descending).
 LIST_SORTS = {"seq": "seq", "id": "id", "name": "name", "remark": "remark",
-              "created_at": "created_at", "updated_at": "updated_at"}
+              "createdTime": "created_at", "updatedTime": "updated_at"}
 UNIQUE_SORTS = ("seq", "id")
 
 

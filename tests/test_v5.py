@@ -355,20 +355,19 @@ def test_an_ended_workers_screenshots_and_video_go_after_the_retention(v5):
 
     from browserfarm.models import Screenshot, utcnow
     from browserfarm.runner import WorkerRunner
-    from browserfarm.services.workers import video_path
     old = queued(v5, status="terminated", video=True,
                  ended_at=utcnow() - timedelta(days=8))  # the default keeps 7 days
     recent = queued(v5, status="terminated", video=True, ended_at=utcnow())
     for worker in (old, recent):
         in_db(v5.farm, lambda: Screenshot.create(worker=worker.id, key=f"k{worker.id}",
                                                  png=b"\x89PNG"))
-        path = video_path(v5.farm.settings, worker.id)
+        path = v5.farm.settings.data.video(worker.id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"mp4")
     assert in_db(v5.farm, WorkerRunner(v5.farm, name="r").reaper.purge_old) == 1
     assert in_db(v5.farm, lambda: [s.worker_id for s in Screenshot.select()]) == [recent.id]
-    assert not video_path(v5.farm.settings, old.id).exists()
-    assert video_path(v5.farm.settings, recent.id).exists()
+    assert not v5.farm.settings.data.video(old.id).exists()
+    assert v5.farm.settings.data.video(recent.id).exists()
     assert v5("GET", f"/5/worker/{old.id}").get_json() == {}  # the worker itself stays
 
 
@@ -430,7 +429,6 @@ def test_the_api_processes_of_a_host_share_one_count(tmp_path):
 
 def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, monkeypatch):
     # `make run` uses ./var: the file must not be looked for next to the package.
-    from browserfarm.services.workers import video_path
     monkeypatch.chdir(tmp_path)
     farm = make_farm("var", sqlite_url)
     try:
@@ -439,7 +437,7 @@ def test_a_recording_downloads_with_a_relative_data_dir(tmp_path, sqlite_url, mo
             account=new.account.id, session_id="s", status="terminated", video=True,
             os="Linux", os_version="bookworm", browser="firefox", browser_version="128.0",
             backend="firefox", url="http://a.test/"))
-        path = video_path(farm.settings, ended.id)
+        path = farm.settings.data.video(ended.id)
         path.parent.mkdir(parents=True)
         path.write_bytes(b"\x00\x00\x00\x18ftypmp42 recorded")
         answer = create_app(farm=farm).test_client().get(

@@ -39,9 +39,6 @@ COLUMNS = {
     "url": "url",
     "cookie": "cookie",
 }
-# API sort -> Window column (see Window.list_page).
-SORTS = {"seq": "seq", "id": "id", "name": "name", "remark": "remark",
-         "createdTime": "created_at", "updatedTime": "updated_at"}
 COUNT_SIZE = 100  # bytes, about, of a cached count
 # Up to this many windows a filter's whole order (ids, 8 bytes each) is kept per
 # revision and sort, and pages are its slices: no OFFSET scan per page.
@@ -92,7 +89,7 @@ class WindowService:
         total = self.farm.answers.get_or_compute(
             count_key, lambda: Window.list_count(self.account_id, deleted, filters),
             size=lambda _: COUNT_SIZE)
-        sort = SORTS[query.get("sortProperties", "seq")]
+        sort = query.get("sortProperties", "seq")  # a key of LIST_SORTS
         ascending = query.get("sortDirection") == "asc"
         if total > ORDER_KEPT_MAX:
             window_ids = Window.list_page(self.account_id, deleted, filters, sort,

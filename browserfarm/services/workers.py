@@ -347,7 +347,7 @@ class WorkerService:
         worker = self.get(worker_id)
         if not worker.video:
             raise NotFound("This worker was not recorded (browserstack.video)")
-        path = video_path(self.farm.settings, worker.id)
+        path = self.farm.settings.data.video(worker.id)
         if not path.exists():
             raise NotFound("The video is ready once the worker has ended"
                            if worker.status != "terminated" else "The recording failed")
@@ -433,11 +433,6 @@ def command(farm, worker: Worker, name: str, *args):
             return call(handle, *args)
     except Exception as exc:  # noqa: BLE001 - any driver error is the browser's
         raise Unprocessable(f"The browser did not answer: {short_reason(exc)}") from exc
-
-
-def video_path(settings, worker_id: int) -> Path:
-    """Where the runner records a ``browserstack.video`` worker."""
-    return settings.data.video(worker_id)
 
 
 def short_reason(exc: Exception) -> str:
