@@ -73,9 +73,7 @@ class WindowService:
         services.revisions); recent pages are answered from the farm's cache."""
         revision = current_revision(self.account_id)
         reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
-        key = (self.account_id, revision, deleted, reveal,
-               tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                            for k, v in query.items())))
+        key = (self.account_id, revision, deleted, reveal, _cache_key(query))
         return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(
             self._page(query, deleted, revision, reveal)))
 
@@ -83,9 +81,7 @@ class WindowService:
         page, size = query.get("page", 0), query.get("pageSize", 10)
         filters = list_filters(query)
         # The count depends on the filters only: each page and sort of them shares it.
-        count_key = ("count", self.account_id, revision, deleted,
-                     tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
-                                  for k, v in filters.items())))
+        count_key = ("count", self.account_id, revision, deleted, _cache_key(filters))
         total = self.farm.answers.get_or_compute(
             count_key, lambda: Window.list_count(self.account_id, deleted, filters),
             size=lambda _: COUNT_SIZE)
@@ -345,6 +341,13 @@ class WindowService:
         if reveal is None:
             reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
         return windows_to_api(self.farm, [w.id for w in windows], reveal)
+
+
+def _cache_key(fields: dict) -> tuple:
+    """``fields`` (a list query or its filters) as part of a cache key: hashable, and
+    the same whatever the order of its keys."""
+    return tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                        for k, v in fields.items()))
 
 
 def list_filters(query: dict) -> dict:
