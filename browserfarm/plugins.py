@@ -71,6 +71,13 @@ class Registry:
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"{self.family} class {cls!r} has no name")
+        # Classes are never instantiated, so ABC would never notice a missing method:
+        # the core would call the contract's stub and get None.
+        missing = sorted(getattr(cls, "__abstractmethods__", ()))
+        if missing:
+            raise PluginError(f"{self.family} class {cls.__module__}.{cls.__qualname__} "
+                              f"({name!r}, plugin {plugin!r}) does not implement "
+                              f"{', '.join(missing)}")
         replaces = None
         old = self._entries.get(name)
         if old is not None:

@@ -4,9 +4,10 @@ handles stored before they were typed."""
 import pytest
 
 from browserfarm.app import create_app
-from browserfarm.browsers.backends import BrowserBackend, WindowBackend, WorkerBackend
+from browserfarm.browsers.backends import (BrowserBackend, Launched, WindowBackend,
+                                           WorkerBackend, WorkerSpec, start_worker)
 from browserfarm.browsers.handles import DriverHandle, Handle, LocalHandle, RemoteHandle
-from browserfarm.plugins import load_plugins
+from browserfarm.plugins import PluginError, Registry, load_plugins
 from browserfarm.services.accounts import create_account
 from browserfarm_plugins.chromium import Chromium
 from browserfarm_plugins.firefox import Firefox
@@ -27,10 +28,69 @@ def test_each_backend_declares_what_it_runs():
     for worker_only in (Chromium, SeleniumGrid):
         assert issubclass(worker_only, WorkerBackend)
         assert not issubclass(worker_only, WindowBackend)
-    # The old single contract is both: a third-party backend written for it keeps
-    # being offered for windows, as before.
-    assert issubclass(BrowserBackend, WindowBackend) and issubclass(BrowserBackend,
-                                                                    WorkerBackend)
+    # The old single contract declared the worker side only: a backend written for it
+    # is not offered for windows (it has no launch).
+    assert issubclass(BrowserBackend, WorkerBackend)
+    assert not issubclass(BrowserBackend, WindowBackend)
+
+
+class HalfWindow(WindowBackend):
+    """A window backend that forgot attach, set_cookies and adoptable."""
+    name = "half"
+
+    @classmethod
+    def launch(cls, spec):
+        return Launched(1, LocalHandle("half", pid=1))
+
+    @classmethod
+    def get_cookies(cls, handle):
+        return []
+
+    @classmethod
+    def alive(cls, handle):
+        return False
+
+    @classmethod
+    def stop(cls, handle, timeout=20.0):
+        return False
+
+
+def test_a_backend_missing_a_contract_method_is_refused_naming_them():
+    registry = Registry("browser backend")
+    with pytest.raises(PluginError, match=r"HalfWindow \('half', plugin 'p'\) does not "
+                                          r"implement adoptable, attach, set_cookies"):
+        registry.register(HalfWindow, plugin="p", builtin=False)
+    assert not registry.known("half")
+    registry.register(Firefox, plugin="firefox", builtin=True)  # complete: accepted
+    assert registry.names() == ["firefox"]
+
+
+class OldBackend(BrowserBackend):
+    """A backend written for the old contract: its handle is a dict."""
+    name = "old"
+    handle: dict = {}
+    stopped: list = []
+
+    @classmethod
+    def start_worker(cls, spec, settings):
+        return Launched(7, dict(cls.handle))
+
+    @classmethod
+    def stop(cls, handle, timeout=20.0):
+        cls.stopped.append(handle)
+        return False
+
+
+def test_a_dict_handle_of_an_old_backend_is_typed_or_refused(monkeypatch):
+    spec = WorkerSpec(browser="old")
+    monkeypatch.setattr(OldBackend, "handle", {"pid": 7, "marionettePort": 2828})
+    handle = start_worker(OldBackend, spec, None).handle
+    assert handle == LocalHandle("old", pid=7, marionette_port=2828)
+    # Keys that fit no handle type: the browser could not be reached again; it is stopped.
+    monkeypatch.setattr(OldBackend, "handle", {"pid": 7, "port": 1234})
+    with pytest.raises(TypeError, match=r"'old' .* would lose pid, port\): return a pluginapi"):
+        start_worker(OldBackend, spec, None)
+    assert OldBackend.stopped == [{"pid": 7, "port": 1234}]
 
 
 def test_the_registry_answers_which_backends_run_windows_and_workers():

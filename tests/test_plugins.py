@@ -397,12 +397,17 @@ def test_hook_browserfarm_register_ip_check_services(tiny_owner, tiny_plugin):
 
 
 def test_hook_browserfarm_register_browser_backends(tiny_owner, tiny_plugin):
-    answer = tiny_owner("/browser/update", {"browserFingerPrint": {"coreProduct":
-                                                                   "tinybrowser"}})
-    assert answer.code == 0
-    backends = load_plugins().browser_backends
+    plugins = load_plugins()
+    backends = plugins.browser_backends
     assert "tinybrowser" in backends.names()
     assert "no-such-browser-binary" in backends.unavailable["missingbrowser"]
+    # Written for the old single contract, which was the worker side only: it runs
+    # workers, not windows, so a window can't name it.
+    assert "tinybrowser" in plugins.worker_backends
+    assert "tinybrowser" not in plugins.window_backends
+    answer = tiny_owner("/browser/update", {"browserFingerPrint": {"coreProduct":
+                                                                   "tinybrowser"}})
+    assert answer.code == 211 and "browserFingerPrint.coreProduct" in answer.msg
 
 
 def test_hook_browserfarm_browser_preferences(tiny_plugin):

@@ -3,13 +3,14 @@ declares by inheriting them (``WindowBackend``, ``WorkerBackend``), and what a s
 takes (``LaunchSpec``, ``WorkerSpec``) and returns (``Launched``)."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import shutil
 import socket
 import subprocess
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from browserfarm.browsers.handles import Handle
@@ -227,11 +228,55 @@ class WorkerBackend(Backend):
         return None
 
 
-class BrowserBackend(WindowBackend, WorkerBackend):
-    """The single contract backends had before the two were declared: a plugin
-    inheriting it offers windows and workers. New backends inherit the contracts
-    they implement instead."""
+class BrowserBackend(WorkerBackend):
+    """The single contract backends had before the two were declared, kept for plugins
+    written for it: the worker side only, as it was (it never declared windows), with
+    its old defaults (no catalogue, the rest unimplemented). New backends inherit the
+    contracts they implement instead."""
 
     @classmethod
     def catalogue(cls, settings) -> list[dict]:
         return []
+
+    @classmethod
+    def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
+        raise NotImplementedError
+
+    @classmethod
+    def navigate(cls, handle: Handle, url: str, timeout: float = 60.0) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def screenshot(cls, handle: Handle, timeout: float = 30.0) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def alive(cls, handle: Handle) -> bool:
+        raise NotImplementedError
+
+    @classmethod
+    def stop(cls, handle: Handle, timeout: float = 20.0) -> bool:
+        raise NotImplementedError
+
+
+def start_worker(backend: type[WorkerBackend], spec: WorkerSpec, settings) -> Launched:
+    """``backend.start_worker``, its handle typed: a backend written for the old
+    contract returns a dict, read as stored handles are (``Handle.from_json``); one
+    that fits no handle type is refused (and its browser stopped): typed, it would lose
+    what reaches the browser again."""
+    launched = backend.start_worker(spec, settings)
+    if isinstance(launched.handle, Handle):
+        return launched
+    if not isinstance(launched.handle, dict):
+        raise TypeError(f"backend {backend.name!r} returned a handle of type "
+                        f"{type(launched.handle).__name__}, not a pluginapi Handle")
+    stored = {"backend": backend.name} | launched.handle
+    handle = Handle.from_json(stored)
+    lost = set(stored) - set(handle.to_json())
+    if lost:
+        with contextlib.suppress(Exception):  # the browser must not stay: stopped
+            backend.stop(launched.handle)  # as the backend knows it
+        raise TypeError(f"backend {backend.name!r} returned a handle as a dict that fits "
+                        f"no handle type (it would lose {', '.join(sorted(lost))}): "
+                        "return a pluginapi Handle")
+    return replace(launched, handle=handle)

@@ -9,7 +9,7 @@ import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from browserfarm.browsers.backends import WorkerSpec
+from browserfarm.browsers.backends import WorkerSpec, start_worker
 from browserfarm.db import write_transaction
 from browserfarm.models import Window, Worker, utcnow
 from browserfarm.net.proxy import ProxyFailure
@@ -76,17 +76,17 @@ class Launcher:
         relay, fingerprint, window = None, {}, None
         if worker.window_id is not None:
             relay, fingerprint, window = self._window_relay(worker)
-        width, height = (int(n) for n in worker.resolution.split("x"))
-        spec = WorkerSpec(browser=worker.browser or "", browser_version=worker.browser_version
-                          or "", os=worker.os, os_version=worker.os_version, url=worker.url,
-                          width=width, height=height, profile_dir=profile_dir,
-                          fingerprint=fingerprint, relay_port=relay.port if relay else None,
-                          extra_prefs=self.farm.plugins.browser_preferences(window,
-                                                                            backend.name),
-                          log_path=data.prepare(data.worker_log(worker.id)),
-                          env=self.runner.mark_env, keep_session=self.runner.keeper is not None)
-        try:
-            launched = backend.start_worker(spec, self.settings)
+        try:  # from here on the relay and the profile are ours to release
+            width, height = (int(n) for n in worker.resolution.split("x"))
+            spec = WorkerSpec(
+                browser=worker.browser or "", browser_version=worker.browser_version or "",
+                os=worker.os, os_version=worker.os_version, url=worker.url, width=width,
+                height=height, profile_dir=profile_dir, fingerprint=fingerprint,
+                relay_port=relay.port if relay else None,
+                extra_prefs=self.farm.plugins.browser_preferences(window, backend.name),
+                log_path=data.prepare(data.worker_log(worker.id)), env=self.runner.mark_env,
+                keep_session=self.runner.keeper is not None)
+            launched = start_worker(backend, spec, self.settings)
         except Exception:
             if relay is not None:
                 self.farm.relays.stop(relay)

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from browserfarm.browsers.backends import WorkerSpec
+from browserfarm.browsers.backends import WorkerSpec, start_worker
 from browserfarm.runner.launch import quietly
 from browserfarm.runner.state import Warm
 
@@ -46,7 +46,7 @@ class WarmPool:
             spec = WorkerSpec(browser=backend.name, url="about:blank", profile_dir=profile_dir,
                               log_path=data.prepare(data.warm_log), env=self.runner.mark_env,
                               keep_session=self.runner.keeper is not None)
-            launched = backend.start_worker(spec, self.runner.settings)
+            launched = start_worker(backend, spec, self.runner.settings)
             warm = Warm(backend, launched.handle, profile_dir, f"{spec.width}x{spec.height}",
                         launched.session)
         except Exception:  # noqa: BLE001 - a pool that can't fill only costs speed
