@@ -214,7 +214,8 @@ def login(ctx, server, token):
     current = Login.load(data_dir)
     candidate = Login(server=server, token=token, local_token=current.local_token)
     try:
-        Cloud(candidate, timeout=10).call("/browser/list", {"pageSize": 1})
+        with Cloud(candidate, timeout=10) as cloud:
+            cloud.call("/browser/list", {"pageSize": 1})
     except FarmError as exc:
         raise click.ClickException(f"login refused: {exc.msg}") from None
     candidate.save(data_dir)

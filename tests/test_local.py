@@ -575,3 +575,78 @@ def test_a_proxy_that_is_down_fails_an_open_without_a_start_page(agent, cloud):
     assert agent.pids() == {}  # no Firefox started
     assert cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
         "openStatus"] == "closed"
+
+
+class CloudGoesDown:
+    """The cloud stops answering while the browser starts, and the start fails."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    @hookimpl
+    def browserfarm_browser_preferences(self, window, backend):
+        self.agent.login.server = f"http://127.0.0.1:{free_port()}"  # nothing listens
+        raise RuntimeError("no preferences today")
+
+
+def test_a_failed_open_tells_its_own_error_when_the_cloud_is_down(agent, cloud):
+    window = cloud_call(cloud, "/browser/update", {"name": "w"})["data"]
+    agent.plugins.manager.register(CloudGoesDown(agent))
+    with pytest.raises(RuntimeError, match="no preferences today"):
+        agent.open_window({"uuid": window["uuid"]})  # not "the cloud is unreachable"
+    assert agent.pids() == {}
+
+
+class CookieRefusingFirefox(Firefox):
+    """Firefox whose cookie import fails once the browser runs."""
+    started: list = []
+
+    @classmethod
+    def set_cookies(cls, handle, cookies):
+        cls.started.append(handle)
+        raise RuntimeError("cookie store broken")
+
+
+def refuses_connections(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+@firefox
+def test_a_failed_cookie_import_stops_the_browser_and_its_relay(agent, cloud, origin):
+    agent.plugins.browser_backends.register(CookieRefusingFirefox, plugin="test",
+                                            builtin=False)  # replaces firefox
+    window = cloud_call(cloud, "/browser/update", {
+        "url": origin.url + "/",
+        "cookie": [{"name": "given", "value": "v1", "domain": "127.0.0.1", "path": "/"}]}
+    )["data"]
+    with pytest.raises(RuntimeError, match="cookie store broken"):
+        agent.open_window({"uuid": window["uuid"]})
+    [handle] = CookieRefusingFirefox.started
+    assert not Firefox.alive(handle)
+    launch_config = json.loads(agent.data.launch_config(window["uuid"]).read_text())
+    assert refuses_connections(launch_config["relayPort"])
+    assert agent.pids() == {}
+    assert cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"][
+        "openStatus"] == "closed"
+
+
+@firefox
+def test_a_window_whose_backend_was_disabled_since_its_open_still_closes(agent, cloud,
+                                                                         origin):
+    uuid = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]["uuid"]
+    agent.open_window({"uuid": uuid})
+    opened = agent.windows.get(uuid)
+    agent.plugins = load_plugins(disabled=["firefox"])
+    try:
+        with pytest.raises(FarmError, match="no browser backend 'firefox'"):
+            agent.cookies({"uuid": uuid})
+        closed = agent.close_window({"uuid": uuid})
+        assert closed["close"] == {"error": 0, "killed": False}  # nothing here stops it
+        assert agent.data.pending_upload(uuid).exists()  # its profile is sent later
+        assert refuses_connections(opened.relay.port)
+        assert agent.windows.get(uuid) is None
+        assert cloud_call(cloud, "/browser/detail", {"uuid": uuid})["data"][
+            "openStatus"] == "closed"
+    finally:
+        Firefox.stop(opened.handle)

@@ -64,37 +64,49 @@ class Cloud:
 
     def forward(self, path: str, body) -> tuple[int, dict]:
         """POST ``body`` as is; the cloud's status and envelope, unchanged."""
-        try:
-            response = self._post(path, json=body)
-            return response.status_code, response.json()
-        except (*UNREACHABLE, ValueError) as exc:
-            raise UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
-                                     f"{exc.__class__.__name__}") from None
+        response = self._post(path, json=body)
+        return response.status_code, self._envelope(response)
 
     def send_bytes(self, path: str, params: dict, data: bytes) -> dict:
-        try:
-            payload = self._post(path, params=params, content=data, headers={
-                "Content-Type": "application/octet-stream"}).json()
-        except (*UNREACHABLE, ValueError) as exc:
-            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
-                                ) from None
+        payload = self._envelope(self._post(path, params=params, content=data, headers={
+            "Content-Type": "application/octet-stream"}))
         if payload.get("code") != 0:
             raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"))
         return payload["data"]
 
     def receive_bytes(self, path: str, params: dict) -> bytes:
-        try:
-            response = self._post(path, params=params, json={})
-        except UNREACHABLE as exc:
-            raise UpstreamError(500, f"the cloud is unreachable: {exc.__class__.__name__}"
-                                ) from None
+        response = self._post(path, params=params, json={})
         if response.status_code != 200:
             raise UpstreamError(response.status_code, f"chunk not delivered "
                                                       f"(HTTP {response.status_code})")
         return response.content
 
+    def close(self) -> None:
+        """Close the kept-alive connections (the agent stops)."""
+        self.http.close()
+
+    def __enter__(self) -> "Cloud":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _post(self, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
-        return self.http.post(
-            self.login.server.rstrip("/") + path,
-            headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
-            **kwargs)
+        try:
+            return self.http.post(
+                self.login.server.rstrip("/") + path,
+                headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
+                **kwargs)
+        except UNREACHABLE as exc:
+            raise self._unreachable(exc) from None
+
+    def _envelope(self, response: httpx.Response) -> dict:
+        """The answer's JSON; none (e.g. a proxy's error page) counts as no cloud."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> UpstreamError:
+        return UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
+                                  f"{exc.__class__.__name__}")

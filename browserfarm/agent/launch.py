@@ -41,6 +41,7 @@ class Launcher:
         settings = ProxySettings(proxy["type"], proxy["host"] or "", proxy["port"],
                                  proxy["username"] or "", proxy["password"] or "")
         relay = self.relays.start(settings, allow_udp=bool(config.get("allowUdp")))
+        launched = None
         try:
             fingerprint = self.relays.check(relay, window, fingerprint,
                                              config.get("url") or "")
@@ -61,14 +62,19 @@ class Launcher:
                 launched = backend.launch(spec)
             except Exception as exc:
                 raise FarmError(f"the browser did not start: {exc}") from exc
+            if blank and config.get("cookies"):
+                # A first open: the window's synced or imported cookies seed the profile.
+                refused = backend.set_cookies(launched.handle, config["cookies"])
+                for reason in refused:
+                    log.warning("cookie of %s not imported: %s", uuid, reason)
         except BaseException:
+            if launched is not None:  # no registry entry will ever name this browser
+                try:
+                    backend.stop(launched.handle)
+                except Exception:  # noqa: BLE001 - the first error is the one to tell
+                    log.exception("browser of %s not stopped", window.get("uuid"))
             self.relays.stop(relay)  # no browser uses it
             raise
-        if blank and config.get("cookies"):
-            # A first open: the window's synced or imported cookies seed the profile.
-            refused = backend.set_cookies(launched.handle, config["cookies"])
-            for reason in refused:
-                log.warning("cookie of %s not imported: %s", uuid, reason)
         return OpenWindow(uuid=uuid, id=window["id"], pid=launched.pid,
                           handle=launched.handle, relay=relay, profile_dir=profile_dir,
                           config_path=config_path,

@@ -63,8 +63,8 @@ class Agent:
             try:
                 config = self.cloud.call("/browser/launch", {"uuid": uuid})  # 2. and 3.
                 window = self.launcher.launch(config, wants_headless(body))  # 4. and 5.
-            except Exception:
-                self._report(uuid, "closed")
+            except Exception:  # a cloud that is down must not hide why the open failed
+                self._report_if_possible(uuid, "closed")
                 raise
             self.windows.add(window)
             after = self._report(uuid, "opened", window.pid)  # 6. sync open status
@@ -89,8 +89,14 @@ class Agent:
             before = {"status": detail.get("openStatus", "closed")}
             self._report_if_possible(uuid, "closing")  # 2.
             killed, archive, cookies = False, {}, {}
-            if window is not None:
-                backend = self.plugins.window_backends.get(window.handle.backend)
+            backend = window and self.plugins.window_backends.get(window.handle.backend)
+            if window is not None and backend is None:
+                # Its backend was disabled since the open: nothing here can stop the
+                # browser, so its live profile is only marked to be sent (as reconcile
+                # does); the relay goes, and the window is reported closed.
+                self.relays.stop(window.relay)
+                self.uploads.mark(uuid)
+            elif window is not None:
                 jar = self._cookies_of(window, backend)
                 killed = backend.stop(window.handle)  # 3. close the browser
                 self.relays.stop(window.relay)
@@ -165,6 +171,9 @@ class Agent:
         if window is None:
             raise InvalidInput("uuid", "the window is not open on this agent")
         backend = self.plugins.window_backends.get(window.handle.backend)
+        if backend is None:  # disabled since the window opened
+            raise InvalidInput("browserFingerPrint.coreProduct", f"no browser backend "
+                               f"{window.handle.backend!r} on this machine")
         client = backend.attach(window.handle)
         try:
             return {"uuid": window.uuid, "cookies": client.get_cookies()}
@@ -180,6 +189,7 @@ class Agent:
                 log.exception("closing %s at shutdown failed", window.uuid)
         self.relays.close()
         self.windows.release()
+        self.cloud.close()
 
     # ----- internals ------------------------------------------------------------------
 
