@@ -73,12 +73,14 @@ class Reaper:
 
     def _finish(self, active: Active, reason: str, failed: bool) -> None:
         """Stop the browser, then mark the worker ended: its time stops at the mark."""
-        release(self.runner, active)
-        with write_transaction(self.farm.db):
-            worker = Worker.get_or_none(Worker.id == active.worker_id)
-            if worker is not None and worker.status != "terminated":
-                end_now(worker, reason, failed=failed)
-        self.state.remove_active(active.worker_id)
+        try:
+            release(self.runner, active)
+            with write_transaction(self.farm.db):
+                worker = Worker.get_or_none(Worker.id == active.worker_id)
+                if worker is not None and worker.status != "terminated":
+                    end_now(worker, reason, failed=failed)
+        finally:  # a failed mark must not keep the slot taken (and ``ending``) for good
+            self.state.remove_active(active.worker_id)
 
     def end_all(self, reason: str) -> None:
         """Every worker this runner holds, at once (a slow browser doesn't hold up the
