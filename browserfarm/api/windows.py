@@ -15,7 +15,7 @@ from browserfarm.api.fields import (MAX_JSON_DEPTH, MAX_SECRET, Cookies, Flexibl
                                     FlexibleInt, JsonObject, OneOf, WindowRef, args, json_depth,
                                     window_ref_args, window_ref_fields)
 from browserfarm.errors import CONFIG_NOT_OBJECT
-from browserfarm.services.windows import WindowService
+from browserfarm.services.windows import SORT_NAMES, WindowService
 
 MAX_BATCH = 1000
 MAX_PAGE_SIZE = 100
@@ -177,7 +177,7 @@ ListArgs = args("ListArgs", {
     "tagIds": fields.List(FlexibleInt(), validate=validate.Length(max=100),
                           metadata={"description": "Windows with any of these tags"}),
     "sortProperties": fields.String(load_default="seq", validate=validate.OneOf(
-        ["seq", "id", "name", "remark", "createdTime", "updatedTime"])),
+        SORT_NAMES)),
     "sortDirection": fields.String(load_default="desc", validate=validate.OneOf(
         ["asc", "desc"])),
 })

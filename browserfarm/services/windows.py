@@ -16,8 +16,8 @@ from browserfarm import permissions as perm
 from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND, WindowBackend
 from browserfarm.db import Prepared, database, json_merge, one_of, one_of_value, write_transaction
 from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput
-from browserfarm.models import (JSONText, Account, Group, Tag, Window, WindowTag, iso_utc,
-                                utcnow)
+from browserfarm.models import (LIST_SORTS, JSONText, Account, Group, Tag, Window, WindowTag,
+                                iso_utc, utcnow)
 from browserfarm.net.proxy import ProxyFailure
 from browserfarm.services.proxies import (PROXY_FIELDS, SECRET_URL_FIELDS, WINDOW_PROXY_COLUMNS,
                                          WindowProxy, window_proxy)
@@ -43,6 +43,10 @@ COUNT_SIZE = 100  # bytes, about, of a cached count
 # Up to this many windows a filter's whole order (ids, 8 bytes each) is kept per
 # revision and sort, and pages are its slices: no OFFSET scan per page.
 ORDER_KEPT_MAX = 100_000
+
+
+#: What ``/browser/list`` sorts by (``sortProperties``): the model's list sorts.
+SORT_NAMES = tuple(LIST_SORTS)
 
 
 class WindowService:
