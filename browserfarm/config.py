@@ -25,6 +25,9 @@ class Settings:
     proxy_ca_file: str = ""  # extra CAs trusted for https proxies
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ip_check_urls: dict = field(default_factory=dict)  # service name -> base URL
+    # CIDRs added to net.policy.ALWAYS_BLOCKED, and exceptions to them (comma-separated)
+    blocked_networks: str = ""
+    allowed_networks: str = ""
     # v5 workers
     grid_url: str = ""  # a Selenium Grid 4 (selenium-grid backend), e.g. http://host:4444
     worker_max_seconds: float = 1800.0  # no worker lives longer, whatever its timeout
@@ -42,6 +45,12 @@ class Settings:
         return DataDir(self.data_dir)
 
     @property
+    def network_policy(self):
+        """What the farm may reach on a user's behalf (browserfarm.net.policy)."""
+        from browserfarm.net.policy import NetworkPolicy
+        return NetworkPolicy.from_settings(self)
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data.database.resolve()}"
 
@@ -50,6 +59,13 @@ def _rate_limit(value: str) -> str:
     """``1600 per 5 minutes``: checked when read, not at the first request."""
     from limits import parse
     parse(value)  # a ValueError says what is wrong
+    return value
+
+
+def _networks(value: str) -> str:
+    """``10.0.0.0/8,127.66.0.0/16``: checked when read."""
+    from browserfarm.net.policy import parse_networks
+    parse_networks(value)  # a ValueError names the bad network
     return value
 
 
@@ -70,6 +86,8 @@ _ENV = {
     # "ip-api=http://host/json/,ipinfo=http://host/json"
     "ip_check_urls": ("BROWSERFARM_IP_CHECK_URLS",
                       lambda v: dict(pair.split("=", 1) for pair in v.split(",") if pair)),
+    "blocked_networks": ("BROWSERFARM_BLOCKED_NETWORKS", _networks),
+    "allowed_networks": ("BROWSERFARM_ALLOWED_NETWORKS", _networks),
     "grid_url": ("BROWSERFARM_GRID_URL", str),
     "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),
     "worker_time_scale": ("BROWSERFARM_WORKER_TIME_SCALE", float),
