@@ -12,6 +12,7 @@ from browserfarm.api import collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import document as document_fields
 from browserfarm.config import load_settings
+from browserfarm.datadir import keep_files_private
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import authenticate_bearer
@@ -24,6 +25,7 @@ CLOUD_BLUEPRINT_NAMES = {b.name for b in CLOUD_BLUEPRINTS}
 
 def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     """``config`` overrides settings (see ``browserfarm.config.Settings``)."""
+    keep_files_private()  # also when a WSGI server (wsgi.py) starts the farm, not the CLI
     farm = farm or Farm.assemble(load_settings(config))
     app = Flask("browserfarm")
     app.config.update(

@@ -13,11 +13,22 @@ Not in the data dir: a PostgreSQL database (``DATABASE_URL``), a secret key give
 its sockets there must fit a Unix socket path, see plugins/chromium.py)."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
 
 STATE, CACHE, RUNTIME = "state", "cache", "runtime"
+
+log = logging.getLogger(__name__)
+
+
+def keep_files_private() -> None:
+    """From now on every file and folder this process and its children make is its
+    user's alone (umask 077): the SQLite database and its -wal/-shm, profiles written by
+    mozprofile or copied, Firefox's own files, archives, chunks, videos, logs. Called
+    where a farm process starts (the CLI, the app factory), not at import."""
+    os.umask(0o077)
 
 
 class Entry:
@@ -151,8 +162,14 @@ class DataDir:
     # ----- making them --------------------------------------------------------------------
 
     def create(self) -> Path:
-        """The data dir itself; a new one is closed to other users (0700)."""
+        """The data dir itself, closed to other users (0700): a new one, and one an
+        older version left open (0755) once this user owns it."""
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.root.stat().st_mode & 0o077:
+            try:
+                os.chmod(self.root, 0o700)
+            except PermissionError:  # another user's folder: say so, work on
+                log.warning("the data dir %s is open to other users", self.root)
         return self.root
 
     def prepare(self, path: Path) -> Path:

@@ -12,6 +12,7 @@ import requests
 from browserfarm.datadir import STATE, DataDir
 from tests.conftest import free_port, needs_firefox
 from tests.test_embedded import post, running
+from tests.test_file_modes import open_to_others
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -67,6 +68,8 @@ def test_everything_a_running_farm_writes_is_declared(tmp_path, origin):
         assert getattr(data, name).exists(), name  # the flow reached what it should
     assert data.video(worker["id"]).exists()
     assert data_dir.stat().st_mode & 0o777 == 0o700
+    # Other users of the machine: nothing the farm or its browsers wrote is open to them.
+    assert open_to_others(data_dir) == []
     for entry in DataDir.entries():
         path = getattr(data, entry.attr)
         if entry.private and path.exists():
