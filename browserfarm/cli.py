@@ -12,6 +12,7 @@ import click
 
 from browserfarm import __version__, permissions
 from browserfarm.config import load_settings
+from browserfarm.datadir import keep_files_private
 from browserfarm.db import close_all, upgrade
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
@@ -58,6 +59,7 @@ def _fail_cleanly(fn):
 @click.pass_context
 def main(ctx, data_dir):
     """BrowserFarm: a self-hosted farm of persistent browser windows."""
+    keep_files_private()  # the data dir secrets, and what browsers started here write
     ctx.obj = _Context({"data_dir": data_dir} if data_dir else {})
 
 
