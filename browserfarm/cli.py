@@ -59,7 +59,7 @@ def _fail_cleanly(fn):
 @click.pass_context
 def main(ctx, data_dir):
     """BrowserFarm: a self-hosted farm of persistent browser windows."""
-    keep_files_private()  # the data dir secrets, and what browsers started here write
+    keep_files_private()  # secrets in the data dir, and what browsers started here write
     ctx.obj = _Context({"data_dir": data_dir} if data_dir else {})
 
 
