@@ -13,6 +13,7 @@ setup: system-packages $(STAMP)
 system-packages:
 	@scripts/ensure-system-packages
 	@scripts/ensure-npm-packages
+	@scripts/ensure-browser-user
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)

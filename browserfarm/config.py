@@ -28,6 +28,12 @@ class Settings:
     # CIDRs added to net.policy.ALWAYS_BLOCKED, and exceptions to them (comma-separated)
     blocked_networks: str = ""
     allowed_networks: str = ""
+    # Run as root, browsers run as this unprivileged user (scripts/ensure-browser-user);
+    # "root": as root, where Chromium then needs chromium_no_sandbox
+    browser_user: str = "browserfarm-browser"
+    chromium_no_sandbox: bool = False  # only where user namespaces are not allowed
+    # stored profile chunks per account (bytes; 0: no limit)
+    profile_quota_bytes: int = 10 * 1024**3
     # v5 workers
     grid_url: str = ""  # a Selenium Grid 4 (selenium-grid backend), e.g. http://host:4444
     worker_max_seconds: float = 1800.0  # no worker lives longer, whatever its timeout
@@ -69,6 +75,15 @@ def _networks(value: str) -> str:
     return value
 
 
+def _flag(value: str) -> bool:
+    """1/true/yes or 0/false/no."""
+    if value.strip().lower() in ("1", "true", "yes"):
+        return True
+    if value.strip().lower() in ("0", "false", "no"):
+        return False
+    raise ValueError("expected 1 or 0")
+
+
 _ENV = {
     "data_dir": ("BROWSERFARM_DATA_DIR", Path),
     "database_url": ("DATABASE_URL", str),
@@ -88,6 +103,9 @@ _ENV = {
                       lambda v: dict(pair.split("=", 1) for pair in v.split(",") if pair)),
     "blocked_networks": ("BROWSERFARM_BLOCKED_NETWORKS", _networks),
     "allowed_networks": ("BROWSERFARM_ALLOWED_NETWORKS", _networks),
+    "browser_user": ("BROWSERFARM_BROWSER_USER", str),
+    "chromium_no_sandbox": ("BROWSERFARM_CHROMIUM_NO_SANDBOX", _flag),
+    "profile_quota_bytes": ("BROWSERFARM_PROFILE_QUOTA_BYTES", int),
     "grid_url": ("BROWSERFARM_GRID_URL", str),
     "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),
     "worker_time_scale": ("BROWSERFARM_WORKER_TIME_SCALE", float),

@@ -5,7 +5,13 @@ Selenium Manager and no downloads: only what is installed runs.
 A worker's handle is all it takes to reach the browser again, from any process: the
 chromedriver's URL and session id, and the pids (with their start times, so that a pid
 the kernel gave to another process since is never signalled) to reap what is left when
-the session cannot be ended politely."""
+the session cannot be ended politely.
+
+Run as root, chromedriver and Chromium run as an unprivileged user (settings.browser_user,
+made at set-up by scripts/ensure-browser-user) in a temporary directory it owns, with
+Chromium's sandbox on: its renderers in a user namespace of their own under seccomp.
+``--no-sandbox`` only where the operator allows it (BROWSERFARM_CHROMIUM_NO_SANDBOX=1),
+for hosts without unprivileged user namespaces."""
 from __future__ import annotations
 
 import os
@@ -27,17 +33,18 @@ from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_
 from browserfarm.browsers.handles import DriverHandle
 from browserfarm.browsers.remote import WebDriverBackend
 
-# Headless, as root in containers, and quiet: nothing leaves around the window's proxy.
-BASE_ARGS = ("--headless", "--no-sandbox", "--disable-gpu",
+# Headless and quiet: nothing leaves around the window's proxy. The sandbox stays on.
+BASE_ARGS = ("--headless", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", "--no-first-run")
 DRIVER_START_TRIES = 3  # chromedriver exits when its port was taken meanwhile
 TEMP_PREFIX = "browserfarm-chromium-"
 
 
-def chromium_args(spec: WorkerSpec, local: bool = True) -> list[str]:
+def chromium_args(spec: WorkerSpec, local: bool = True, sandbox: bool = True) -> list[str]:
     """Chromium's command line for a worker; ``local`` False for a browser on another
-    machine (a Grid node), where our profile directory and relay don't exist."""
+    machine (a Grid node), where our profile directory and relay don't exist (and
+    whose sandbox is its operator's: a node run as root sets --no-sandbox itself)."""
     fp = spec.fingerprint or {}
     screen = str(fp.get("resolution") or "").replace(" ", "")
     if not re.fullmatch(r"\d+x\d+", screen):
@@ -45,10 +52,14 @@ def chromium_args(spec: WorkerSpec, local: bool = True) -> list[str]:
     # The page would otherwise see an 800x600 screen around a larger window.
     args = [*BASE_ARGS, f"--window-size={spec.width},{spec.height}",
             f"--screen-info={{{screen}}}"]
+    if not sandbox:
+        args.append("--no-sandbox")
     if local and spec.relay_port:
         # socks5://: Chromium resolves names through the proxy. QUIC and WebRTC's UDP
         # would go around it.
-        args += [f"--proxy-server=socks5://127.0.0.1:{spec.relay_port}", "--disable-quic",
+        # <-loopback>: localhost and 127.0.0.1 too, which Chromium would reach directly.
+        args += [f"--proxy-server=socks5://127.0.0.1:{spec.relay_port}",
+                 "--proxy-bypass-list=<-loopback>", "--disable-quic",
                  "--force-webrtc-ip-handling-policy=disable_non_proxied_udp"]
     if fp.get("userAgent"):
         args.append(f"--user-agent={fp['userAgent']}")
@@ -57,9 +68,10 @@ def chromium_args(spec: WorkerSpec, local: bool = True) -> list[str]:
     return args
 
 
-def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = True) -> dict:
+def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = True,
+                   sandbox: bool = True) -> dict:
     """``goog:chromeOptions`` for a worker."""
-    options: dict = {"args": chromium_args(spec, local)}
+    options: dict = {"args": chromium_args(spec, local, sandbox)}
     if binary:
         options["binary"] = binary
     if spec.fingerprint.get("languages"):  # --lang alone sets only the first language
@@ -100,6 +112,13 @@ class Chromium(WebDriverBackend):
         reason = cls.unavailable_reason()
         if reason:
             raise RuntimeError(f"chromium: {reason}")
+        user = processes.browser_user(settings.browser_user)
+        sandbox = not settings.chromium_no_sandbox
+        if sandbox and user is None and os.geteuid() == 0:
+            raise RuntimeError(
+                "chromium: its sandbox does not run as root: set BROWSERFARM_BROWSER_USER "
+                "to an unprivileged user (`make setup` creates browserfarm-browser), or "
+                "BROWSERFARM_CHROMIUM_NO_SANDBOX=1 to run it without the sandbox")
         deadline = time.monotonic() + spec.timeout
 
         def left() -> float:
@@ -109,17 +128,32 @@ class Chromium(WebDriverBackend):
         # even after the driver was killed. Short, under /tmp, whatever spec.profile_dir
         # is: Chromium's sockets there must fit a Unix socket path (108 bytes). And its
         # own profile starts ~0.4 s sooner than an empty --user-data-dir (bench/workers).
+        # Run as another user, it is that user's (0700) and its HOME.
         temp_dir = tempfile.mkdtemp(prefix=TEMP_PREFIX)
         spec = replace(spec, profile_dir=Path(temp_dir))
         handle = DriverHandle(cls.name, temp_dir=temp_dir)
         try:
-            driver = _start_driver(cls.driver(), spec, deadline)
+            if user:
+                os.chown(temp_dir, user.uid, user.gid)
+            driver = _start_driver(cls.driver(), spec, deadline, user)
             handle = replace(handle, executor=driver.executor, pids=[driver.pid],
                              pgid=driver.pid, starts={str(driver.pid): driver.start})
             capabilities = {"browserName": "chrome",
-                            "goog:chromeOptions": chrome_options(spec, cls.executable()),
+                            "goog:chromeOptions": chrome_options(spec, cls.executable(),
+                                                                 sandbox=sandbox),
                             "timeouts": {"pageLoad": int(spec.timeout * 1000)}}
-            session, answered = remote.new_session(driver.executor, capabilities, left())
+            try:
+                session, answered = remote.new_session(driver.executor, capabilities,
+                                                       left())
+            except WebDriverException as exc:
+                if sandbox and not processes.user_namespaces_work(user):
+                    raise RuntimeError(
+                        "chromium: its sandbox needs unprivileged user namespaces, which "
+                        "this host does not allow (e.g. sysctl user.max_user_namespaces, "
+                        "kernel.unprivileged_userns_clone); allow them, or set "
+                        "BROWSERFARM_CHROMIUM_NO_SANDBOX=1 to run without the sandbox") \
+                        from exc
+                raise
             handle = replace(handle, session=session)
             browser_pid = answered.get("goog:processID")
             if isinstance(browser_pid, int):
@@ -177,23 +211,27 @@ class _Driver(NamedTuple):
     executor: str
 
 
-def _start_driver(path: str, spec: WorkerSpec, deadline: float) -> _Driver:
-    """A chromedriver on a free port, ready for a session. Its own process group
-    (start_new_session): Chromium's processes stay in it, so they can be found by
-    any process, and a signal to the starter doesn't reach them."""
-    env = dict(os.environ) | spec.env
+def _start_driver(path: str, spec: WorkerSpec, deadline: float,
+                  user: processes.User | None = None) -> _Driver:
+    """A chromedriver on a free port, ready for a session, as ``user`` (None: as
+    ourselves). Its own process group (start_new_session): Chromium's processes stay
+    in it, so they can be found by any process, and a signal to the starter doesn't
+    reach them."""
+    env = dict(spec.env)
     if spec.fingerprint.get("timeZone"):
         env["TZ"] = spec.fingerprint["timeZone"]
     if spec.profile_dir:
         env["TMPDIR"] = str(spec.profile_dir)  # see Chromium.start_worker
+        if user:  # not root's HOME: Chromium's caches and NSS database go here too
+            env["HOME"] = str(spec.profile_dir)
     failures = []
     for _ in range(DRIVER_START_TRIES):
         port = free_port()
         executor = f"http://127.0.0.1:{port}"
         with open(spec.log_path or os.devnull, "ab") as log:
             proc = subprocess.Popen([path, f"--port={port}"], stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True)
+                                    stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, **processes.popen_as(user, env))
         while proc.poll() is None:
             try:
                 if remote.status(executor, timeout=1).get("ready"):

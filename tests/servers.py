@@ -816,8 +816,10 @@ def grid_jar() -> Path:
 def grid_command(jar: Path, port: int) -> list[str]:
     """A standalone Grid (router, queue, distributor and one node in one JVM) offline:
     no Selenium Manager, no driver detection, Debian's chromedriver and chromium."""
+    # Run as root here: the node, not BrowserFarm, turns Chromium's sandbox off.
     stereotype = json.dumps({"browserName": "chrome",
-                             "goog:chromeOptions": {"binary": CHROMIUM}})
+                             "goog:chromeOptions": {"binary": CHROMIUM,
+                                                    "args": ["--no-sandbox"]}})
     return ["java", "-jar", str(jar), "standalone", "--host", HOST, "--port", str(port),
             "--selenium-manager", "false", "--detect-drivers", "false",
             "--driver-configuration", "display-name=chromium", "max-sessions=2",

@@ -249,14 +249,75 @@ def test_a_chromium_worker_wears_its_fingerprint_in_its_own_profile(origin, star
     assert not temp_dir.exists()
 
 
+def _status(pid: int) -> dict:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.split() for k, v in (line.split(":", 1) for line in lines)}
+
+
+def _chromium_processes(handle) -> dict[int, str]:
+    """pid -> command line of the worker's processes (Chromium rewrites its argv
+    into one string)."""
+    return {pid: " ".join(processes.cmdline(pid) or [])
+            for pid in processes.in_group(handle.pgid, handle.starts[str(handle.pgid)])}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run as root, browsers change user")
+def test_a_chromium_worker_run_as_root_runs_as_the_browser_user_with_its_sandbox(
+        origin, started, monkeypatch):
+    user = processes.browser_user(SETTINGS.browser_user)
+    monkeypatch.setenv("BROWSERFARM_SECRET_KEY", "not for the browser user")
+    handle = started(Chromium, SETTINGS, WorkerSpec(
+        browser="chromium", url=origin.url + "/", env={"BROWSERFARM_RUNNER": "mark"})).handle
+    assert Chromium.screenshot(handle)[:8] == PNG
+    found = _chromium_processes(handle)
+    renderers = [pid for pid, line in found.items() if "--type=renderer" in line]
+    assert renderers and handle.pids[0] in found and handle.browser_pid in found
+    assert not [line for line in found.values() if "--no-sandbox" in line]
+    for pid in found:  # chromedriver and all of Chromium: the user, none of root's groups
+        assert _status(pid)["Uid"] == [str(user.uid)] * 4, found[pid]
+        assert _status(pid)["Groups"] == [], found[pid]
+    own_namespace = os.readlink("/proc/self/ns/user")
+    for pid in renderers:  # sandboxed: a user namespace of its own, seccomp, no setuid
+        assert os.readlink(f"/proc/{pid}/ns/user") != own_namespace
+        assert _status(pid)["Seccomp"] == ["2"] and _status(pid)["NoNewPrivs"] == ["1"]
+    # Its directory (profile, HOME) is the user's alone; our secrets are not in its
+    # environment, the runner's mark is.
+    temp_dir = os.stat(handle.temp_dir)
+    assert (temp_dir.st_uid, temp_dir.st_mode & 0o777) == (user.uid, 0o700)
+    environ = Path(f"/proc/{handle.pids[0]}/environ").read_bytes().split(b"\0")
+    assert b"BROWSERFARM_RUNNER=mark" in environ
+    assert not [v for v in environ if v.startswith(b"BROWSERFARM_SECRET_KEY")]
+    assert b"HOME=" + handle.temp_dir.encode() in environ
+    Chromium.stop(handle)
+    assert not Path(handle.temp_dir).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run as root, browsers change user")
+def test_chromium_as_root_runs_without_its_sandbox_only_when_told(origin, started):
+    as_root = load_settings({"browser_user": "root"}, environ={})
+    with pytest.raises(RuntimeError, match="BROWSERFARM_CHROMIUM_NO_SANDBOX=1"):
+        Chromium.start_worker(WorkerSpec(browser="chromium", url=origin.url + "/"), as_root)
+    with pytest.raises(RuntimeError, match="make setup"):
+        Chromium.start_worker(WorkerSpec(browser="chromium", url=origin.url + "/"),
+                              load_settings({"browser_user": "bf-nobody-here"}, environ={}))
+    told = load_settings({"browser_user": "root", "chromium_no_sandbox": True}, environ={})
+    handle = started(Chromium, told, WorkerSpec(browser="chromium",
+                                                url=origin.url + "/")).handle
+    assert page(handle)[1] == "hello from origin"
+    assert "--no-sandbox" in _chromium_processes(handle)[handle.browser_pid]
+    assert _status(handle.browser_pid)["Uid"][0] == "0"
+
+
 def test_chromium_arguments():
     args = chromium_args(WorkerSpec(browser="chromium", width=800, height=600,
                                     profile_dir=Path("/p"), relay_port=4321))
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+    for flag in ("--headless", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--window-size=800,600",
                  "--proxy-server=socks5://127.0.0.1:4321"):
         assert flag in args
+    assert "--no-sandbox" not in args  # only where the operator allows it:
+    assert "--no-sandbox" in chromium_args(WorkerSpec(browser="chromium"), sandbox=False)
     # socks5:// already resolves names through the proxy: no resolver rules.
     assert not [a for a in args if a.startswith("--host-resolver-rules")]
     assert not [a for a in chromium_args(WorkerSpec(browser="chromium"))

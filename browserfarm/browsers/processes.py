@@ -1,14 +1,65 @@
 """Processes, through psutil: what the browser backends and the runner need to tell
 whether a browser still runs, find what was started for it, signal it, and wait for
-it to go."""
+it to go; and the unprivileged user browsers run as when we are root."""
 from __future__ import annotations
 
 import os
+import pwd
+import subprocess
 import time
+from typing import NamedTuple
 
 import psutil
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class User(NamedTuple):
+    name: str
+    uid: int
+    gid: int
+
+
+def browser_user(name: str) -> User | None:
+    """Who browsers run as: None for ourselves, when we are not root or ``name``
+    (BROWSERFARM_BROWSER_USER) is empty or root; else that user, which must exist
+    (scripts/ensure-browser-user creates it at set-up)."""
+    if os.geteuid() != 0 or name in ("", "root"):
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise RuntimeError(f"the user {name!r} that browsers run as does not exist: run "
+                           "`make setup` (scripts/ensure-browser-user creates it) or set "
+                           "BROWSERFARM_BROWSER_USER to another unprivileged user") from None
+    if entry.pw_uid == 0:
+        return None
+    return User(name, entry.pw_uid, entry.pw_gid)
+
+
+def popen_as(user: User | None, add: dict | None = None) -> dict:
+    """Popen's keywords that start a process as ``user`` (None: as ourselves), with
+    our environment and ``add``. Another user could read its environment in /proc:
+    our settings and secrets (BROWSERFARM_*, DATABASE_URL) are left out of it."""
+    env = dict(os.environ)
+    if user is not None:
+        env = {k: v for k, v in env.items()
+               if not k.startswith("BROWSERFARM_") and k != "DATABASE_URL"}
+    env |= add or {}
+    if user is None:
+        return {"env": env}
+    return {"env": env, "user": user.uid, "group": user.gid, "extra_groups": []}
+
+
+def user_namespaces_work(user: User | None) -> bool:
+    """Whether ``user`` (None: we) may create a user namespace, which Chromium's
+    sandbox needs (Debian's chromium has no setuid sandbox helper)."""
+    try:
+        return subprocess.run(["unshare", "--user", "true"], stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=10,
+                              **popen_as(user)).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def exists(pid: int) -> bool:
