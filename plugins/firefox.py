@@ -3,9 +3,11 @@ mozprofile writes the profile's prefs, mozrunner starts and stops Firefox, and
 marionette_driver drives it (the protocol geckodriver itself speaks)."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
+import time
 
 from browserfarm import hookimpl
 from browserfarm.browsers import processes
@@ -220,21 +222,21 @@ class Firefox(WindowBackend, WorkerBackend):
     def set_cookies(cls, handle: LocalHandle, cookies: list[dict]) -> list[str]:
         """Add cookies (BitBrowser's shape: name, value, domain, path, secure,
         httpOnly, expirationDate, sameSite) for any site; the reasons of refusals."""
-        return cls._chrome(handle, _SET_COOKIES, [cookies])
+        refused = []
+        with _Bidi(handle) as bidi:
+            for cookie in cookies:
+                try:
+                    bidi.call("storage.setCookie", {"cookie": _bidi_cookie(cookie)})
+                except _BidiError as exc:
+                    refused.append(f"{cookie.get('name')}: {exc}")
+        return refused
 
     @classmethod
     def get_cookies(cls, handle: LocalHandle) -> list[dict]:
-        """Every cookie of the profile, in the same shape."""
-        return cls._chrome(handle, _GET_COOKIES, [])
-
-    @classmethod
-    def _chrome(cls, handle, script, args):
-        client = cls.attach(handle)
-        try:
-            client.set_context("chrome")  # Firefox's own API: cookies of every site
-            return client.execute_script(script, script_args=args)
-        finally:
-            _quietly(client.delete_session)
+        """Every cookie of the window (of every site, not only the page shown), in
+        the same shape."""
+        with _Bidi(handle) as bidi:
+            return [_bitbrowser_cookie(c) for c in bidi.call("storage.getCookies", {})["cookies"]]
 
     @classmethod
     def stop(cls, handle: LocalHandle, timeout: float = 20.0) -> bool:
@@ -333,30 +335,79 @@ def _load(client, url: str, timeout: float) -> None:
             raise
 
 
-_SAME_SITE = """const sameSite = {strict: Ci.nsICookie.SAMESITE_STRICT,
-    lax: Ci.nsICookie.SAMESITE_LAX, none: Ci.nsICookie.SAMESITE_NONE};"""
-_SET_COOKIES = _SAME_SITE + """
-const [cookies] = arguments;
-const refused = [];
-for (const c of cookies) {
-  const secure = !!c.secure;
-  let site = sameSite[String(c.sameSite || "lax").toLowerCase()] ?? Ci.nsICookie.SAMESITE_LAX;
-  if (site === Ci.nsICookie.SAMESITE_NONE && !secure) site = Ci.nsICookie.SAMESITE_LAX;
-  // nsICookie's expiry is in milliseconds; BitBrowser's expirationDate in seconds.
-  const expiry = c.expirationDate ? Math.floor(c.expirationDate * 1000)
-                                  : Date.now() + 400 * 86400 * 1000;
-  const result = Services.cookies.add(String(c.domain || ""), String(c.path || "/"),
-      String(c.name), String(c.value ?? ""), secure, !!c.httpOnly, !c.expirationDate && !!c.session,
-      expiry, {}, site, secure ? Ci.nsICookie.SCHEME_HTTPS : Ci.nsICookie.SCHEME_HTTP);
-  if (result && result.result) refused.push(`${c.name}: ${result.errorString}`);
-}
-return refused;"""
-_GET_COOKIES = _SAME_SITE + """
-const names = Object.fromEntries(Object.entries(sameSite).map(([k, v]) => [v, k]));
-return Services.cookies.cookies.map(c => ({name: c.name, value: c.value, domain: c.host,
-  path: c.path, secure: c.isSecure, httpOnly: c.isHttpOnly, session: c.isSession,
-  expirationDate: c.isSession ? null : Math.floor(c.expiry / 1000),
-  sameSite: names[c.sameSite] || "lax"}));"""
+class _BidiError(Exception):
+    """An error Firefox answered to a WebDriver BiDi command (its message)."""
+
+
+class _Bidi:
+    """A WebDriver BiDi session of its own on a running Firefox (its handle's ``ws``),
+    for the storage module: it reaches the cookies of every site without system
+    access. Like Marionette's, one session at a time: not while a client holds one."""
+
+    def __init__(self, handle: LocalHandle, timeout: float = 30.0):
+        self.handle, self.timeout, self.ws, self.ids = handle, timeout, None, 0
+
+    def __enter__(self):
+        import websocket
+        # Firefox refuses a handshake carrying an Origin that is not its own.
+        self.ws = websocket.create_connection(self.handle.ws, timeout=self.timeout,
+                                              suppress_origin=True)
+        try:
+            self.call("session.new", {"capabilities": {}})
+        except BaseException:
+            self.ws.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info):
+        try:
+            _quietly(lambda: self.call("session.end", {}))
+        finally:
+            self.ws.close()
+
+    def call(self, method: str, params: dict) -> dict:
+        self.ids += 1
+        self.ws.send(json.dumps({"id": self.ids, "method": method, "params": params}))
+        while True:  # events, if any, are not ours
+            answer = json.loads(self.ws.recv())
+            if answer.get("id") == self.ids:
+                break
+        if answer.get("type") == "error":
+            raise _BidiError(f"{answer.get('error')}: {answer.get('message')}")
+        return answer["result"]
+
+
+def _bidi_cookie(c: dict) -> dict:
+    """A BitBrowser cookie as BiDi's storage.setCookie takes it: sameSite lax unless
+    said (none only for a secure cookie: Firefox refuses it otherwise); no
+    expirationDate: 400 days, unless it is a session cookie."""
+    secure = bool(c.get("secure"))
+    same_site = str(c.get("sameSite") or "lax").lower()
+    if same_site not in ("strict", "lax", "none") or (same_site == "none" and not secure):
+        same_site = "lax"
+    cookie = {"name": str(c.get("name")), "domain": str(c.get("domain") or ""),
+              "value": {"type": "string", "value": "" if c.get("value") is None
+                        else str(c["value"])},
+              "path": str(c.get("path") or "/"), "secure": secure,
+              "httpOnly": bool(c.get("httpOnly")), "sameSite": same_site}
+    if c.get("expirationDate"):
+        cookie["expiry"] = int(c["expirationDate"])
+    elif not c.get("session"):
+        cookie["expiry"] = int(time.time()) + 400 * 86400
+    return cookie
+
+
+def _bitbrowser_cookie(c: dict) -> dict:
+    """A cookie storage.getCookies answers, in BitBrowser's shape. A cookie set with
+    no SameSite (Firefox's "default"; Marionette calls it "None") is stored as lax,
+    as it always was: what set_cookies gives it back."""
+    value = c["value"]
+    text = value["value"] if value["type"] == "string" \
+        else base64.b64decode(value["value"]).decode("utf-8", "replace")
+    return {"name": c["name"], "value": text, "domain": c["domain"], "path": c["path"],
+            "secure": c["secure"], "httpOnly": c["httpOnly"], "session": "expiry" not in c,
+            "expirationDate": c.get("expiry"),
+            "sameSite": c["sameSite"] if c["sameSite"] in ("strict", "lax", "none") else "lax"}
 
 
 def _runs_profile(pid: int, profile_dir: str | None) -> bool:

@@ -174,11 +174,8 @@ class Agent:
         if backend is None:  # disabled since the window opened
             raise InvalidInput("browserFingerPrint.coreProduct", f"no browser backend "
                                f"{window.handle.backend!r} on this machine")
-        client = backend.attach(window.handle)
-        try:
-            return {"uuid": window.uuid, "cookies": client.get_cookies()}
-        finally:
-            client.delete_session()
+        # Every cookie of the window, as close syncs them (not only the page shown).
+        return {"uuid": window.uuid, "cookies": backend.get_cookies(window.handle)}
 
     def shutdown(self) -> None:
         """Close every window this agent opened (agent stopping)."""
