@@ -13,6 +13,9 @@ BROWSER_DELETE_RECYCLE = "browser:delete:recycle"
 BROWSER_RESTORE = "browser:recycle:restore"
 BROWSER_DELETE_PERMANENT = "browser:delete:permanent"
 BROWSER_PROXY_REVEAL = "browser:proxy:reveal"  # see proxy passwords in answers
+# See windows' stored cookies (logged-in sessions) in answers. An agent gets them
+# with browser:open alone: opening a window puts them into its browser anyway.
+BROWSER_COOKIE_REVEAL = "browser:cookie:reveal"
 BROWSER_OPEN = "browser:open"  # what a Local API agent does: launch configs, open status
 GROUP_LIST = "group:list"
 GROUP_MANAGE = "group:manage"
@@ -25,14 +28,14 @@ ACCOUNT_MANAGE = "account:manage"
 
 ALL = (BROWSER_LIST, BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
        BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_DELETE_PERMANENT, BROWSER_PROXY_REVEAL,
-       BROWSER_OPEN,
+       BROWSER_COOKIE_REVEAL, BROWSER_OPEN,
        GROUP_LIST, GROUP_MANAGE, TAG_LIST, TAG_MANAGE, PROXY_LIST, PROXY_MANAGE, PROXY_CHECK,
        ACCOUNT_MANAGE)
 
 READ_ONLY = (BROWSER_LIST, GROUP_LIST, TAG_LIST, PROXY_LIST)
 MEMBER = READ_ONLY + (BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
                       BROWSER_DELETE_RECYCLE, BROWSER_RESTORE, BROWSER_PROXY_REVEAL,
-                      PROXY_CHECK, BROWSER_OPEN)
+                      BROWSER_COOKIE_REVEAL, PROXY_CHECK, BROWSER_OPEN)
 ADMIN = MEMBER + (BROWSER_DELETE_PERMANENT, GROUP_MANAGE, TAG_MANAGE, PROXY_MANAGE)
 OWNER = ALL
 

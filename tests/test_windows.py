@@ -457,6 +457,27 @@ def test_read_only_role_reads_but_does_not_write_or_see_passwords(owner, token_w
     assert reader("/browser/update", {"name": "x"}).code == 403
 
 
+def test_cookies_are_shown_only_to_tokens_that_may_reveal_them(owner, token_with):
+    cookies = [{"name": "sid", "value": "secret-session", "domain": ".example.com"}]
+    window = create(owner, cookie=cookies)
+    reader = token_with(role="read-only")
+    # Sees proxy passwords as the owner does, but not cookies: its own cache entries.
+    proxies_only = token_with("browser:list", "browser:proxy:reveal")
+    for query in ({}, {"pageSize": 5}):
+        # The owner asks first, so a revealing answer sits in the cache, then the
+        # others ask the same query (cached) and a new one (cold).
+        assert owner("/browser/list", query).data["list"][0]["cookie"] == cookies
+        for caller in (reader, proxies_only):
+            assert caller("/browser/list", query).data["list"][0]["cookie"] is None
+            assert "secret-session" not in str(caller("/browser/list", query).body)
+            assert caller("/browser/detail", {"id": window["id"]}).data["cookie"] is None
+    assert "secret-session" not in str(reader("/browser/list", {"pageSize": 7}).body)
+    assert owner("/browser/detail", {"id": window["id"]}).data["cookie"] == cookies
+    assert token_with(role="member")("/browser/list").data["list"][0]["cookie"] == cookies
+    assert token_with("browser:list", "browser:cookie:reveal")(
+        "/browser/detail", {"id": window["id"]}).data["cookie"] == cookies
+
+
 def test_the_same_id_twice_is_still_one_window(owner, token_with):
     window = create(owner)
     single = token_with("browser:update:single")

@@ -220,7 +220,8 @@ class WindowSchema(Schema):
     syncLocalStorage = fields.Boolean()
     syncIndexedDb = fields.Boolean()
     url = fields.String()
-    cookie = fields.List(fields.Dict(), allow_none=True)
+    cookie = fields.List(fields.Dict(), allow_none=True,
+                         metadata={"description": "Null without browser:cookie:reveal"})
     isDelete = fields.Boolean()
     recycleBinRemark = fields.String()
     createdTime = fields.DateTime()

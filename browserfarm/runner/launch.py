@@ -17,7 +17,7 @@ from browserfarm.net.relay import RelayLimits
 from browserfarm.runner.recorder import Recorder
 from browserfarm.runner.state import Active
 from browserfarm.services.proxies import window_proxy
-from browserfarm.services.windows import windows_to_api
+from browserfarm.services.windows import REVEAL_ALL, windows_to_api
 from browserfarm.services.workers import end_now, forget_lock, short_reason, worker_lock
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ class Launcher:
         shows it to its owner (for the browser_preferences hook). The runner acts for
         no user: it reads the window of the worker's own account."""
         window = Window.by_ref(worker.account_id, {"id": worker.window_id}, deleted=None)
-        shown = windows_to_api(self.farm, [window.id], reveal=True)[0]
+        shown = windows_to_api(self.farm, [window.id], REVEAL_ALL)[0]
         try:  # resolving a window's proxy asks no user permission
             proxy = window_proxy(self.farm, window)
         except ProxyFailure as failure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from datetime import timedelta
+from typing import NamedTuple
 
 import peewee as pw
 
@@ -49,6 +50,22 @@ ORDER_KEPT_MAX = 100_000
 SORT_NAMES = tuple(LIST_SORTS)
 
 
+class Reveal(NamedTuple):
+    """Which of a window's secrets an answer shows: its proxy's (the password, and the
+    extraction URLs, which carry the provider's key) and its cookies (logged-in
+    sessions). Part of a cached list's key: an answer is kept per level."""
+    proxy: bool
+    cookies: bool
+
+    @classmethod
+    def to(cls, caller) -> "Reveal":
+        return cls(caller.can(perm.BROWSER_PROXY_REVEAL),
+                   caller.can(perm.BROWSER_COOKIE_REVEAL))
+
+
+REVEAL_ALL = Reveal(proxy=True, cookies=True)  # for agents and the runner
+
+
 class WindowService:
     def __init__(self, farm, caller):
         self.farm = farm
@@ -76,12 +93,12 @@ class WindowService:
         """A page is a function of the account's revision and the query (see
         services.revisions); recent pages are answered from the farm's cache."""
         revision = current_revision(self.account_id)
-        reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
+        reveal = Reveal.to(self.caller)
         key = (self.account_id, revision, deleted, reveal, _cache_key(query))
         return self.farm.answers.get_or_compute(key, lambda: EncodedJson.of(
             self._page(query, deleted, revision, reveal)))
 
-    def _page(self, query: dict, deleted: bool, revision: int, reveal: bool) -> dict:
+    def _page(self, query: dict, deleted: bool, revision: int, reveal: Reveal) -> dict:
         page, size = query.get("page", 0), query.get("pageSize", 10)
         filters = list_filters(query)
         # The count depends on the filters only: each page and sort of them shares it.
@@ -195,8 +212,9 @@ class WindowService:
     # ----- what the Local API agent asks ---------------------------------------------
 
     def launch_config(self, ref: dict, fresh_proxy: bool = False) -> dict:
-        """All an agent needs to open the window: the window (passwords included), its
-        proxy as it should be used now (extracted if need be), and the start page."""
+        """All an agent needs to open the window: the window (passwords and cookies
+        included), its proxy as it should be used now (extracted if need be), and the
+        start page."""
         self.caller.require(perm.BROWSER_OPEN)
         self.caller.require(perm.BROWSER_PROXY_REVEAL)  # the answer holds the secrets
         window = Window.by_ref(self.account_id, ref)
@@ -205,7 +223,7 @@ class WindowService:
         except ProxyFailure as failure:  # e.g. the extraction URL failed
             raise FarmError(f"{failure.kind}: {failure.message}",
                             {"kind": failure.kind}) from None
-        return {"window": self._to_api([window], reveal=True)[0],
+        return {"window": self._to_api([window], reveal=REVEAL_ALL)[0],
                 "proxy": {"type": proxy.type, "host": proxy.host, "port": proxy.port,
                           "username": proxy.username, "password": proxy.password},
                 "allowUdp": window.enable_socks5_udp, "url": window.url,
@@ -341,10 +359,9 @@ class WindowService:
             raise InvalidInput("browserFingerPrint.coreVersion",
                                f"newer than the installed {backend.name} ({backend.version()})")
 
-    def _to_api(self, windows: list[Window], reveal: bool | None = None) -> list[dict]:
-        if reveal is None:
-            reveal = self.caller.can(perm.BROWSER_PROXY_REVEAL)
-        return windows_to_api(self.farm, [w.id for w in windows], reveal)
+    def _to_api(self, windows: list[Window], reveal: Reveal | None = None) -> list[dict]:
+        return windows_to_api(self.farm, [w.id for w in windows],
+                              reveal or Reveal.to(self.caller))
 
 
 def _cache_key(fields: dict) -> tuple:
@@ -407,10 +424,10 @@ _SHOWN_READERS = {stored_json: [(f.name, _reader(f, stored_json)) for f in _SHOW
                   for stored_json in (False, True)}
 
 
-def windows_to_api(farm, window_ids: list[int], reveal: bool,
+def windows_to_api(farm, window_ids: list[int], reveal: Reveal,
                    stored_json: bool = False) -> list[dict]:
     """The windows of ``window_ids``, in that order, as the API shows them; ``reveal``:
-    with their proxy secrets. ``stored_json``: JSON columns as ``StoredJson`` where
+    which of their secrets. ``stored_json``: JSON columns as ``StoredJson`` where
     they can be, for ``EncodedJson`` (which puts their text in as it is)."""
     if not window_ids:
         return []
@@ -427,17 +444,20 @@ def windows_to_api(farm, window_ids: list[int], reveal: bool,
     for window_id, tag_id, name, color in _SHOWN_TAGS.tuples((), [ids]):
         tags[window_id].append({"id": tag_id, "name": name, "color": color})
     return [window_to_api(rows[i], tags[i], farm.cipher.decrypt(
-        rows[i]["proxy_password_enc"]) if reveal else None) for i in window_ids]
+        rows[i]["proxy_password_enc"]) if reveal.proxy else None, reveal.cookies)
+        for i in window_ids]
 
 
-def window_to_api(window: dict, tags: list, password: str | None) -> dict:
+def window_to_api(window: dict, tags: list, password: str | None, cookies: bool) -> dict:
     """``window``: a row of ``_SHOWN`` by field name (times as ISO text). ``password``
     None: the caller may not see proxy secrets (the password, and the extraction
-    URLs, which carry the provider's key)."""
+    URLs, which carry the provider's key). ``cookies`` False: nor the cookies (null)."""
     data = {field: window[column] for field, column in COLUMNS.items()}
     if password is None:
         for field in SECRET_URL_FIELDS:
             data[field] = ""
+    if not cookies:
+        data["cookie"] = None
     data.update({
         "id": window["id"], "seq": window["seq"], "uuid": window["uuid"],
         "groupId": window["group"] or 0, "groupName": window["group_name"] or "",
