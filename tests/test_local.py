@@ -131,11 +131,20 @@ def test_open_attach_reopen_and_close_a_window(local, cloud, microsocks, origin)
 
 @pytest.mark.parametrize("headers, code", [
     ({"X-Cos-Local-Token": ""}, 401), ({"X-Cos-Local-Token": "wrong"}, 401),
-    ({"Host": "evil.example:54345"}, 403), ({"Origin": "http://evil.example"}, 403),
+    # DNS rebinding: a page's name that resolves to 127.0.0.1 is still not loopback.
+    ({"Host": "evil.example:54345"}, 403), ({"Host": "127.0.0.1.evil.example"}, 403),
+    ({"Host": "localhost.evil.example:54345"}, 403),
+    # A page of another site (or a sandboxed one: "null") drives no agent.
+    ({"Origin": "http://evil.example"}, 403), ({"Origin": "null"}, 403),
+    ({"Origin": "http://localhost.evil.example"}, 403),
+    ({"Origin": "http://127.0.0.1.evil.example:54345"}, 403),
+    # Loopback in any spelling is served.
+    ({"Host": "[::1]:54345"}, 0), ({"Host": "localhost"}, 0), ({"Host": "LOCALHOST:1"}, 0),
+    ({"Origin": "http://127.0.0.1:8000"}, 0),
 ])
 def test_the_agent_refuses_callers_it_should_not_serve(local, headers, code):
     answer = local("/browser/list", {}, headers=headers)
-    assert (answer.status, answer.code) == (code, code)
+    assert (answer.status, answer.code) == (code or 200, code)
 
 
 def test_not_logged_in_is_401(tmp_path):
@@ -147,12 +156,28 @@ def test_not_logged_in_is_401(tmp_path):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({}, "uuid"), ({"uuid": ["a", "b"]}, "uuid"), ({"ids": [1, 2]}, "uuid"),
-    ({"uuid": "a", "browserUuid": "b"}, "uuid"),
+    ({}, "uuid"), ({"uuid": ["a", "b"]}, "uuid"), ({"ids": [1, 2]}, "ids"),
+    ({"uuid": "a", "browserUuid": "b"}, "uuid"), ({"id": 1, "browser_id": 2}, "id"),
 ])
 def test_one_window_per_call(local, body, field):
     answer = local("/browser/open", body)
     assert answer.code == 211 and answer.data["field"] == field
+
+
+@pytest.mark.parametrize("path", ["/browser/open", "/browser/close"])
+def test_ids_or_aliases_naming_other_windows_start_or_stop_nothing(local, agent, cloud,
+                                                                   path):
+    one, other = (cloud_call(cloud, "/browser/update", {})["data"] for _ in range(2))
+    for body, field in (({"uuid": one["uuid"], "id": one["id"], "ids": [1, 2]}, "ids"),
+                        ({"uuid": one["uuid"], "ids": [one["id"]]}, "ids"),
+                        ({"uuid": one["uuid"], "browserId": other["id"]}, "id"),
+                        ({"id": one["id"], "config_uuid": other["uuid"]}, "id")):
+        answer = local(path, body)
+        assert (answer.code, answer.data["field"]) == (211, field), (body, answer.body)
+    assert agent.pids() == {}
+    for window in (one, other):  # not even reported opening or closing
+        detail = cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"]
+        assert detail["openStatus"] == "closed"
 
 
 def test_other_calls_are_forwarded_unchanged(local, cloud):
@@ -162,6 +187,61 @@ def test_other_calls_are_forwarded_unchanged(local, cloud):
     forwarded = local("/browser/list", {})
     assert forwarded.body == direct
     assert local("/browser/detail", {"id": 424242}).code == 404
+
+
+@pytest.fixture
+def local_server(agent):
+    """The Local API on a real HTTP server: paths reach it as a client sent them."""
+    server = make_server("127.0.0.1", 0, create_local_app(agent), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    thread.join(10)
+
+
+def raw_post(port: int, path: str, token: str = "local-secret") -> tuple[int, str]:
+    """POST ``path`` byte for byte (http.client normalises nothing, unlike curl or
+    requests, which resolve "..")."""
+    import http.client
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request("POST", path, body=b"{}", headers={
+            "X-Cos-Local-Token": token, "Content-Type": "application/json"})
+        response = connection.getresponse()
+        return response.status, response.read().decode()
+    finally:
+        connection.close()
+
+
+POOL_SECRET = "pool-password-0xC0FFEE"
+
+
+@pytest.mark.parametrize("path", [
+    "/browser/../proxy/list", "/browser/%2e%2e/proxy/list", "/browser/..%2fproxy/list",
+    "/browser/..%2Fproxy/list", "/browser/%2E%2E%2Fproxy%2Flist", "/proxy/list",
+    "/browser/list/../../proxy/list", "/browser/.%2e/proxy/list",
+    "/browser%2flist", "/browser/list%2f", "/browser//list", "/browser/list/",
+    # the agent's own cloud calls: launch configurations hold proxy passwords
+    "/browser/launch", "/browser/status", "/browser/cookies/sync",
+    "/browser/profile/latest", "/browser/profile/missing", "/browser/profile/chunk/get",
+    "/browser/proxy/check", "/browser/recycle/delete", "/browser/nothing",
+])
+def test_only_the_spec_window_calls_are_forwarded(local_server, cloud, path):
+    added = cloud_call(cloud, "/proxy/add", {"proxyType": "socks5", "host": "127.0.0.1",
+                                             "port": 1080, "proxyUserName": "u",
+                                             "proxyPassword": POOL_SECRET})
+    assert added["code"] == 0, added
+    status, body = raw_post(local_server, path)
+    assert status == 404 and json.loads(body)["code"] == 404, (path, body)
+    assert POOL_SECRET not in body
+
+
+def test_the_forwarded_calls_answer_as_the_cloud_does(local_server, cloud):
+    for path in ("/browser/list", "/browser/list?x=/../proxy/list", "/browser/recycle/list"):
+        status, body = raw_post(local_server, path)
+        assert status == 200 and json.loads(body)["code"] == 0, (path, body)
+    assert raw_post(local_server, "/browser/list", token="wrong")[0] == 401
 
 
 def test_unknown_window_is_404_and_nothing_starts(local):

@@ -3,11 +3,14 @@ HTTP client that calls the cloud API with it.
 
 Owns: the login file, and one kept-alive HTTP client (httpx) to the cloud. Every
 failure is an ``UpstreamError``: the cloud's own code and status passed on, or 500 when
-the cloud can't be reached."""
+the cloud can't be reached. The desktop does not trust the cloud with its files: a
+window uuid it answers names folders and files here only once it is a well-formed uuid
+(``checked_uuid``)."""
 from __future__ import annotations
 
 import json
 import secrets
+import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +65,20 @@ class Cloud:
                                 payload.get("data"), status)
         return payload.get("data") or {}
 
+    def detail(self, ref: dict) -> dict:
+        """The window ``ref`` names (``/browser/detail``), its uuid checked."""
+        detail = self.call("/browser/detail", ref)
+        checked_uuid(detail.get("uuid"))
+        return detail
+
+    def launch_config(self, uuid: str) -> dict:
+        """How to open the window ``uuid`` (``/browser/launch``): for that window only."""
+        config = self.call("/browser/launch", {"uuid": uuid})
+        if config.get("window", {}).get("uuid") != uuid:
+            raise UpstreamError(500, "the cloud answered the launch configuration of "
+                                     "another window")
+        return config
+
     def forward(self, path: str, body) -> tuple[int, dict]:
         """POST ``body`` as is; the cloud's status and envelope, unchanged."""
         response = self._post(path, json=body)
@@ -110,3 +127,15 @@ class Cloud:
     def _unreachable(self, exc: Exception) -> UpstreamError:
         return UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
                                   f"{exc.__class__.__name__}")
+
+
+def checked_uuid(value) -> str:
+    """``value``, a window uuid from the cloud (or a file the agent wrote), if it is
+    one in canonical form: it names profile folders and files in the data dir, so
+    nothing else (``..``, slashes) may."""
+    try:
+        if isinstance(value, str) and str(uuidlib.UUID(value)) == value:
+            return value
+    except ValueError:
+        pass
+    raise UpstreamError(500, f"the cloud answered an invalid window uuid: {str(value)[:80]!r}")

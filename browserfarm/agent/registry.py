@@ -76,9 +76,10 @@ class Registry:
             return self._windows.get(uuid)
 
     def find(self, ref: dict) -> OpenWindow | None:
-        """The open window a reference (``{"uuid": ...}`` or ``{"id": ...}``) names."""
+        """The open window a reference (its ``uuid``, ``id`` or both) names."""
         for window in self.windows():
-            if ref.get("uuid") == window.uuid or str(ref.get("id")) == str(window.id):
+            if ref.get("uuid", window.uuid) == window.uuid and \
+                    str(ref.get("id", window.id)) == str(window.id):
                 return window
         return None
 

@@ -50,7 +50,7 @@ class Agent:
 
     def open_window(self, body: dict) -> dict:
         ref = window_reference(body)
-        detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+        detail = self.cloud.detail(ref)  # 1. read window details
         uuid = detail["uuid"]
         with self.windows.lock(uuid):
             running = self.windows.get(uuid)
@@ -61,7 +61,7 @@ class Agent:
             before = {"status": detail.get("openStatus", "closed")}
             self._report(uuid, "opening")
             try:
-                config = self.cloud.call("/browser/launch", {"uuid": uuid})  # 2. and 3.
+                config = self.cloud.launch_config(uuid)  # 2. and 3.
                 window = self.launcher.launch(config, wants_headless(body))  # 4. and 5.
             except Exception:  # a cloud that is down must not hide why the open failed
                 self._report_if_possible(uuid, "closed")
@@ -77,7 +77,7 @@ class Agent:
         waits here for the cloud, and the status is reported when it can be."""
         ref = window_reference(body)
         try:
-            detail = self.cloud.call("/browser/detail", ref)  # 1. read window details
+            detail = self.cloud.detail(ref)  # 1. read window details
         except UpstreamError as exc:
             local = self.windows.find(ref)
             if exc.code != 500 or local is None:
@@ -154,7 +154,7 @@ class Agent:
         """For a window stuck in "opening"/"closing" (e.g. an agent died): stop what
         runs here for it and report it closed."""
         ref = window_reference(body)
-        detail = self.cloud.call("/browser/detail", ref)
+        detail = self.cloud.detail(ref)
         uuid = detail["uuid"]
         with self.windows.lock(uuid):
             window = self.windows.get(uuid)
@@ -167,7 +167,7 @@ class Agent:
         """The cookies of an open window, read from its running browser."""
         ref = window_reference(body)
         window = self.windows.find(ref) or self.windows.find(
-            {"uuid": self.cloud.call("/browser/detail", ref)["uuid"]})
+            {"uuid": self.cloud.detail(ref)["uuid"]})
         if window is None:
             raise InvalidInput("uuid", "the window is not open on this agent")
         backend = self.plugins.window_backends.get(window.handle.backend)
@@ -259,20 +259,28 @@ class Agent:
 
 
 def window_reference(body: dict) -> dict:
-    """The one window a call names, under any of the spec's aliases."""
+    """The one window a call names, under any of the spec's aliases: its uuid, its
+    id, or both (the cloud then checks they name one window, code 211 otherwise).
+    ``ids``, a list, or aliases naming different windows are code 211."""
     if not isinstance(body, dict):
         raise InvalidInput("body", "Request body must be a JSON object")
+    if body.get("ids") not in (None, "", []):
+        raise InvalidInput("ids", "one window per call: give uuid or id, not ids")
     given = {k: body[k] for k in UUID_ALIASES + ID_ALIASES if body.get(k) not in (None, "")}
     for key, value in given.items():
-        if isinstance(value, (list, tuple)) or (isinstance(value, str) and "," in value):
+        if isinstance(value, (list, tuple, dict)) or (isinstance(value, str) and "," in value):
             raise InvalidInput(key, "one window per call")
-    uuids = {str(v) for k, v in given.items() if k in UUID_ALIASES}
-    ids = {str(v) for k, v in given.items() if k in ID_ALIASES}
-    if len(uuids) > 1 or len(ids) > 1:
-        raise InvalidInput("uuid", "one window per call")
-    if not given:
+    ref = {}
+    for name, aliases in (("uuid", UUID_ALIASES), ("id", ID_ALIASES)):
+        values = {str(v) for k, v in given.items() if k in aliases}
+        if len(values) > 1:
+            raise InvalidInput(name, "one window per call: its aliases name different "
+                                     "windows")
+        if values:
+            ref[name] = values.pop()
+    if not ref:
         raise InvalidInput("uuid", "uuid or id is required")
-    return {"uuid": uuids.pop()} if uuids else {"id": ids.pop()}
+    return ref
 
 
 def wants_headless(body: dict) -> bool:

@@ -1,34 +1,43 @@
 """The Local API (shared/spec/browser-window-api.txt, Local API parts): the agent's
 HTTP face on 127.0.0.1. ``/browser/open`` and ``/browser/close`` act on this desktop;
-every other ``/browser/*`` call is forwarded to the cloud with the agent's login."""
+the spec's window calls (``FORWARDED``) are forwarded to the cloud with the agent's
+login, and nothing else: the agent's login may do more than a script should."""
 from __future__ import annotations
 
 import hmac
 import logging
+from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from browserfarm.api import envelope, errors
 from browserfarm.errors import FarmError, Forbidden, InvalidInput, Unauthorized
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+# The cloud calls a script may make through the Local API: the spec's window calls,
+# and the recycle bin's list. Matched as whole paths after decoding (see _forwarded).
+FORWARDED = ("/browser/update", "/browser/update/partial", "/browser/detail",
+             "/browser/list", "/browser/delete", "/browser/delete/ids",
+             "/browser/group/update", "/browser/remark/update", "/browser/proxy/update",
+             "/browser/recycle/list")
 
 
 def create_local_app(agent) -> Flask:
     app = Flask("browserfarm-local")
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.url_map.merge_slashes = False  # "/browser//list" is no path of ours: 404
 
     @app.before_request
     def _guard():
         # A web page must not drive the agent: loopback Host only (DNS rebinding),
         # and no browser request from another origin.
-        if request.host.rsplit(":", 1)[0] not in LOOPBACK_HOSTS:
+        if not _loopback("//" + request.host):
             raise Forbidden("Host must be a loopback name")
         origin = request.headers.get("Origin")
-        if origin and _host_of(origin) not in LOOPBACK_HOSTS:
+        if origin and not _loopback(origin):
             raise Forbidden("Requests from web pages are refused")
         if not agent.login.logged_in:
             raise Unauthorized("Client not logged in: run `browserfarm login`")
@@ -64,12 +73,14 @@ def create_local_app(agent) -> Flask:
     def reset():
         return envelope.success(agent.reset(_body()))
 
-    @app.post("/browser/<path:rest>")
-    def forward(rest):
-        status, answer = agent.cloud.forward(f"/browser/{rest}", _body())
+    def forward():
+        status, answer = agent.cloud.forward(_forwarded(), _body())
         response = jsonify(answer)
         response.status_code = status
         return response
+
+    for path in FORWARDED:
+        app.add_url_rule(path, f"forward {path}", forward, methods=["POST"])
 
     app.register_error_handler(FarmError, errors.envelope)
     app.register_error_handler(HTTPException, errors.envelope)  # 404, 405 (Allow), 413
@@ -92,6 +103,22 @@ def _body() -> dict:
     return body or {}
 
 
-def _host_of(origin: str) -> str:
-    host = origin.split("://", 1)[-1].split("/", 1)[0]
-    return host if host.startswith("[") and host.endswith("]") else host.rsplit(":", 1)[0]
+def _forwarded() -> str:
+    """The cloud path of a forwarded call: the allowed route it matched (a whole
+    path, after decoding: no dot segments get through), never text of the request.
+    A path that matches only once an encoded slash or backslash is decoded is
+    refused as unknown."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if any(encoded in raw.split("?", 1)[0].lower() for encoded in ("%2f", "%5c")):
+        raise NotFound()
+    return request.url_rule.rule
+
+
+def _loopback(url: str) -> bool:
+    """Whether the host of ``url`` (an Origin, or ``//`` + a Host header) is a
+    loopback name: anything else is a web page's, or a rebound DNS name's."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return False
+    return host in LOOPBACK_HOSTS
