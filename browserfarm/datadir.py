@@ -63,7 +63,8 @@ class DataDir:
     ssh_known_hosts = Entry("ssh_known_hosts", STATE, "SSH proxies' host keys trusted on "
                             "first use; lost, a changed key would be trusted again")
     profile_chunks = Entry("profile-chunks/", STATE, "the cloud's stored window profiles "
-                           "(content-addressed chunks named by the database's archives)")
+                           "(each account's content-addressed chunks, named by the "
+                           "database's archives)")
     window_profiles = Entry("firefox-profiles/", STATE, "this agent's window profiles; the "
                             "newest changes may not have reached the cloud yet")
     pending_uploads = Entry("pending-uploads/", STATE, "marks of window profiles not yet "
@@ -119,7 +120,20 @@ class DataDir:
 
     # ----- the files inside the folders -------------------------------------------------
 
-    def profile_chunk(self, digest: str) -> Path:
+    def account_chunks(self, account_id: int) -> Path:
+        """One account's chunks: accounts never share one."""
+        return self.profile_chunks / f"account-{account_id}"
+
+    def profile_chunk(self, account_id: int, digest: str) -> Path:
+        return self.account_chunks(account_id) / digest[:2] / digest
+
+    def account_chunks_lock(self, account_id: int) -> Path:
+        """Held to store an account's chunks (shared) or collect them (exclusive)."""
+        return self.profile_chunks / f"account-{account_id}.lock"
+
+    def shared_profile_chunk(self, digest: str) -> Path:
+        """Where chunks were, shared by all accounts, before migration 011: read for
+        the accounts whose archives named them then."""
         return self.profile_chunks / digest[:2] / digest
 
     def window_profile(self, uuid: str) -> Path:

@@ -4,6 +4,7 @@ models in ``migrations/``; keep both in step."""
 from __future__ import annotations
 
 import json
+import re
 import uuid as uuidlib
 from array import array
 from datetime import datetime, timezone
@@ -236,6 +237,9 @@ class PoolProxy(BaseModel):
         indexes = ((("account", "proxy_type", "host", "port", "username"), True),)
 
 
+HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class ProfileArchive(BaseModel):
     """A window's profile as its agent last synced it: a manifest of files, each a
     list of content-addressed chunks kept in the profile store."""
@@ -244,6 +248,43 @@ class ProfileArchive(BaseModel):
     size = pw.BigIntegerField(default=0)
     agent = pw.CharField(max_length=200, default="")
     created_at = pw.DateTimeField(default=utcnow)
+
+    @classmethod
+    def chunks_of_account(cls, account_id: int) -> set[str]:
+        """Every chunk the account's archives name (read from the stored text: no
+        need to parse each manifest to find its hashes)."""
+        texts = (cls.select(cls.manifest.cast("TEXT")).join(Window)
+                 .where(Window.account == account_id).tuples())
+        return {digest for (text,) in texts for digest in HEX_SHA256.findall(text or "")}
+
+
+class ProfileChunk(BaseModel):
+    """A chunk an account stored (its bytes: ``DataDir.profile_chunk``). Accounts
+    never share one: each stores, sees and pays for its own copy."""
+    account = pw.ForeignKeyField(Account, on_delete="CASCADE")
+    sha256 = pw.CharField(max_length=64)
+    size = pw.BigIntegerField()
+    # Last stored, reported present or committed: spared by garbage collection for a
+    # while, so an upload between /missing and /commit can rely on it.
+    touched_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "sha256"), True),)
+
+    @classmethod
+    def of(cls, account_id: int, hashes):
+        return cls.select().where(cls.account == account_id,
+                                  one_of(database.obj, cls.sha256, hashes))
+
+    @classmethod
+    def touch(cls, account_id: int, hashes) -> None:
+        cls.update(touched_at=utcnow()).where(
+            cls.account == account_id, one_of(database.obj, cls.sha256, hashes)).execute()
+
+    @classmethod
+    def used_bytes(cls, account_id: int) -> int:
+        return (cls.select(pw.fn.COALESCE(pw.fn.SUM(cls.size), 0))
+                .where(cls.account == account_id).scalar())
 
 
 class WindowTag(BaseModel):
@@ -305,7 +346,7 @@ class Runner(BaseModel):
 
 
 ALL_MODELS = (Account, Member, ApiToken, Group, Tag, Window, WindowTag, PoolProxy,
-              ProfileArchive, Worker, Screenshot, Runner)
+              ProfileArchive, ProfileChunk, Worker, Screenshot, Runner)
 
 
 # ----- window references -----------------------------------------------------------

@@ -78,7 +78,9 @@ def test_everything_a_running_farm_writes_is_declared(tmp_path, origin):
 
 def test_paths_asked_for_are_declared(tmp_path):
     data = DataDir(tmp_path)
-    asked = [data.profile_chunk("ab" * 32), data.window_profile("u"), data.pending_upload("u"),
+    asked = [data.profile_chunk(1, "ab" * 32), data.account_chunks_lock(1),
+             data.shared_profile_chunk("ab" * 32), data.window_profile("u"),
+             data.pending_upload("u"),
              data.launch_config("u"), data.profile_zip("u"), data.window_log("u"),
              data.worker_log(1), data.warm_log, data.video(1), data.worker_lock(1),
              data.runner_lock("host:runner"), data.worker_profile(1), data.warm_profile("w")]

@@ -1,5 +1,5 @@
-"""``/browser/profile/*``: profile archives for agents — chunks stored once by their
-SHA-256, and the manifest of each window's latest archive."""
+"""``/browser/profile/*``: profile archives for agents — each account's chunks, stored
+once per account by their SHA-256, and the manifest of each window's latest archive."""
 from __future__ import annotations
 
 from flask import Response, g, request
@@ -16,8 +16,6 @@ blp = Blueprint("profiles", __name__, description="Profile archives (for agents)
 
 def store() -> ProfileStore:
     return ProfileStore(farm(), g.caller)
-
-
 
 
 def _sha256(**kwargs):
@@ -44,7 +42,7 @@ class Missing(MethodView):
     @blp.response(200, envelope_schema(Schema.from_dict(
         {"missing": fields.List(fields.String())}, name="ChunkMissing"), "MissingEnvelope"))
     def post(self, data):
-        """Which of these chunks the store lacks (browser:open)."""
+        """Which of these chunks the account has not stored (browser:open)."""
         return success({"missing": store().missing(data["hashes"])})
 
 
@@ -55,7 +53,8 @@ class Chunk(MethodView):
         {"sha256": fields.String(), "size": fields.Integer()}, name="ChunkStored"),
         "ChunkEnvelope"))
     def post(self, args):
-        """Store one chunk: the raw bytes as the body (browser:open)."""
+        """Store one chunk of the account: the raw bytes as the body (browser:open);
+        code 211 naming ``body`` when the account's profile quota is full."""
         return success(store().put_chunk(args["sha256"], request.get_data()))
 
 
@@ -65,7 +64,7 @@ class ChunkGet(MethodView):
     @blp.response(200, {"format": "binary", "type": "string"},
                   content_type="application/octet-stream")
     def post(self, args):
-        """One chunk's bytes (browser:open)."""
+        """One of the account's chunks (browser:open)."""
         return Response(store().get_chunk(args["sha256"]),
                         mimetype="application/octet-stream")
 
@@ -77,7 +76,9 @@ class Commit(MethodView):
         {"id": fields.Integer(), "files": fields.Integer(), "size": fields.Integer()},
         name="ArchiveCommitted"), "CommitEnvelope"))
     def post(self, data):
-        """Record an archive whose chunks are all stored (browser:open)."""
+        """Record an archive whose chunks the account stored (browser:open); it
+        replaces the window's older one. Its files are the profile's data files only
+        (code 211 naming the field otherwise)."""
         return success(store().commit(data, data["manifest"], data["agent"]))
 
 
