@@ -33,6 +33,7 @@ proxy_type_named = _proxy.proxy_type_named
 
 # SOCKS5 and UDP, for proxy types that speak SOCKS5 upstream or carry UDP.
 socks5_request = _socks5.request
+socks5_greet = _socks5.greet
 SOCKS5_CONNECT = _socks5.CONNECT
 SOCKS5_UDP_ASSOCIATE = _socks5.UDP_ASSOCIATE
 UdpTunnel = _udp.UdpTunnel
@@ -68,7 +69,7 @@ __all__ = [
     "InvalidInput",
     "ProxyType", "ProxySettings", "ProxyOptions", "ProxyFailure", "FAILURE_KINDS",
     "failure_from", "ProxySource", "check_proxy_type", "proxy_type_named",
-    "socks5_request", "SOCKS5_CONNECT", "SOCKS5_UDP_ASSOCIATE",
+    "socks5_request", "socks5_greet", "SOCKS5_CONNECT", "SOCKS5_UDP_ASSOCIATE",
     "UdpTunnel", "DirectUdp", "Socks5Udp",
     "IpCheckService", "IpInfo", "BadAnswer", "as_float", "as_text",
     "BrowserBackend", "WindowBackend", "WorkerBackend", "LaunchSpec", "WorkerSpec",

@@ -26,10 +26,11 @@ def pack_address(host: str, port: int) -> bytes:
         return b"\x03" + bytes([len(name)]) + name + struct.pack("!H", port)
 
 
-async def request(reader, writer, command: int, host: str, port: int,
-                  username: str = "", password: str = "") -> tuple[str, int]:
-    """Greet, authenticate, and ask ``command`` for host:port; the bound address the
-    proxy answers. Raises ``ProxyFailure`` with the kind the proxy's answer means."""
+async def greet(reader, writer, username: str = "", password: str = "") -> None:
+    """The SOCKS5 greeting and, when the proxy asks for it, RFC 1929 authentication:
+    the part of the protocol that needs no target (the check of a proxy before a
+    window opens). Raises ``ProxyFailure``: ``bad_response`` (not SOCKS5) or
+    ``auth_failed``."""
     methods = b"\x00\x02" if username else b"\x00"
     writer.write(b"\x05" + bytes([len(methods)]) + methods)
     version, method = await reader.readexactly(2)
@@ -43,6 +44,13 @@ async def request(reader, writer, command: int, host: str, port: int,
     elif method != 0x00:
         raise ProxyFailure("auth_failed", "the SOCKS5 proxy accepts none of our "
                                           "authentication methods")
+
+
+async def request(reader, writer, command: int, host: str, port: int,
+                  username: str = "", password: str = "") -> tuple[str, int]:
+    """Greet, authenticate, and ask ``command`` for host:port; the bound address the
+    proxy answers. Raises ``ProxyFailure`` with the kind the proxy's answer means."""
+    await greet(reader, writer, username, password)
     writer.write(b"\x05" + bytes([command, 0]) + pack_address(host, port))
     _, reply, _, kind = await reader.readexactly(4)
     if reply != 0:
