@@ -10,7 +10,7 @@ from flask import current_app
 from webargs import core
 from webargs.flaskparser import FlaskParser
 
-from browserfarm.api import envelope, errors
+from browserfarm.api import envelope, errors, strict_json
 
 
 class JsonBodyParser(FlaskParser):
@@ -29,17 +29,11 @@ class JsonBodyParser(FlaskParser):
         if not data:
             return core.missing
         try:
-            body = core.parse_json(data)
-        except core.json.JSONDecodeError as exc:
+            return strict_json.loads(data.decode())
+        except (UnicodeDecodeError, strict_json.NotJson) as exc:
             return self._handle_invalid_json_error(exc, req)
-        except (UnicodeDecodeError, RecursionError) as exc:
-            return self._handle_invalid_json_error(exc, req)
-        if b"\\u0000" in data:  # databases store no NUL characters in text
-            path = _nul_path(body)
-            if path:
-                flask_smorest.abort(400, messages={"json": {path: [
-                    "Must not contain NUL characters (\\u0000)."]}})
-        return body
+        except strict_json.Refused as exc:
+            flask_smorest.abort(400, messages={"json": {exc.path or "body": [exc.message]}})
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         flask_smorest.abort(400, messages={"json": ["Request body is not valid JSON"]})
@@ -48,22 +42,6 @@ class JsonBodyParser(FlaskParser):
 @functools.cache
 def _schema_instance(schema_class):
     return schema_class()
-
-
-def _nul_path(value, path: str = ""):
-    """Where the first string with a NUL character is, as a field path."""
-    if isinstance(value, str):
-        return path or "body" if "\x00" in value else None
-    items = value.items() if isinstance(value, dict) else (
-        enumerate(value) if isinstance(value, list) else ())
-    for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return path or "body"
-        found = _nul_path(item, f"{path}[{key}]" if isinstance(key, int)
-                          else (f"{path}.{key}" if path else key))
-        if found:
-            return found
-    return None
 
 
 class Api(flask_smorest.Api):

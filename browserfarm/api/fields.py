@@ -4,7 +4,6 @@ strict checking, the window reference (id, browserId or uuid), request-level rul
 fields enforce (``document`` registers it all on the app's Api)."""
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -12,7 +11,9 @@ from dataclasses import dataclass
 from apispec import BasePlugin
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from browserfarm.api import strict_json
 from browserfarm.api.errors import is_v5_path
+from browserfarm.api.strict_json import MAX_JSON_DEPTH, json_depth  # noqa: F401 - re-exported
 from browserfarm.browsers.backends import WindowBackend
 from browserfarm.errors import InvalidInput
 
@@ -75,31 +76,21 @@ class WindowRef(fields.Field):
         raise self.make_error("invalid")
 
 
-MAX_JSON_DEPTH = 32
-
-
-def json_depth(value, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deeply ``value`` nests, counting no further than ``limit + 1``."""
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
+def check_stored_json(value) -> None:
+    """A JSON value kept as given (config, cookies) must be answerable again as JSON:
+    ``strict_json``'s rules, whatever produced the value."""
+    found = strict_json.refusal(value, MAX_JSON_DEPTH)
+    if found:
+        path, message = found
+        raise ValidationError(f"{path}: {message}" if path else message)
 
 
 class JsonObject(fields.Dict):
-    default_error_messages = {"invalid": "Must be a JSON object.",
-                              "too_deep": f"Must not nest deeper than {MAX_JSON_DEPTH}."}
+    default_error_messages = {"invalid": "Must be a JSON object."}
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
-        if json_depth(result) > MAX_JSON_DEPTH:
-            raise self.make_error("too_deep")
+        check_stored_json(result)
         return result
 
 
@@ -114,13 +105,14 @@ class Cookies(fields.Field):
             if not value.strip():
                 return []
             try:
-                value = json.loads(value)
-            except ValueError:
+                value = strict_json.loads(value, max_depth=MAX_JSON_DEPTH)
+            except strict_json.NotJson:
                 raise self.make_error("invalid") from None
+            except strict_json.Refused as exc:
+                raise ValidationError(str(exc) if exc.path else exc.message) from None
         if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
             raise self.make_error("invalid")
-        if json_depth(value) > MAX_JSON_DEPTH:
-            raise ValidationError(f"Must not nest deeper than {MAX_JSON_DEPTH}.")
+        check_stored_json(value)
         for index, cookie in enumerate(value):
             if not isinstance(cookie.get("name"), str) or not cookie["name"]:
                 raise ValidationError(f"Cookie {index} needs a name.")

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 
-from browserfarm.api import envelope, errors
+from browserfarm.api import envelope, errors, strict_json
 from browserfarm.errors import FarmError, Forbidden, InvalidInput, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -95,8 +95,14 @@ def _failed(error: Exception):
 
 
 def _body() -> dict:
-    body = request.get_json(force=True, silent=True)
-    if body is None and request.get_data():
+    data = request.get_data()
+    try:
+        body = strict_json.loads(data) if data else None
+    except strict_json.NotJson:
+        body = None
+    except strict_json.Refused as exc:
+        raise InvalidInput(exc.path or "body", exc.message) from None
+    if body is None and data:
         raise InvalidInput("body", "Request body is not valid JSON")
     if body is not None and not isinstance(body, dict):
         raise InvalidInput("body", "Request body must be a JSON object")

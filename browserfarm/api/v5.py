@@ -4,13 +4,13 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 Views parse (browserfarm.api.v5_schemas), call WorkerService, serialise."""
 from __future__ import annotations
 
-import json
 from xml.sax.saxutils import escape
 
 import flask
 from flask import current_app, g, jsonify, request, send_file, url_for
 from webargs.flaskparser import FlaskParser
 
+from browserfarm.api import strict_json
 from browserfarm.api import v5_schemas as schemas
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.errors import V5_PREFIX
@@ -35,10 +35,12 @@ class V5Parser(FlaskParser):
         if req.mimetype == "application/x-www-form-urlencoded" or req.form:
             return req.form.to_dict()
         try:
-            body = json.loads(data)
-        except (ValueError, RecursionError):  # UnicodeDecodeError included
+            body = strict_json.loads(data)
+        except strict_json.NotJson:
             raise BadRequest("The body is not valid JSON",
                              errors=[invalid("body", "not valid JSON")]) from None
+        except strict_json.Refused as exc:
+            raise ValidationFailed([invalid(exc.path or "body", exc.message)]) from None
         if not isinstance(body, dict):
             raise ValidationFailed([invalid("body", "must be a JSON object")])
         return body
