@@ -469,3 +469,36 @@ def test_the_document_describes_v5_from_its_schemas_with_this_farms_limits(
     assert "default" not in new_worker["responses"]  # no envelope-shaped answer
     stored = document["paths"]["/5/screenshots/{key}.png"]["get"]
     assert stored["security"] == [] and "401" not in stored["responses"]
+
+
+def test_pages_of_other_sites_cannot_act_with_cached_credentials(v5):
+    """Issue 12, item 10: a form or text/plain POST from another site needs no CORS
+    preflight; the browser's cached Basic credentials must not make it a worker."""
+    mine = queued(v5)
+    form = {"os": "Linux", "os_version": "x", "browser": "firefox",
+            "browser_version": "latest", "url": "http://example.test/"}
+    as_text = b'{"os": "Linux", "url": "http://example.test/"}'
+    refused = [
+        v5("POST", "/5/worker", data=form, headers={"Origin": "http://evil.test"}),
+        v5("POST", "/5/worker", data=as_text, content_type="text/plain",
+           headers={"Origin": "null"}),  # a sandboxed frame or a data: page
+        v5("POST", "/5/worker", data=form, headers={"Sec-Fetch-Site": "cross-site"}),
+        v5("POST", "/5/worker", json=form, headers={"Origin": "http://localhost.evil.test"}),
+        v5("PUT", f"/5/worker/{mine.id}/url.json", json={"url": "http://x.test/"},
+           headers={"Origin": "https://evil.test"}),
+        v5("DELETE", f"/5/worker/{mine.id}", headers={"Sec-Fetch-Site": "same-site"})]
+    for answer in refused:
+        assert answer.status_code == 403, answer.get_json()
+        assert answer.get_json() == {"message": "Requests from web pages of other sites "
+                                                "are refused"}
+    assert in_db(v5.farm, lambda: Worker.select().count()) == 1  # only `mine`
+    # Clients without a browser's headers (curl, npm's browserstack), reads, and the
+    # farm's own pages (same origin) are served as before.
+    assert errors_of(v5("POST", "/5/worker", data={"os": "Linux"}))["url"] == "required"
+    assert errors_of(v5("POST", "/5/worker", json={"os": "Linux"},
+                        headers={"Origin": "http://localhost",
+                                 "Sec-Fetch-Site": "same-origin"}))["url"] == "required"
+    assert v5("GET", "/5/workers", headers={"Origin": "http://evil.test",
+                                            "Sec-Fetch-Site": "cross-site"}).status_code == 200
+    assert v5("DELETE", f"/5/worker/{mine.id}",
+              headers={"Sec-Fetch-Site": "none"}).status_code == 200

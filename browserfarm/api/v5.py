@@ -4,6 +4,7 @@ HTTP Basic with the account's v5 username and access key, JSON answers with
 Views parse (browserfarm.api.v5_schemas), call WorkerService, serialise."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 import flask
@@ -100,6 +101,7 @@ def create_blueprint(settings) -> V5Blueprint:
     blp = V5Blueprint("v5", __name__, url_prefix=V5_PREFIX, description=(
         "BrowserStack's REST API v5: HTTP Basic with the account's v5 username and "
         "access key."))
+    blp.before_request(_refuse_other_sites)
     blp.before_request(_authenticate)
     blp.after_request(_version_header)
     new_worker = schemas.new_worker_schema(settings.worker_max_seconds)
@@ -229,6 +231,22 @@ def _alias(blp, rule: str, view, methods=("GET",)) -> None:
     served and left out of the document."""
     flask.Blueprint.add_url_rule(blp, rule, f"{view.__name__}_alias", view,
                                  methods=list(methods))
+
+
+def _refuse_other_sites():
+    """A page on another site must not act with a browser's cached Basic credentials:
+    a form or text/plain POST reaches us without a CORS preflight. Browsers say where
+    a request comes from (Origin; Sec-Fetch-Site where they send no Origin); v5
+    clients (curl, npm's browserstack) send neither, so they are unaffected."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        foreign = urlsplit(origin).netloc != request.host  # "null" is foreign too
+    else:
+        foreign = request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site")
+    if foreign:
+        raise Forbidden("Requests from web pages of other sites are refused")
 
 
 def _authenticate():
