@@ -156,8 +156,11 @@ class Firefox(WindowBackend, WorkerBackend):
             env["MOZ_HEADLESS"] = "1"
         else:
             env.pop("MOZ_HEADLESS", None)
-        # System access: chrome-context scripts (cookie import and export) need it.
-        args = ["--marionette", "--remote-allow-system-access",
+        # No --remote-allow-system-access: Marionette and BiDi listen on loopback without
+        # authentication, so any local user could drive Firefox; without system access
+        # they get no chrome context (no code run with the browser's privileges).
+        # Nothing of ours needs it: cookies go through BiDi's storage module.
+        args = ["--marionette",
                 "--remote-debugging-port", str(bidi_port), "--no-remote",
                 "--width", str(width), "--height", str(height)]
         # explicit_cleanup: the window outlives this call (mozrunner would otherwise

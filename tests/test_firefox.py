@@ -1,6 +1,7 @@
 """The Firefox backend with a real Firefox ESR, headless: the fingerprint and the relay
 become what the page sees."""
 import pytest
+from marionette_driver.errors import MarionetteException
 
 from browserfarm.browsers.backends import LaunchSpec
 from browserfarm.net.proxy import ProxyOptions, ProxySettings
@@ -41,6 +42,10 @@ def test_a_window_sees_its_fingerprint_and_goes_through_its_relay(hub, origin, t
             Intl.DateTimeFormat().resolvedOptions().timeZone, navigator.platform,
             navigator.hardwareConcurrency, navigator.doNotTrack, window.outerWidth,
             typeof RTCPeerConnection, document.body.textContent]""")
+        # Marionette answers any local user, so it gives no chrome context (privileged
+        # code): Firefox runs without --remote-allow-system-access.
+        with pytest.raises(MarionetteException, match="System access is required"):
+            client.set_context("chrome")
         client.delete_session()
         # Firefox can only lower hardwareConcurrency (dom.maxHardwareConcurrency caps it).
         assert seen[:6] == [FINGERPRINT["userAgent"], "de-DE", "Asia/Tokyo", "Win32", 1, "1"]
