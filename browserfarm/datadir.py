@@ -62,6 +62,8 @@ class DataDir:
                         "its Local API token", private=True)
     ssh_known_hosts = Entry("ssh_known_hosts", STATE, "SSH proxies' host keys trusted on "
                             "first use; lost, a changed key would be trusted again")
+    account_known_hosts = Entry("ssh-known-hosts/", STATE, "the server's SSH proxy host "
+                                "keys, one file per account, trusted on first use")
     profile_chunks = Entry("profile-chunks/", STATE, "the cloud's stored window profiles "
                            "(each account's content-addressed chunks, named by the "
                            "database's archives)")
@@ -135,6 +137,11 @@ class DataDir:
         """Where chunks were, shared by all accounts, before migration 011: read for
         the accounts whose archives named them then."""
         return self.profile_chunks / digest[:2] / digest
+
+    def account_ssh_known_hosts(self, account_id: int) -> Path:
+        """The SSH host keys one account's proxies were first seen with: accounts
+        never decide a host's key for each other."""
+        return self.account_known_hosts / f"account-{int(account_id)}"
 
     def window_profile(self, uuid: str) -> Path:
         return self.window_profiles / uuid

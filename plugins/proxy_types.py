@@ -17,7 +17,7 @@ class Direct(ProxyType):
     async def open_connection(self, host, port):
         try:
             async with asyncio.timeout(self.options.connect_timeout):
-                return await asyncio.open_connection(host, port)
+                return await self.open_direct(host, port)
         except Exception as exc:  # noqa: BLE001 - every failure gets its kind
             raise failure_from(exc) from exc
 
@@ -35,12 +35,19 @@ class _PythonSocks(ProxyType):
         from python_socks import ProxyError, ProxyType as Kind
         from python_socks.async_.asyncio.v2 import Proxy
 
-        proxy = Proxy(getattr(Kind, self.socks_kind), self.settings.host, self.settings.port,
-                      username=self.settings.username or None,
-                      password=self.settings.password or None, rdns=True,
-                      proxy_ssl=self.options.tls_context() if self.over_tls else None)
+        timeout = self.options.connect_timeout
         try:
-            stream = await proxy.connect(host, port, timeout=self.options.connect_timeout)
+            async with asyncio.timeout(timeout):  # the lookup and the handshake
+                address = await self.checked_address(self.settings.host, self.settings.port)
+                # Over TLS, python-socks needs the name to verify the proxy's
+                # certificate: a name that resolves elsewhere by then fails there,
+                # before anything but a TLS hello is sent.
+                proxy = Proxy(getattr(Kind, self.socks_kind),
+                              self.settings.host if self.over_tls else address,
+                              self.settings.port, username=self.settings.username or None,
+                              password=self.settings.password or None, rdns=True,
+                              proxy_ssl=self.options.tls_context() if self.over_tls else None)
+                stream = await proxy.connect(host, port, timeout=timeout)
         except ProxyError as exc:
             raise _classified(exc) from exc
         except Exception as exc:  # noqa: BLE001
@@ -82,7 +89,7 @@ class Socks5(ProxyType):
         writer = None
         try:
             async with asyncio.timeout(self.options.connect_timeout):
-                reader, writer = await asyncio.open_connection(
+                reader, writer = await self.open_direct(
                     self.settings.host, self.settings.port, limit=256 * 1024)
                 await socks5_request(reader, writer, SOCKS5_CONNECT, host, port,
                                      self.settings.username, self.settings.password)
@@ -94,7 +101,12 @@ class Socks5(ProxyType):
 
     async def open_udp(self):
         settings = self.settings
-        return await Socks5Udp(settings.host, settings.port, settings.username,
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                address = await self.checked_address(settings.host, settings.port)
+        except Exception as exc:  # noqa: BLE001
+            raise failure_from(exc) from exc
+        return await Socks5Udp(address, settings.port, settings.username,
                                settings.password, self.options.connect_timeout).start()
 
     @classmethod
@@ -138,9 +150,10 @@ class Ssh(ProxyType):
 
     async def open_connection(self, host, port):
         try:
-            connection = await self._connect()
-            return await asyncio.wait_for(connection.open_connection(host, port),
-                                          self.options.connect_timeout)
+            # One deadline for the key, the SSH handshake and the channel.
+            async with asyncio.timeout(self.options.connect_timeout):
+                connection = await self._connect()
+                return await connection.open_connection(host, port)
         except ProxyFailure:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -153,11 +166,13 @@ class Ssh(ProxyType):
                 return self._connection
             secret = self.settings.password
             key = secret if secret.lstrip().startswith("-----BEGIN") else None
+            known_hosts = await self._known_hosts()
             self._connection = await asyncio.wait_for(asyncssh.connect(
                 self.settings.host, self.settings.port, username=self.settings.username,
+                sock=await self.direct_socket(self.settings.host, self.settings.port),
                 password=None if key else (secret or None),
                 client_keys=[asyncssh.import_private_key(key)] if key else (),
-                known_hosts=await self._known_hosts(),
+                known_hosts=known_hosts,
                 keepalive_interval=30, agent_path=None,
                 connect_timeout=self.options.connect_timeout),
                 self.options.connect_timeout)
@@ -176,7 +191,9 @@ class Ssh(ProxyType):
         # accept-new: learn the key now, trust it from then on.
         import asyncssh
         key = await asyncio.wait_for(asyncssh.get_server_host_key(
-            self.settings.host, self.settings.port), self.options.connect_timeout)
+            self.settings.host, self.settings.port,
+            sock=await self.direct_socket(self.settings.host, self.settings.port)),
+            self.options.connect_timeout)
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a") as known:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from browserfarm.net.fetch import MAX_EXTRACTION_ANSWER, FetchError, fetch, proxy_failure_from
+from browserfarm.net.policy import NetworkPolicy
 from browserfarm.net.proxy import ProxyFailure, ProxySettings
 
 FORMATS = ("auto", "host:port:user:pass", "user:pass:host:port", "user:pass@host:port",
@@ -82,10 +83,10 @@ def parse_text(text: str, default_type: str, fmt: str = "auto") -> list[ParsedLi
             for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 
-def extract(url: str, default_type: str, fmt: str = "auto",
-            timeout: float = 10.0) -> ProxySettings:
+def extract(url: str, default_type: str, fmt: str = "auto", timeout: float = 10.0,
+            policy: NetworkPolicy | None = None) -> ProxySettings:
     """Ask an extraction API for a proxy: the first one its answer holds."""
-    body = fetch_text(url, timeout)
+    body = fetch_text(url, timeout, policy)
     if not body.strip():
         raise ProxyFailure("extraction_failed", "the extraction URL answered nothing")
     if re.match(r"\s*<(!doctype|html|\?xml)", body, re.I):
@@ -103,10 +104,11 @@ def extract(url: str, default_type: str, fmt: str = "auto",
     raise ProxyFailure("extraction_failed", f"no proxy in the answer ({reason})")
 
 
-def fetch_text(url: str, timeout: float = 10.0) -> str:
-    """GET ``url`` (extraction or refresh): its text, or ``ProxyFailure``."""
+def fetch_text(url: str, timeout: float = 10.0, policy: NetworkPolicy | None = None) -> str:
+    """GET ``url`` (extraction or refresh), where ``policy`` allows: its text, or
+    ``ProxyFailure``."""
     try:
-        answer = fetch(url, timeout=timeout, max_bytes=MAX_EXTRACTION_ANSWER)
+        answer = fetch(url, timeout=timeout, max_bytes=MAX_EXTRACTION_ANSWER, policy=policy)
     except FetchError as exc:
         raise proxy_failure_from(exc, "extraction_failed", timeout, url) from None
     if answer.status >= 400:

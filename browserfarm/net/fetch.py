@@ -6,7 +6,13 @@ byte now and then would never trip them. So the call runs on httpx's async clien
 one ``asyncio.timeout``: name lookup, connecting, the SOCKS handshake, redirects,
 headers and body all end by the same deadline, through httpx's public API. Never an env
 proxy: ``proxy`` is the only way out besides a direct connection. A fetch made for a
-proxy's sake turns its failure into a ``ProxyFailure`` with ``proxy_failure_from``."""
+proxy's sake turns its failure into a ``ProxyFailure`` with ``proxy_failure_from``.
+
+A direct fetch goes only where the network policy allows: each URL's name is resolved
+here, every address checked, and the request sent to a checked address (the name kept
+in Host and for TLS), so a second DNS answer cannot send it elsewhere; redirects are
+followed here, each hop checked the same way. Through ``proxy``, where the request goes
+is the proxy's business."""
 from __future__ import annotations
 
 import asyncio
@@ -15,8 +21,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from browserfarm.net.policy import Blocked, NetworkPolicy, resolve
 from browserfarm.net.proxy import ProxyFailure
 
+DEFAULT_PORTS = {"http": 80, "https": 443}
 # The caps on the answers the farm reads whole, one per kind of answer.
 MAX_EXTRACTION_ANSWER = 1024 * 1024  # extraction APIs and refresh URLs: lists of proxies
 MAX_IP_CHECK_ANSWER = 256 * 1024  # IP-check services: one JSON object
@@ -36,6 +44,10 @@ class FetchTimeout(FetchError):
 
 class TooLarge(FetchError):
     """The body is larger than ``max_bytes``; reading stopped there."""
+
+
+class FetchBlocked(FetchError):
+    """The URL, or one a redirect led to, names an address the network policy refuses."""
 
 
 class FetchFailed(FetchError):
@@ -60,26 +72,36 @@ class Answer:
 
 def fetch(url: str, *, timeout: float, max_bytes: int, proxy: str | None = None,
           headers: dict | None = None, follow_redirects: bool = True,
-          max_redirects: int = 20) -> Answer:
+          max_redirects: int = 20, policy: NetworkPolicy | None = None) -> Answer:
     """GET ``url`` (through ``proxy``, e.g. ``socks5://127.0.0.1:1080``): the whole
     answer within ``timeout`` seconds, whatever its status; a ``FetchError`` otherwise.
-    Called from synchronous code (a request, the agent's threads), never from inside
-    a running event loop."""
+    Without a proxy, only addresses ``policy`` allows are reached (by default the
+    always-blocked ranges are refused). Called from synchronous code (a request, the
+    agent's threads), never from inside a running event loop."""
     # Compressed bodies are refused so that ``max_bytes`` bounds what is held in memory.
     headers = {"Accept-Encoding": "identity", **(headers or {})}
+    policy = None if proxy else (policy or NetworkPolicy())
     return asyncio.run(_fetch(url, timeout, max_bytes, proxy, headers, follow_redirects,
-                              max_redirects))
+                              max_redirects, policy))
 
 
 async def _fetch(url, timeout, max_bytes, proxy, headers, follow_redirects,
-                 max_redirects) -> Answer:
+                 max_redirects, policy) -> Answer:
     answered = False
     try:
         async with asyncio.timeout(timeout):
             async with httpx.AsyncClient(proxy=proxy, timeout=timeout, trust_env=False,
-                                         follow_redirects=follow_redirects,
-                                         max_redirects=max_redirects) as client:
-                async with client.stream("GET", url, headers=headers) as response:
+                                         follow_redirects=False) as client:
+                url = httpx.URL(url)
+                for _ in range(max_redirects + 1):
+                    response = await _send(client, url, headers, policy)
+                    if not (follow_redirects and response.has_redirect_location):
+                        break
+                    await response.aclose()
+                    url = url.join(response.headers["location"])
+                else:
+                    raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.")
+                try:
                     answered = True
                     body = bytearray()
                     async for chunk in response.aiter_bytes():
@@ -88,10 +110,39 @@ async def _fetch(url, timeout, max_bytes, proxy, headers, follow_redirects,
                             raise TooLarge(f"the answer is larger than {max_bytes} bytes")
                     return Answer(response.status_code, response.headers, bytes(body),
                                   response.encoding or "utf-8")
+                finally:
+                    await response.aclose()
     except (TimeoutError, httpx.TimeoutException):
         raise FetchTimeout(answered) from None
+    except Blocked as exc:
+        raise FetchBlocked(str(exc)) from None
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise FetchFailed(exc.__class__.__name__, str(exc)) from None
+
+
+async def _send(client, url: httpx.URL, headers: dict, policy) -> httpx.Response:
+    """One GET of ``url``, streamed: to an address of its host that ``policy`` allows
+    (each in turn until one connects), or as given when there is no policy (through a
+    proxy) or it is not HTTP (httpx refuses it)."""
+    if policy is None or url.scheme not in ("http", "https"):
+        return await client.send(client.build_request("GET", url, headers=headers),
+                                 stream=True)
+    try:
+        addresses = await resolve(policy, url.host, url.port or DEFAULT_PORTS[url.scheme])
+    except OSError as exc:  # the name does not resolve
+        raise httpx.ConnectError(str(exc)) from None
+    # The name stays the Host and, over TLS, what the certificate must match.
+    headers = {**headers, "Host": url.netloc.decode("ascii")}
+    extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    error = None
+    for address in addresses:
+        request = client.build_request("GET", url.copy_with(host=address),
+                                       headers=headers, extensions=extensions)
+        try:
+            return await client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            error = exc
+    raise error
 
 
 def proxy_failure_from(exc: FetchError, kind: str, timeout: float,
@@ -106,6 +157,8 @@ def proxy_failure_from(exc: FetchError, kind: str, timeout: float,
                                        f"within {timeout:g}s")
     if isinstance(exc, TooLarge):
         return ProxyFailure(kind, str(exc) if url else "the answer is too large")
+    if isinstance(exc, FetchBlocked):
+        return ProxyFailure("blocked", f"{_safe(url)}: {exc}" if url else str(exc))
     if isinstance(exc, FetchFailed) and url:
         return ProxyFailure(kind, f"{_safe(url)}: {exc.kind}")
     return ProxyFailure(kind, str(exc))

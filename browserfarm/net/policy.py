@@ -9,7 +9,9 @@ address is refused when it is saved; a name is checked after it resolves, when t
 connection is made, so a DNS answer that changes cannot get around the rule."""
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -77,3 +79,57 @@ class NetworkPolicy:
         A name passes here; it is checked when it resolves."""
         if _address(host) is not None:
             self.check(host)
+
+
+async def resolve(policy: NetworkPolicy, host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, every one checked (``Blocked`` when any is
+    refused: a name that also points into a blocked network is not used at all).
+    Connect to one of these, never to the name again: a second lookup could answer
+    differently (DNS rebinding)."""
+    literal = _address(host)
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    for address in addresses:
+        if not policy.allows(address):
+            if literal is not None:
+                raise Blocked(f"{literal} is in a blocked network")
+            raise Blocked(f"{host} resolves to {_address(address)}, in a blocked network")
+    return addresses
+
+
+async def open_connection(policy: NetworkPolicy, host: str, port: int, **kwargs
+                          ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """``asyncio.open_connection`` to ``host`` only once every address it resolves to
+    is allowed, to one of the addresses checked."""
+    error: OSError | None = None
+    for address in await resolve(policy, host, port):
+        try:
+            return await asyncio.open_connection(address, port, **kwargs)
+        except OSError as exc:
+            error = exc
+    raise error
+
+
+async def connect_socket(policy: NetworkPolicy, host: str, port: int) -> socket.socket:
+    """A connected non-blocking socket to an allowed address of ``host``, for a
+    library that takes one (asyncssh's ``sock``) and still names the host itself."""
+    loop = asyncio.get_running_loop()
+    error: OSError | None = None
+    for address in await resolve(policy, host, port):
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                             socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, (address, port))
+            return sock
+        except BaseException as exc:
+            sock.close()
+            if not isinstance(exc, OSError):
+                raise
+            error = exc
+    raise error

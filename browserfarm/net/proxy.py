@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from browserfarm.errors import InvalidInput
+from browserfarm.net import policy
+from browserfarm.net.policy import Blocked, NetworkPolicy
 
 #: What went wrong, as the proxy check and the open error report it.
 FAILURE_KINDS = ("auth_failed", "connect_refused", "timeout", "dns_failed", "bad_response",
-                 "extraction_failed", "unsupported")
+                 "extraction_failed", "unsupported", "blocked")
 
 
 class ProxyFailure(Exception):
@@ -46,13 +48,16 @@ class ProxyOptions:
     ca_file: str | None = None  # extra CAs trusted for https proxies
     ssh_host_key_policy: str = "accept-new"  # accept-new | strict | insecure
     ssh_known_hosts: Path | None = None
+    # What a type may connect to directly (the proxy, or the target when direct).
+    network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
 
     @classmethod
     def from_settings(cls, settings) -> "ProxyOptions":
         return cls(connect_timeout=settings.proxy_timeout,
                    ca_file=settings.proxy_ca_file or None,
                    ssh_host_key_policy=settings.ssh_host_key_policy,
-                   ssh_known_hosts=settings.data.ssh_known_hosts)
+                   ssh_known_hosts=settings.data.ssh_known_hosts,
+                   network_policy=settings.network_policy)
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -90,6 +95,23 @@ class ProxyType:
         """A stream to ``host:port`` through this proxy; raises ``ProxyFailure``."""
         raise NotImplementedError
 
+    async def open_direct(self, host: str, port: int, **kwargs
+                          ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection made from this machine (to the proxy, or to the target when
+        there is none), only to an address the deployment's network policy allows,
+        after the name resolves; raises ``Blocked`` otherwise."""
+        return await policy.open_connection(self.options.network_policy, host, port,
+                                            **kwargs)
+
+    async def direct_socket(self, host: str, port: int):
+        """Like ``open_direct``, a connected socket (for asyncssh's ``sock``)."""
+        return await policy.connect_socket(self.options.network_policy, host, port)
+
+    async def checked_address(self, host: str, port: int) -> str:
+        """An address of ``host`` the network policy allows (every one it resolves to
+        checked), for a library that connects by itself."""
+        return (await policy.resolve(self.options.network_policy, host, port))[0]
+
     async def open_udp(self):
         """A ``browserfarm.net.udp.UdpTunnel`` through this proxy; raises ``ProxyFailure``
         ("unsupported" when the type or the proxy can't carry UDP)."""
@@ -103,6 +125,8 @@ def failure_from(exc: BaseException) -> ProxyFailure:
     """The kind of a low-level error met while reaching a proxy or through it."""
     if isinstance(exc, ProxyFailure):
         return exc
+    if isinstance(exc, Blocked):
+        return ProxyFailure("blocked", str(exc))
     text = str(exc) or exc.__class__.__name__
     cause = exc
     while cause is not None:  # libraries wrap the OS error that tells the most

@@ -27,7 +27,7 @@ CHUNK = 256 * 1024
 REPLY_OK = 0x00
 REPLY_OF_KIND = {"auth_failed": 0x02, "connect_refused": 0x05, "timeout": 0x06,
                  "dns_failed": 0x04, "bad_response": 0x01, "unsupported": 0x07,
-                 "extraction_failed": 0x01}
+                 "extraction_failed": 0x01, "blocked": 0x02}
 REPLY_COMMAND_NOT_SUPPORTED = 0x07
 CONNECT, UDP_ASSOCIATE = 0x01, 0x03
 REPLY_ADDRESS_NOT_SUPPORTED = 0x08

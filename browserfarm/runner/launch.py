@@ -16,7 +16,7 @@ from browserfarm.net.proxy import ProxyFailure
 from browserfarm.net.relay import RelayLimits
 from browserfarm.runner.recorder import Recorder
 from browserfarm.runner.state import Active
-from browserfarm.services.proxies import window_proxy
+from browserfarm.services.proxies import proxy_options, window_proxy
 from browserfarm.services.windows import REVEAL_ALL, windows_to_api
 from browserfarm.services.workers import end_now, forget_lock, short_reason, worker_lock
 
@@ -122,7 +122,8 @@ class Launcher:
         proxy_type = self.farm.plugins.proxy_types.get(proxy.type)
         if proxy_type is None:
             raise RuntimeError(f"proxy type {proxy.type!r} is not available here")
-        relay = self.farm.relays.start(proxy_type(proxy, self.farm.proxy_options),
+        options = proxy_options(self.farm, worker.account_id)  # its account's SSH keys
+        relay = self.farm.relays.start(proxy_type(proxy, options),
                                        RelayLimits(allow_udp=window.enable_socks5_udp))
         return relay, dict(window.fingerprint or {}), shown
 

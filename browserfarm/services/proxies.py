@@ -9,7 +9,8 @@ with the window's proxy type, and an HTTP client asks an IP-check service throug
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from urllib.parse import urlsplit
 
 from peewee import IntegrityError, chunked
 
@@ -20,7 +21,9 @@ from browserfarm.models import PoolProxy, Window, utcnow
 from browserfarm.net.extraction import FORMATS, BadLine, extract, fetch_text, parse_line
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.ipcheck import IpInfo, ask_through
-from browserfarm.net.proxy import ProxyFailure, ProxySettings, canonical_type, check_proxy_type
+from browserfarm.net.policy import Blocked
+from browserfarm.net.proxy import (ProxyFailure, ProxyOptions, ProxySettings, canonical_type,
+                                   check_proxy_type)
 from browserfarm.net.relay import RelayLimits
 from browserfarm.services.revisions import account_write
 
@@ -52,6 +55,29 @@ PROXY_DEFAULTS = {"proxyMethod": 2, "proxyType": "direct", "host": "", "port": N
                   "refreshProxyUrl": "", "enableSocks5Udp": False}
 # Shown only to callers who may see proxy secrets: they carry the provider's key.
 SECRET_URL_FIELDS = ("dynamicIpUrl", "refreshProxyUrl")
+# The fields naming where the server connects: a proxy's host, URLs it fetches.
+ADDRESS_FIELDS = ("host",)
+URL_FIELDS = ("dynamicIpUrl", "refreshProxyUrl")
+
+
+def check_addresses(farm, fields: dict) -> None:
+    """When saved: a literal address in a blocked network is refused, naming the field.
+    Names pass: they are checked when they resolve, at connect time."""
+    policy = farm.settings.network_policy
+    for name in ADDRESS_FIELDS + URL_FIELDS:
+        value = fields.get(name) or ""
+        host = (urlsplit(value).hostname or "") if name in URL_FIELDS else value
+        try:
+            policy.check_literal(host)
+        except Blocked as exc:
+            raise InvalidInput(name, f"{exc} (BROWSERFARM_BLOCKED_NETWORKS)") from None
+
+
+def proxy_options(farm, account_id: int) -> ProxyOptions:
+    """How the server reaches an account's proxies: SSH host keys are trusted per
+    account (the first account to see a host must not decide its key for others)."""
+    return replace(farm.proxy_options,
+                   ssh_known_hosts=farm.settings.data.account_ssh_known_hosts(account_id))
 
 
 @dataclass
@@ -80,9 +106,10 @@ class CheckResult:
                       latitude=self.latitude, longitude=self.longitude, isp=self.isp)
 
 
-def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckResult:
-    """Ask ``service_name`` for the exit IP through ``settings``; never raises for a
-    proxy's failure, which the result describes."""
+def check(farm, account_id: int, settings: ProxySettings,
+          service_name: str = "ip-api") -> CheckResult:
+    """Ask ``service_name`` for the exit IP through ``settings`` (a proxy of
+    ``account_id``); never raises for a proxy's failure, which the result describes."""
     service = farm.plugins.ip_check_services.get(service_name)
     if service is None:
         raise InvalidInput("ipCheckService", f"unknown service {service_name!r}")
@@ -91,7 +118,7 @@ def check(farm, settings: ProxySettings, service_name: str = "ip-api") -> CheckR
         raise InvalidInput("proxyType", f"proxy type {settings.type!r} is not available")
     url = farm.settings.ip_check_urls.get(service_name) or service.base_url
     timeout = farm.settings.proxy_timeout
-    relay = farm.relays.start(proxy_type(settings, farm.proxy_options),
+    relay = farm.relays.start(proxy_type(settings, proxy_options(farm, account_id)),
                               RelayLimits(max_connections=8, idle_timeout=timeout * 3))
     result = CheckResult(reachable=False, service=service_name, proxy=settings.redacted())
     started = time.monotonic()
@@ -228,7 +255,7 @@ class ProxyService:
     def pool_check(self, proxy_id: int, service: str) -> dict:
         self.caller.require(perm.PROXY_CHECK)
         item = self._pool_proxy(proxy_id)
-        result = check(self.farm, self._pool_settings(item), service)
+        result = check(self.farm, self.account_id, self._pool_settings(item), service)
         stored = asdict(result) | {"checkedAt": utcnow().isoformat() + "Z"}
         PoolProxy.update(last_check=stored).where(PoolProxy.id == item.id).execute()
         return asdict(result)
@@ -236,7 +263,7 @@ class ProxyService:
     def check_settings(self, data: dict, service: str) -> dict:
         """Check a proxy given as fields (proxyType, host, ...), stored nowhere."""
         self.caller.require(perm.PROXY_CHECK)
-        return asdict(check(self.farm, self._validated(data), service))
+        return asdict(check(self.farm, self.account_id, self._validated(data), service))
 
     # ----- internals ------------------------------------------------------------------
 
@@ -246,6 +273,7 @@ class ProxyService:
                   "proxyUserName": data.get("proxyUserName") or "",
                   "proxyPassword": data.get("proxyPassword") or ""}
         check_proxy_type(fields, self.farm.plugins)
+        check_addresses(self.farm, fields)
         return ProxySettings(fields["proxyType"], fields["host"], fields["port"],
                              fields["proxyUserName"], fields["proxyPassword"])
 
@@ -342,6 +370,7 @@ class WindowProxy:
             methods = sorted(s.method for s in plugins.proxy_sources)
             raise InvalidInput("proxyMethod", f"must be one of {methods}")
         source.validate(proxy, plugins)
+        check_addresses(self.farm, proxy)
         if source.method == 4 and not PoolProxy.select().where(
                 PoolProxy.id == proxy["proxyId"],
                 PoolProxy.account == self.account_id).exists():
@@ -363,7 +392,8 @@ class WindowProxy:
         proxy anew, then check the new one."""
         def rotated():
             if window.refresh_proxy_url:
-                fetch_text(window.refresh_proxy_url, self.farm.settings.proxy_timeout)
+                fetch_text(window.refresh_proxy_url, self.farm.settings.proxy_timeout,
+                           self.farm.settings.network_policy)
             return window_proxy(self.farm, window, fresh=window.proxy_method == 3)
         return self._checked(window, service, rotated)
 
@@ -374,7 +404,7 @@ class WindowProxy:
         except ProxyFailure as failure:  # e.g. the extraction URL failed
             return asdict(CheckResult(False, service, kind=failure.kind,
                                       message=failure.message))
-        result = check(self.farm, settings, service)
+        result = check(self.farm, self.account_id, settings, service)
         answer = asdict(result)
         if result.reachable:  # what the window's isIpCreate* flags take from this IP
             followed = follow_ip(window.fingerprint or {}, result.info())
@@ -412,7 +442,7 @@ def _extract_for(farm, window: Window) -> ProxySettings:
                     else DEFAULT_EXTRACTED_TYPE)
     channel = window.dynamic_ip_channel if window.dynamic_ip_channel in FORMATS else "auto"
     settings = extract(window.dynamic_ip_url, default_type, channel,
-                       farm.settings.proxy_timeout)
+                       farm.settings.proxy_timeout, farm.settings.network_policy)
     stored = {"type": settings.type, "host": settings.host, "port": settings.port,
               "username": settings.username,
               "password_enc": farm.cipher.encrypt(settings.password)}
