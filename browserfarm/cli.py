@@ -121,7 +121,7 @@ def up(ctx, port):
     with farm.db.connection_context():
         from browserfarm.services.embedded import ensure_owner_credentials, login_agent
         path, created = ensure_owner_credentials(farm, url)
-    login_agent(farm)  # the agent of this desktop, on its own server
+        login_agent(farm)  # the agent of this desktop, on its own server, as an agent
     close_all(farm.db)
     click.echo(f"{'Created' if created else 'Using'} credentials: {path.resolve()}")
     click.echo(f"Cloud API on {url}  (docs: {url}/docs)")
@@ -207,11 +207,27 @@ def _serve(ctx, host, port, workers):
 
 @main.command()
 @click.option("--server", required=True, help="The cloud API, e.g. http://127.0.0.1:8000")
-@click.option("--token", required=True, help="A bearer token with browser:open.")
+@click.option("--token-file", type=click.File("r"), default=None,
+              help="A file holding the bearer token (without it: read from stdin).")
+@click.option("--token", default=None, help="The token itself: every user of this "
+                                            "machine sees it in the process list "
+                                            "(deprecated; use --token-file or stdin).")
 @pass_ctx
-def login(ctx, server, token):
-    """Log this desktop's agent into a cloud."""
+def login(ctx, server, token_file, token):
+    """Log this desktop's agent into a cloud, with a bearer token of the "agent" role
+    (`token create --role agent`), read from --token-file or stdin."""
     from browserfarm.agent import Cloud, Login
+    if token is not None:
+        click.echo("warning: --token shows the token to every user of this machine "
+                   "(ps); use --token-file FILE or stdin", err=True)
+    elif token_file is not None:
+        token = token_file.read().strip()
+    elif sys.stdin.isatty():
+        token = click.prompt("Bearer token", hide_input=True).strip()
+    else:  # piped: getpass would read the terminal instead
+        token = sys.stdin.readline().strip()
+    if not token:
+        raise click.UsageError("no token given (--token-file FILE, or on stdin)")
     data_dir = load_settings(ctx.overrides).data_dir
     current = Login.load(data_dir)
     candidate = Login(server=server, token=token, local_token=current.local_token)

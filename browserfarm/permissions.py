@@ -38,8 +38,13 @@ MEMBER = READ_ONLY + (BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATC
                       BROWSER_COOKIE_REVEAL, PROXY_CHECK, BROWSER_OPEN)
 ADMIN = MEMBER + (BROWSER_DELETE_PERMANENT, GROUP_MANAGE, TAG_MANAGE, PROXY_MANAGE)
 OWNER = ALL
+# A desktop's Local API agent: read its windows, open them (launch configurations hold
+# the proxy's password), report their status, sync cookies and profiles. No more: the
+# Local API forwards scripts' calls with this login.
+AGENT = (BROWSER_LIST, BROWSER_OPEN, BROWSER_PROXY_REVEAL)
 
-ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONLY}
+ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONLY,
+         "agent": AGENT}
 
 
 def for_ids(ids, single: str, batch: str) -> str:

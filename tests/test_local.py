@@ -460,9 +460,11 @@ def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud
         again = Agent(tmp_path / "desk", plugins, login=first.login)
         result = again.reconcile()
     try:
-        assert result == {"adopted": [], "closed": [crashed, squatted]}
-        assert not Firefox.alive(window_handle(running))
-        for uuid in (crashed, squatted):
+        # The squatter has only the relay's TCP port: the browser reaches its relay by
+        # the socket in the data dir (net.relay), so that window is adopted all the same.
+        assert result == {"adopted": [squatted], "closed": [crashed]}
+        assert Firefox.alive(window_handle(running))
+        for uuid in (crashed,):
             detail = cloud_call(cloud, "/browser/detail", {"uuid": uuid})["data"]
             assert detail["openStatus"] == "closed"
             latest = cloud_call(cloud, "/browser/profile/latest", {"uuid": uuid})
@@ -730,3 +732,118 @@ def test_a_window_whose_backend_was_disabled_since_its_open_still_closes(agent, 
             "openStatus"] == "closed"
     finally:
         Firefox.stop(opened.handle)
+
+
+class LyingCloud:
+    """A cloud (a real HTTP server) that answers a window uuid it should not: the
+    desktop must not let it name files outside its folders."""
+
+    def __init__(self, detail_uuid: str, launch_uuid: str):
+        from flask import Flask, jsonify
+        app = Flask("lying-cloud")
+        self.calls = []
+
+        def answer(data):
+            return jsonify({"code": 0, "msg": "success", "data": data})
+
+        @app.post("/browser/detail")
+        def detail():
+            self.calls.append("detail")
+            return answer({"id": 1, "uuid": detail_uuid, "openStatus": "closed"})
+
+        @app.post("/browser/status")
+        def status():
+            self.calls.append("status")
+            return answer({"status": "closed"})
+
+        @app.post("/browser/launch")
+        def launch():
+            self.calls.append("launch")
+            return answer({"window": {"id": 1, "uuid": launch_uuid},
+                           "proxy": {"type": "direct", "host": "", "port": 0,
+                                     "username": "", "password": ""}})
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+
+@pytest.mark.parametrize("detail_uuid, launch_uuid", [
+    ("../../../escaped", None), ("a/b", None), ("", None), (None, None),
+    ("00000000-0000-0000-0000-00000000000A", None),  # not canonical: another folder
+    ("00000000-0000-0000-0000-000000000001", "../../../escaped"),
+    ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"),
+])
+def test_a_uuid_from_the_cloud_names_no_file_unless_it_is_one(tmp_path, detail_uuid,
+                                                              launch_uuid):
+    cloud = LyingCloud(detail_uuid, launch_uuid)
+    data_dir = tmp_path / "deep" / "er" / "agent"
+    agent = Agent(data_dir, load_plugins(), login=Login(server=cloud.url, token="bf_x",
+                                                        local_token="t"))
+    try:
+        with pytest.raises(FarmError, match="invalid window uuid|another window") as failed:
+            agent.open_window({"uuid": "00000000-0000-0000-0000-000000000001"})
+        assert failed.value.code == 500
+        assert agent.pids() == {} and agent.relays.hub.ports() == set()
+        assert not any("escaped" in str(path) for path in tmp_path.rglob("*"))
+        assert not data_dir.exists() or not any(data_dir.glob("*-profiles/*"))
+    finally:
+        agent.shutdown()
+        cloud.server.shutdown()
+
+
+def test_up_logs_the_agent_in_with_an_agent_token_and_revokes_lost_ones(tmp_path):
+    """`browserfarm up`: the agent's login may do what an agent does and no more (its
+    Local API forwards scripts' calls with it); a lost owner token stops working."""
+    from tests.test_embedded import post, running
+    port, data_dir = free_port(), tmp_path / "var"
+
+    def tokens():
+        creds = json.loads((data_dir / "credentials.json").read_text())
+        return creds, json.loads((data_dir / "agent.json").read_text())["token"]
+
+    with running(["up"], data_dir, port):
+        creds, agent_token = tokens()
+        base = creds["cloud_url"]
+        assert agent_token != creds["token"]
+        assert post(base, creds["token"], "/proxy/add", {
+            "proxyType": "socks5", "host": "127.0.0.1", "port": 1080,
+            "proxyUserName": "u", "proxyPassword": POOL_SECRET})[0] == 200
+        for path, status in (("/browser/list", 200), ("/proxy/list", 403),
+                             ("/browser/update", 403)):
+            code, answer = post(base, agent_token, path, {})
+            assert code == status, (path, answer)
+            assert POOL_SECRET not in json.dumps(answer)
+    with running(["up"], data_dir, port):
+        assert tokens()[1] == agent_token  # kept while it is live
+    (data_dir / "credentials.json").unlink()
+    with running(["up"], data_dir, port):
+        again, kept = tokens()
+        assert again["token"] != creds["token"] and kept == agent_token
+        assert post(base, again["token"], "/browser/list", {})[0] == 200
+        assert post(base, creds["token"], "/browser/list", {})[0] == 401  # revoked
+
+
+def test_login_reads_the_token_from_stdin_or_a_file_not_the_command_line(tmp_path, cloud):
+    url, token = cloud
+
+    def login(*args, stdin=""):
+        data_dir = tmp_path / f"desk-{len(list(tmp_path.iterdir()))}"
+        done = subprocess.run([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                               str(data_dir), "login", "--server", url, *args],
+                              input=stdin, capture_output=True, text=True, timeout=60)
+        saved = data_dir / "agent.json"
+        return done, json.loads(saved.read_text())["token"] if saved.exists() else None
+
+    done, saved = login(stdin=token + "\n")  # piped: echo $TOKEN | browserfarm login
+    assert done.returncode == 0 and saved == token, done.stderr
+    assert token not in done.stdout + done.stderr
+    (tmp_path / "token").write_text(token + "\n")
+    done, saved = login("--token-file", str(tmp_path / "token"))
+    assert done.returncode == 0 and saved == token, done.stderr
+    done, saved = login("--token", token)  # still works, with a warning
+    assert done.returncode == 0 and saved == token and "warning: --token" in done.stderr
+    done, saved = login(stdin="")
+    assert done.returncode != 0 and not saved and "no token" in done.stderr
+    done, saved = login(stdin="bf_wrong\n")
+    assert done.returncode != 0 and not saved and "login refused" in done.stderr

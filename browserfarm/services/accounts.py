@@ -70,6 +70,23 @@ def create_token(farm, account_id: int, name: str, permissions=(), role: str | N
     return raw, token
 
 
+def reissue_token(farm, account_id: int, name: str, role: str,
+                  member_id: int | None = None) -> tuple[str, ApiToken]:
+    """A new token named ``name``, replacing the account's live tokens of that name
+    (revoked): one whose secret was lost (a deleted credentials file) must not stay
+    valid next to the new one."""
+    with write_transaction(farm.db):
+        ApiToken.update(revoked_at=utcnow()).where(
+            ApiToken.account == account_id, ApiToken.name == name,
+            ApiToken.revoked_at.is_null()).execute()
+        return create_token(farm, account_id, name=name, role=role, member_id=member_id)
+
+
+def live_token(raw: str) -> ApiToken | None:
+    """The token ``raw`` if it exists and is not revoked."""
+    return _LIVE_TOKEN.first(digest(raw)) if raw else None
+
+
 def add_member(farm, account_id: int, name: str, role: str,
                email: str | None = None) -> tuple[Member, str]:
     """A new member of the account with a token carrying the role's permissions."""
