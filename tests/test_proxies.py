@@ -265,3 +265,69 @@ def test_window_check_shows_what_geo_matching_takes_from_the_ip(api, microsocks)
     assert result["fingerprint"]["timeZone"] == "Europe/Berlin"
     assert result["fingerprint"]["languages"].startswith("de-DE")
     assert "lat" not in result["fingerprint"]
+
+
+# ----- SSH host keys: per account ------------------------------------------------------
+
+class Forwarder:
+    """A TCP port on 127.0.0.1 that forwards each connection to ``target`` (a port),
+    which the test may switch: one address, then another server behind it."""
+
+    def __init__(self, target: int):
+        import socket
+        import threading
+        self.target = target
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(2)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self._server.close()
+
+
+def test_ssh_host_keys_are_trusted_per_account(api, sshd):
+    """The first account to check an SSH host does not decide its key for the others:
+    an account that met another server at that address (its own, say) keeps its trust,
+    and the others learn the key they meet themselves."""
+    first, second = sshd(), sshd()
+    forwarder = Forwarder(first.port)
+    other = Caller(api.client, in_db(api.farm, lambda: create_account(api.farm, "other")).token)
+    proxy = {"proxyType": "ssh", "host": "127.0.0.1", "port": forwarder.port,
+             "proxyUserName": first.user, "proxyPassword": first.password}
+    try:
+        assert other("/proxy/check", proxy).data["reachable"] is True
+        forwarder.target = second.port  # another key at the same address
+        mine = api("/proxy/check", proxy).data
+        assert mine["reachable"] is True, mine
+        assert other("/proxy/check", proxy).data["kind"] == "auth_failed"  # changed key
+    finally:
+        forwarder.stop()
+    data = api.farm.settings.data
+    assert not data.ssh_known_hosts.exists()  # the agent's own, untouched by the server
+    assert second.host_key_pub.split()[1] in data.account_ssh_known_hosts(1).read_text()
