@@ -66,6 +66,7 @@ def firefox_prefs(spec: LaunchSpec) -> dict:
             "network.proxy.type": 1, "network.proxy.socks": "127.0.0.1",
             "network.proxy.socks_port": spec.relay_port, "network.proxy.socks_version": 5,
             "network.proxy.socks_remote_dns": True, "network.proxy.no_proxies_on": "",
+            "network.proxy.allow_hijacking_localhost": True,  # localhost too, not directly
             "network.proxy.share_proxy_settings": False,
             "network.http.http3.enable": False,  # QUIC would go around the proxy
             "network.trr.mode": 5,  # no DNS over HTTPS around it either

@@ -414,3 +414,77 @@ def test_many_concurrent_connections_through_one_relay(hub, origin):
         thread.join(30)
     assert errors == []
     assert relay.stats.accepted == 100
+
+
+# ----- a guarded relay (v5 workers): the network policy and the farm's own ports ------
+
+def _guarded(hub, blocked="", allowed="", farm_ports=()):
+    from browserfarm.net.policy import NetworkPolicy, parse_networks
+    from browserfarm.net.relay import Guard
+    guard = Guard(NetworkPolicy(parse_networks(blocked), parse_networks(allowed)),
+                  lambda: set(farm_ports))
+    return hub.start(Direct(ProxySettings("direct"), FAST), guard=guard)
+
+
+@pytest.fixture
+def blocked_origin():
+    """An HTTP server on 127.66.0.1, in the range the tests block."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"secret")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.66.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.hits = hits
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_guarded_relay_refuses_blocked_networks_and_the_farms_ports(hub, origin,
+                                                                      blocked_origin):
+    relay = _guarded(hub, blocked="127.66.0.0/16", farm_ports={origin.port})
+    port = blocked_origin.server_address[1]
+    assert socks_refusal(relay.port, "127.66.0.1", port) == 2  # not allowed by ruleset
+    assert socks_refusal(relay.port, "169.254.169.254", 80) == 2  # always blocked
+    # the farm's port: by address, by name (resolved here), by 0.0.0.0 (this host)
+    for host in ("127.0.0.1", "localhost", "0.0.0.0", "127.0.0.2"):
+        assert socks_refusal(relay.port, host, origin.port) == 2, host
+    assert blocked_origin.hits == [] and origin.requests == []
+    assert relay.stats.refused == 6
+    assert socks_refusal(relay.port, "no-such-name.invalid", 80) == 4  # dns_failed
+
+
+def test_a_guarded_relay_reaches_other_loopback_ports_and_allowed_networks(
+        hub, origin, blocked_origin):
+    port = blocked_origin.server_address[1]
+    open_relay = _guarded(hub, farm_ports={port})
+    assert curl(open_relay.port, origin.url + "/").stdout == b"hello from origin"
+    assert curl(open_relay.port, f"http://localhost:{origin.port}/").stdout \
+        == b"hello from origin"
+    # an allowed network wins over a blocked one, and over the farm's ports
+    allowed = _guarded(hub, blocked="127.66.0.0/16", allowed="127.66.0.1/32",
+                       farm_ports={port})
+    assert curl(allowed.port, f"http://127.66.0.1:{port}/").stdout == b"secret"
+
+
+def test_a_guarded_relay_carries_no_udp(hub):
+    from browserfarm.net.policy import NetworkPolicy
+    from browserfarm.net.relay import Guard
+    relay = hub.start(Direct(ProxySettings("direct"), FAST), RelayLimits(allow_udp=True),
+                      guard=Guard(NetworkPolicy()))
+    with socket.create_connection(("127.0.0.1", relay.port)) as control:
+        control.sendall(b"\x05\x01\x00")
+        assert control.recv(2) == b"\x05\x00"
+        control.sendall(b"\x05\x03\x00\x01" + bytes(4) + b"\x00\x00")
+        assert control.recv(10)[1] == 0x07

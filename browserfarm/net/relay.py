@@ -11,12 +11,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import socket
 import struct
 import threading
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
+import psutil
+
 from browserfarm.net import udp
+from browserfarm.net.policy import Blocked, NetworkPolicy, resolve
 from browserfarm.net.proxy import ProxyFailure, ProxyType
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ REPLY_OF_KIND = {"auth_failed": 0x02, "connect_refused": 0x05, "timeout": 0x06,
 REPLY_COMMAND_NOT_SUPPORTED = 0x07
 CONNECT, UDP_ASSOCIATE = 0x01, 0x03
 REPLY_ADDRESS_NOT_SUPPORTED = 0x08
+REPLY_NOT_ALLOWED = 0x02  # "connection not allowed by ruleset": a Guard refused it
 
 
 @dataclass(frozen=True)
@@ -64,12 +70,51 @@ class _Link:
                 writer.close()
 
 
+@dataclass(frozen=True)
+class Guard:
+    """Where a relay that connects directly (a v5 worker's) may connect: the name is
+    resolved here, every address it has is checked against the network policy, and
+    the connection goes to a checked address (a DNS answer that changes between check
+    and connect can't get around it). The farm's own service ports on this host
+    (``farm_ports``) are refused too, unless the address is in an allowed network."""
+    policy: NetworkPolicy
+    farm_ports: Callable[[], Collection[int]] = frozenset  # called in a worker thread
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to try for ``host``; raises ``Blocked`` or ``ProxyFailure``."""
+        try:
+            addresses = await resolve(self.policy, host, port)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ProxyFailure("dns_failed", f"{host}: {exc}") from None
+        local = [a for a in addresses if _this_host(a) and not self._allowed(a)]
+        if local and port in await asyncio.get_running_loop().run_in_executor(
+                None, self.farm_ports):
+            raise Blocked(f"{host}:{port} is a service of the farm on this host")
+        return addresses
+
+    def _allowed(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        return any(ip in net for net in self.policy.allowed if net.version == ip.version)
+
+
+def _this_host(address: str) -> bool:
+    """Whether ``address`` reaches this machine (0.0.0.0 does, on Linux)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback or ip.is_unspecified:
+        return True
+    return any(entry.address.split("%", 1)[0] == str(ip)
+               for entries in psutil.net_if_addrs().values() for entry in entries)
+
+
 class Relay:
     """One SOCKS5 listener for one proxy. Created and driven by ``RelayHub``."""
 
-    def __init__(self, proxy: ProxyType, limits: RelayLimits):
+    def __init__(self, proxy: ProxyType, limits: RelayLimits, guard: Guard | None = None):
         self.proxy = proxy
         self.limits = limits
+        self.guard = guard
         self.stats = RelayStats()
         self.port: int | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -131,11 +176,15 @@ class Relay:
                 await self._associate_udp(reader, writer, link)
                 return
             try:
-                up_reader, up_writer = await self.proxy.open_connection(host, port)
+                up_reader, up_writer = await self._connect(host, port)
             except ProxyFailure as failure:
                 self.stats.failed += 1
                 self.stats.last_failure = failure
                 await _reply(writer, REPLY_OF_KIND[failure.kind])
+                return
+            except Blocked:
+                self.stats.refused += 1
+                await _reply(writer, REPLY_NOT_ALLOWED)
                 return
             link.upstream = up_writer
             await _reply(writer, REPLY_OK)
@@ -155,6 +204,19 @@ class Relay:
             link.close()
             self._links.discard(link)
             self._tasks.discard(task)
+
+    async def _connect(self, host: str, port: int):
+        """Through the proxy; with a guard, to the checked addresses one by one."""
+        if self.guard is None:
+            return await self.proxy.open_connection(host, port)
+        async with asyncio.timeout(self.limits.handshake_timeout):
+            addresses = await self.guard.addresses(host, port)
+        for address in addresses:
+            try:
+                return await self.proxy.open_connection(address, port)
+            except ProxyFailure as exc:
+                failure = exc
+        raise failure
 
     async def _handshake(self, reader, writer) -> tuple[int, str, int] | None:
         version, count = await reader.readexactly(2)
@@ -186,6 +248,8 @@ class Relay:
         if not self.limits.allow_udp:
             failure = ProxyFailure("unsupported", "UDP is off for this window "
                                                   "(enableSocks5Udp is false)")
+        elif self.guard is not None:  # datagrams would go unchecked
+            failure = ProxyFailure("unsupported", "UDP is off for guarded relays")
         elif not self.proxy.supports_udp:
             failure = ProxyFailure("unsupported", f"proxy type {self.proxy.name} cannot "
                                                   "carry UDP")
@@ -407,13 +471,18 @@ class RelayHub:
         future = asyncio.run_coroutine_threadsafe(coroutine, self._ensure_loop())
         return future.result(timeout)
 
-    def start(self, proxy: ProxyType, limits: RelayLimits | None = None, port: int = 0
-              ) -> Relay:
-        """A running relay for ``proxy`` on 127.0.0.1 (a free port unless given)."""
-        relay = Relay(proxy, limits or RelayLimits())
+    def start(self, proxy: ProxyType, limits: RelayLimits | None = None, port: int = 0,
+              guard: Guard | None = None) -> Relay:
+        """A running relay for ``proxy`` on 127.0.0.1 (a free port unless given), its
+        connections checked by ``guard`` if given."""
+        relay = Relay(proxy, limits or RelayLimits(), guard)
         self.call(relay.start(port))
         self._relays.add(relay)
         return relay
+
+    def ports(self) -> set[int]:
+        """The ports this process's relays listen on."""
+        return {relay.port for relay in list(self._relays)}
 
     def stop(self, relay: Relay) -> None:
         self._relays.discard(relay)

@@ -4,16 +4,21 @@ can't run or has ended."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import psutil
 
 from browserfarm.browsers.backends import WorkerSpec, start_worker
 from browserfarm.db import write_transaction
 from browserfarm.models import Window, Worker, utcnow
-from browserfarm.net.proxy import ProxyFailure
-from browserfarm.net.relay import RelayLimits
+from browserfarm.net.proxy import ProxyFailure, ProxySettings
+from browserfarm.net.relay import Guard, Relay, RelayLimits
 from browserfarm.runner.recorder import Recorder
 from browserfarm.runner.state import Active
 from browserfarm.services.proxies import proxy_options, window_proxy
@@ -25,6 +30,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Set by `browserfarm up` for its children: the listening ports of every process under
+# that one (API, agent, its windows' browsers and relays, runner) are the farm's.
+FARM_PID_VARIABLE = "BROWSERFARM_FARM_PID"
+DIRECT = "direct"
+
+
+class FarmPorts:
+    """The farm's own service ports on this host, which a worker's page must not reach:
+    the API and Local API ports, this process's relays and session keeper, and every
+    port the processes started under the farm listen on (Marionette, BiDi, DevTools,
+    chromedriver, the agent's relays). Looked up again at most once a second."""
+
+    MAX_AGE = 1.0
+
+    def __init__(self, runner: WorkerRunner):
+        self.runner = runner
+        self._lock = threading.Lock()
+        self._ports: frozenset[int] = frozenset()
+        self._at = float("-inf")
+
+    def __call__(self) -> frozenset[int]:
+        with self._lock:
+            if time.monotonic() - self._at > self.MAX_AGE:
+                self._ports = frozenset(self._look_up())
+                self._at = time.monotonic()
+            return self._ports
+
+    def _look_up(self) -> set[int]:
+        settings, keeper = self.runner.settings, self.runner.keeper
+        ports = {settings.port, settings.local_port, *self.runner.farm.relays.ports()}
+        if keeper is not None:
+            ports.add(urlsplit(keeper.url).port)
+        # Not the root itself: under tests it is the test process with its own servers.
+        root = psutil.Process(int(os.environ.get(FARM_PID_VARIABLE) or os.getpid()))
+        pids = {child.pid for child in root.children(recursive=True)}
+        ports.update(c.laddr.port for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in pids)
+        return ports
+
 
 class Launcher:
     """A runner's starts: ``start(worker)`` in a thread of its own per worker."""
@@ -33,6 +77,41 @@ class Launcher:
         self.runner = runner
         self.farm = runner.farm
         self.settings = runner.settings
+        self.guard = Guard(self.settings.network_policy, FarmPorts(runner))
+        self._direct: Relay | None = None  # see direct_relay
+        self._direct_lock = threading.Lock()
+        self._closed = False
+
+    def direct_relay(self) -> Relay:
+        """The relay of local workers bound to no window (and of warm browsers): direct,
+        guarded. One per runner, started at its first use, stopped by ``close``."""
+        with self._direct_lock:
+            if self._closed:  # a late start must not leave a relay behind
+                raise RuntimeError("the runner is stopping")
+            if self._direct is None:
+                self._direct = self._start_relay(ProxySettings(DIRECT), RelayLimits())
+            return self._direct
+
+    def _start_relay(self, proxy: ProxySettings, limits: RelayLimits,
+                     account_id: int | None = None) -> Relay:
+        """A relay for ``proxy``; a direct one is guarded (a proxy decides for itself
+        where it connects)."""
+        proxy_type = self.farm.plugins.proxy_types.get(proxy.type)
+        if proxy_type is None:
+            raise RuntimeError(f"proxy type {proxy.type!r} is not available here")
+        guard = self.guard if proxy.type == DIRECT else None
+        options = (self.farm.proxy_options if account_id is None  # an account's SSH keys
+                   else proxy_options(self.farm, account_id))
+        return self.farm.relays.start(proxy_type(proxy, options), limits,
+                                      guard=guard)
+
+    def close(self) -> None:
+        """The runner stops: its direct relay goes."""
+        with self._direct_lock:
+            self._closed = True
+            if self._direct is not None:
+                self.farm.relays.stop(self._direct)
+                self._direct = None
 
     def start_in_thread(self, worker: Worker) -> None:
         """The worker holds a slot from now until its start is over."""
@@ -77,12 +156,14 @@ class Launcher:
         if worker.window_id is not None:
             relay, fingerprint, window = self._window_relay(worker)
         try:  # from here on the relay and the profile are ours to release
+            relay_port = relay.port if relay else (
+                self.direct_relay().port if backend.local else None)
             width, height = (int(n) for n in worker.resolution.split("x"))
             spec = WorkerSpec(
                 browser=worker.browser or "", browser_version=worker.browser_version or "",
                 os=worker.os, os_version=worker.os_version, url=worker.url, width=width,
                 height=height, profile_dir=profile_dir, fingerprint=fingerprint,
-                relay_port=relay.port if relay else None,
+                relay_port=relay_port,
                 extra_prefs=self.farm.plugins.browser_preferences(window, backend.name),
                 log_path=data.prepare(data.worker_log(worker.id)), env=self.runner.mark_env,
                 keep_session=self.runner.keeper is not None)
@@ -119,12 +200,8 @@ class Launcher:
             proxy = window_proxy(self.farm, window)
         except ProxyFailure as failure:
             raise RuntimeError(f"the window's proxy failed: {failure}") from None
-        proxy_type = self.farm.plugins.proxy_types.get(proxy.type)
-        if proxy_type is None:
-            raise RuntimeError(f"proxy type {proxy.type!r} is not available here")
-        options = proxy_options(self.farm, worker.account_id)  # its account's SSH keys
-        relay = self.farm.relays.start(proxy_type(proxy, options),
-                                       RelayLimits(allow_udp=window.enable_socks5_udp))
+        relay = self._start_relay(proxy, RelayLimits(allow_udp=window.enable_socks5_udp),
+                                  worker.account_id)
         return relay, dict(window.fingerprint or {}), shown
 
     def _mark_running(self, worker: Worker, active: Active) -> None:

@@ -98,6 +98,7 @@ class WorkerRunner:
             self.shutdown()
         finally:
             self.keeper.close()
+            self.launcher.close()
             name_lock.close()
 
     def stop(self) -> None:

@@ -44,6 +44,7 @@ class WarmPool:
             profile_dir = data.make_folder(
                 data.warm_profile(f"{backend.name}-{time.monotonic_ns()}"))
             spec = WorkerSpec(browser=backend.name, url="about:blank", profile_dir=profile_dir,
+                              relay_port=self.runner.launcher.direct_relay().port,
                               log_path=data.prepare(data.warm_log), env=self.runner.mark_env,
                               keep_session=self.runner.keeper is not None)
             launched = start_worker(backend, spec, self.runner.settings)
