@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid as uuidlib
 from datetime import timedelta
+from operator import itemgetter
 from typing import NamedTuple
 
 import peewee as pw
@@ -22,8 +23,8 @@ from browserfarm.models import (LIST_SORTS, JSONText, Account, Group, Tag, Windo
 from browserfarm.net.proxy import ProxyFailure
 from browserfarm.services.proxies import (PROXY_FIELDS, SECRET_URL_FIELDS, WINDOW_PROXY_COLUMNS,
                                          WindowProxy, window_proxy)
-from browserfarm.services.revisions import (EncodedJson, StoredJson, account_write,
-                                           current_revision)
+from browserfarm.services.revisions import (EncodedJson, account_write, current_revision,
+                                           json_fragment)
 
 
 # API field -> Window column, for the plain fields (the proxy's: services.proxies).
@@ -411,65 +412,76 @@ def _reader(field, stored_json: bool):
     if isinstance(field, pw.DateTimeField):
         return _time_text
     if isinstance(field, JSONText):
-        return StoredJson.of_column if stored_json else field.python_value
+        return json_fragment if stored_json else field.python_value
     if isinstance(field, pw.BooleanField):
-        return field.python_value
+        return bool  # what peewee's python_value does, without the call
     return None  # the driver's value is the value (text, numbers)
 
 
-_SHOWN_NAMES = [f.name for f in _SHOWN_FIELDS] + ["group_name"]
-# The columns of _SHOWN that need converting, JSON decoded or kept as stored.
-_SHOWN_READERS = {stored_json: [(f.name, _reader(f, stored_json)) for f in _SHOWN_FIELDS
-                                if _reader(f, stored_json) is not None]
+# Each answer field and the column of _SHOWN it is read from, in the answer's order.
+# Fields computed from their column (groupId, groupName, proxyPassword, isDelete) or
+# set afterwards (tagIds, tags) are patched in place, which keeps the order.
+_ANSWER_COLUMNS = {
+    **COLUMNS, "id": "id", "seq": "seq", "uuid": "uuid",
+    "groupId": "group", "groupName": "group_name", "tagIds": "id", "tags": "id",
+    "proxyPassword": "proxy_password_enc", "isDelete": "deleted_at",
+    "createdTime": "created_at", "updatedTime": "updated_at", "deletedTime": "deleted_at",
+    "recycleBinRemark": "recycle_bin_remark", "openStatus": "open_status",
+    "openAgent": "open_agent", "openPid": "open_pid",
+}
+_SHOWN_INDEX = {name: i for i, name in enumerate(
+    [f.name for f in _SHOWN_FIELDS] + ["group_name"])}
+_ANSWER_FIELDS = tuple(_ANSWER_COLUMNS)
+_answer_values = itemgetter(*(_SHOWN_INDEX[c] for c in _ANSWER_COLUMNS.values()))
+_ID, _PASSWORD = _SHOWN_INDEX["id"], _SHOWN_INDEX["proxy_password_enc"]
+# The shown columns that need converting (by index): JSON decoded or kept as stored.
+_SHOWN_READERS = {stored_json: [(_SHOWN_INDEX[f.name], _reader(f, stored_json))
+                                for f in _SHOWN_FIELDS
+                                if _reader(f, stored_json) is not None
+                                and f.name in _ANSWER_COLUMNS.values()]
                   for stored_json in (False, True)}
 
 
 def windows_to_api(farm, window_ids: list[int], reveal: Reveal,
                    stored_json: bool = False) -> list[dict]:
     """The windows of ``window_ids``, in that order, as the API shows them; ``reveal``:
-    which of their secrets. ``stored_json``: JSON columns as ``StoredJson`` where
-    they can be, for ``EncodedJson`` (which puts their text in as it is)."""
+    which of their secrets. ``stored_json``: JSON columns as ``json_fragment``s,
+    for ``EncodedJson`` (which puts their text in as it is)."""
     if not window_ids:
         return []
     ids = one_of_value(database.obj, window_ids)
     readers = _SHOWN_READERS[stored_json]
     rows = {}
     for row in _SHOWN.tuples((), [ids]):
-        window = dict(zip(_SHOWN_NAMES, row))
-        for name, read in readers:
-            if window[name] is not None:
-                window[name] = read(window[name])
-        rows[window["id"]] = window
+        row = list(row)
+        for i, read in readers:
+            if row[i] is not None:
+                row[i] = read(row[i])
+        rows[row[_ID]] = row
     tags: dict[int, list] = {i: [] for i in window_ids}
     for window_id, tag_id, name, color in _SHOWN_TAGS.tuples((), [ids]):
         tags[window_id].append({"id": tag_id, "name": name, "color": color})
     return [window_to_api(rows[i], tags[i], farm.cipher.decrypt(
-        rows[i]["proxy_password_enc"]) if reveal.proxy else None, reveal.cookies)
+        rows[i][_PASSWORD]) if reveal.proxy else None, reveal.cookies)
         for i in window_ids]
 
 
-def window_to_api(window: dict, tags: list, password: str | None, cookies: bool) -> dict:
-    """``window``: a row of ``_SHOWN`` by field name (times as ISO text). ``password``
-    None: the caller may not see proxy secrets (the password, and the extraction
-    URLs, which carry the provider's key). ``cookies`` False: nor the cookies (null)."""
-    data = {field: window[column] for field, column in COLUMNS.items()}
+def window_to_api(row: list, tags: list, password: str | None, cookies: bool) -> dict:
+    """``row``: a row of ``_SHOWN`` (times as ISO text). ``password`` None: the caller
+    may not see proxy secrets (the password, and the extraction URLs, which carry the
+    provider's key). ``cookies`` False: nor the cookies (null)."""
+    data = dict(zip(_ANSWER_FIELDS, _answer_values(row)))
+    data["groupId"] = data["groupId"] or 0
+    data["groupName"] = data["groupName"] or ""
+    data["tagIds"] = [t["id"] for t in tags]
+    data["tags"] = tags
+    data["proxyPassword"] = password or ""
+    data["isDelete"] = data["isDelete"] is not None
     if password is None:
         for field in SECRET_URL_FIELDS:
             data[field] = ""
     if not cookies:
         data["cookie"] = None
-    data.update({
-        "id": window["id"], "seq": window["seq"], "uuid": window["uuid"],
-        "groupId": window["group"] or 0, "groupName": window["group_name"] or "",
-        "tagIds": [t["id"] for t in tags], "tags": tags,
-        "proxyPassword": password or "",
-        "isDelete": window["deleted_at"] is not None,
-        "createdTime": window["created_at"], "updatedTime": window["updated_at"],
-        "deletedTime": window["deleted_at"],
-        "recycleBinRemark": window["recycle_bin_remark"],
-        "openStatus": window["open_status"], "openAgent": window["open_agent"],
-        "openPid": window["open_pid"],
-    })
     return data
 
 
