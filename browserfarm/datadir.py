@@ -13,6 +13,7 @@ Not in the data dir: a PostgreSQL database (``DATABASE_URL``), a secret key give
 its sockets there must fit a Unix socket path, see plugins/chromium.py)."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -86,6 +87,8 @@ class DataDir:
                          "for a restarted agent to adopt; holds proxy credentials",
                          private=True)
     agent_lock = Entry("agent.lock", RUNTIME, "one agent per data dir")
+    relay_sockets = Entry("relays/", RUNTIME, "the Unix sockets open windows' browsers "
+                          "reach their relays by (only this user may connect)")
     local_api = Entry("local-api.json", RUNTIME, "where the running agent listens, for "
                       "`browserfarm local info`")
     rate_limit = Entry("rate-limit.sqlite", RUNTIME, "v5 rate-limit counts of the current "
@@ -148,6 +151,13 @@ class DataDir:
 
     def pending_upload(self, uuid: str) -> Path:
         return self.pending_uploads / uuid
+
+    def relay_socket(self, uuid: str) -> Path | None:
+        """A window's relay socket; None when the data dir's path is too long for a
+        Unix socket's (108 bytes): the relay is then reached over TCP only."""
+        name = hashlib.blake2s(uuid.encode(), digest_size=8).hexdigest()  # short, safe
+        path = self.relay_sockets / name
+        return path if len(os.fsencode(path.absolute())) < 108 else None
 
     def launch_config(self, uuid: str) -> Path:
         return self.launch_configs / f"{uuid}.json"

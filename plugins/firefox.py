@@ -72,6 +72,9 @@ def firefox_prefs(spec: LaunchSpec) -> dict:
             "network.trr.mode": 5,  # no DNS over HTTPS around it either
             "media.peerconnection.ice.proxy_only_if_behind_proxy": True,
         })
+    if spec.relay_port and spec.relay_socket:  # the relay's Unix socket: only we connect
+        prefs["network.proxy.socks"] = spec.relay_socket.as_uri()
+        prefs["network.proxy.socks_port"] = 0
     if fp.get("userAgent"):
         prefs["general.useragent.override"] = fp["userAgent"]
     platform = {"Win32": ("Win32", "Windows NT 10.0; Win64; x64"),

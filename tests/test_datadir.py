@@ -83,7 +83,8 @@ def test_paths_asked_for_are_declared(tmp_path):
              data.pending_upload("u"),
              data.launch_config("u"), data.profile_zip("u"), data.window_log("u"),
              data.worker_log(1), data.warm_log, data.video(1), data.worker_lock(1),
-             data.runner_lock("host:runner"), data.worker_profile(1), data.warm_profile("w")]
+             data.runner_lock("host:runner"), data.worker_profile(1), data.warm_profile("w"),
+             data.relay_socket("u")]
     for entry in DataDir.entries():
         asked.append(getattr(data, entry.attr))
     for path in asked:
@@ -100,6 +101,12 @@ def test_prepared_folders_and_private_files_are_closed_to_others(tmp_path):
     data.write_private(data.credentials, "{}")
     assert data.credentials.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in data.root.iterdir()) == ["credentials.json", "locks"]
+
+
+def test_a_relay_socket_is_short_and_none_when_the_path_would_be_too_long(tmp_path):
+    socket = DataDir(tmp_path).relay_socket("../../a/window/uuid")
+    assert socket.parent == tmp_path / "relays" and len(socket.name) == 16
+    assert DataDir(tmp_path / ("x" * 100)).relay_socket("u") is None  # a socket path: <108
 
 
 def test_the_readme_backs_up_exactly_the_state():

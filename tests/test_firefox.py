@@ -1,5 +1,10 @@
 """The Firefox backend with a real Firefox ESR, headless: the fingerprint and the relay
 become what the page sees."""
+import os
+import socket
+import stat
+
+import httpx
 import pytest
 from marionette_driver.errors import MarionetteException
 
@@ -57,6 +62,44 @@ def test_a_window_sees_its_fingerprint_and_goes_through_its_relay(hub, origin, t
     finally:
         assert Firefox.stop(launched.handle) is False  # quit, not killed
     assert not Firefox.alive(launched.handle)
+
+
+def test_a_private_relay_is_reached_by_its_socket_and_its_port_wants_a_login(
+        hub, origin, tmp_path):
+    """Other users of the machine (issue 12 item 7) can't use a window's relay as an
+    exit through its proxy: Firefox reaches it by a Unix socket only this user may
+    connect to, and its TCP port refuses clients that don't log in with its secret."""
+    folder = tmp_path / "relays"
+    folder.mkdir(mode=0o700)
+    relay = hub.start(Direct(ProxySettings("direct"), ProxyOptions(connect_timeout=5)),
+                      path=folder / "window")
+    assert stat.S_IMODE(os.stat(relay.path).st_mode) & 0o077 == 0
+    # The TCP side: no login (what any local program would try), a wrong one, ours.
+    with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as sock:
+        sock.sendall(b"\x05\x01\x00")
+        assert sock.recv(2) == b"\x05\xff"
+    with pytest.raises(httpx.ProxyError):
+        httpx.get(origin.url + "/", proxy=relay.url.replace(relay.secret, "guess"),
+                  timeout=5)
+    assert httpx.get(origin.url + "/", proxy=relay.url, timeout=5).text == \
+        "hello from origin"
+    spec = LaunchSpec(profile_dir=tmp_path / "profile", relay_port=relay.port,
+                      relay_socket=folder / "window", start_url=origin.url + "/page/private",
+                      extra_prefs={"network.proxy.allow_hijacking_localhost": True},
+                      log_path=tmp_path / "firefox.log")
+    spec.profile_dir.mkdir()
+    accepted = relay.stats.accepted
+    launched = Firefox.launch(spec)
+    try:
+        client = Firefox.attach(launched.handle)
+        assert client.execute_script("return document.body.textContent") == "private"
+        client.delete_session()
+        assert relay.stats.accepted > accepted  # through the socket (the port wants a login)
+        assert "/page/private" in [path for _, path, _ in origin.requests]
+    finally:
+        Firefox.stop(launched.handle)
+    hub.stop(relay)
+    assert not os.path.exists(relay.path)
 
 
 def test_prefs_keep_every_background_service_off_and_the_proxy_on():

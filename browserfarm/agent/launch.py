@@ -40,7 +40,9 @@ class Launcher:
                                f"no browser backend {backend_name!r} on this machine")
         settings = ProxySettings(proxy["type"], proxy["host"] or "", proxy["port"],
                                  proxy["username"] or "", proxy["password"] or "")
-        relay = self.relays.start(settings, allow_udp=bool(config.get("allowUdp")))
+        socket = self.data.relay_socket(window["uuid"])  # only this user may connect
+        relay = self.relays.start(settings, allow_udp=bool(config.get("allowUdp")),
+                                  path=socket and self.data.prepare(socket))
         launched = None
         try:
             fingerprint = self.relays.check(relay, window, fingerprint,
@@ -54,6 +56,7 @@ class Launcher:
                                                "proxy": settings.redacted()}, indent=2))
             spec = LaunchSpec(
                 profile_dir=profile_dir, fingerprint=fingerprint, relay_port=relay.port,
+                relay_socket=socket,
                 start_url=config.get("url") or "",
                 headless=headless,  # and the backend when there is no display
                 extra_prefs=self.plugins.browser_preferences(window, backend_name),

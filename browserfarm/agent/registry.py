@@ -39,7 +39,8 @@ class OpenWindow:
         return {"id": self.id, "pid": self.pid, "handle": self.handle.to_json(),
                 "profileDir": str(self.profile_dir), "configPath": str(self.config_path),
                 "syncCookies": self.sync_cookies, "openedAt": self.opened_at,
-                "relay": {"port": self.relay.port, "proxy": vars(self.relay.proxy.settings),
+                "relay": {"port": self.relay.port, "path": self.relay.path,
+                          "proxy": vars(self.relay.proxy.settings),
                           "allowUdp": self.relay.limits.allow_udp}}
 
     @classmethod

@@ -29,14 +29,16 @@ class WindowRelays:
         self.ip_check_urls = ip_check_urls or {}  # service name -> base URL (settings)
         self.hub = RelayHub()
 
-    def start(self, proxy: ProxySettings, allow_udp: bool, port: int = 0) -> Relay:
-        """A running relay through ``proxy`` (on ``port``: an ``OSError`` if taken)."""
+    def start(self, proxy: ProxySettings, allow_udp: bool, port: int = 0,
+              path: str | None = None) -> Relay:
+        """A running relay through ``proxy`` (on ``port``: an ``OSError`` if taken),
+        private with its browser's Unix socket at ``path`` (see net.relay)."""
         proxy_type = self.plugins.proxy_types.get(proxy.type)
         if proxy_type is None:
             raise InvalidInput("proxyType", f"proxy type {proxy.type!r} is not "
                                             "available on this machine")
         return self.hub.start(proxy_type(proxy, self.options),
-                              RelayLimits(allow_udp=allow_udp), port=port)
+                              RelayLimits(allow_udp=allow_udp), port=port, path=path)
 
     def stop(self, relay: Relay) -> None:
         self.hub.stop(relay)

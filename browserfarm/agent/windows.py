@@ -192,15 +192,18 @@ class Agent:
 
     def _adopt(self, uuid: str, entry: dict) -> OpenWindow | None:
         """The window a dead agent left, taken over if its browser still runs and
-        answers. Its relay died with that agent, so it is started again on the port
-        the browser's prefs name; if that port is taken, None (closed and synced)."""
+        answers. Its relay died with that agent, so it is started again on the socket
+        or port the browser's prefs name; if that port is taken, None (closed and
+        synced)."""
         handle, saved = Handle.from_json(entry["handle"]), entry.get("relay")
         backend = self.plugins.window_backends.get(handle.backend)
         if not saved or backend is None or not backend.adoptable(handle):
             return None
         try:
+            path = saved.get("path")  # a private relay: its browser uses the socket
             relay = self.relays.start(ProxySettings(**saved["proxy"]), saved["allowUdp"],
-                                      port=saved["port"])
+                                      port=0 if path else saved["port"],
+                                      path=path and self.data.prepare(Path(path)))
         except InvalidInput:  # its proxy type is not available here (any more)
             return None
         except OSError as exc:

@@ -59,6 +59,9 @@ class LaunchSpec:
     profile_dir: Path
     fingerprint: dict = field(default_factory=dict)
     relay_port: int | None = None  # the window's SOCKS5 relay on 127.0.0.1
+    # The same relay's Unix socket, for a browser that can use one (Firefox): only this
+    # user may connect to it; its port then asks for a login the browser doesn't know.
+    relay_socket: Path | None = None
     start_url: str = ""
     headless: bool = True
     extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences

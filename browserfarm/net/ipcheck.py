@@ -45,7 +45,7 @@ def ask_through(relay, service, url: str, timeout: float) -> IpInfo:
     through ``relay``; a ``ProxyFailure`` with its kind otherwise."""
     try:
         answer = fetch(url, timeout=timeout, max_bytes=MAX_IP_CHECK_ANSWER,
-                       proxy=f"socks5://127.0.0.1:{relay.port}", follow_redirects=False,
+                       proxy=relay.url, follow_redirects=False,
                        headers={"Accept": "application/json"})
     except FetchError as exc:
         failure = proxy_failure_from(exc, "bad_response", timeout)

@@ -1,5 +1,8 @@
-"""The local relay: a SOCKS5 listener without authentication on 127.0.0.1 that dials
-every connection through one window's proxy type.
+"""The local relay: a SOCKS5 listener on 127.0.0.1 that dials every connection
+through one window's proxy type. A private relay (a window's, given a ``path``) also
+listens on a Unix socket for its browser, which only this user may connect to, and its
+TCP side asks for a login (RFC 1929) that only this process knows; others are open to
+every local user, as browsers that can't log in (Chromium) need.
 
 Browsers can't send SOCKS5 credentials (and prompt for HTTP ones), so a window's
 browser talks to its relay and the relay does the talking upstream. Every relay of a
@@ -9,8 +12,12 @@ other threads use the hub's blocking methods.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hmac
 import ipaddress
 import logging
+import os
+import secrets
 import socket
 import struct
 import threading
@@ -34,6 +41,7 @@ REPLY_OF_KIND = {"auth_failed": 0x02, "connect_refused": 0x05, "timeout": 0x06,
                  "dns_failed": 0x04, "bad_response": 0x01, "unsupported": 0x07,
                  "extraction_failed": 0x01, "blocked": 0x02}
 REPLY_COMMAND_NOT_SUPPORTED = 0x07
+LOGIN = "browserfarm"  # a private relay's TCP user name; its password is the secret
 CONNECT, UDP_ASSOCIATE = 0x01, 0x03
 REPLY_ADDRESS_NOT_SUPPORTED = 0x08
 REPLY_NOT_ALLOWED = 0x02  # "connection not allowed by ruleset": a Guard refused it
@@ -117,7 +125,10 @@ class Relay:
         self.guard = guard
         self.stats = RelayStats()
         self.port: int | None = None
+        self.path: str | None = None  # a private relay's Unix socket
+        self.secret: str | None = None  # its TCP login's password (user: LOGIN)
         self._server: asyncio.base_events.Server | None = None
+        self._socket_server: asyncio.base_events.Server | None = None
         self._links: set[_Link] = set()
         self._tasks: set[asyncio.Task] = set()
         self._sweeper: asyncio.Task | None = None
@@ -126,18 +137,42 @@ class Relay:
     def connections(self) -> int:
         return len(self._links)
 
-    async def start(self, port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", port,
-                                                  limit=CHUNK, reuse_address=True,
-                                                  backlog=1024)
+    @property
+    def url(self) -> str:
+        """How a client of this process reaches the relay (with the login if private)."""
+        login = f"{LOGIN}:{self.secret}@" if self.secret else ""
+        return f"socks5://{login}127.0.0.1:{self.port}"
+
+    async def start(self, port: int = 0, path: str | None = None) -> int:
+        serve = self._serve
+        if path is not None:  # private: see the module's doc
+            self.path, self.secret = str(path), secrets.token_urlsafe(18)
+            if os.path.exists(self.path):
+                os.unlink(self.path)  # left by a relay of an agent that died
+            self._socket_server = await asyncio.start_unix_server(
+                self._serve, self.path, limit=CHUNK, backlog=1024)
+            os.chmod(self.path, 0o600)  # connecting takes write access: ours alone
+            serve = functools.partial(self._serve, secret=self.secret)
+        try:
+            self._server = await asyncio.start_server(serve, "127.0.0.1", port,
+                                                      limit=CHUNK, reuse_address=True,
+                                                      backlog=1024)
+        except OSError:  # e.g. the port is taken: no socket stays behind
+            if self._socket_server is not None:
+                self._socket_server.close()
+                os.unlink(self.path)
+            raise
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep_idle())
         return self.port
 
     async def stop(self) -> None:
         """Stop listening, close every connection, and release the proxy."""
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._socket_server):
+            if server is not None:
+                server.close()
+        if self.path is not None and os.path.exists(self.path):
+            os.unlink(self.path)
         if self._sweeper is not None:
             self._sweeper.cancel()
         for link in list(self._links):
@@ -156,7 +191,8 @@ class Relay:
 
     # ----- one connection ---------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     secret: str | None = None):
         task = asyncio.current_task()
         self._tasks.add(task)
         link = _Link(writer)
@@ -168,7 +204,7 @@ class Relay:
             self.stats.accepted += 1
             # asyncio.timeout, not wait_for: no extra task per connection.
             async with asyncio.timeout(self.limits.handshake_timeout):
-                request = await self._handshake(reader, writer)
+                request = await self._handshake(reader, writer, secret)
             if request is None:
                 return
             command, host, port = request
@@ -218,17 +254,23 @@ class Relay:
                 failure = exc
         raise failure
 
-    async def _handshake(self, reader, writer) -> tuple[int, str, int] | None:
+    async def _handshake(self, reader, writer, secret: str | None = None
+                         ) -> tuple[int, str, int] | None:
+        """The client's request; with ``secret``, only after it logged in with it."""
         version, count = await reader.readexactly(2)
         methods = await reader.readexactly(count)
         if version != 5:
             raise _BadRequest("not SOCKS5")
-        if 0x00 not in methods:  # we only offer "no authentication"
+        method = 0x00 if secret is None else 0x02  # none, or username/password
+        if method not in methods:
             writer.write(b"\x05\xff")
             await writer.drain()
             return None
-        writer.write(b"\x05\x00")
+        writer.write(bytes((5, method)))
         await writer.drain()
+        if secret is not None and not await _logged_in(reader, writer, secret):
+            self.stats.refused += 1
+            return None
         version, command, _, address_type = await reader.readexactly(4)
         host = await _read_address(reader, address_type)
         (port,) = struct.unpack("!H", await reader.readexactly(2))
@@ -313,6 +355,18 @@ class Relay:
             for link in list(self._links):
                 if now - link.last_active > self.limits.idle_timeout:
                     link.close()
+
+
+async def _logged_in(reader, writer, secret: str) -> bool:
+    """RFC 1929's username/password exchange, answered."""
+    _, length = await reader.readexactly(2)
+    user = await reader.readexactly(length)
+    (length,) = await reader.readexactly(1)
+    password = await reader.readexactly(length)
+    ok = hmac.compare_digest(user + b":" + password, f"{LOGIN}:{secret}".encode())
+    writer.write(b"\x01\x00" if ok else b"\x01\x01")
+    await writer.drain()
+    return ok
 
 
 class _BadRequest(Exception):
@@ -472,11 +526,12 @@ class RelayHub:
         return future.result(timeout)
 
     def start(self, proxy: ProxyType, limits: RelayLimits | None = None, port: int = 0,
-              guard: Guard | None = None) -> Relay:
+              guard: Guard | None = None, path: str | None = None) -> Relay:
         """A running relay for ``proxy`` on 127.0.0.1 (a free port unless given), its
-        connections checked by ``guard`` if given."""
+        connections checked by ``guard`` if given; private with a Unix socket ``path``
+        (in a folder of this user's)."""
         relay = Relay(proxy, limits or RelayLimits(), guard)
-        self.call(relay.start(port))
+        self.call(relay.start(port, path))
         self._relays.add(relay)
         return relay
 
