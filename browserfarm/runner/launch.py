@@ -156,6 +156,8 @@ class Launcher:
         if worker.window_id is not None:
             relay, fingerprint, window = self._window_relay(worker)
         try:  # from here on the relay and the profile are ours to release
+            # A Grid's nodes can't reach our relays: what they reach is up to the
+            # network the Grid's operator gives them.
             relay_port = relay.port if relay else (
                 self.direct_relay().port if backend.local else None)
             width, height = (int(n) for n in worker.resolution.split("x"))
