@@ -4,6 +4,7 @@ reading, and errors that say which of the two, or that there was no answer at al
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -59,6 +60,14 @@ class Tricky(HTTPService):
             h.send_header("Location", "/loop")
             h.send_header("Content-Length", "0")
             h.end_headers()
+        elif route == "/byte-a-second":  # an answer's headers, one byte per second
+            if h.command == "POST":
+                h.rfile.read(int(h.headers.get("Content-Length") or 0))
+            for byte in b"HTTP/1.0 200 OK\r\nX-Slow: " + b"y" * 60:
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+                if self.sleep(1):
+                    return
         elif route == "/silent":
             self.sleep(30)
         else:
@@ -167,3 +176,28 @@ def test_a_proxy_that_never_answers_the_handshake_ends_at_the_deadline(tricky, m
         fetch(tricky.url + "/text", timeout=TIMEOUT, max_bytes=100,
               proxy=f"socks5://127.0.0.1:{silent.port}")
     assert not timeout.value.answered
+
+
+def test_a_byte_a_second_ends_at_the_deadline(tricky):
+    started = time.monotonic()
+    with pytest.raises(FetchTimeout):
+        fetch(tricky.url + "/byte-a-second", timeout=2, max_bytes=100)
+    assert time.monotonic() - started < 4
+
+
+def test_the_agents_cloud_calls_end_by_one_deadline(tricky):
+    """The agent's client of the cloud: a cloud (or something in between) that sends a
+    byte a second never trips a per-step timeout; the call still ends by its deadline,
+    as the cloud being unreachable. The client works again afterwards."""
+    from browserfarm.agent.cloud import Cloud, Login
+    from browserfarm.errors import UpstreamError
+
+    with Cloud(Login(server=tricky.url, token="t"), timeout=2) as cloud:
+        started = time.monotonic()
+        with pytest.raises(UpstreamError) as unreachable:
+            cloud.call("/byte-a-second", {})
+        assert time.monotonic() - started < 4
+        assert unreachable.value.code == 500 and "unreachable" in str(unreachable.value)
+        with pytest.raises(UpstreamError):  # answers 404 text: no envelope
+            cloud.call("/nothing-here", {})
+        assert time.monotonic() - started < 5

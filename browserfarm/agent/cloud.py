@@ -8,8 +8,10 @@ window uuid it answers names folders and files here only once it is a well-forme
 (``checked_uuid``)."""
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+import threading
 import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +21,9 @@ import httpx
 from browserfarm.datadir import DataDir
 from browserfarm.errors import UpstreamError
 
-# What a cloud that can't be reached (or a login whose server is no URL) raises.
-UNREACHABLE = (httpx.HTTPError, httpx.InvalidURL)
+# What a cloud that can't be reached, or not within the deadline (or a login whose
+# server is no URL) raises.
+UNREACHABLE = (httpx.HTTPError, httpx.InvalidURL, TimeoutError)
 
 
 @dataclass
@@ -49,13 +52,19 @@ class Login:
 
 
 class Cloud:
-    """The cloud API, as the agent's login calls it. Every call has a timeout."""
+    """The cloud API, as the agent's login calls it. Every call ends by one deadline
+    (``timeout``: connecting, headers and body together). httpx's own timeouts are per
+    step, which an answer sent a byte at a time never trips: so calls run on httpx's
+    async client, on a loop of the Cloud's own (a thread started at the first call),
+    each under ``asyncio.timeout``."""
 
     def __init__(self, login: Login, timeout: float = 30.0):
         self.login = login
         self.timeout = timeout
         # The cloud is reached directly, never via an env proxy; redirects are followed.
-        self.http = httpx.Client(timeout=timeout, trust_env=False, follow_redirects=True)
+        self.http = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_lock = threading.Lock()
 
     def call(self, path: str, body: dict) -> dict:
         """The ``data`` of a successful answer; a ``UpstreamError`` otherwise."""
@@ -99,8 +108,12 @@ class Cloud:
         return response.content
 
     def close(self) -> None:
-        """Close the kept-alive connections (the agent stops)."""
-        self.http.close()
+        """Close the kept-alive connections (the agent stops), and the loop."""
+        with self._loop_lock:
+            loop, self._loop = self._loop, None
+        if loop is not None:
+            asyncio.run_coroutine_threadsafe(self.http.aclose(), loop).result(self.timeout)
+            loop.call_soon_threadsafe(loop.stop)
 
     def __enter__(self) -> "Cloud":
         return self
@@ -110,12 +123,26 @@ class Cloud:
 
     def _post(self, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
         try:
-            return self.http.post(
+            return self._run(self._post_by_deadline(
                 self.login.server.rstrip("/") + path,
                 headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
-                **kwargs)
+                **kwargs))
         except UNREACHABLE as exc:
             raise self._unreachable(exc) from None
+
+    async def _post_by_deadline(self, url: str, **kwargs) -> httpx.Response:
+        async with asyncio.timeout(self.timeout):
+            return await self.http.post(url, **kwargs)  # the body read whole
+
+    def _run(self, coroutine):
+        """Run ``coroutine`` on the Cloud's loop; its result or its exception."""
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=_serve, args=(self._loop,), daemon=True,
+                                 name="cloud-client").start()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
     def _envelope(self, response: httpx.Response) -> dict:
         """The answer's JSON; none (e.g. a proxy's error page) counts as no cloud."""
@@ -127,6 +154,11 @@ class Cloud:
     def _unreachable(self, exc: Exception) -> UpstreamError:
         return UpstreamError(500, f"the cloud at {self.login.server} is unreachable: "
                                   f"{exc.__class__.__name__}")
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    loop.run_forever()
+    loop.close()
 
 
 def checked_uuid(value) -> str:
