@@ -308,6 +308,43 @@ def test_chromium_as_root_runs_without_its_sandbox_only_when_told(origin, starte
     assert _status(handle.browser_pid)["Uid"][0] == "0"
 
 
+NO_NESTED_USER_NAMESPACES = r"""
+import ctypes, json, sys
+from browserfarm.browsers.backends import WorkerSpec
+from browserfarm.config import load_settings
+from browserfarm_plugins.chromium import Chromium
+assert ctypes.CDLL(None, use_errno=True).unshare(0x10000000) == 0  # CLONE_NEWUSER
+print("ready", flush=True)
+sys.stdin.readline()  # the test mapped every uid and gid to itself: we are root here
+with open("/proc/sys/user/max_user_namespaces", "w") as limit:  # of this namespace only
+    limit.write("0")
+try:
+    launched = Chromium.start_worker(WorkerSpec(browser="chromium", url=sys.argv[1]),
+                                     load_settings({}, environ={}))
+    Chromium.stop(launched.handle)
+    print("started")
+except RuntimeError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="maps uids into a user namespace")
+def test_chromium_where_user_namespaces_are_not_allowed_fails_naming_the_setting(origin):
+    # In a user namespace that allows no nested ones, as on a host that forbids
+    # unprivileged user namespaces: never silently without the sandbox.
+    child = subprocess.Popen([sys.executable, "-c", NO_NESTED_USER_NAMESPACES,
+                              origin.url + "/"], cwd=ROOT, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        for name in ("uid_map", "gid_map"):
+            Path(f"/proc/{child.pid}/{name}").write_text("0 0 4294967295")
+        out, _ = child.communicate("go\n", timeout=120)
+    finally:
+        child.kill()
+    assert "user namespaces" in out and "BROWSERFARM_CHROMIUM_NO_SANDBOX=1" in out, out
+
+
 def test_chromium_arguments():
     args = chromium_args(WorkerSpec(browser="chromium", width=800, height=600,
                                     profile_dir=Path("/p"), relay_port=4321))
