@@ -18,6 +18,7 @@ from browserfarm.errors import InvalidInput, UpstreamError
 from browserfarm.models import ProfileArchive, ProfileChunk, Window, utcnow
 from browserfarm.services.accounts import create_account
 from browserfarm.services.profiles import GC_GRACE
+from browserfarm.services.windows import purge_recycle_bin
 from tests.conftest import Caller, account_owner, in_db, make_farm
 
 
@@ -151,17 +152,26 @@ def test_chunks_no_archive_names_are_collected_after_a_grace_period(farm, owner,
     assert get(stranger, sha(b"theirs")) == (200, b"theirs")  # not the owner's to collect
 
 
-def test_a_permanently_deleted_windows_chunks_are_collected(farm, owner):
+@pytest.mark.parametrize("how", ["delete", "purge"])
+def test_a_permanently_deleted_windows_chunks_are_collected(farm, owner, how):
     kept, gone = owner("/browser/update", {"name": "kept"}).data, \
         owner("/browser/update", {"name": "gone"}).data
-    assert put(owner, b"kept").code == 0 and put(owner, b"gone").code == 0
+    for chunk in (b"kept", b"gone"):
+        assert put(owner, chunk).code == 0
     assert commit(owner, kept, cookies_sqlite=b"kept").code == 0
     assert commit(owner, gone, cookies_sqlite=b"gone").code == 0
-    in_db(farm, lambda: Window.delete().where(Window.id == gone["id"]).execute())
     age(farm, b"kept", b"gone")
-    assert put(owner, b"newer").code == 0
-    assert commit(owner, kept, cookies_sqlite=b"newer").code == 0  # a replacement: collect
-    assert missing(owner, b"kept", b"gone", b"newer") == [sha(b"kept"), sha(b"gone")]
+    assert owner("/browser/delete", {"id": gone["id"]}).code == 0  # to the recycle bin
+    assert missing(owner, b"gone") == []  # kept there: it may be restored
+    age(farm, b"gone")
+    if how == "delete":
+        assert owner("/browser/recycle/delete", {"ids": [gone["id"]]}).code == 0
+    else:
+        in_db(farm, lambda: Window.update(deleted_at=utcnow() - timedelta(days=31)).where(
+            Window.id == gone["id"]).execute())
+        assert in_db(farm, lambda: purge_recycle_bin(farm)) == 1
+    assert missing(owner, b"kept", b"gone") == [sha(b"gone")]
+    assert not farm.settings.data.profile_chunk(owner.account.id, sha(b"gone")).exists()
 
 
 # ----- what a manifest may name -------------------------------------------------------

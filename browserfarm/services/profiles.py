@@ -5,7 +5,7 @@ manifest of its latest archive.
 Accounts never share a chunk: one account can neither read nor learn of another's,
 even of the same bytes (it stores its own copy). Each account has a quota
 (``profile_quota_bytes``). Chunks no archive names are collected when an archive
-replaces an older one or the quota is reached, except those stored, reported present
+replaces an older one, windows are deleted for good or the quota is reached, except those stored, reported present
 or committed within ``GC_GRACE``: an agent asks ``missing``, uploads, then commits,
 and the chunks it was told are there must still be there at its commit."""
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ProfileStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise InvalidInput("sha256", "the body does not have this SHA-256")
         self._check_quota(digest, len(data))
-        with self._locked(fcntl.LOCK_SH):  # garbage collection waits
+        with _locked(self.data, self.account_id, fcntl.LOCK_SH):  # garbage collection waits
             path = self.data.profile_chunk(self.account_id, digest)
             if not path.exists():
                 self.data.write_private(path, data)  # whole or not at all, 0600
@@ -90,7 +90,7 @@ class ProfileStore:
             replaced = ProfileArchive.delete().where(ProfileArchive.window == window.id,
                                                      ProfileArchive.id != archive.id).execute()
         if replaced:
-            self.collect_garbage()
+            collect_garbage(self.farm, self.account_id)
         return {"id": archive.id, "files": len(manifest), "size": size}
 
     def latest(self, window_ref: dict) -> dict:
@@ -101,32 +101,6 @@ class ProfileStore:
         if archive is None:
             return {"manifest": None}
         return {"id": archive.id, "manifest": archive.manifest, "size": archive.size}
-
-    def collect_garbage(self) -> int:
-        """Delete the account's chunks that no archive names and that were not
-        touched within ``GC_GRACE``; how many. Uploads wait meanwhile (the lock), and
-        a chunk touched since it was picked is kept (the delete checks again)."""
-        cutoff = utcnow() - GC_GRACE
-        gone = []
-        with self._locked(fcntl.LOCK_EX):
-            named = ProfileArchive.chunks_of_account(self.account_id)
-            stale = [(c.id, c.sha256) for c in ProfileChunk.select(
-                ProfileChunk.id, ProfileChunk.sha256).where(
-                ProfileChunk.account == self.account_id, ProfileChunk.touched_at < cutoff)
-                if c.sha256 not in named]
-            with write_transaction(self.farm.db):
-                for chunk_id, digest in stale:
-                    if ProfileChunk.delete().where(ProfileChunk.id == chunk_id,
-                                                   ProfileChunk.touched_at < cutoff).execute():
-                        gone.append(digest)
-            for digest in gone:
-                self.data.profile_chunk(self.account_id, digest).unlink(missing_ok=True)
-            # A chunk from before accounts had their own: gone once no account has it.
-            kept = {sha for (sha,) in ProfileChunk.select(ProfileChunk.sha256).where(
-                one_of(self.farm.db, ProfileChunk.sha256, gone)).tuples()} if gone else set()
-            for digest in set(gone) - kept:
-                self.data.shared_profile_chunk(digest).unlink(missing_ok=True)
-        return len(gone)
 
     @property
     def account_id(self) -> int:
@@ -140,20 +114,9 @@ class ProfileStore:
         def fits() -> bool:
             return int(ProfileChunk.used_bytes(self.account_id)) + size <= quota
 
-        if not fits() and (self.collect_garbage() == 0 or not fits()):
+        if not fits() and (collect_garbage(self.farm, self.account_id) == 0 or not fits()):
             raise InvalidInput("body", "the account's profile storage is full (its quota "
                                f"is {quota} bytes)", quota=quota)
-
-    @contextmanager
-    def _locked(self, mode: int):
-        """The account's chunk lock, across this host's API processes."""
-        path = self.data.prepare(self.data.account_chunks_lock(self.account_id))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, mode)
-            yield
-        finally:
-            os.close(fd)
 
     def _file(self, digest: str) -> Path | None:
         """Where the bytes of the account's chunk are: its own copy, or one stored
@@ -166,6 +129,44 @@ class ProfileStore:
 
     def _window(self, ref: dict) -> Window:
         return Window.by_ref(self.caller.account_id, ref)
+
+
+def collect_garbage(farm, account_id: int) -> int:
+    """Delete the account's chunks that no archive names and that were not touched
+    within ``GC_GRACE``; how many. Uploads wait meanwhile (the lock), and a chunk
+    touched since it was picked is kept (the delete checks again)."""
+    data, cutoff, gone = farm.settings.data, utcnow() - GC_GRACE, []
+    with _locked(data, account_id, fcntl.LOCK_EX):
+        named = ProfileArchive.chunks_of_account(account_id)
+        stale = [(c.id, c.sha256) for c in ProfileChunk.select(
+            ProfileChunk.id, ProfileChunk.sha256).where(
+            ProfileChunk.account == account_id, ProfileChunk.touched_at < cutoff)
+            if c.sha256 not in named]
+        with write_transaction(farm.db):
+            for chunk_id, digest in stale:
+                if ProfileChunk.delete().where(ProfileChunk.id == chunk_id,
+                                               ProfileChunk.touched_at < cutoff).execute():
+                    gone.append(digest)
+        for digest in gone:
+            data.profile_chunk(account_id, digest).unlink(missing_ok=True)
+        # A chunk from before accounts had their own: gone once no account has it.
+        kept = {sha for (sha,) in ProfileChunk.select(ProfileChunk.sha256).where(
+            one_of(farm.db, ProfileChunk.sha256, gone)).tuples()} if gone else set()
+        for digest in set(gone) - kept:
+            data.shared_profile_chunk(digest).unlink(missing_ok=True)
+    return len(gone)
+
+
+@contextmanager
+def _locked(data, account_id: int, mode: int):
+    """The account's chunk lock, across this host's API processes."""
+    path = data.prepare(data.account_chunks_lock(account_id))
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, mode)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _check(digest: str):
