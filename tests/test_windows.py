@@ -1,4 +1,5 @@
 """The Browser Window cloud API, as a script written for the spec uses it."""
+import json
 import logging
 import uuid
 
@@ -476,6 +477,25 @@ def test_cookies_are_shown_only_to_tokens_that_may_reveal_them(owner, token_with
     assert token_with(role="member")("/browser/list").data["list"][0]["cookie"] == cookies
     assert token_with("browser:list", "browser:cookie:reveal")(
         "/browser/detail", {"id": window["id"]}).data["cookie"] == cookies
+
+
+def test_list_answers_are_encoded_as_json_dumps_would(owner, client):
+    """The list is encoded fast (orjson, stored JSON put in as it is), but its bytes
+    are those of json.dumps (compact, not escaping non-ASCII), whatever the columns
+    hold: floats, escapes, text a database's JSON merge rewrote."""
+    odd = "caf\u00e9 \u2028 \U0001F600 \\u0000 \" \\ \x7f \x1f"
+    window = create(owner, name=odd, remark=odd, cookie=[{"name": "a", "value": odd}],
+                    browserFingerPrint={"lat": 1.5, "lng": 1e-7, "userAgent": odd},
+                    config={"k": odd, "n": [1e16, -0.0, 12345678901234567890]})
+    owner("/browser/update/partial", {"ids": [window["id"]],  # a merge (jsonb on PostgreSQL)
+                                      "browserFingerPrint": {"doNotTrack": odd}})
+    create(owner, browserFingerPrint={"devicePixelRatio": 1.25}, config={"x": "\u00e9"})
+    for query in ({}, {"sortProperties": "name", "sortDirection": "asc"}):
+        raw = client.post("/browser/list", json=query,
+                          headers={"Authorization": f"Bearer {owner.token}"}).get_data()
+        assert raw == json.dumps(json.loads(raw), separators=(",", ":"),
+                                 ensure_ascii=False).encode()
+        assert json.loads(raw)["data"]["list"][-1 if query else 1]["name"] == odd
 
 
 def test_the_same_id_twice_is_still_one_window(owner, token_with):
