@@ -133,7 +133,7 @@ class DataDir:
         return self.account_chunks(account_id) / digest[:2] / digest
 
     def account_chunks_lock(self, account_id: int) -> Path:
-        """Held to store an account's chunks (shared) or collect them (exclusive)."""
+        """Held to store or collect an account's chunks."""
         return self.profile_chunks / f"account-{account_id}.lock"
 
     def shared_profile_chunk(self, digest: str) -> Path:

@@ -19,7 +19,7 @@ from browserfarm.models import ProfileArchive, ProfileChunk, Window, utcnow
 from browserfarm.services.accounts import create_account
 from browserfarm.services.profiles import GC_GRACE
 from browserfarm.services.windows import purge_recycle_bin
-from tests.conftest import Caller, account_owner, in_db, make_farm
+from tests.conftest import account_owner, in_db, make_farm
 
 
 def sha(data: bytes) -> str:

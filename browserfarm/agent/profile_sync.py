@@ -113,9 +113,10 @@ def check_manifest(manifest) -> dict:
         if not isinstance(chunks, list) or not all(
                 isinstance(d, str) and SHA256.match(d) for d in chunks):
             raise InvalidInput(f"{field}.chunks", "must be a list of SHA-256s in hex")
-        if len(chunks) != -(-size // CHUNK_BYTES):
-            raise InvalidInput(f"{field}.chunks", f"{size} bytes make {-(-size // CHUNK_BYTES)}"
-                               f" chunk(s) of {CHUNK_BYTES} bytes (the last one less)")
+        count = -(-size // CHUNK_BYTES)  # the agent cuts files in CHUNK_BYTES
+        if len(chunks) != count:
+            raise InvalidInput(f"{field}.chunks", f"{size} bytes make {count} chunk(s) of "
+                               f"{CHUNK_BYTES} bytes (the last one less)")
         total += size
         if total > MAX_PROFILE_BYTES:
             raise InvalidInput("manifest", f"a profile is at most {MAX_PROFILE_BYTES} bytes")

@@ -5,9 +5,10 @@ manifest of its latest archive.
 Accounts never share a chunk: one account can neither read nor learn of another's,
 even of the same bytes (it stores its own copy). Each account has a quota
 (``profile_quota_bytes``). Chunks no archive names are collected when an archive
-replaces an older one, windows are deleted for good or the quota is reached, except those stored, reported present
-or committed within ``GC_GRACE``: an agent asks ``missing``, uploads, then commits,
-and the chunks it was told are there must still be there at its commit."""
+replaces an older one, when windows are deleted for good, or when the quota is
+reached; except those stored, reported present or committed within ``GC_GRACE``: an
+agent asks ``missing``, uploads, then commits, and the chunks it was told are there
+must still be there at its commit."""
 from __future__ import annotations
 
 import fcntl
@@ -52,7 +53,7 @@ class ProfileStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise InvalidInput("sha256", "the body does not have this SHA-256")
         self._check_quota(digest, len(data))
-        with _locked(self.data, self.account_id, fcntl.LOCK_SH):  # garbage collection waits
+        with _locked(self.data, self.account_id):  # not while collecting, nor twice
             path = self.data.profile_chunk(self.account_id, digest)
             if not path.exists():
                 self.data.write_private(path, data)  # whole or not at all, 0600
@@ -136,7 +137,7 @@ def collect_garbage(farm, account_id: int) -> int:
     within ``GC_GRACE``; how many. Uploads wait meanwhile (the lock), and a chunk
     touched since it was picked is kept (the delete checks again)."""
     data, cutoff, gone = farm.settings.data, utcnow() - GC_GRACE, []
-    with _locked(data, account_id, fcntl.LOCK_EX):
+    with _locked(data, account_id):
         named = ProfileArchive.chunks_of_account(account_id)
         stale = [(c.id, c.sha256) for c in ProfileChunk.select(
             ProfileChunk.id, ProfileChunk.sha256).where(
@@ -158,12 +159,13 @@ def collect_garbage(farm, account_id: int) -> int:
 
 
 @contextmanager
-def _locked(data, account_id: int, mode: int):
-    """The account's chunk lock, across this host's API processes."""
+def _locked(data, account_id: int):
+    """The account's chunk lock, across this host's API processes and threads: one
+    chunk written, or one collection, at a time."""
     path = data.prepare(data.account_chunks_lock(account_id))
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, mode)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
