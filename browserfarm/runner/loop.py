@@ -98,7 +98,6 @@ class WorkerRunner:
             self.shutdown()
         finally:
             self.keeper.close()
-            self.launcher.close()
             name_lock.close()
 
     def stop(self) -> None:
@@ -160,6 +159,7 @@ class WorkerRunner:
             time.sleep(0.05)  # browsers on their way: they must not outlive the runner
         self.reaper.end_all("the runner stopped")
         self.pool.close()
+        self.launcher.close()  # no browser of ours uses its direct relay any more
 
     def heartbeat(self) -> None:
         with write_transaction(self.farm.db):
