@@ -331,3 +331,76 @@ def test_ssh_host_keys_are_trusted_per_account(api, sshd):
     data = api.farm.settings.data
     assert not data.ssh_known_hosts.exists()  # the agent's own, untouched by the server
     assert second.host_key_pub.split()[1] in data.account_ssh_known_hosts(1).read_text()
+
+
+# ----- one deadline per proxy step ---------------------------------------------------
+
+class Dribbler:
+    """A "proxy" on 127.0.0.1 that answers whatever it is asked with ``payload``, one
+    byte per second: no per-read timeout ever fires."""
+
+    def __init__(self, payload: bytes):
+        import socket
+        import threading
+        self.payload = payload
+        self.stopping = threading.Event()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port = self._server.getsockname()[:2]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(client,), daemon=True).start()
+
+    def _drip(self, client):
+        with client:
+            for byte in self.payload:
+                try:
+                    client.sendall(bytes([byte]))
+                except OSError:
+                    return
+                if self.stopping.wait(1):
+                    return
+
+    def stop(self):
+        self.stopping.set()
+        self._server.close()
+
+
+# What each "proxy" sends, and the failure: python-socks takes the first bytes of an
+# HTTP proxy's answer for its whole status line, so that one fails at once.
+DRIBBLES = {"socks5": (b"\x05\x00\x05\x00\x00\x03\xff" + b"a" * 60, "timeout"),
+            "http": (b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 60, "bad_response"),
+            "ssh": (b"SSH-2.0-" + b"a" * 60, "timeout")}
+
+
+@pytest.mark.parametrize("proxy_type", sorted(DRIBBLES))
+def test_a_proxy_answering_a_byte_a_second_ends_by_the_deadline(api, proxy_type):
+    """A check (proxy_timeout 2 s) and the proxy type's own connection end in time."""
+    import asyncio
+    import time
+
+    from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings
+    payload, kind = DRIBBLES[proxy_type]
+    dribbler = Dribbler(payload)
+    fields = {"proxyType": proxy_type, "host": dribbler.host, "port": dribbler.port,
+              "proxyUserName": "u", "proxyPassword": "p"}
+    try:
+        started = time.monotonic()
+        result = api("/proxy/check", fields).data
+        assert (result["reachable"], result["kind"]) == (False, kind), result
+        assert time.monotonic() - started < 5  # the deadline, and the relay's stop
+        proxy = api.farm.plugins.proxy_types.get(proxy_type)(
+            ProxySettings(proxy_type, dribbler.host, dribbler.port, "u", "p"),
+            ProxyOptions(connect_timeout=2, ssh_host_key_policy="insecure"))
+        started = time.monotonic()
+        with pytest.raises(ProxyFailure) as failure:
+            asyncio.run(proxy.open_connection("127.0.0.1", 9))
+        assert failure.value.kind == kind and time.monotonic() - started < 3
+    finally:
+        dribbler.stop()
