@@ -6,7 +6,7 @@ import asyncio
 
 from browserfarm.pluginapi import (SOCKS5_CONNECT, DirectUdp, InvalidInput, ProxyFailure,
                                    ProxyType, Socks5Udp, failure_from, hookimpl,
-                                   socks5_request)
+                                   socks5_greet, socks5_request)
 
 
 class Direct(ProxyType):
@@ -54,6 +54,17 @@ class _PythonSocks(ProxyType):
             raise failure_from(exc) from exc
         return stream.reader, stream.writer
 
+    async def handshake(self):
+        # HTTP has no greeting: a CONNECT to the proxy's own address, whose answer
+        # (any HTTP status but 407) shows it speaks HTTP and takes the credentials.
+        try:
+            _, writer = await self.open_connection(self.settings.host, self.settings.port)
+            writer.close()
+        except ProxyFailure as failure:
+            status = getattr(failure.__cause__, "error_code", None)
+            if not isinstance(status, int) or status in (401, 407):
+                raise
+
 
 def _classified(exc) -> ProxyFailure:
     """python-socks reports the proxy's answer: its code tells what happened."""
@@ -98,6 +109,20 @@ class Socks5(ProxyType):
             if writer is not None:
                 writer.close()
             raise failure_from(exc) from exc
+
+    async def handshake(self):
+        writer = None
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                reader, writer = await self.open_direct(self.settings.host,
+                                                        self.settings.port)
+                await socks5_greet(reader, writer, self.settings.username,
+                                   self.settings.password)
+        except Exception as exc:  # noqa: BLE001 - every failure gets its kind
+            raise failure_from(exc) from exc
+        finally:
+            if writer is not None:
+                writer.close()
 
     async def open_udp(self):
         settings = self.settings
@@ -154,6 +179,16 @@ class Ssh(ProxyType):
             async with asyncio.timeout(self.options.connect_timeout):
                 connection = await self._connect()
                 return await connection.open_connection(host, port)
+        except ProxyFailure:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _ssh_failure(exc) from exc
+
+    async def handshake(self):
+        # The SSH connection itself: host key, protocol and login.
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                await self._connect()
         except ProxyFailure:
             raise
         except Exception as exc:  # noqa: BLE001

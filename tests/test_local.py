@@ -792,6 +792,22 @@ def test_a_uuid_from_the_cloud_names_no_file_unless_it_is_one(tmp_path, detail_u
         cloud.server.shutdown()
 
 
+def test_a_socks5_proxy_that_speaks_another_protocol_fails_the_open(agent, cloud,
+                                                                     misbehaving):
+    """No start page and no IP check: the proxy's handshake is still made."""
+    for kind in ("garbage", "closer"):
+        impostor = misbehaving(kind)
+        window = cloud_call(cloud, "/browser/update", {
+            "proxyType": "socks5", "host": impostor.host, "port": impostor.port})["data"]
+        with pytest.raises(FarmError) as failed:
+            agent.open_window({"uuid": window["uuid"]})
+        assert failed.value.data["kind"] == "bad_response", kind
+        assert impostor.accepted >= 1
+        assert agent.pids() == {} and agent.relays.hub.ports() == set()  # relay stopped
+        assert cloud_call(cloud, "/browser/detail", {"uuid": window["uuid"]})["data"][
+            "openStatus"] == "closed"
+
+
 def test_up_logs_the_agent_in_with_an_agent_token_and_revokes_lost_ones(tmp_path):
     """`browserfarm up`: the agent's login may do what an agent does and no more (its
     Local API forwards scripts' calls with it); a lost owner token stops working."""
@@ -847,3 +863,39 @@ def test_login_reads_the_token_from_stdin_or_a_file_not_the_command_line(tmp_pat
     assert done.returncode != 0 and not saved and "no token" in done.stderr
     done, saved = login(stdin="bf_wrong\n")
     assert done.returncode != 0 and not saved and "login refused" in done.stderr
+
+
+@pytest.mark.parametrize("proxy_type", ["socks5", "http", "ssh"])
+def test_the_proxy_handshake_made_without_a_start_page(agent, proxy_type, microsocks,
+                                                       tinyproxy, sshd, misbehaving):
+    """What the open checks when no start page tells more, per proxy type: a proxy
+    that works passes, wrong credentials are auth_failed, another protocol is
+    bad_response (the open then fails with that kind, as above)."""
+    from browserfarm.net.proxy import ProxySettings
+    if proxy_type == "socks5":
+        server = microsocks("alice", "right")
+        user, good = "alice", "right"
+    elif proxy_type == "http":
+        server = tinyproxy("alice", "right")
+        user, good = "alice", "right"
+    else:
+        server = sshd()
+        user, good = server.user, server.password
+    # Its page is an HTTP answer an HTTP proxy might give: for http, a port that
+    # hangs up is the other protocol.
+    impostor = misbehaving("closer" if proxy_type == "http" else "garbage")
+
+    def check(host, port, password):
+        relay = agent.relays.start(ProxySettings(proxy_type, host, port, user, password),
+                                   allow_udp=False)
+        try:
+            agent.relays.check(relay, {}, {}, "")
+            return "ok"
+        except FarmError as exc:
+            return exc.data["kind"]
+        finally:
+            agent.relays.stop(relay)
+
+    assert check(server.host, server.port, good) == "ok"
+    assert check(server.host, server.port, "wrong") == "auth_failed"
+    assert check(impostor.host, impostor.port, good) == "bad_response"

@@ -4,12 +4,12 @@ A window's browser speaks SOCKS5 to a relay on 127.0.0.1, which goes on through 
 window's proxy (of any type a plugin provides). Owns: the relay hub (one event-loop
 thread for every relay of this agent) and the proxy options; and the check made
 through a new relay: the exit IP that the fingerprint's time zone, language and
-position follow (``isIpCreate*``), or else one probe of the proxy, so that a proxy
-that is down or refuses its credentials fails the open with its kind before any
+position follow (``isIpCreate*``), or else one probe of the proxy (the start page
+reached through it, or the proxy's handshake), so that a proxy that is down, speaks
+another protocol or refuses its credentials fails the open with its kind before any
 browser starts."""
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import urlsplit
 
 from browserfarm.errors import FarmError, InvalidInput
@@ -72,20 +72,16 @@ class WindowRelays:
 
     def _probe(self, relay: Relay, url: str) -> None:
         """Reach the start page's host through the proxy once. Without a start page,
-        the proxy itself is reached (down, not its credentials, is what that tells)."""
+        the proxy's handshake (its protocol and, where it checks them first, the
+        credentials): a port that answers in another protocol fails too."""
         timeout = self.options.connect_timeout
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             proxy = relay.proxy.settings
             if proxy.type == "direct" or not proxy.host:
                 return
-
-            async def reach():
-                _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(proxy.host, proxy.port), timeout)
-                writer.close()
             try:
-                self.hub.call(reach(), timeout=timeout + 5)
+                self.hub.call(relay.proxy.handshake(), timeout=timeout + 5)
             except Exception as exc:  # noqa: BLE001 - its kind is the answer
                 raise failure_from(exc) from None
             return

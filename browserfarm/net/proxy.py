@@ -95,6 +95,17 @@ class ProxyType:
         """A stream to ``host:port`` through this proxy; raises ``ProxyFailure``."""
         raise NotImplementedError
 
+    async def handshake(self) -> None:
+        """Speak to the proxy as far as its protocol goes without a target (e.g. the
+        greeting and the credentials): the check made before a window opens when no
+        start page tells more. Raises ``ProxyFailure``. By default: its port answers."""
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                _, writer = await self.open_direct(self.settings.host, self.settings.port)
+            writer.close()
+        except Exception as exc:  # noqa: BLE001 - every failure gets its kind
+            raise failure_from(exc) from exc
+
     async def open_direct(self, host: str, port: int, **kwargs
                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection made from this machine (to the proxy, or to the target when
