@@ -94,7 +94,9 @@ class CheckSchema(Schema):
     isp = fields.String()
     kind = fields.String(metadata={"description": "On failure: auth_failed, "
                                                   "connect_refused, timeout, dns_failed, "
-                                                  "bad_response, extraction_failed"})
+                                                  "bad_response, extraction_failed, "
+                                                  "unsupported, blocked (an address in "
+                                                  "a blocked network)"})
     message = fields.String()
     proxy = fields.String()
     fingerprint = fields.Dict(metadata={"description": "Window checks: the fingerprint "
