@@ -129,7 +129,7 @@ async def _send(client, url: httpx.URL, headers: dict, policy) -> httpx.Response
                                  stream=True)
     try:
         addresses = await resolve(policy, url.host, url.port or DEFAULT_PORTS[url.scheme])
-    except OSError as exc:  # the name does not resolve
+    except (OSError, UnicodeError) as exc:  # the name does not resolve
         raise httpx.ConnectError(str(exc)) from None
     # The name stays the Host and, over TLS, what the certificate must match.
     headers = {**headers, "Host": url.netloc.decode("ascii")}
