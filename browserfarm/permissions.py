@@ -38,10 +38,13 @@ MEMBER = READ_ONLY + (BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATC
                       BROWSER_COOKIE_REVEAL, PROXY_CHECK, BROWSER_OPEN)
 ADMIN = MEMBER + (BROWSER_DELETE_PERMANENT, GROUP_MANAGE, TAG_MANAGE, PROXY_MANAGE)
 OWNER = ALL
-# A desktop's Local API agent: read its windows, open them (launch configurations hold
-# the proxy's password), report their status, sync cookies and profiles. No more: the
-# Local API forwards scripts' calls with this login.
-AGENT = (BROWSER_LIST, BROWSER_OPEN, BROWSER_PROXY_REVEAL)
+# A desktop's Local API agent: open windows (launch configurations hold the proxy's
+# password), report their status, sync cookies and profiles, and the window calls its
+# Local API forwards for scripts (BitBrowser scripts create and edit windows there).
+# No proxy pool, groups, tags, permanent deletion or account: a script on the desktop
+# reaches no more than windows.
+AGENT = (BROWSER_LIST, BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
+         BROWSER_DELETE_RECYCLE, BROWSER_OPEN, BROWSER_PROXY_REVEAL)
 
 ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONLY,
          "agent": AGENT}

@@ -810,7 +810,8 @@ def test_a_socks5_proxy_that_speaks_another_protocol_fails_the_open(agent, cloud
 
 def test_up_logs_the_agent_in_with_an_agent_token_and_revokes_lost_ones(tmp_path):
     """`browserfarm up`: the agent's login may do what an agent does and no more (its
-    Local API forwards scripts' calls with it); a lost owner token stops working."""
+    Local API forwards scripts' window calls with it, so those work; the proxy pool and
+    groups don't); a lost owner token stops working."""
     from tests.test_embedded import post, running
     port, data_dir = free_port(), tmp_path / "var"
 
@@ -825,8 +826,8 @@ def test_up_logs_the_agent_in_with_an_agent_token_and_revokes_lost_ones(tmp_path
         assert post(base, creds["token"], "/proxy/add", {
             "proxyType": "socks5", "host": "127.0.0.1", "port": 1080,
             "proxyUserName": "u", "proxyPassword": POOL_SECRET})[0] == 200
-        for path, status in (("/browser/list", 200), ("/proxy/list", 403),
-                             ("/browser/update", 403)):
+        for path, status in (("/browser/list", 200), ("/browser/update", 200),
+                             ("/proxy/list", 403), ("/group/list", 403)):
             code, answer = post(base, agent_token, path, {})
             assert code == status, (path, answer)
             assert POOL_SECRET not in json.dumps(answer)
