@@ -22,7 +22,7 @@ class Direct(ProxyType):
             raise failure_from(exc) from exc
 
     async def open_udp(self):
-        return await DirectUdp().start()
+        return await DirectUdp(self.options.network_policy).start()
 
 
 class _PythonSocks(ProxyType):
@@ -36,17 +36,19 @@ class _PythonSocks(ProxyType):
         from python_socks.async_.asyncio.v2 import Proxy
 
         timeout = self.options.connect_timeout
+        settings = self.settings
         try:
             async with asyncio.timeout(timeout):  # the lookup and the handshake
-                address = await self.checked_address(self.settings.host, self.settings.port)
-                # Over TLS, python-socks needs the name to verify the proxy's
-                # certificate: a name that resolves elsewhere by then fails there,
-                # before anything but a TLS hello is sent.
-                proxy = Proxy(getattr(Kind, self.socks_kind),
-                              self.settings.host if self.over_tls else address,
-                              self.settings.port, username=self.settings.username or None,
-                              password=self.settings.password or None, rdns=True,
-                              proxy_ssl=self.options.tls_context() if self.over_tls else None)
+                # We dial the proxy (an address the policy checked, never its name
+                # again: DNS rebinding) and start TLS naming it, for SNI and the
+                # certificate; python-socks speaks the protocol over that connection.
+                tls = {"ssl": self.options.tls_context(), "server_hostname": settings.host
+                       } if self.over_tls else {}
+                reader, writer = await self.open_direct(settings.host, settings.port, **tls)
+                proxy = Proxy(getattr(Kind, self.socks_kind), settings.host, settings.port,
+                              username=settings.username or None,
+                              password=settings.password or None, rdns=True,
+                              forward=_Dialled(reader, writer))
                 stream = await proxy.connect(host, port, timeout=timeout)
         except ProxyError as exc:
             raise _classified(exc) from exc
@@ -64,6 +66,18 @@ class _PythonSocks(ProxyType):
             status = getattr(failure.__cause__, "error_code", None)
             if not isinstance(status, int) or status in (401, 407):
                 raise
+
+
+class _Dialled:
+    """python-socks' ``forward`` (normally a proxy to reach the proxy through): hands
+    it the connection already made, which it then speaks its protocol over."""
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+    async def connect(self, dest_host, dest_port, **_):
+        from python_socks.async_.asyncio.v2._stream import AsyncioSocketStream
+        return AsyncioSocketStream(asyncio.get_running_loop(), self.reader, self.writer)
 
 
 def _classified(exc) -> ProxyFailure:
@@ -132,7 +146,8 @@ class Socks5(ProxyType):
         except Exception as exc:  # noqa: BLE001
             raise failure_from(exc) from exc
         return await Socks5Udp(address, settings.port, settings.username,
-                               settings.password, self.options.connect_timeout).start()
+                               settings.password, self.options.connect_timeout,
+                               self.options.network_policy).start()
 
     @classmethod
     def validate(cls, settings):

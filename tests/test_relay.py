@@ -488,3 +488,153 @@ def test_a_guarded_relay_carries_no_udp(hub):
         assert control.recv(2) == b"\x05\x00"
         control.sendall(b"\x05\x03\x00\x01" + bytes(4) + b"\x00\x00")
         assert control.recv(10)[1] == 0x07
+
+
+# ----- UDP and the blocked networks (issue 12 item 4) -------------------------------
+# 127.66.0.0/16 plays the blocked network; listeners there must receive nothing.
+
+def _blocking_options(blocked="127.66.0.0/16", **options) -> ProxyOptions:
+    from browserfarm.net.policy import NetworkPolicy, parse_networks
+    return ProxyOptions(connect_timeout=2.0,
+                        network_policy=NetworkPolicy(parse_networks(blocked)), **options)
+
+
+class _BlockedUdp:
+    """A UDP socket on 127.66.0.1 that must receive no datagram."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.66.0.1", 0))
+        self.sock.setblocking(False)
+        self.address = self.sock.getsockname()
+
+    def received(self) -> list[bytes]:
+        datagrams = []
+        while True:
+            try:
+                datagrams.append(self.sock.recv(65535))
+            except BlockingIOError:
+                return datagrams
+
+
+@pytest.fixture
+def blocked_udp():
+    listener = _BlockedUdp()
+    yield listener
+    listener.sock.close()
+
+
+def test_udp_direct_drops_datagrams_to_blocked_networks(hub, udp_echo, blocked_udp):
+    relay = hub.start(Direct(ProxySettings("direct"), _blocking_options()),
+                      RelayLimits(allow_udp=True))
+    blocked_port = blocked_udp.address[1]
+    control, code, udp_port = udp_associate(relay.port)
+    assert code == 0
+    with control, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        # by address, twice (the second from the cache), and by a name that resolves
+        # there (127.66.0.1 written as one number)
+        for host in ("127.66.0.1", "127.66.0.1", "2135031809"):
+            client.sendto(udp.pack(host, blocked_port, b"leak"), ("127.0.0.1", udp_port))
+        client.sendto(udp.pack("127.0.0.1", udp_echo, b"ping"), ("127.0.0.1", udp_port))
+        assert udp.unpack(client.recvfrom(65535)[0]) == ("127.0.0.1", udp_echo,
+                                                         b"echo: ping")
+        wait_until(lambda: relay.stats.udp_blocked == 3, 5, "3 datagrams dropped")
+    assert relay.stats.last_failure.kind == "blocked"
+    assert "127.66.0.1" in relay.stats.last_failure.message
+    time.sleep(0.2)
+    assert blocked_udp.received() == []
+
+
+class _Socks5UdpLiar:
+    """A SOCKS5 server (no auth) on 127.0.0.1 whose UDP ASSOCIATE answer points at
+    ``relay_address`` (Dante answers its own address, which the test can't block
+    without blocking Dante itself)."""
+
+    def __init__(self, relay_address):
+        self.relay_address = relay_address
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.server.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(5)
+                try:
+                    connection.recv(3)  # 05 01 00
+                    connection.sendall(b"\x05\x00")
+                    connection.recv(10)  # the UDP ASSOCIATE request (IPv4)
+                    host, port = self.relay_address
+                    connection.sendall(b"\x05\x00\x00\x01" + socket.inet_aton(host)
+                                       + port.to_bytes(2, "big"))
+                    connection.recv(1)  # until the association ends
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(10)
+        self.server.close()
+
+
+def test_a_socks5_udp_relay_address_in_a_blocked_network_is_refused(hub, blocked_udp):
+    liar = _Socks5UdpLiar(blocked_udp.address)
+    try:
+        relay = hub.start(Socks5(ProxySettings("socks5", "127.0.0.1", liar.port),
+                                 _blocking_options()), RelayLimits(allow_udp=True))
+        control, code, udp_port = udp_associate(relay.port)
+        with control, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            if code == 0:  # the old code: a datagram would go to the blocked address
+                client.sendto(udp.pack("127.0.0.1", 9, b"leak"), ("127.0.0.1", udp_port))
+                time.sleep(0.5)
+        assert code == 0x02  # not allowed by ruleset
+        assert relay.stats.last_failure.kind == "blocked"
+        assert "UDP relay address" in relay.stats.last_failure.message
+    finally:
+        liar.stop()
+    assert blocked_udp.received() == []
+
+
+def test_an_https_proxy_is_dialled_at_the_address_checked(tinyproxy, tls_front, origin):
+    """DNS rebinding: a resolver that answers 127.0.0.1 for localhost once, then an
+    address in a blocked network. The connection goes to the address checked, and TLS
+    still verifies the proxy's name (its certificate is for localhost)."""
+    upstream = tinyproxy("bob", "secret")
+    front = tls_front(upstream.port)
+    trap = socket.create_server(("127.66.0.1", 0))  # where a second lookup points
+    trap.setblocking(False)
+
+    class RebindingLoop(asyncio.SelectorEventLoop):
+        lookups = 0
+
+        async def getaddrinfo(self, host, port, **kwargs):
+            if host == "localhost":
+                RebindingLoop.lookups += 1
+                host = "127.0.0.1" if RebindingLoop.lookups == 1 else "127.66.0.1"
+            return await super().getaddrinfo(host, port, **kwargs)
+
+    async def fetch():
+        proxy = Https(ProxySettings("https", "localhost", front.port, "bob", "secret"),
+                      _blocking_options(ca_file=front.ca_file))
+        reader, writer = await proxy.open_connection("127.0.0.1", origin.port)
+        writer.write(b"GET / HTTP/1.0\r\nHost: origin\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    try:
+        with asyncio.Runner(loop_factory=RebindingLoop) as runner:
+            assert runner.run(fetch()).endswith(b"hello from origin")
+        with pytest.raises(BlockingIOError):
+            trap.accept()
+    finally:
+        trap.close()
+    assert RebindingLoop.lookups == 1 and upstream.connects() == 1

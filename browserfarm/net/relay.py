@@ -62,6 +62,7 @@ class RelayStats:
     failed: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    udp_blocked: int = 0  # datagrams dropped: their destination is in a blocked network
     last_failure: ProxyFailure | None = None  # what the latest refused request met
 
 
@@ -318,6 +319,7 @@ class Relay:
             raise
         try:
             tunnel.receiver = client.answer
+            tunnel.on_blocked = self._udp_blocked
             port = transport.get_extra_info("sockname")[1]
             writer.write(bytes([5, 0, 0, 1, 127, 0, 0, 1]) + struct.pack("!H", port))
             await writer.drain()
@@ -326,6 +328,10 @@ class Relay:
         finally:
             transport.close()
             await tunnel.aclose()
+
+    def _udp_blocked(self, blocked: Blocked):
+        self.stats.udp_blocked += 1
+        self.stats.last_failure = ProxyFailure("blocked", str(blocked))
 
     async def _pipe(self, reader, writer, link: _Link, up: bool):
         """Copy until EOF, then half-close the other side; drain() is the
