@@ -43,8 +43,10 @@ OWNER = ALL
 # Local API forwards for scripts (BitBrowser scripts create and edit windows there).
 # No proxy pool, groups, tags, permanent deletion or account: a script on the desktop
 # reaches no more than windows.
+# Cookies too: it puts them into the browser anyway (launch configurations, profiles),
+# and BitBrowser scripts read them in /browser/detail.
 AGENT = (BROWSER_LIST, BROWSER_CREATE, BROWSER_UPDATE_SINGLE, BROWSER_UPDATE_BATCH,
-         BROWSER_DELETE_RECYCLE, BROWSER_OPEN, BROWSER_PROXY_REVEAL)
+         BROWSER_DELETE_RECYCLE, BROWSER_OPEN, BROWSER_PROXY_REVEAL, BROWSER_COOKIE_REVEAL)
 
 ROLES = {"owner": OWNER, "admin": ADMIN, "member": MEMBER, "read-only": READ_ONLY,
          "agent": AGENT}
