@@ -11,6 +11,7 @@ written as one number (the resolver accepts it; it is no IP literal for a URL's
 validation), and "localhost" when 127.0.0.0/8 is blocked."""
 from __future__ import annotations
 
+import os
 import socket
 import socketserver
 import threading
@@ -244,3 +245,140 @@ def test_without_settings_only_the_built_in_ranges_are_blocked():
     assert policy.allows("127.66.0.1") and policy.allows("10.0.0.1")
     assert not policy.allows("169.254.169.254") and not policy.allows("fd00:ec2::254")
     assert socket.inet_aton(AS_NUMBER) == socket.inet_aton(TARGET)
+
+
+def test_udp_of_a_direct_window_keeps_to_the_deployments_blocked_networks(api):
+    """A window relay carrying UDP (direct proxy, enableSocks5Udp) drops datagrams to
+    BROWSERFARM_BLOCKED_NETWORKS and lets the allowed exception (127.66.0.2) through."""
+    from browserfarm.net import udp
+    from browserfarm.net.proxy import ProxyOptions, ProxySettings
+    from browserfarm.net.relay import RelayHub, RelayLimits
+    from browserfarm_plugins.proxy_types import Direct
+
+    blocked, allowed = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in "ab")
+    blocked.bind((TARGET, 0))
+    allowed.bind(("127.66.0.2", 0))
+    hub = RelayHub()
+    try:
+        relay = hub.start(Direct(ProxySettings("direct"),
+                                 ProxyOptions.from_settings(api.farm.settings)),
+                          RelayLimits(allow_udp=True))
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=5) as control, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            control.sendall(b"\x05\x01\x00")
+            assert control.recv(2) == b"\x05\x00"
+            control.sendall(b"\x05\x03\x00\x01" + bytes(6))
+            udp_port = int.from_bytes(control.recv(10)[8:10], "big")
+            for target in (blocked, allowed):
+                client.sendto(udp.pack(*target.getsockname(), b"hello"),
+                              ("127.0.0.1", udp_port))
+            allowed.settimeout(5)
+            assert allowed.recv(100) == b"hello"
+        blocked.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            blocked.recv(100)
+        assert relay.stats.udp_blocked == 1
+    finally:
+        hub.close()
+        blocked.close()
+        allowed.close()
+
+
+# ----- the farm's own ports, IPv6 spellings, malformed URLs (review of issue 12) ------
+
+def test_a_proxy_at_a_farm_relay_port_is_not_dialled(api, microsocks, monkeypatch):
+    """Another account's window relay (open TCP on 127.0.0.1, through its paid proxy)
+    is not a proxy anyone may use: not in /proxy/check, not as a window's or a pool's
+    proxy. Nor do checks scan the farm's other ports."""
+    from browserfarm.net.proxy import ProxySettings
+    from plugins.proxy_types import Direct
+    relay = api.farm.relays.start(Direct(ProxySettings("direct"), api.farm.proxy_options))
+    other = Caller(api.client, in_db(api.farm, lambda: create_account(api.farm, "b")).token)
+    proxy = {"proxyType": "socks5", "host": "127.0.0.1", "port": relay.port}
+    answer = other("/proxy/check", proxy).data
+    assert (answer["reachable"], answer["kind"]) == (False, "blocked"), answer
+    assert "service of the farm" in answer["message"]
+    window = other("/browser/update", proxy).data
+    assert other("/browser/proxy/check", {"id": window["id"]}).data["kind"] == "blocked"
+    pooled = other("/proxy/add", proxy).data
+    assert other("/proxy/check", {"id": pooled["id"]}).data["kind"] == "blocked"
+    # As a name, and spelt IPv4-mapped.
+    for host in ("localhost", "::ffff:127.0.0.1"):
+        assert other("/proxy/check", {**proxy, "host": host}).data["kind"] == "blocked"
+    assert relay.stats.accepted == 0
+    # The Local API's port (a setting: nothing need listen there).
+    port = api.farm.settings.local_port
+    assert other("/proxy/check", {**proxy, "port": port}).data["kind"] == "blocked"
+    # A relay of another process under `browserfarm up` (here: a child of this one).
+    socks = microsocks()
+    assert other("/proxy/check", {**proxy, "port": socks.port}).data["kind"] != "blocked"
+    monkeypatch.setenv("BROWSERFARM_FARM_PID", str(os.getpid()))
+    assert other("/proxy/check", {**proxy, "port": socks.port}).data["kind"] == "blocked"
+
+
+def test_a_new_farm_port_is_refused_at_once():
+    """A port opened after the farm's ports were looked up (a browser's chromedriver
+    just started) is looked up again, not allowed for the next second."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from browserfarm.net.policy import Blocked, FarmPorts
+    from browserfarm.net.relay import Guard
+    guard = Guard(NetworkPolicy(), FarmPorts(tuple, os.getpid()))
+    assert asyncio.run(guard.addresses("127.0.0.1", 1)) == ["127.0.0.1"]
+    child = subprocess.Popen([sys.executable, "-c",
+                              "import socket, sys, time; s = socket.socket(); "
+                              "s.bind(('127.0.0.1', 0)); s.listen(); "
+                              "print(s.getsockname()[1], flush=True); time.sleep(30)"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        with pytest.raises(Blocked, match="service of the farm"):
+            asyncio.run(guard.addresses("127.0.0.1", port))
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_an_allowed_exception_holds_for_farm_ports_in_every_spelling():
+    """The Guard asks the policy (one test): an IPv4 exception covers ::ffff:127.0.0.1."""
+    import asyncio
+
+    from browserfarm.net.policy import parse_networks
+    from browserfarm.net.relay import Guard
+    guard = Guard(NetworkPolicy(allowed=parse_networks("127.0.0.1/32")), lambda: {4444})
+    for host in ("127.0.0.1", "::ffff:127.0.0.1"):
+        assert asyncio.run(guard.addresses(host, 4444))
+
+
+@pytest.mark.parametrize("host", [
+    "64:ff9b::127.66.0.1",  # NAT64
+    "2002:7f42:1::1",  # 6to4 of 127.66.0.1
+    "::127.66.0.1",  # IPv4-compatible
+    "2001:0:4136:e378:8000:63bf:80bd:fffe",  # Teredo, client 127.66.0.1
+])
+def test_ipv6_addresses_that_embed_a_blocked_ipv4_address_are_refused(api, host):
+    policy = NetworkPolicy.from_settings(api.farm.settings)
+    assert not policy.allows(host)
+    refused(api("/browser/update", {"proxyType": "socks5", "host": host, "port": 1080}),
+            "host")
+    refused(api("/browser/update", {"proxyMethod": 3, "dynamicIpUrl": f"http://[{host}]/"}),
+            "dynamicIpUrl")
+    assert not NetworkPolicy().allows(host.replace("127.66.0.1", "169.254.169.254")
+                                      ) or ":" not in host.split("::")[-1]
+
+
+def test_ipv6_forms_of_allowed_addresses_stay_allowed():
+    policy = NetworkPolicy()
+    for host in ("::1", "::", "2001:db8::1", "64:ff9b::8.8.8.8", "2002:808:808::1"):
+        assert policy.allows(host), host
+    assert not policy.allows("64:ff9b::169.254.169.254")
+    assert not policy.allows("2002:a9fe:a9fe::1")
+
+
+@pytest.mark.parametrize("field", ["dynamicIpUrl", "refreshProxyUrl"])
+def test_a_malformed_url_is_invalid_input_naming_its_field(api, field):
+    fields = {"proxyMethod": 3, "dynamicIpUrl": "http://example.test/"}
+    answer = api("/browser/update", {**fields, field: "http://[::1"})
+    assert (answer.code, answer.data["field"]) == (211, field), answer.body
