@@ -17,6 +17,9 @@ import hashlib
 import logging
 import os
 import re
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 STATE, CACHE, RUNTIME = "state", "cache", "runtime"
@@ -152,12 +155,16 @@ class DataDir:
     def pending_upload(self, uuid: str) -> Path:
         return self.pending_uploads / uuid
 
-    def relay_socket(self, uuid: str) -> Path | None:
-        """A window's relay socket; None when the data dir's path is too long for a
-        Unix socket's (108 bytes): the relay is then reached over TCP only."""
+    def relay_socket(self, uuid: str) -> Path:
+        """A window's relay socket, in a folder only we may enter: relays/, or where the
+        data dir's path is too long for a Unix socket's (108 bytes), a new 0700 folder
+        of ours in the temp dir (``release_relay_socket`` removes it). A too long path
+        must not make the relay an open TCP one, which anyone local could use."""
         name = hashlib.blake2s(uuid.encode(), digest_size=8).hexdigest()  # short, safe
         path = self.relay_sockets / name
-        return path if len(os.fsencode(path.absolute())) < 108 else None
+        if len(os.fsencode(path.absolute())) < 108:
+            return path
+        return Path(tempfile.mkdtemp(prefix=RELAY_FOLDER_PREFIX)) / name
 
     def launch_config(self, uuid: str) -> Path:
         return self.launch_configs / f"{uuid}.json"
@@ -209,7 +216,11 @@ class DataDir:
         return path
 
     def make_folder(self, path: Path) -> Path:
-        """A folder inside the data dir and those it is in; new ones are 0700."""
+        """A folder inside the data dir and those it is in; new ones are 0700. Also a
+        relay socket's folder in the temp dir (``relay_socket``), made again when an
+        adopted window's was removed: an ``OSError`` if it is not ours alone."""
+        if _is_relay_folder(Path(path)):
+            return _own_relay_folder(Path(path))
         self.create()
         folder = self.root
         for part in Path(path).relative_to(self.root).parts:
@@ -226,3 +237,34 @@ class DataDir:
             handle.write(data.encode() if isinstance(data, str) else data)
         os.chmod(partial, 0o600)  # an older partial file kept its mode
         os.replace(partial, path)
+
+
+# ----- relay sockets outside the data dir (its path too long for a socket) -------------
+
+RELAY_FOLDER_PREFIX = "browserfarm-relay-"
+
+
+def _is_relay_folder(folder: Path) -> bool:
+    return (folder.name.startswith(RELAY_FOLDER_PREFIX)
+            and folder.parent == Path(tempfile.gettempdir()))
+
+
+def _own_relay_folder(folder: Path) -> Path:
+    """``folder``, made 0700 when missing; refused (``OSError``) when someone else's,
+    a link, or open to others (another user of the temp dir may have made it)."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()
+            or info.st_mode & 0o077):
+        raise PermissionError(f"{folder} is not a folder of this user's alone")
+    return folder
+
+
+def release_relay_socket(path: str | Path | None) -> None:
+    """Remove a relay socket's folder in the temp dir once its relay stopped (those in
+    the data dir stay: relays/ is shared)."""
+    if path is not None and _is_relay_folder(Path(path).parent):
+        shutil.rmtree(Path(path).parent, ignore_errors=True)

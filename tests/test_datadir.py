@@ -4,9 +4,11 @@ import json
 import os
 import re
 import signal
+import tempfile
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from browserfarm.datadir import STATE, DataDir
@@ -103,10 +105,19 @@ def test_prepared_folders_and_private_files_are_closed_to_others(tmp_path):
     assert sorted(p.name for p in data.root.iterdir()) == ["credentials.json", "locks"]
 
 
-def test_a_relay_socket_is_short_and_none_when_the_path_would_be_too_long(tmp_path):
+def test_a_relay_socket_is_short_and_in_a_folder_of_ours_alone(tmp_path):
     socket = DataDir(tmp_path).relay_socket("../../a/window/uuid")
     assert socket.parent == tmp_path / "relays" and len(socket.name) == 16
-    assert DataDir(tmp_path / ("x" * 100)).relay_socket("u") is None  # a socket path: <108
+    deep = DataDir(tmp_path / ("x" * 100))  # a socket path: <108 bytes
+    socket = deep.relay_socket("u")
+    folder = socket.parent
+    assert folder.parent == Path(tempfile.gettempdir()) and folder.stat().st_mode & 0o777 == 0o700
+    folder.rmdir()  # an adopted window's, removed when its agent stopped: made again
+    assert deep.prepare(socket) == socket and folder.stat().st_mode & 0o777 == 0o700
+    folder.chmod(0o755)  # as another user of the temp dir could have made it
+    with pytest.raises(PermissionError):
+        deep.prepare(socket)
+    folder.rmdir()
 
 
 def test_the_readme_backs_up_exactly_the_state():

@@ -638,3 +638,45 @@ def test_an_https_proxy_is_dialled_at_the_address_checked(tinyproxy, tls_front, 
     finally:
         trap.close()
     assert RebindingLoop.lookups == 1 and upstream.connects() == 1
+
+
+# ----- a window relay stays private whatever the data dir's path --------------------
+
+def test_a_deep_data_dir_keeps_a_window_relay_private(tmp_path, origin):
+    """Where the data dir's path was too long for a Unix socket, a window's relay was
+    open TCP (anyone local could use its proxy): its socket now goes in a 0700 folder
+    of ours in the temp dir, removed when the relay stops (or fails to start)."""
+    import os
+    import stat
+    from pathlib import Path
+
+    from browserfarm.agent.relays import WindowRelays
+    from browserfarm.datadir import DataDir
+    from browserfarm.errors import InvalidInput
+    from browserfarm.plugins import load_plugins
+    data = DataDir(tmp_path / ("deep" * 30))
+    relays = WindowRelays(load_plugins(), FAST)
+    try:
+        relay = relays.start(ProxySettings("direct"), allow_udp=False,
+                             path=data.prepare(data.relay_socket("window-uuid")))
+        folder = Path(relay.path).parent
+        assert not folder.is_relative_to(tmp_path) and folder.is_dir()
+        info = folder.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o700 and info.st_uid == os.geteuid()
+        with socket.socket(socket.AF_UNIX) as client:  # the browser's way in
+            client.connect(relay.path)
+            client.sendall(b"\x05\x01\x00")
+            assert client.recv(2) == b"\x05\x00"
+        assert curl(relay.port, origin.url + "/").returncode != 0  # no login: refused
+        assert subprocess.run(["curl", "-sS", "--max-time", "20", "-x", relay.url.replace(
+            "socks5://", "socks5h://"), origin.url + "/"],
+            capture_output=True).stdout == b"hello from origin"
+        relays.stop(relay)
+        assert not folder.exists()
+        unknown = data.relay_socket("another")
+        with pytest.raises(InvalidInput):
+            relays.start(ProxySettings("no-such-type"), allow_udp=False,
+                         path=data.prepare(unknown))
+        assert not unknown.parent.exists()
+    finally:
+        relays.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from browserfarm.datadir import release_relay_socket
 from browserfarm.errors import FarmError, InvalidInput
 from browserfarm.net.geo import follow_ip
 from browserfarm.net.proxy import ProxyFailure, ProxyOptions, ProxySettings, failure_from
@@ -28,24 +29,37 @@ class WindowRelays:
         self.options = options
         self.ip_check_urls = ip_check_urls or {}  # service name -> base URL (settings)
         self.hub = RelayHub()
+        self._relays: set[Relay] = set()  # started here: their sockets' folders to remove
 
     def start(self, proxy: ProxySettings, allow_udp: bool, port: int = 0,
               path: str | None = None) -> Relay:
         """A running relay through ``proxy`` (on ``port``: an ``OSError`` if taken),
-        private with its browser's Unix socket at ``path`` (see net.relay)."""
-        proxy_type = self.plugins.proxy_types.get(proxy.type)
-        if proxy_type is None:
-            raise InvalidInput("proxyType", f"proxy type {proxy.type!r} is not "
-                                            "available on this machine")
-        return self.hub.start(proxy_type(proxy, self.options),
-                              RelayLimits(allow_udp=allow_udp), port=port, path=path)
+        private with its browser's Unix socket at ``path`` (see net.relay; its folder
+        removed when the relay stops or does not start, if one of the temp dir's)."""
+        try:
+            proxy_type = self.plugins.proxy_types.get(proxy.type)
+            if proxy_type is None:
+                raise InvalidInput("proxyType", f"proxy type {proxy.type!r} is not "
+                                                "available on this machine")
+            relay = self.hub.start(proxy_type(proxy, self.options),
+                                   RelayLimits(allow_udp=allow_udp), port=port, path=path)
+        except BaseException:
+            release_relay_socket(path)
+            raise
+        self._relays.add(relay)
+        return relay
 
     def stop(self, relay: Relay) -> None:
         self.hub.stop(relay)
+        self._relays.discard(relay)
+        release_relay_socket(relay.path)
 
     def close(self) -> None:
         """Stop every relay (the agent stops)."""
         self.hub.close()
+        for relay in self._relays:
+            release_relay_socket(relay.path)
+        self._relays.clear()
 
     def check(self, relay: Relay, window: dict, fingerprint: dict, url: str) -> dict:
         """The fingerprint, following the exit IP where the window asks for it; a
