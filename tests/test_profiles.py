@@ -9,7 +9,9 @@ from datetime import timedelta
 
 import pytest
 from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
 
+from browserfarm import profile_manifest
 from browserfarm.agent import Login, profile_sync
 from browserfarm.agent.cloud import Cloud
 from browserfarm.app import create_app
@@ -174,6 +176,23 @@ def test_a_permanently_deleted_windows_chunks_are_collected(farm, owner, how):
     assert not farm.settings.data.profile_chunk(owner.account.id, sha(b"gone")).exists()
 
 
+@pytest.mark.parametrize("how", ["delete", "purge"])
+def test_a_permanent_delete_is_done_even_when_collecting_fails(farm, owner, how):
+    """The windows are gone once the delete committed: a collection failing on its
+    files (here the account's chunk lock cannot be opened) is logged, not a 500."""
+    window = owner("/browser/update", {"name": "gone"}).data
+    farm.settings.data.account_chunks_lock(owner.account.id).mkdir(parents=True)
+    assert owner("/browser/delete", {"id": window["id"]}).code == 0
+    if how == "delete":
+        answer = owner("/browser/recycle/delete", {"ids": [window["id"]]})
+        assert answer.code == 0, answer.body
+    else:
+        in_db(farm, lambda: Window.update(deleted_at=utcnow() - timedelta(days=31)).where(
+            Window.id == window["id"]).execute())
+        assert in_db(farm, lambda: purge_recycle_bin(farm)) == 1
+    assert not in_db(farm, lambda: Window.select().where(Window.id == window["id"]).exists())
+
+
 # ----- what a manifest may name -------------------------------------------------------
 
 GOOD = {"size": 5, "chunks": [sha(b"hello")]}
@@ -183,7 +202,11 @@ PLANTED = ["user.js", "prefs.js", "extensions/evil@x.xpi", "extensions.json",
            "storage/permanent/chrome/idb/x.sqlite", "../cookies.sqlite",
            "/etc/cron.d/x", "storage/default/../../user.js", "storage//default/x",
            "storage\\default\\x", "", "storage/default/" + "d/" * 20 + "f",
-           "storage/default/" + "x" * 1100]
+           "storage/default/" + "x" * 1100,
+           # Where names ignore case or Windows reads them otherwise: chrome/, user.js.
+           "storage/permanent/Chrome/idb/x.sqlite", "Storage/Permanent/CHROME/x",
+           "user.js.", "user.js ", "storage/default/site./x", "storage/default/a:b",
+           "cookies.sqlite:stream"]
 
 
 @pytest.mark.parametrize("name", PLANTED)
@@ -194,6 +217,31 @@ def test_the_cloud_refuses_a_manifest_naming_other_than_data_files(owner, name):
                                                "manifest": {name: GOOD}})
     assert (answer.status, answer.code) == (400, 211), answer.body
     assert answer.data["field"] == f"manifest.{name}", answer.body
+
+
+@pytest.mark.parametrize("names", [
+    ("storage/default/a", "storage/default/a/b"),
+    ("storage/default/a/b", "storage/default/A"),
+    ("cookies.sqlite", "Cookies.sqlite"),
+])
+def test_the_cloud_refuses_a_file_where_another_is_or_has_its_folder(owner, names):
+    assert put(owner, b"hello").code == 0
+    window = owner("/browser/update", {"name": "w"}).data
+    answer = owner("/browser/profile/commit", {"id": window["id"],
+                                               "manifest": dict.fromkeys(names, GOOD)})
+    assert (answer.status, answer.code) == (400, 211), answer.body
+    assert answer.data["field"] in {f"manifest.{name}" for name in names}, answer.body
+
+
+def test_the_cloud_takes_the_manifest_rules_from_no_agent_module():
+    """The cloud does not import the agent: the rules live in profile_manifest."""
+    import subprocess
+    import sys
+    code = ("import sys, browserfarm.services.profiles, browserfarm.api.profiles; "
+            "print(sorted(m for m in sys.modules if m.startswith('browserfarm.agent')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.parametrize("size", ["[]", '"x"', "1e400", str(2**63), "-1", "true", "1.5",
@@ -213,7 +261,7 @@ def test_a_manifest_with_a_hostile_size_is_code_211_naming_it(client, owner, siz
 def test_the_cloud_bounds_what_a_manifest_may_make_a_desktop_write(owner):
     window = owner("/browser/update", {"name": "w"}).data
     many = {f"storage/default/s/f{i}": {"size": 0, "chunks": []}
-            for i in range(profile_sync.MAX_FILES + 1)}
+            for i in range(profile_manifest.MAX_FILES + 1)}
     huge_file = {"size": 2**31 - 1, "chunks": [sha(b"x")] * 512}
     huge = {f"storage/default/s/f{i}": huge_file for i in range(5)}
     for manifest in (many, huge):
@@ -239,9 +287,9 @@ def test_the_agent_sends_only_data_files_and_the_cloud_takes_them(tmp_path):
                     "storage/default/https+++shop.test/idb/1.sqlite",
                     "storage/default/https+++shop.test/ls/data.sqlite"]
     manifest, _ = profile_sync.manifest_of(profile)
-    assert profile_sync.check_manifest(manifest) == manifest
+    assert profile_manifest.check_manifest(manifest) == manifest
     with pytest.raises(InvalidInput):
-        profile_sync.check_manifest(manifest | {"user.js": {"size": 0, "chunks": []}})
+        profile_manifest.check_manifest(manifest | {"user.js": {"size": 0, "chunks": []}})
 
 
 # ----- the desktop does not trust the cloud -------------------------------------------
@@ -261,9 +309,11 @@ def served(tmp_path, sqlite_url):
 
 
 @pytest.mark.parametrize("forged", [
-    {"user.js": {"size": 5, "chunks": [sha(b"hello")]}},
-    {"extensions/evil.xpi": {"size": 5, "chunks": [sha(b"hello")]}},
     {"../outside": {"size": 5, "chunks": [sha(b"hello")]}},
+    {"storage/default/s:x": {"size": 5, "chunks": [sha(b"hello")]}},
+    {"storage/default/a": {"size": 5, "chunks": [sha(b"hello")]},  # a file's folder
+     "storage/default/a/b": {"size": 5, "chunks": [sha(b"hello")]}},
+    {"COOKIES.SQLITE": {"size": 5, "chunks": [sha(b"hello")]}},
     {"places.sqlite": {"size": -1, "chunks": []}},
     {"places.sqlite": {"size": 1, "chunks": [sha(b"hello")]}},  # more bytes than said
 ])
@@ -286,6 +336,47 @@ def test_the_desktop_refuses_a_forged_manifest_before_writing_anything(
             profile_sync.pull(cloud, window["uuid"], restored)
         assert not (tmp_path / "restored.part").exists()
         assert list(restored.iterdir()) == [], "something was written"
+
+
+def test_an_archive_from_before_the_allow_list_restores_its_data_files(tmp_path, served):
+    """Archives saved before manifests named data files only may name prefs.js,
+    extensions...: the desktop restores the data files and leaves those out."""
+    farm, url, token = served
+    with Cloud(Login(server=url, token=token)) as cloud:
+        window = cloud.call("/browser/update", {"name": "old"})
+        profile_sync.push(cloud, window["uuid"], _profile(tmp_path), "desk")
+        archive = in_db(farm, lambda: ProfileArchive.select().first())
+        hello = archive.manifest["cookies.sqlite"]
+        old = {**archive.manifest, "prefs.js": hello, "user.js": hello,
+               "extensions/evil@x.xpi": hello, "storage/permanent/Chrome/idb/x": hello}
+        in_db(farm, lambda: ProfileArchive.update(manifest=old).execute())
+        restored = tmp_path / "restored"
+        restored.mkdir()
+        assert profile_sync.pull(cloud, window["uuid"], restored)
+        assert (restored / "cookies.sqlite").read_bytes() == b"hello"
+        assert (restored / "storage/default/site/ls/data.sqlite").read_bytes() == b"x" * 9
+        written = {p.relative_to(restored).as_posix() for p in restored.rglob("*")
+                   if p.is_file()}
+        assert written == {"cookies.sqlite", "storage/default/site/ls/data.sqlite"}
+
+
+def test_the_desktop_reads_no_chunk_larger_than_a_chunk(tmp_path):
+    """A cloud answering more than CHUNK_BYTES for a chunk is refused as it streams."""
+    big = b"x" * (profile_manifest.CHUNK_BYTES + 1)
+    server = make_server("127.0.0.1", 0, lambda env, start: Response(big)(env, start),
+                         threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Cloud(Login(server=f"http://127.0.0.1:{server.server_port}", token="t")) as cloud:
+            with pytest.raises(UpstreamError, match="more than"):
+                cloud.receive_bytes("/browser/profile/chunk/get", {"sha256": sha(big)},
+                                    profile_manifest.CHUNK_BYTES)
+            # Within the limit, the bytes as they came.
+            assert cloud.receive_bytes("/x", {}, len(big)) == big
+    finally:
+        server.shutdown()
+        thread.join(10)
 
 
 def test_the_desktop_restores_what_it_sent(tmp_path, served):

@@ -100,8 +100,10 @@ class Cloud:
             raise UpstreamError(payload.get("code", 500), payload.get("msg", "cloud error"))
         return payload["data"]
 
-    def receive_bytes(self, path: str, params: dict) -> bytes:
-        response = self._post(path, params=params, json={})
+    def receive_bytes(self, path: str, params: dict, limit: int) -> bytes:
+        """The answer's bytes, at most ``limit``: read as they come, and a longer answer
+        refused once past it (not held whole)."""
+        response = self._post(path, params=params, json={}, limit=limit)
         if response.status_code != 200:
             raise UpstreamError(response.status_code, f"chunk not delivered "
                                                       f"(HTTP {response.status_code})")
@@ -121,18 +123,30 @@ class Cloud:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _post(self, path: str, headers: dict | None = None, **kwargs) -> httpx.Response:
+    def _post(self, path: str, headers: dict | None = None, limit: int | None = None,
+              **kwargs) -> httpx.Response:
         try:
             return self._run(self._post_by_deadline(
-                self.login.server.rstrip("/") + path,
+                self.login.server.rstrip("/") + path, limit,
                 headers={"Authorization": f"Bearer {self.login.token}", **(headers or {})},
                 **kwargs))
         except UNREACHABLE as exc:
             raise self._unreachable(exc) from None
 
-    async def _post_by_deadline(self, url: str, **kwargs) -> httpx.Response:
+    async def _post_by_deadline(self, url: str, limit: int | None,
+                                **kwargs) -> httpx.Response:
         async with asyncio.timeout(self.timeout):
-            return await self.http.post(url, **kwargs)  # the body read whole
+            if limit is None:
+                return await self.http.post(url, **kwargs)  # the body read whole
+            async with self.http.stream("POST", url, **kwargs) as response:
+                body = bytearray()
+                async for block in response.aiter_bytes():
+                    body += block
+                    if len(body) > limit:
+                        raise UpstreamError(500, f"the cloud answered more than {limit} "
+                                                 "bytes")
+            return httpx.Response(response.status_code, headers=response.headers,
+                                  content=bytes(body), request=response.request)
 
     def _run(self, coroutine):
         """Run ``coroutine`` on the Cloud's loop; its result or its exception."""

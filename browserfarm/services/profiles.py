@@ -13,18 +13,20 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from browserfarm import permissions as perm
-from browserfarm.agent.profile_sync import CHUNK_BYTES, SHA256, check_manifest
 from browserfarm.db import one_of, write_transaction
 from browserfarm.errors import InvalidInput, NotFound
 from browserfarm.models import ProfileArchive, ProfileChunk, Window, utcnow
+from browserfarm.profile_manifest import CHUNK_BYTES, SHA256, check_manifest
 
 GC_GRACE = timedelta(hours=1)
+log = logging.getLogger(__name__)
 
 
 class ProfileStore:
@@ -156,6 +158,16 @@ def collect_garbage(farm, account_id: int) -> int:
         for digest in set(gone) - kept:
             data.shared_profile_chunk(digest).unlink(missing_ok=True)
     return len(gone)
+
+
+def collect_after_delete(farm, account_id: int) -> None:
+    """``collect_garbage`` once windows were deleted for good: the delete is done
+    whatever happens here, so a failure of the files is logged, not answered (the next
+    collection finds the same chunks)."""
+    try:
+        collect_garbage(farm, account_id)
+    except OSError:
+        log.exception("account %s: collecting profile chunks failed", account_id)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput
 from browserfarm.models import (LIST_SORTS, JSONText, Account, Group, Tag, Window, WindowTag,
                                 iso_utc, utcnow)
 from browserfarm.net.proxy import ProxyFailure
-from browserfarm.services.profiles import collect_garbage
+from browserfarm.services.profiles import collect_after_delete
 from browserfarm.services.proxies import (PROXY_FIELDS, SECRET_URL_FIELDS, WINDOW_PROXY_COLUMNS,
                                          WindowProxy, window_proxy)
 from browserfarm.services.revisions import (EncodedJson, account_write, current_revision,
@@ -198,7 +198,7 @@ class WindowService:
             window_ids = Window.ids_of(self.account_id, ids, deleted=True)
             WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
             Window.delete().where(self._one_of(Window.id, window_ids)).execute()
-        collect_garbage(self.farm, self.account_id)  # their profile archives went too
+        collect_after_delete(self.farm, self.account_id)  # their profile archives went too
         return {"ids": window_ids, "deleted": len(window_ids)}
 
     def check_proxy(self, ref: dict, service: str | None = None) -> dict:
@@ -502,5 +502,5 @@ def purge_recycle_bin(farm, account_id: int | None = None) -> int:
         Account.update(revision=Account.revision + 1).where(
             Account.id.in_(accounts)).execute()
     for account in accounts:  # their profile archives went too
-        collect_garbage(farm, account)
+        collect_after_delete(farm, account)
     return purged
