@@ -2,7 +2,7 @@
 
 - POST /5/worker until running with the page loaded ÷ a raw start + navigation on the
   same backend (Firefox: mozrunner + Marionette; Chromium: Selenium with Debian's
-  chromedriver), the median of paired rounds' ratios. Target ≤ 1.1.
+  chromedriver, as the browser user with its sandbox, as workers run), the median of paired rounds' ratios. Target ≤ 1.1.
 - With a warm pool of one Firefox: POST to loaded, p50. Target ≤ 0.5 s.
 - A screenshot through the API (served as ``make run`` serves it: gunicorn and a
   runner, each its own process) ÷ the raw driver's screenshot of the same page at the
@@ -129,23 +129,40 @@ class _Farm:
 
 
 def _raw_chromium(url: str) -> float:
+    """Selenium with Debian's chromedriver, started as our worker starts it: as the
+    browser user, with Chromium's sandbox, in a temp dir of its own; so the figure is
+    the farm's overhead, not the sandbox's (its cost is in docs/benchmarks.md)."""
+    import os
+    import shutil
+
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
+    from browserfarm.browsers import processes
+    from browserfarm.config import load_settings
+
+    user = processes.browser_user(load_settings().browser_user)
+    home = tempfile.mkdtemp(prefix="bench-raw-chromium-")
+    if user:
+        os.chown(home, user.uid, user.gid)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+    for arg in ("--headless", "--disable-gpu",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--window-size=1024,768"):
         options.add_argument(arg)
+    options.add_argument(f"--user-data-dir={home}/profile")
     started = time.perf_counter()
     # An explicit driver path: Selenium Manager never runs.
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    popen = processes.popen_as(user, {"HOME": home, "TMPDIR": home})
+    service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
+    driver = webdriver.Chrome(service=service, options=options)
     try:
         driver.get(url)
         return time.perf_counter() - started
     finally:
         driver.quit()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _cold(data_dir: Path, url: str) -> list[Result]:
