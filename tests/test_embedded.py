@@ -211,3 +211,21 @@ def test_stopping_up_closes_and_syncs_a_window_left_open(tmp_path):
         latest = requests.post(base + "/browser/profile/latest", json={"id": window["id"]},
                                headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
         assert latest["code"] == 0 and latest["data"]["manifest"], latest  # its profile is there
+
+
+def test_lost_credentials_of_an_account_without_an_owner_member(farm):
+    """A lost credentials file of an account whose owner member was demoted made up
+    crash (AttributeError): the owner token is issued without a member."""
+    from browserfarm import permissions
+    from browserfarm.models import ApiToken, Member
+    from browserfarm.services.accounts import create_account, live_token
+    from browserfarm.services.embedded import ensure_owner_credentials
+    new = create_account(farm, "owner")
+    Member.update(role="admin").where(Member.id == new.owner.id).execute()
+    path, created = ensure_owner_credentials(farm, "http://127.0.0.1:9")
+    credentials = json.loads(path.read_text())
+    token = live_token(credentials["token"])
+    assert created and token.account_id == new.account.id and token.member_id is None
+    assert set(token.permissions) == set(permissions.OWNER)
+    assert live_token(new.token) is None  # the lost one is revoked
+    assert ApiToken.select().where(ApiToken.name == "owner (owner)").count() == 2

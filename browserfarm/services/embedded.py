@@ -34,8 +34,11 @@ def ensure_owner_credentials(farm, cloud_url: str) -> tuple[Path, bool]:
                        "v5_username": new.v5_username, "v5_access_key": new.v5_access_key}
     else:
         owner = first.members.where(Member.role == "owner").order_by(Member.id).first()
-        raw, _ = reissue_token(farm, first.id, name=f"{owner.name} (owner)", role="owner",
-                               member_id=owner.id)
+        # An account whose owners were all demoted or removed still gets its owner
+        # token back, one of no member (as create_token allows), else up can't start.
+        name = owner.name if owner else "owner"
+        raw, _ = reissue_token(farm, first.id, name=f"{name} (owner)", role="owner",
+                               member_id=owner.id if owner else None)
         key = new_access_key()
         Account.update(v5_key_hash=digest(key)).where(Account.id == first.id).execute()
         credentials = {"account_id": first.id, "token": raw,
