@@ -492,6 +492,16 @@ DEEP = "[" * 100_000 + "]" * 100_000  # beyond the parser's recursion
      "config"),
     ("/browser/update", '{"name": "x", "cookie": ' + DEEP + "}", "body"),
     ("/proxy/add", f'{{"proxyType": "socks5", "host": "h.test", "port": {HUGE}}}', "port"),
+    # Lone surrogates: not Unicode, so neither the database nor orjson takes them (500).
+    ("/browser/update", '{"name": "a\\ud800"}', "name"),
+    ("/browser/update", '{"name": "x", "remark": "\\uDFFF"}', "remark"),
+    ("/browser/update", '{"name": "x", "config": {"k\\udbff": 1}}', "config"),
+    ("/browser/update", '{"name": "x", "browserFingerPrint": {"a": ["\\ud800"]}}',
+     "browserFingerPrint.a[0]"),
+    ("/browser/update", json.dumps({"name": "x", "cookie": '[{"name": "\\ud800"}]'}),
+     "cookie"),
+    ("/proxy/add", '{"proxyType": "socks5", "host": "h.test", "port": 1, '
+                   '"proxyPassword": "\\ud800"}', "proxyPassword"),
 ], ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None)
 def test_hostile_json_is_211_naming_the_field_and_nothing_is_stored(world, path, raw, field):
     before = world.acme.call("/browser/list", {}).get_json()["data"]["totalNum"]
@@ -517,7 +527,8 @@ def _not_json(name):
 def test_v5_refuses_hostile_json_naming_the_field(world):
     auth = (world.acme.v5_username, world.acme.v5_key)
     for raw, field in ((f'{{"os": {HUGE}}}', "os"), ('{"os": NaN}', "os"),
-                       ('{"os": "Linux", "browser_version": 1e400}', "browser_version")):
+                       ('{"os": "Linux", "browser_version": 1e400}', "browser_version"),
+                       ('{"os": "\\ud800"}', "os")):
         answer = world.client.post("/5/worker", data=raw, auth=auth,
                                    content_type="application/json")
         assert answer.status_code == 422, answer.get_json()
@@ -532,7 +543,7 @@ def test_the_local_api_refuses_hostile_json_naming_the_field(agent):  # noqa: F8
     token = {"X-Cos-Local-Token": "local-secret"}
     for path in ("/browser/open", "/browser/close", "/browser/detail"):  # the last forwarded
         for raw, field in ((f'{{"id": {HUGE}}}', "id"), ('{"id": NaN}', "id"),
-                           ('{"id": 1e400}', "id"), (DEEP, "body"),
+                           ('{"id": 1e400}', "id"), (DEEP, "body"), ('{"id": "\\ud800"}', "id"),
                            ('{"id": 1, "x": ' + "[" * 500 + "]" * 500 + "}", "x")):
             answer = client.post(path, data=raw, headers=token)
             body = answer.get_json()

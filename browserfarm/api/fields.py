@@ -13,7 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from browserfarm.api import strict_json
 from browserfarm.api.errors import is_v5_path
-from browserfarm.api.strict_json import MAX_JSON_DEPTH, json_depth  # noqa: F401 - re-exported
+from browserfarm.api.strict_json import MAX_JSON_DEPTH
 from browserfarm.browsers.backends import WindowBackend
 from browserfarm.errors import InvalidInput
 

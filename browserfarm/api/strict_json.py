@@ -7,6 +7,7 @@ can be stored and answered again as JSON. ``loads`` refuses, naming where:
 - integers of more digits than Python converts (a ValueError inside json.loads, and
   quadratic time before that limit existed);
 - NUL characters (databases store none in text);
+- lone surrogates (``"\\ud800"``): text that is not Unicode can't be stored or encoded;
 - nesting deeper than a field may hold (``MAX_JSON_DEPTH``).
 
 Nesting deep enough to exhaust the parser's recursion is text we can't read (``NotJson``).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 
 MAX_JSON_DEPTH = 32  # a JSON value stored as given (config, fingerprint, cookies)
@@ -26,6 +28,9 @@ _INT_LIMIT = 10 ** MAX_INT_DIGITS
 NOT_FINITE = "Must be a finite number (NaN and Infinity are not JSON)."
 TOO_LONG = f"Must be a number of at most {MAX_INT_DIGITS} digits."
 HAS_NUL = "Must not contain NUL characters (\\u0000)."
+NOT_UNICODE = "Must be Unicode text (no lone surrogates such as \\ud800)."
+# A surrogate, raw (bytes decoded with surrogatepass) or escaped; pairs match too.
+_MAY_HOLD_SURROGATE = re.compile(r"[\ud800-\udfff]|\\u[dD][89abcdefABCDEF]")
 
 
 class NotJson(ValueError):
@@ -73,7 +78,8 @@ def loads(data: bytes | str, max_depth: int = MAX_BODY_DEPTH):
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise NotJson(str(exc)) from None
     # Walk the value only when it may hold something to refuse (most bodies don't).
-    if suspect or "\\u0000" in data or data.count("[") + data.count("{") > max_depth:
+    if (suspect or "\\u0000" in data or data.count("[") + data.count("{") > max_depth
+            or _MAY_HOLD_SURROGATE.search(data)):
         found = _body_refusal(value, max_depth)
         if found:
             raise Refused(*found)
@@ -85,8 +91,9 @@ def _body_refusal(value, max_depth: int):
     if not isinstance(value, dict):
         return refusal(value, max_depth)
     for key, item in value.items():
-        if "\x00" in key:
-            return "", HAS_NUL
+        found = _text_refusal(key)
+        if found:
+            return "", found
         found = refusal(item, max_depth - 1)
         if found:
             return join(key, found[0]), found[1]
@@ -100,8 +107,9 @@ def refusal(value, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
     while stack:
         item, path, depth = stack.pop()
         if isinstance(item, str):
-            if "\x00" in item:
-                return path, HAS_NUL
+            found = _text_refusal(item)
+            if found:
+                return path, found
         elif isinstance(item, float):
             if not math.isfinite(item):
                 return path, NOT_FINITE
@@ -112,8 +120,10 @@ def refusal(value, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
             if depth > max_depth:
                 return "", f"Must not nest deeper than {max_depth}."
             if isinstance(item, dict):
-                if any(isinstance(key, str) and "\x00" in key for key in item):
-                    return path, HAS_NUL
+                for key in item:
+                    found = isinstance(key, str) and _text_refusal(key)
+                    if found:
+                        return path, found
                 children = [(child, join(path, str(key))) for key, child in item.items()]
             else:
                 children = [(child, f"{path}[{index}]") for index, child in enumerate(item)]
@@ -123,22 +133,21 @@ def refusal(value, max_depth: int = MAX_JSON_DEPTH) -> tuple[str, str] | None:
     return None
 
 
+def _text_refusal(text: str) -> str | None:
+    """Why a string can't be stored (a message), or None."""
+    if "\x00" in text:
+        return HAS_NUL
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            return NOT_UNICODE
+    return None
+
+
 def join(path: str, sub: str) -> str:
     """``config`` + ``a[0]`` -> ``config.a[0]``; ``cookie`` + ``[0].value``."""
     if not sub:
         return path
     return f"{path}{sub}" if sub.startswith("[") or not path else f"{path}.{sub}"
 
-
-def json_depth(value, limit: int = MAX_JSON_DEPTH) -> int:
-    """How deeply ``value`` nests, counting no further than ``limit + 1``."""
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest

@@ -11,9 +11,9 @@ from marshmallow import (INCLUDE, Schema, ValidationError, fields, validate, val
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import (MAX_JSON_DEPTH, MAX_SECRET, Cookies, FlexibleBool,
-                                    FlexibleInt, JsonObject, OneOf, WindowRef, args, json_depth,
-                                    window_ref_args, window_ref_fields)
+from browserfarm.api.fields import (MAX_SECRET, Cookies, FlexibleBool, FlexibleInt, JsonObject,
+                                    OneOf, WindowRef, args, check_stored_json, window_ref_args,
+                                    window_ref_fields)
 from browserfarm.errors import CONFIG_NOT_OBJECT
 from browserfarm.services.windows import SORT_NAMES, WindowService
 
@@ -69,9 +69,9 @@ class FingerprintSchema(Schema):
     doNotTrack = fields.String()
 
     @validates_schema
-    def _not_too_deep(self, data, **kwargs):
-        if json_depth(data) > MAX_JSON_DEPTH:
-            raise ValidationError(f"Must not nest deeper than {MAX_JSON_DEPTH}.")
+    def _storable(self, data, **kwargs):
+        # Unknown keys are kept as given (INCLUDE): the stored-JSON rules hold for them.
+        check_stored_json(data)
 
     @validates("timeZone")
     def _known_zone(self, value, **kwargs):
