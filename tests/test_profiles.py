@@ -5,6 +5,7 @@ saved and by the desktop before it writes anything."""
 import hashlib
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -377,6 +378,29 @@ def test_the_desktop_reads_no_chunk_larger_than_a_chunk(tmp_path):
     finally:
         server.shutdown()
         thread.join(10)
+
+
+def test_a_chunk_sent_a_byte_a_second_ends_by_the_deadline():
+    """Streaming a chunk keeps the cloud client's one deadline."""
+    def slowly(env, start):
+        start("200 OK", [("Content-Type", "application/octet-stream")])
+        for _ in range(20):
+            yield b"x"
+            time.sleep(1)
+
+    server = make_server("127.0.0.1", 0, slowly, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Cloud(Login(server=f"http://127.0.0.1:{server.server_port}", token="t"),
+                   timeout=2) as cloud:
+            started = time.monotonic()
+            with pytest.raises(UpstreamError, match="unreachable"):
+                cloud.receive_bytes("/chunk", {}, profile_manifest.CHUNK_BYTES)
+            assert time.monotonic() - started < 4
+    finally:
+        server.shutdown()
+        thread.join(30)
 
 
 def test_the_desktop_restores_what_it_sent(tmp_path, served):
