@@ -155,7 +155,7 @@ def up(ctx, port):
 def _supervised(command: list[str]) -> subprocess.Popen:
     """A child of ``up`` in its own session, so Ctrl-C reaches only ``up``, which stops
     the children in order; and it gets SIGTERM should ``up`` die."""
-    from browserfarm.runner.launch import FARM_PID_VARIABLE  # the farm's ports: its children's
+    from browserfarm.net.policy import FARM_PID_VARIABLE  # the farm's ports: its children's
     return subprocess.Popen(command, start_new_session=True, preexec_fn=_die_with_parent,
                             env=os.environ | {FARM_PID_VARIABLE: str(os.getpid())})
 

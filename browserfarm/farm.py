@@ -36,7 +36,7 @@ class Farm:
 
     @property
     def proxy_options(self) -> ProxyOptions:
-        return ProxyOptions.from_settings(self.settings)
+        return ProxyOptions.from_settings(self.settings, self.relays.ports)
 
     def close(self) -> None:
         """Stop the relays and close every database connection."""

@@ -11,8 +11,12 @@ def _check_url(fields, name, required):
         if required:
             raise InvalidInput(name, "is required for proxyMethod 3 (API-extracted proxy)")
         return
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "http://[::1": an unclosed bracket
+        hostname = None
+    if not hostname or parts.scheme not in ("http", "https"):
         raise InvalidInput(name, "must be an http:// or https:// URL")
 
 

@@ -11,8 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+
+import psutil
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -45,6 +51,33 @@ def _address(value: str | Address) -> Address | None:
     return address
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries and reaches (NAT64 64:ff9b::/96, 6to4,
+    Teredo's client, IPv4-compatible ::a.b.c.d), or None."""
+    if address.version == 4:
+        return None
+    if address in NAT64 or (1 < int(address) < 2 ** 32):  # NAT64, IPv4-compatible
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    return None
+
+
+def _addresses(value: str | Address) -> list[Address]:
+    """The address ``value`` spells and the IPv4 address embedded in it, if any: both
+    are checked (either may be what a route reaches). Raises ValueError for a name."""
+    ip = _address(value)
+    if ip is None:
+        raise ValueError(f"{value!r} is not an IP address")
+    embedded = _embedded(ip)
+    return [ip] if embedded is None else [ip, embedded]
+
+
 @dataclass(frozen=True)
 class NetworkPolicy:
     blocked: tuple[Network, ...] = ()  # added to ALWAYS_BLOCKED
@@ -59,15 +92,16 @@ class NetworkPolicy:
     def all_blocked(self) -> tuple[Network, ...]:
         return parse_networks(",".join(ALWAYS_BLOCKED)) + self.blocked
 
+    def excepted(self, address: str | Address) -> bool:
+        """Whether an IP address is in an allowed network (an operator's exception)."""
+        return any(_in(ip, self.allowed) for ip in _addresses(address))
+
     def allows(self, address: str | Address) -> bool:
-        """Whether an IP address may be reached. A name is not an address: check what
-        it resolves to (``check_literal`` lets names through for that reason)."""
-        ip = _address(address)
-        if ip is None:
-            raise ValueError(f"{address!r} is not an IP address")
-        if any(ip in net for net in self.allowed if net.version == ip.version):
-            return True
-        return not any(ip in net for net in self.all_blocked if net.version == ip.version)
+        """Whether an IP address may be reached: neither it nor the IPv4 address it
+        embeds is blocked, unless allowed. A name is not an address: check what it
+        resolves to (``check_literal`` lets names through for that reason)."""
+        return all(_in(ip, self.allowed) or not _in(ip, self.all_blocked)
+                   for ip in _addresses(address))
 
     def check(self, address: str | Address) -> None:
         """Raise ``Blocked`` for an address the policy refuses."""
@@ -81,11 +115,85 @@ class NetworkPolicy:
             self.check(host)
 
 
-async def resolve(policy: NetworkPolicy, host: str, port: int) -> list[str]:
+def _in(ip: Address, networks: tuple[Network, ...]) -> bool:
+    return any(ip in net for net in networks if net.version == ip.version)
+
+
+def this_host(address: str | Address) -> bool:
+    """Whether an IP address reaches this machine (0.0.0.0 does, on Linux)."""
+    for ip in _addresses(address):
+        if ip.is_loopback or ip.is_unspecified:
+            return True
+        if any(entry.address.split("%", 1)[0] == str(ip)
+               for entries in psutil.net_if_addrs().values() for entry in entries):
+            return True
+    return False
+
+
+#: The farm's own service ports on this host, asked in a worker thread (blocking).
+FarmPortsLookup = Callable[[], Collection[int]]
+
+# Set by `browserfarm up` for its children: the listening ports of every process under
+# that one (API, agent, its windows' browsers and relays, runner) are the farm's.
+FARM_PID_VARIABLE = "BROWSERFARM_FARM_PID"
+
+
+def farm_root() -> int | None:
+    """The process every farm process runs under (``browserfarm up``), if any."""
+    return int(os.environ.get(FARM_PID_VARIABLE) or 0) or None
+
+
+class FarmPorts:
+    """The farm's own service ports on this host (API, Local API, relays, keeper, and
+    what the processes under ``root_pid`` listen on: Marionette, chromedriver, other
+    processes' relays), which nothing the farm dials for a user may reach. ``own``
+    gives this process's service ports. Calling it gives the collection; asking for a
+    port it doesn't hold looks again (a browser just started has a new port), else
+    the answer is at most ``MAX_AGE`` old."""
+
+    MAX_AGE = 1.0
+
+    def __init__(self, own: Callable[[], Iterable[int]], root_pid: int | None = None):
+        self.own = own
+        self.root_pid = root_pid  # None: no process is looked at
+        self._lock = threading.Lock()
+        self._ports: frozenset[int] = frozenset()
+        self._at = float("-inf")
+
+    def __call__(self) -> "FarmPorts":
+        return self
+
+    def __contains__(self, port: object) -> bool:
+        with self._lock:
+            if port not in self._ports or time.monotonic() - self._at > self.MAX_AGE:
+                self._ports = frozenset(self._look_up())
+                self._at = time.monotonic()
+            return port in self._ports
+
+    def __iter__(self):
+        return iter(self._ports)
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    def _look_up(self) -> set[int]:
+        ports = {port for port in self.own() if port}
+        if self.root_pid is None:
+            return ports
+        # Not the root itself: under tests it is the test process with its own servers.
+        pids = {child.pid for child in psutil.Process(self.root_pid).children(recursive=True)}
+        ports.update(c.laddr.port for c in psutil.net_connections("inet")
+                     if c.status == psutil.CONN_LISTEN and c.pid in pids)
+        return ports
+
+
+async def resolve(policy: NetworkPolicy, host: str, port: int,
+                  farm_ports: FarmPortsLookup | None = None) -> list[str]:
     """The addresses ``host`` resolves to, every one checked (``Blocked`` when any is
     refused: a name that also points into a blocked network is not used at all).
-    Connect to one of these, never to the name again: a second lookup could answer
-    differently (DNS rebinding)."""
+    With ``farm_ports``, the farm's own service ports on this host are refused too,
+    unless the address is an allowed exception. Connect to one of these, never to
+    the name again: a second lookup could answer differently (DNS rebinding)."""
     literal = _address(host)
     if literal is not None:
         addresses = [str(literal)]
@@ -98,15 +206,21 @@ async def resolve(policy: NetworkPolicy, host: str, port: int) -> list[str]:
             if literal is not None:
                 raise Blocked(f"{literal} is in a blocked network")
             raise Blocked(f"{host} resolves to {_address(address)}, in a blocked network")
+    if farm_ports is not None and any(this_host(a) and not policy.excepted(a)
+                                      for a in addresses):
+        if await asyncio.get_running_loop().run_in_executor(
+                None, lambda: port in farm_ports()):
+            raise Blocked(f"{host}:{port} is a service of the farm on this host")
     return addresses
 
 
-async def open_connection(policy: NetworkPolicy, host: str, port: int, **kwargs
+async def open_connection(policy: NetworkPolicy, host: str, port: int, *,
+                          farm_ports: FarmPortsLookup | None = None, **kwargs
                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """``asyncio.open_connection`` to ``host`` only once every address it resolves to
-    is allowed, to one of the addresses checked."""
+    is allowed (see ``resolve``), to one of the addresses checked."""
     error: OSError | None = None
-    for address in await resolve(policy, host, port):
+    for address in await resolve(policy, host, port, farm_ports):
         try:
             return await asyncio.open_connection(address, port, **kwargs)
         except OSError as exc:
@@ -114,12 +228,13 @@ async def open_connection(policy: NetworkPolicy, host: str, port: int, **kwargs
     raise error
 
 
-async def connect_socket(policy: NetworkPolicy, host: str, port: int) -> socket.socket:
+async def connect_socket(policy: NetworkPolicy, host: str, port: int,
+                         farm_ports: FarmPortsLookup | None = None) -> socket.socket:
     """A connected non-blocking socket to an allowed address of ``host``, for a
     library that takes one (asyncssh's ``sock``) and still names the host itself."""
     loop = asyncio.get_running_loop()
     error: OSError | None = None
-    for address in await resolve(policy, host, port):
+    for address in await resolve(policy, host, port, farm_ports):
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
                              socket.SOCK_STREAM)

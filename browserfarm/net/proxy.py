@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from browserfarm.errors import InvalidInput
 from browserfarm.net import policy
-from browserfarm.net.policy import Blocked, NetworkPolicy
+from browserfarm.net.policy import Blocked, FarmPorts, FarmPortsLookup, NetworkPolicy, farm_root
 
 #: What went wrong, as the proxy check and the open error report it.
 FAILURE_KINDS = ("auth_failed", "connect_refused", "timeout", "dns_failed", "bad_response",
@@ -50,14 +51,22 @@ class ProxyOptions:
     ssh_known_hosts: Path | None = None
     # What a type may connect to directly (the proxy, or the target when direct).
     network_policy: NetworkPolicy = field(default_factory=NetworkPolicy)
+    # The farm's own service ports on this host, refused there too (a proxy at a
+    # worker relay's port would be another account's paid proxy); None: none known.
+    farm_ports: FarmPortsLookup | None = None
 
     @classmethod
-    def from_settings(cls, settings) -> "ProxyOptions":
+    def from_settings(cls, settings, own_ports: Callable[[], Iterable[int]] = tuple
+                      ) -> "ProxyOptions":
+        """``own_ports``: the ports this process's relays (and other services) listen on."""
         return cls(connect_timeout=settings.proxy_timeout,
                    ca_file=settings.proxy_ca_file or None,
                    ssh_host_key_policy=settings.ssh_host_key_policy,
                    ssh_known_hosts=settings.data.ssh_known_hosts,
-                   network_policy=settings.network_policy)
+                   network_policy=settings.network_policy,
+                   farm_ports=FarmPorts(
+                       lambda: {settings.port, settings.local_port, *own_ports()},
+                       farm_root()))
 
     def tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -110,18 +119,21 @@ class ProxyType:
                           ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A connection made from this machine (to the proxy, or to the target when
         there is none), only to an address the deployment's network policy allows,
-        after the name resolves; raises ``Blocked`` otherwise."""
+        after the name resolves, and never to the farm's own ports on this host;
+        raises ``Blocked`` otherwise."""
         return await policy.open_connection(self.options.network_policy, host, port,
-                                            **kwargs)
+                                            farm_ports=self.options.farm_ports, **kwargs)
 
     async def direct_socket(self, host: str, port: int):
         """Like ``open_direct``, a connected socket (for asyncssh's ``sock``)."""
-        return await policy.connect_socket(self.options.network_policy, host, port)
+        return await policy.connect_socket(self.options.network_policy, host, port,
+                                           self.options.farm_ports)
 
     async def checked_address(self, host: str, port: int) -> str:
         """An address of ``host`` the network policy allows (every one it resolves to
         checked), for a library that connects by itself."""
-        return (await policy.resolve(self.options.network_policy, host, port))[0]
+        return (await policy.resolve(self.options.network_policy, host, port,
+                                     self.options.farm_ports))[0]
 
     async def open_udp(self):
         """A ``browserfarm.net.udp.UdpTunnel`` through this proxy; raises ``ProxyFailure``

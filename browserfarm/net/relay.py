@@ -22,13 +22,10 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
-import psutil
-
 from browserfarm.net import udp
-from browserfarm.net.policy import Blocked, NetworkPolicy, resolve
+from browserfarm.net.policy import Blocked, FarmPortsLookup, NetworkPolicy, resolve
 from browserfarm.net.proxy import ProxyFailure, ProxyType
 
 log = logging.getLogger(__name__)
@@ -87,34 +84,14 @@ class Guard:
     and connect can't get around it). The farm's own service ports on this host
     (``farm_ports``) are refused too, unless the address is in an allowed network."""
     policy: NetworkPolicy
-    farm_ports: Callable[[], Collection[int]] = frozenset  # called in a worker thread
+    farm_ports: FarmPortsLookup = frozenset  # called in a worker thread
 
     async def addresses(self, host: str, port: int) -> list[str]:
         """The addresses to try for ``host``; raises ``Blocked`` or ``ProxyFailure``."""
         try:
-            addresses = await resolve(self.policy, host, port)
+            return await resolve(self.policy, host, port, self.farm_ports)
         except (socket.gaierror, UnicodeError) as exc:
             raise ProxyFailure("dns_failed", f"{host}: {exc}") from None
-        local = [a for a in addresses if _this_host(a) and not self._allowed(a)]
-        if local and port in await asyncio.get_running_loop().run_in_executor(
-                None, self.farm_ports):
-            raise Blocked(f"{host}:{port} is a service of the farm on this host")
-        return addresses
-
-    def _allowed(self, address: str) -> bool:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        return any(ip in net for net in self.policy.allowed if net.version == ip.version)
-
-
-def _this_host(address: str) -> bool:
-    """Whether ``address`` reaches this machine (0.0.0.0 does, on Linux)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if ip.is_loopback or ip.is_unspecified:
-        return True
-    return any(entry.address.split("%", 1)[0] == str(ip)
-               for entries in psutil.net_if_addrs().values() for entry in entries)
 
 
 class Relay:

@@ -7,16 +7,15 @@ import logging
 import os
 import shutil
 import threading
-import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import psutil
-
 from browserfarm.browsers.backends import WorkerSpec, start_worker
 from browserfarm.db import write_transaction
 from browserfarm.models import Window, Worker, utcnow
+from browserfarm.net.policy import FarmPorts, farm_root
 from browserfarm.net.proxy import ProxyFailure, ProxySettings
 from browserfarm.net.relay import Guard, Relay, RelayLimits
 from browserfarm.runner.recorder import Recorder
@@ -30,44 +29,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Set by `browserfarm up` for its children: the listening ports of every process under
-# that one (API, agent, its windows' browsers and relays, runner) are the farm's.
-FARM_PID_VARIABLE = "BROWSERFARM_FARM_PID"
 DIRECT = "direct"
 
 
-class FarmPorts:
-    """The farm's own service ports on this host, which a worker's page must not reach:
-    the API and Local API ports, this process's relays and session keeper, and every
-    port the processes started under the farm listen on (Marionette, BiDi, DevTools,
-    chromedriver, the agent's relays). Looked up again at most once a second."""
-
-    MAX_AGE = 1.0
-
-    def __init__(self, runner: WorkerRunner):
-        self.runner = runner
-        self._lock = threading.Lock()
-        self._ports: frozenset[int] = frozenset()
-        self._at = float("-inf")
-
-    def __call__(self) -> frozenset[int]:
-        with self._lock:
-            if time.monotonic() - self._at > self.MAX_AGE:
-                self._ports = frozenset(self._look_up())
-                self._at = time.monotonic()
-            return self._ports
-
-    def _look_up(self) -> set[int]:
-        settings, keeper = self.runner.settings, self.runner.keeper
-        ports = {settings.port, settings.local_port, *self.runner.farm.relays.ports()}
+def farm_ports(runner: WorkerRunner, root_pid: int | None) -> FarmPorts:
+    """The farm's own service ports a runner knows: the API and Local API ports, this
+    process's relays and session keeper, and what processes under ``root_pid`` listen
+    on (net.policy.FarmPorts)."""
+    def own() -> set[int]:
+        settings, keeper = runner.settings, runner.keeper
+        ports = {settings.port, settings.local_port, *runner.farm.relays.ports()}
         if keeper is not None:
             ports.add(urlsplit(keeper.url).port)
-        # Not the root itself: under tests it is the test process with its own servers.
-        root = psutil.Process(int(os.environ.get(FARM_PID_VARIABLE) or os.getpid()))
-        pids = {child.pid for child in root.children(recursive=True)}
-        ports.update(c.laddr.port for c in psutil.net_connections("inet")
-                     if c.status == psutil.CONN_LISTEN and c.pid in pids)
         return ports
+    return FarmPorts(own, root_pid)
 
 
 class Launcher:
@@ -77,7 +52,13 @@ class Launcher:
         self.runner = runner
         self.farm = runner.farm
         self.settings = runner.settings
-        self.guard = Guard(self.settings.network_policy, FarmPorts(runner))
+        # What its direct relay may not reach: every process under the farm's root,
+        # or (without `browserfarm up`) under this one: its browsers and drivers.
+        self.guard = Guard(self.settings.network_policy,
+                           farm_ports(runner, farm_root() or os.getpid()))
+        # A proxy's own address: the farm's services, and this runner's relays (a
+        # window's paid proxy, another account's).
+        self._proxy_ports = farm_ports(runner, farm_root())
         self._direct: Relay | None = None  # see direct_relay
         self._direct_lock = threading.Lock()
         self._closed = False
@@ -102,6 +83,7 @@ class Launcher:
         guard = self.guard if proxy.type == DIRECT else None
         options = (self.farm.proxy_options if account_id is None  # an account's SSH keys
                    else proxy_options(self.farm, account_id))
+        options = replace(options, farm_ports=self._proxy_ports)
         return self.farm.relays.start(proxy_type(proxy, options), limits,
                                       guard=guard)
 

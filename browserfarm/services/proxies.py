@@ -66,7 +66,10 @@ def check_addresses(farm, fields: dict) -> None:
     policy = farm.settings.network_policy
     for name in ADDRESS_FIELDS + URL_FIELDS:
         value = fields.get(name) or ""
-        host = (urlsplit(value).hostname or "") if name in URL_FIELDS else value
+        try:
+            host = (urlsplit(value).hostname or "") if name in URL_FIELDS else value
+        except ValueError:  # e.g. "http://[::1": an unclosed bracket
+            raise InvalidInput(name, "is not a valid URL") from None
         try:
             policy.check_literal(host)
         except Blocked as exc:
