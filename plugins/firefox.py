@@ -6,8 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 from browserfarm import hookimpl
 from browserfarm.browsers import processes
@@ -15,6 +18,8 @@ from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, 
                                            WorkerSpec, free_port, host_os_version,
                                            major_version)
 from browserfarm.browsers.handles import LocalHandle
+
+WORKER_PREFIX = "browserfarm-firefox-"  # a worker's throw-away profile in TMPDIR
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {
@@ -137,9 +142,10 @@ class Firefox(WindowBackend, WorkerBackend):
         return None
 
     @classmethod
-    def launch(cls, spec: LaunchSpec) -> Launched:
+    def launch(cls, spec: LaunchSpec, user: processes.User | None = None) -> Launched:
         """``spec.keep_session``: return the start's Marionette session as ``session``
-        (a runner's worker) rather than leave Marionette free (a user's window)."""
+        (a runner's worker) rather than leave Marionette free (a user's window).
+        ``user``: run Firefox as that user (a worker's), its profile made over to it."""
         from marionette_driver.marionette import Marionette
         from mozprofile import FirefoxProfile
         from mozrunner import FirefoxRunner
@@ -151,7 +157,7 @@ class Firefox(WindowBackend, WorkerBackend):
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
         width, height = window_size(spec.fingerprint or {})
-        env = dict(os.environ) | spec.env
+        env = processes.popen_as(user, spec.env)["env"]
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
         # Headed unless asked otherwise, or there is no display to show it on.
@@ -169,9 +175,13 @@ class Firefox(WindowBackend, WorkerBackend):
                 "--width", str(width), "--height", str(height)]
         # explicit_cleanup: the window outlives this call (mozrunner would otherwise
         # stop Firefox when the runner object is collected).
-        runner = FirefoxRunner(binary=cls.executable(), profile=profile, env=env,
+        if user:  # mozprofile wrote it as us
+            _make_over(Path(profile.profile), user)
+        # mozrunner cannot change user: setpriv, first on the command line, does.
+        command = processes.as_user_command(user, [cls.executable()])
+        runner = FirefoxRunner(binary=command[0], profile=profile, env=env,
                                explicit_cleanup=True,
-                               cmdargs=args + (["--headless"] if headless else []),
+                               cmdargs=command[1:] + args + (["--headless"] if headless else []),
                                process_args={"stream": open(spec.log_path, "ab")}
                                if spec.log_path else None)
         runner.start()
@@ -249,7 +259,16 @@ class Firefox(WindowBackend, WorkerBackend):
     def stop(cls, handle: LocalHandle, timeout: float = 20.0) -> bool:
         """Quit Firefox the way a user does (profile written to disk), or kill it.
         Returns True when it had to be killed. A Firefox already gone, or a pid now
-        of another process (reused, or a handle from another host), is left alone."""
+        of another process (reused, or a handle from another host), is left alone.
+        A worker's throw-away profile goes with it."""
+        try:
+            return cls._stop(handle, timeout)
+        finally:
+            if _is_worker_profile(handle.profile_dir):
+                shutil.rmtree(handle.profile_dir, ignore_errors=True)
+
+    @classmethod
+    def _stop(cls, handle: LocalHandle, timeout: float) -> bool:
         pid = handle.pid
         if not cls.alive(handle):
             processes.wait_gone([pid], 0)  # reaped, if it was our child
@@ -282,14 +301,32 @@ class Firefox(WindowBackend, WorkerBackend):
 
     @classmethod
     def start_worker(cls, spec: WorkerSpec, settings) -> Launched:
-        launch = LaunchSpec(profile_dir=spec.profile_dir,
+        """Run as the browser user (settings.browser_user) when we are root: Marionette
+        takes anyone local who connects, so Firefox must read no more than that user
+        may (not our data dir, secret.key). Its profile is a throw-away 0700 directory
+        of that user's, also its HOME, removed by stop(); not spec.profile_dir, in our
+        data dir, which the user cannot enter."""
+        user = processes.browser_user(settings.browser_user)
+        profile_dir = tempfile.mkdtemp(prefix=WORKER_PREFIX)
+        try:
+            if user:
+                os.chown(profile_dir, user.uid, user.gid)
+            return cls.launch(cls._worker_launch(spec, Path(profile_dir)), user)
+        except BaseException:
+            shutil.rmtree(profile_dir, ignore_errors=True)
+            raise
+
+    @staticmethod
+    def _worker_launch(spec: WorkerSpec, profile_dir: Path) -> LaunchSpec:
+        return LaunchSpec(profile_dir=profile_dir,
                             fingerprint=dict(spec.fingerprint)
                             | {"openWidth": spec.width, "openHeight": spec.height},
                             relay_port=spec.relay_port, headless=True,
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
-                            log_path=spec.log_path, start_url=spec.url, env=spec.env,
+                            log_path=spec.log_path, start_url=spec.url,
+                            env=spec.env | {"HOME": str(profile_dir),
+                                            "TMPDIR": str(profile_dir)},
                             keep_session=spec.keep_session)
-        return cls.launch(launch)
 
     @classmethod
     def navigate(cls, handle: LocalHandle, url: str, timeout: float = 60.0) -> None:
@@ -415,6 +452,18 @@ def _bitbrowser_cookie(c: dict) -> dict:
             "secure": c["secure"], "httpOnly": c["httpOnly"], "session": "expiry" not in c,
             "expirationDate": c.get("expiry"),
             "sameSite": c["sameSite"] if c["sameSite"] in ("strict", "lax", "none") else "lax"}
+
+
+def _make_over(tree: Path, user: processes.User) -> None:
+    """``tree`` and everything in it become ``user``'s."""
+    for path in (tree, *tree.rglob("*")):
+        os.chown(path, user.uid, user.gid, follow_symlinks=False)
+
+
+def _is_worker_profile(profile_dir: str | None) -> bool:
+    """One of start_worker's temporary profiles (a window's, in the data dir, stays)."""
+    return bool(profile_dir) and Path(profile_dir).parent == Path(tempfile.gettempdir()) \
+        and Path(profile_dir).name.startswith(WORKER_PREFIX)
 
 
 def _runs_profile(pid: int, profile_dir: str | None) -> bool:

@@ -2,6 +2,7 @@
 Debian's Chromium under a chromedriver of its own, and Chromium on a real Selenium
 Grid 4. After the start, everything goes through the JSON handle alone, as the runner
 and the API processes do, also from other processes."""
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from selenium.common.exceptions import InvalidSessionIdException
@@ -21,7 +23,9 @@ from browserfarm.browsers.backends import WorkerSpec, free_port
 from browserfarm.browsers.handles import Handle
 from browserfarm.config import load_settings
 from browserfarm_plugins.chromium import Chromium, chromium_args
+from browserfarm_plugins.firefox import Firefox
 from browserfarm_plugins.selenium_grid import SeleniumGrid, capabilities, v5_os
+from tests.conftest import needs_firefox
 from tests.servers import _descendants
 
 pytestmark = pytest.mark.timeout(180)
@@ -290,6 +294,51 @@ def test_a_chromium_worker_run_as_root_runs_as_the_browser_user_with_its_sandbox
     assert b"HOME=" + handle.temp_dir.encode() in environ
     Chromium.stop(handle)
     assert not Path(handle.temp_dir).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="run as root, browsers change user")
+@needs_firefox()
+def test_a_firefox_worker_run_as_root_runs_as_the_browser_user(origin, started, tmp_path,
+                                                               monkeypatch):
+    """Marionette takes anyone local: a worker's Firefox must read no more than the
+    browser user may, not the data dir's secret.key; our environment stays ours."""
+    user = processes.browser_user(SETTINGS.browser_user)
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    (data / "secret.key").write_text("the farm's secret key")
+    (data / "secret.key").chmod(0o600)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not for the browser user")
+    monkeypatch.setenv("BROWSERFARM_SECRET_KEY", "nor this")
+    handle = started(Firefox, SETTINGS, WorkerSpec(
+        browser="firefox", url=origin.url + "/", env={"BROWSERFARM_RUNNER": "mark"})).handle
+    assert Firefox.screenshot(handle)[:8] == PNG
+    found = [handle.pid] + [p.pid for p in psutil.Process(handle.pid).children(recursive=True)]
+    assert len(found) > 1  # content processes too
+    for pid in found:
+        assert psutil.Process(pid).uids() == (user.uid,) * 3, pid
+        assert _status(pid)["Groups"] == [], pid
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"BROWSERFARM_RUNNER=mark" in environ
+        assert not [v for v in environ if v.startswith((b"AWS_", b"BROWSERFARM_SECRET"))]
+    profile = os.stat(handle.profile_dir)
+    assert (profile.st_uid, profile.st_mode & 0o777) == (user.uid, 0o700)
+    assert not Path(handle.profile_dir).is_relative_to(data)
+
+    # Anyone local can drive it, as this test does: its pages cannot read the data
+    # dir (its listing shows secret.key to a root Firefox; secret.key itself, no text
+    # type, a Firefox would download rather than show).
+    client = Firefox.attach(handle, timeout=20)
+    try:
+        with contextlib.suppress(Exception):  # an error page, or an error
+            client.navigate(data.as_uri() + "/")
+        assert "secret.key" not in client.execute_script(
+            "return document.documentElement.outerHTML")
+    finally:
+        client.delete_session()
+    Firefox.navigate(handle, origin.url + "/")  # still works
+    assert Firefox.screenshot(handle)[:8] == PNG
+    Firefox.stop(handle)
+    assert not Path(handle.profile_dir).exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="run as root, browsers change user")

@@ -37,18 +37,34 @@ def browser_user(name: str) -> User | None:
     return User(name, entry.pw_uid, entry.pw_gid)
 
 
+# What a browser run as another user inherits of our environment: anything else
+# (our settings, DATABASE_URL, AWS_*, PG*, ...) that user could read in /proc.
+INHERITED = ("PATH", "LANG", "LANGUAGE", "TZ", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
+             "HOME", "TMPDIR")
+
+
 def popen_as(user: User | None, add: dict | None = None) -> dict:
-    """Popen's keywords that start a process as ``user`` (None: as ourselves), with
-    our environment and ``add``. Another user could read its environment in /proc:
-    our settings and secrets (BROWSERFARM_*, DATABASE_URL) are left out of it."""
+    """Popen's keywords that start a process as ``user`` (None: as ourselves, with
+    our whole environment) and ``add`` to its environment. Another user gets only
+    INHERITED and LC_* of ours, and ``add``: what we set for it (HOME, TMPDIR, TZ,
+    MOZ_*, the runner's mark BROWSERFARM_RUNNER)."""
     env = dict(os.environ)
     if user is not None:
-        env = {k: v for k, v in env.items()
-               if not k.startswith("BROWSERFARM_") and k != "DATABASE_URL"}
+        env = {k: v for k, v in env.items() if k in INHERITED or k.startswith("LC_")}
     env |= add or {}
     if user is None:
         return {"env": env}
     return {"env": env, "user": user.uid, "group": user.gid, "extra_groups": []}
+
+
+def as_user_command(user: User | None, command: list[str]) -> list[str]:
+    """``command`` run as ``user`` by util-linux's setpriv, for a starter that cannot
+    change user itself (mozrunner): setpriv changes user, drops every group, then
+    execs the command, which keeps its pid."""
+    if user is None:
+        return command
+    return ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups",
+            "--", *command]
 
 
 def user_namespaces_work(user: User | None) -> bool:
