@@ -250,10 +250,8 @@ def local(click_ctx, port):
     if click_ctx.invoked_subcommand is not None:
         return
     ctx = click_ctx.find_object(_Context)
-    from werkzeug.serving import make_server
-
     from browserfarm.agent import Agent
-    from browserfarm.api.local import create_local_app
+    from browserfarm.api.local import make_local_server
     from browserfarm.plugins import load_plugins
     from browserfarm.net.proxy import ProxyOptions
     settings = load_settings(ctx.overrides)
@@ -265,8 +263,7 @@ def local(click_ctx, port):
             agent.reconcile()  # a dead agent's windows: adopted, or synced and closed
         except FarmError as exc:  # e.g. another agent runs with this data dir
             raise click.ClickException(exc.msg) from None
-    server = make_server("127.0.0.1", port or settings.local_port,
-                         create_local_app(agent), threaded=True)
+    server = make_local_server(agent, port or settings.local_port)
     # Where it listens, for `local info` run without this process's settings.
     settings.data.prepare(settings.data.local_api).write_text(json.dumps(
         {"local_url": f"http://127.0.0.1:{server.server_port}"}))

@@ -20,7 +20,7 @@ from browserfarm import hookimpl
 from browserfarm.browsers import processes
 from browserfarm.browsers.handles import LocalHandle
 from browserfarm.agent import Agent, Login
-from browserfarm.api.local import create_local_app
+from browserfarm.api.local import create_local_app, make_local_server
 from browserfarm.app import create_app
 from browserfarm.errors import FarmError
 from browserfarm.plugins import load_plugins
@@ -157,6 +157,7 @@ def test_not_logged_in_is_401(tmp_path):
 
 @pytest.mark.parametrize("body, field", [
     ({}, "uuid"), ({"uuid": ["a", "b"]}, "uuid"), ({"ids": [1, 2]}, "ids"),
+    ({"uuid": "a", "ids": []}, "ids"), ({"uuid": "a", "ids": None}, "ids"),
     ({"uuid": "a", "browserUuid": "b"}, "uuid"), ({"id": 1, "browser_id": 2}, "id"),
 ])
 def test_one_window_per_call(local, body, field):
@@ -170,6 +171,8 @@ def test_ids_or_aliases_naming_other_windows_start_or_stop_nothing(local, agent,
     one, other = (cloud_call(cloud, "/browser/update", {})["data"] for _ in range(2))
     for body, field in (({"uuid": one["uuid"], "id": one["id"], "ids": [1, 2]}, "ids"),
                         ({"uuid": one["uuid"], "ids": [one["id"]]}, "ids"),
+                        ({"uuid": one["uuid"], "ids": []}, "ids"),
+                        ({"id": one["id"], "ids": None}, "ids"),
                         ({"uuid": one["uuid"], "browserId": other["id"]}, "id"),
                         ({"id": one["id"], "config_uuid": other["uuid"]}, "id")):
         answer = local(path, body)
@@ -192,7 +195,7 @@ def test_other_calls_are_forwarded_unchanged(local, cloud):
 @pytest.fixture
 def local_server(agent):
     """The Local API on a real HTTP server: paths reach it as a client sent them."""
-    server = make_server("127.0.0.1", 0, create_local_app(agent), threaded=True)
+    server = make_local_server(agent, 0)  # as `browserfarm local` serves it
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server.server_port
@@ -222,6 +225,8 @@ POOL_SECRET = "pool-password-0xC0FFEE"
     "/browser/..%2Fproxy/list", "/browser/%2E%2E%2Fproxy%2Flist", "/proxy/list",
     "/browser/list/../../proxy/list", "/browser/.%2e/proxy/list",
     "/browser%2flist", "/browser/list%2f", "/browser//list", "/browser/list/",
+    # werkzeug's server reads a leading "//" as "/": the raw target is judged
+    "//browser/list", "///browser/list", "//browser/recycle/list", "/browser/list//",
     # the agent's own cloud calls: launch configurations hold proxy passwords
     "/browser/launch", "/browser/status", "/browser/cookies/sync",
     "/browser/profile/latest", "/browser/profile/missing", "/browser/profile/chunk/get",
@@ -238,10 +243,18 @@ def test_only_the_spec_window_calls_are_forwarded(local_server, cloud, path):
 
 
 def test_the_forwarded_calls_answer_as_the_cloud_does(local_server, cloud):
-    for path in ("/browser/list", "/browser/list?x=/../proxy/list", "/browser/recycle/list"):
+    for path in ("/browser/list", "/browser/list?x=/../proxy/list", "/browser/list?x=//y",
+                 "/browser/recycle/list"):
         status, body = raw_post(local_server, path)
         assert status == 200 and json.loads(body)["code"] == 0, (path, body)
     assert raw_post(local_server, "/browser/list", token="wrong")[0] == 401
+
+
+def test_doubled_slashes_are_404_on_the_agent_calls_too(local_server, agent):
+    for path in ("//browser/open", "//browser/pids", "/browser//pids"):
+        status, body = raw_post(local_server, path)
+        assert status == 404 and json.loads(body)["code"] == 404, (path, body)
+    assert agent.pids() == {}
 
 
 def test_unknown_window_is_404_and_nothing_starts(local):

@@ -264,10 +264,11 @@ class Agent:
 def window_reference(body: dict) -> dict:
     """The one window a call names, under any of the spec's aliases: its uuid, its
     id, or both (the cloud then checks they name one window, code 211 otherwise).
-    ``ids``, a list, or aliases naming different windows are code 211."""
+    Any ``ids`` (even ``[]`` or null: the key is enough), a list, or aliases naming
+    different windows are code 211."""
     if not isinstance(body, dict):
         raise InvalidInput("body", "Request body must be a JSON object")
-    if body.get("ids") not in (None, "", []):
+    if "ids" in body:
         raise InvalidInput("ids", "one window per call: give uuid or id, not ids")
     given = {k: body[k] for k in UUID_ALIASES + ID_ALIASES if body.get(k) not in (None, "")}
     for key, value in given.items():

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from browserfarm.api import envelope, errors, strict_json
 from browserfarm.errors import FarmError, Forbidden, InvalidInput, Unauthorized
@@ -23,6 +24,24 @@ FORWARDED = ("/browser/update", "/browser/update/partial", "/browser/detail",
              "/browser/list", "/browser/delete", "/browser/delete/ids",
              "/browser/group/update", "/browser/remark/update", "/browser/proxy/update",
              "/browser/recycle/list")
+
+
+def make_local_server(agent, port: int) -> BaseWSGIServer:
+    """The Local API's HTTP server on 127.0.0.1 (port 0: any free port)."""
+    return make_server("127.0.0.1", port, create_local_app(agent), threaded=True,
+                       request_handler=_RawTargetHandler)
+
+
+class _RawTargetHandler(WSGIRequestHandler):
+    """Gives the app the request target as sent: Python's http.server reduces a
+    leading "//" to "/" before werkzeug sets RAW_URI/REQUEST_URI from it."""
+
+    def make_environ(self):
+        environ = super().make_environ()
+        words = self.requestline.split()
+        if len(words) >= 2:
+            environ["RAW_URI"] = environ["REQUEST_URI"] = words[1]
+        return environ
 
 
 def create_local_app(agent) -> Flask:
@@ -44,6 +63,8 @@ def create_local_app(agent) -> Flask:
         given = request.headers.get("X-Cos-Local-Token", "")
         if not hmac.compare_digest(given.encode(), agent.login.local_token.encode()):
             raise Unauthorized("Invalid local access token")
+        if "//" in _raw_path():
+            raise NotFound()  # the server reads "//browser/list" as "/browser/list"
 
     @app.post("/browser/open")
     def open_window():
@@ -114,10 +135,20 @@ def _forwarded() -> str:
     path, after decoding: no dot segments get through), never text of the request.
     A path that matches only once an encoded slash or backslash is decoded is
     refused as unknown."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
-    if any(encoded in raw.split("?", 1)[0].lower() for encoded in ("%2f", "%5c")):
+    if any(encoded in _raw_path().lower() for encoded in ("%2f", "%5c")):
         raise NotFound()
     return request.url_rule.rule
+
+
+def _raw_path() -> str:
+    """The path of the request target as the client sent it (RAW_URI/REQUEST_URI,
+    see _RawTargetHandler): the server reads "//browser/list" as "/browser/list",
+    so PATH_INFO cannot tell. A test client sets neither: its path then."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw is None:
+        return request.path
+    path = raw.split("?", 1)[0]
+    return path if path.startswith("/") else urlsplit(path).path  # absolute form
 
 
 def _loopback(url: str) -> bool:
