@@ -51,7 +51,11 @@ QUIET = {
     "network.captive-portal-service.enabled": False, "network.connectivity-service.enabled": False,
     "network.dns.disablePrefetch": True, "network.prefetch-next": False,
     "network.predictor.enabled": False, "nimbus.rollouts.enabled": False,
-    "services.settings.server": "data:,", "services.sync.enabled": False,
+    # Remote Settings: release builds ignore this pref unless QUIET_ENV allows it (else
+    # firefox.settings.services.mozilla.com, ~15 syncs at each start); a file: URL that
+    # is not there fails at once (a data: one sends Rust consumers to the real server).
+    "services.settings.server": "file:///nonexistent/remote-settings/v1",
+    "services.sync.enabled": False,
     "toolkit.telemetry.archive.enabled": False, "toolkit.telemetry.enabled": False,
     "toolkit.telemetry.server": "", "toolkit.telemetry.unified": False,
     "toolkit.telemetry.updatePing.enabled": False, "toolkit.coverage.opt-out": True,
@@ -60,6 +64,8 @@ QUIET = {
     "browser.startup.page": 0, "startup.homepage_welcome_url": "about:blank",
     "browser.sessionstore.resume_from_crash": False,
 }
+# Read from Firefox's environment: lets services.settings.server above take effect.
+QUIET_ENV = {"MOZ_REMOTE_SETTINGS_DEVTOOLS": "1"}
 
 
 def firefox_prefs(spec: LaunchSpec) -> dict:
@@ -157,7 +163,7 @@ class Firefox(WindowBackend, WorkerBackend):
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
         width, height = window_size(spec.fingerprint or {})
-        env = processes.popen_as(user, spec.env)["env"]
+        env = processes.popen_as(user, QUIET_ENV | spec.env)["env"]
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
         # Headed unless asked otherwise, or there is no display to show it on.

@@ -112,4 +112,4 @@ def test_prefs_keep_every_background_service_off_and_the_proxy_on():
                 "browser.safebrowsing.malware.enabled", "app.update.auto",
                 "datareporting.healthreport.uploadEnabled"):
         assert prefs[off] is False, off
-    assert prefs["services.settings.server"] == "data:,"
+    assert prefs["services.settings.server"].startswith("file:///nonexistent/")
