@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from browserfarm.browsers.backends import LaunchSpec
+from browserfarm.browsers.backends import LaunchSpec, WorkerSpec
+from browserfarm.config import load_settings
 from browserfarm_plugins.firefox import Firefox
 from tests.conftest import free_port, needs_firefox
 
@@ -98,10 +99,23 @@ def test_a_window_sends_nothing_but_its_pages_through_its_proxy(recorder, tmp_pa
     spec = LaunchSpec(profile_dir=tmp_path / "profile", relay_port=recorder.port,
                       start_url=f"http://{start}/", log_path=tmp_path / "firefox.log")
     spec.profile_dir.mkdir()
-    launched = Firefox.launch(spec)
+    assert_quiet(recorder, start, Firefox.launch(spec), tmp_path / "firefox.log")
+
+
+def test_a_v5_worker_sends_nothing_but_its_pages_through_its_relay(recorder, tmp_path):
+    """A worker goes through the runner's guarded direct relay: background traffic
+    would go out from this machine, around any window proxy."""
+    start = f"127.0.0.1:{free_port()}"
+    spec = WorkerSpec(browser="firefox", url=f"http://{start}/", relay_port=recorder.port,
+                      log_path=tmp_path / "firefox.log")
+    launched = Firefox.start_worker(spec, load_settings({}, environ={}))
+    assert_quiet(recorder, start, launched, tmp_path / "firefox.log")
+
+
+def assert_quiet(recorder, start, launched, log_path):
     try:
         assert start in recorder.targets  # the proxy is in use
         leaked = recorder.wait_for_other(start, QUIET_FOR)
     finally:
         Firefox.stop(launched.handle)
-    assert leaked == [], (tmp_path / "firefox.log").read_text(errors="replace")[-3000:]
+    assert leaked == [], log_path.read_text(errors="replace")[-3000:]
