@@ -6,9 +6,10 @@ and every redirect hop is checked (failure kind ``blocked``).
 
 Never a real link-local or private address: 127.66.0.0/16 plays the blocked network
 (BROWSERFARM_BLOCKED_NETWORKS), with a real listener on 127.66.0.1 that must see no
-connection. Names that resolve into it without /etc/hosts: 2135031809 is 127.66.0.1
-written as one number (the resolver accepts it; it is no IP literal for a URL's
-validation), and "localhost" when 127.0.0.0/8 is blocked."""
+connection. Names that resolve into it: NAME, which the fixture ``name_in_blocked``
+makes this process's resolver answer with 127.66.0.1 (as an /etc/hosts line would;
+every spelling of the address itself is a literal, refused when saved), and
+"localhost" when 127.0.0.0/8 is blocked."""
 from __future__ import annotations
 
 import os
@@ -27,7 +28,18 @@ from tests.servers import HTTPService
 
 BLOCKED = "127.66.0.0/16"
 TARGET = "127.66.0.1"
-AS_NUMBER = "2135031809"  # 127.66.0.1 as one number: a name, until it resolves
+NAME = "in-blocked.test"  # resolves to 127.66.0.1 (fixture name_in_blocked)
+
+
+@pytest.fixture(autouse=True)
+def name_in_blocked(monkeypatch):
+    """NAME resolves to TARGET in this process (the API runs in it), like a hosts
+    entry; other names resolve as usual."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        return real(TARGET if host in (NAME, NAME.encode()) else host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 class Listener(socketserver.ThreadingTCPServer):
@@ -118,12 +130,21 @@ def test_a_literal_blocked_address_is_refused_in_every_field_that_names_one(api,
                                     "dynamicIpUrl": "http://[::ffff:127.66.0.9]/"}),
             "dynamicIpUrl")
     refused(api("/proxy/add", {"proxyType": "socks5", "host": TARGET, "port": 1080}), "host")
+    # Every spelling the C library reads as the address (nothing is contacted).
+    for host in ("0x7f420001", "2135031809", "0177.0102.0.1", "0x7f.0x42.1", "127.66.1",
+                 "127.66.0.1.", "0xa9fea9fe", "2852039166", "0251.0376.0251.0376",
+                 "169.254.169.254.", "0xA9.0xFE.0xA9.0xFE"):
+        refused(api("/proxy/add", {"proxyType": "socks5", "host": host, "port": 1080}),
+                "host")
+        refused(api("/browser/update", {"proxyMethod": 3,
+                                        "dynamicIpUrl": f"http://{host}/get"}),
+                "dynamicIpUrl")
     refused(api("/proxy/check", {"proxyType": "socks5", "host": TARGET, "port": 1080}),
             "host")
     # An allowed exception, and names (checked when they resolve), are saved.
     assert api("/browser/update", {"proxyType": "socks5", "host": "127.66.0.2",
                                    "port": 1080}).code == 0
-    assert api("/proxy/add", {"proxyType": "socks5", "host": AS_NUMBER,
+    assert api("/proxy/add", {"proxyType": "socks5", "host": NAME,
                               "port": 1080}).code == 0
     assert listener.accepted == 0
 
@@ -157,13 +178,13 @@ def test_edits_batches_and_imports_are_refused_whole(api):
 
 def test_a_name_that_resolves_into_a_blocked_network_is_not_fetched(api, listener):
     window = api("/browser/update", {
-        "proxyMethod": 3, "dynamicIpUrl": f"http://{AS_NUMBER}:{listener.port}/get"}).data
+        "proxyMethod": 3, "dynamicIpUrl": f"http://{NAME}:{listener.port}/get"}).data
     result = api("/browser/proxy/check", {"id": window["id"]}).data
     assert (result["reachable"], result["kind"]) == (False, "blocked"), result
     assert TARGET in result["message"] and "key" not in result["message"]
     refresh = api("/browser/update", {
-        "proxyMethod": 3, "dynamicIpUrl": f"http://{AS_NUMBER}:{listener.port}/get",
-        "refreshProxyUrl": f"http://{AS_NUMBER}:{listener.port}/refresh"}).data
+        "proxyMethod": 3, "dynamicIpUrl": f"http://{NAME}:{listener.port}/get",
+        "refreshProxyUrl": f"http://{NAME}:{listener.port}/refresh"}).data
     assert api("/browser/proxy/refresh", {"id": refresh["id"]}).data["kind"] == "blocked"
     assert listener.accepted == 0
 
@@ -174,7 +195,7 @@ def test_every_redirect_hop_is_checked(api, listener, redirector):
     result = api("/browser/proxy/check", {"id": window["id"]}).data
     assert (result["reachable"], result["kind"]) == (False, "blocked"), result
     # Twice removed, and through a name.
-    twice = f"{redirector.url}/to?{redirector.url}/to?http://{AS_NUMBER}:{listener.port}/"
+    twice = f"{redirector.url}/to?{redirector.url}/to?http://{NAME}:{listener.port}/"
     with pytest.raises(FetchBlocked):
         fetch(twice, timeout=5, max_bytes=100, policy=NetworkPolicy.from_settings(
             api.farm.settings))
@@ -184,12 +205,12 @@ def test_every_redirect_hop_is_checked(api, listener, redirector):
 @pytest.mark.parametrize("proxy_type", ["socks5", "http", "https", "ssh"])
 def test_a_proxy_whose_name_resolves_into_a_blocked_network_is_not_dialled(
         api, listener, proxy_type):
-    answer = api("/proxy/check", {"proxyType": proxy_type, "host": AS_NUMBER,
+    answer = api("/proxy/check", {"proxyType": proxy_type, "host": NAME,
                                   "port": listener.port, "proxyUserName": "u",
                                   "proxyPassword": "p"})
     assert (answer.data["reachable"], answer.data["kind"]) == (False, "blocked"), answer.body
     assert TARGET in answer.data["message"]
-    pooled = api("/proxy/add", {"proxyType": proxy_type, "host": AS_NUMBER,
+    pooled = api("/proxy/add", {"proxyType": proxy_type, "host": NAME,
                                 "port": listener.port, "proxyUserName": "u"}).data
     assert api("/proxy/check", {"id": pooled["id"]}).data["kind"] == "blocked"
     assert listener.accepted == 0
@@ -207,7 +228,7 @@ def test_an_extracted_proxy_in_a_blocked_network_is_not_dialled(api, listener,
 
 def test_the_ip_check_service_of_a_direct_check_is_checked(tmp_path, sqlite_url, listener):
     api = _api(tmp_path, sqlite_url, blocked_networks=BLOCKED,
-               ip_check_urls={"ip-api": f"http://{AS_NUMBER}:{listener.port}/json/"})
+               ip_check_urls={"ip-api": f"http://{NAME}:{listener.port}/json/"})
     try:
         result = api("/proxy/check", {"proxyType": "direct"}).data
         assert (result["reachable"], result["kind"]) == (False, "blocked"), result
@@ -244,7 +265,6 @@ def test_without_settings_only_the_built_in_ranges_are_blocked():
     policy = NetworkPolicy()
     assert policy.allows("127.66.0.1") and policy.allows("10.0.0.1")
     assert not policy.allows("169.254.169.254") and not policy.allows("fd00:ec2::254")
-    assert socket.inet_aton(AS_NUMBER) == socket.inet_aton(TARGET)
 
 
 def test_udp_of_a_direct_window_keeps_to_the_deployments_blocked_networks(api):

@@ -38,17 +38,34 @@ def parse_networks(text: str) -> tuple[Network, ...]:
 
 def _address(value: str | Address) -> Address | None:
     """The IP address ``value`` spells (an IPv4-mapped IPv6 address as its IPv4
-    address, a zone index dropped), or None for a name."""
+    address, a zone index dropped), or None for a name. IPv4 is read as the C
+    library reads it when connecting (``0x7f.1``, ``2130706433``, octal parts, one
+    trailing dot), so no spelling of a blocked address passes as a name."""
     if not isinstance(value, str):
         address = value
     else:
+        text = value.strip("[]").split("%", 1)[0]
         try:
-            address = ipaddress.ip_address(value.strip("[]").split("%", 1)[0])
+            address = ipaddress.ip_address(text)
         except ValueError:
-            return None
+            address = _ipv4_as_connected(text)
+            if address is None:
+                return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         return address.ipv4_mapped
     return address
+
+
+def _ipv4_as_connected(text: str) -> ipaddress.IPv4Address | None:
+    """``text`` read by inet_aton (which getaddrinfo uses for numbers), or None."""
+    text = text[:-1] if text.endswith(".") else text
+    # inet_aton ignores whatever follows a space: only digits, hex and dots are read.
+    if not text or text.strip("0123456789abcdefxABCDEFX.") != "":
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(text))
+    except OSError:
+        return None
 
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
