@@ -383,9 +383,11 @@ def account_list(ctx):
     """Accounts, their members and v5 usernames."""
     from browserfarm.models import Account
     with ctx.farm.db.connection_context():
-        for acc in Account.select().order_by(Account.id):
+        accounts = list(Account.select().order_by(Account.id))
+        click.echo("ID\tNAME\tV5 USERNAME\tMEMBERS")
+        for acc in accounts:
             members = ", ".join(f"{m.name} ({m.role})" for m in acc.members)
-            click.echo(f"{acc.id}\t{acc.name}\tv5:{acc.v5_username}\t{members}")
+            click.echo(f"{acc.id}\t{acc.name}\t{acc.v5_username}\t{members}")
 
 
 @account.command("add-member")
@@ -438,6 +440,7 @@ def token_list(ctx, account_ref):
     from browserfarm.services.accounts import find_account
     with ctx.farm.db.connection_context():
         acc = find_account(account_ref)
+        click.echo("ID\tPREFIX\tNAME\tSTATE\tPERMISSIONS")
         for tok in acc.tokens.order_by(ApiToken.id):
             state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
             click.echo(f"{tok.id}\t{tok.prefix}…\t{tok.name}\t{state}\t"

@@ -854,6 +854,22 @@ def test_up_logs_the_agent_in_with_an_agent_token_and_revokes_lost_ones(tmp_path
         assert post(base, creds["token"], "/browser/list", {})[0] == 401  # revoked
 
 
+def test_account_and_token_lists_have_headers(tmp_path):
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "browserfarm.cli", "--data-dir",
+                               str(tmp_path / "var"), *args],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    cli("db", "upgrade")
+    cli("account", "create", "Team A")
+    assert cli("account", "list")[0].split("\t") == ["ID", "NAME", "V5 USERNAME", "MEMBERS"]
+    tokens = cli("token", "list", "--account", "1")
+    assert tokens[0].split("\t") == ["ID", "PREFIX", "NAME", "STATE", "PERMISSIONS"]
+    assert tokens[1].startswith("1\tbf_") and len(tokens) == 2
+
+
 def test_login_reads_the_token_from_stdin_or_a_file_not_the_command_line(tmp_path, cloud):
     url, token = cloud
 
