@@ -61,6 +61,9 @@ QUIET = {
     "toolkit.telemetry.updatePing.enabled": False, "toolkit.coverage.opt-out": True,
     "geo.provider.use_gpsd": False, "geo.provider.use_geoclue": False,
     "media.gmp-manager.url": "", "media.gmp-gmpopenh264.enabled": False,
+    # The Widevine download asks Google (update.googleapis.com) ~20 s after a start.
+    "media.gmp-manager.updateEnabled": False, "media.gmp-manager.chromium-update-url": "",
+    "media.gmp-widevinecdm.allow-chromium-update": False,
     "browser.startup.page": 0, "startup.homepage_welcome_url": "about:blank",
     "browser.sessionstore.resume_from_crash": False,
 }
