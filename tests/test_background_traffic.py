@@ -16,7 +16,7 @@ from tests.conftest import free_port, needs_firefox
 
 pytestmark = needs_firefox()
 
-QUIET_FOR = 25  # seconds: Remote Settings asked within 3 s of the open, the Widevine update ~20 s
+QUIET_FOR = 25  # seconds: Remote Settings asked within 3 s, the Widevine update at ~20 s
 
 
 class Recorder:

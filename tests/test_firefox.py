@@ -110,6 +110,6 @@ def test_prefs_keep_every_background_service_off_and_the_proxy_on():
     assert prefs["network.trr.mode"] == 5
     for off in ("toolkit.telemetry.enabled", "app.normandy.enabled",
                 "browser.safebrowsing.malware.enabled", "app.update.auto",
-                "datareporting.healthreport.uploadEnabled"):
+                "datareporting.healthreport.uploadEnabled", "media.gmp-manager.updateEnabled"):
         assert prefs[off] is False, off
     assert prefs["services.settings.server"].startswith("file:///nonexistent/")
