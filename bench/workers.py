@@ -152,17 +152,19 @@ def _raw_chromium(url: str) -> float:
                 "--disable-sync", "--no-first-run", "--window-size=1024,768"):
         options.add_argument(arg)
     options.add_argument(f"--user-data-dir={home}/profile")
-    started = time.perf_counter()
-    # An explicit driver path: Selenium Manager never runs.
     popen = processes.popen_as(user, {"HOME": home, "TMPDIR": home})
-    service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
-    driver = webdriver.Chrome(service=service, options=options)
     try:
-        driver.get(url)
-        return time.perf_counter() - started
+        started = time.perf_counter()
+        # An explicit driver path: Selenium Manager never runs.
+        service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
+        driver = webdriver.Chrome(service=service, options=options)
+        try:
+            driver.get(url)
+            return time.perf_counter() - started
+        finally:
+            driver.quit()
     finally:
-        driver.quit()
-        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(home, ignore_errors=True)  # also when the browser failed to start
 
 
 def _cold(data_dir: Path, url: str) -> list[Result]:
