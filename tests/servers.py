@@ -21,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import ssl
 import subprocess
 import threading
@@ -567,6 +568,27 @@ def extraction_api():
     service = ExtractionAPI()
     yield service
     service.stop()
+
+
+class ConnectionServer:
+    """A TCP server on 127.0.0.1 that calls ``handle(conn)`` on a thread of its own for
+    each connection (socketserver's), for the tests' small misbehaving servers; the
+    connection is closed when ``handle`` returns. ``stop()`` ends it."""
+
+    def __init__(self, handle):
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                handle(self.request)
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.host, self.port = self._server.server_address[:2]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                         daemon=True).start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
 
 
 # ----- asyncio servers: TLS front, misbehaving --------------------------------------

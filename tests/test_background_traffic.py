@@ -13,6 +13,7 @@ from browserfarm.browsers.backends import LaunchSpec, WorkerSpec
 from browserfarm.config import load_settings
 from browserfarm_plugins.firefox import Firefox
 from tests.conftest import free_port, needs_firefox
+from tests.servers import ConnectionServer
 
 pytestmark = needs_firefox()
 
@@ -25,40 +26,30 @@ class Recorder:
 
     def __init__(self):
         self.targets: list[str] = []
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
         self.changed = threading.Condition()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        self._server = ConnectionServer(self._handle)
+        self.port = self._server.port
 
     def _handle(self, conn):
-        with conn:
-            try:
-                conn.settimeout(10)
-                head = _read(conn, 2)
-                _read(conn, head[1])  # methods
-                conn.sendall(b"\x05\x00")
-                _, _, _, kind = _read(conn, 4)
-                if kind == 1:
-                    host = socket.inet_ntop(socket.AF_INET, _read(conn, 4))
-                elif kind == 4:
-                    host = socket.inet_ntop(socket.AF_INET6, _read(conn, 16))
-                else:
-                    host = _read(conn, _read(conn, 1)[0]).decode()
-                port = int.from_bytes(_read(conn, 2), "big")
-                with self.changed:
-                    self.targets.append(f"{host}:{port}")
-                    self.changed.notify_all()
-                conn.sendall(b"\x05\x05\x00\x01" + bytes(6))
-            except (OSError, IndexError, ValueError):
-                pass
+        try:
+            conn.settimeout(10)
+            head = _read(conn, 2)
+            _read(conn, head[1])  # methods
+            conn.sendall(b"\x05\x00")
+            _, _, _, kind = _read(conn, 4)
+            if kind == 1:
+                host = socket.inet_ntop(socket.AF_INET, _read(conn, 4))
+            elif kind == 4:
+                host = socket.inet_ntop(socket.AF_INET6, _read(conn, 16))
+            else:
+                host = _read(conn, _read(conn, 1)[0]).decode()
+            port = int.from_bytes(_read(conn, 2), "big")
+            with self.changed:
+                self.targets.append(f"{host}:{port}")
+                self.changed.notify_all()
+            conn.sendall(b"\x05\x05\x00\x01" + bytes(6))
+        except (OSError, IndexError, ValueError):
+            pass
 
     def wait_for_other(self, expected: str, seconds: float) -> list[str]:
         """Waits until a target other than ``expected`` comes, at most ``seconds``."""
@@ -72,7 +63,7 @@ class Recorder:
             return []
 
     def close(self):
-        self.sock.close()
+        self._server.stop()
 
 
 def _read(conn, count: int) -> bytes:

@@ -5,7 +5,7 @@ import pytest
 from browserfarm.app import create_app
 from browserfarm.services.accounts import create_account
 from tests.conftest import Caller, in_db, make_farm
-from tests.servers import open_fds
+from tests.servers import ConnectionServer, open_fds
 
 
 @pytest.fixture
@@ -274,24 +274,18 @@ class Forwarder:
     which the test may switch: one address, then another server behind it."""
 
     def __init__(self, target: int):
-        import socket
-        import threading
         self.target = target
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.port = self._server.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._server = ConnectionServer(self._forward)
+        self.port = self._server.port
 
-    def _accept(self):
+    def _forward(self, client):
         import socket
         import threading
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+        with socket.create_connection(("127.0.0.1", self.target)) as upstream:
+            back = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+            back.start()
+            self._pipe(client, upstream)
+            back.join()
 
     @staticmethod
     def _pipe(source, sink):
@@ -308,7 +302,7 @@ class Forwarder:
                     pass
 
     def stop(self):
-        self._server.close()
+        self._server.stop()
 
 
 def test_ssh_host_keys_are_trusted_per_account(api, sshd):
@@ -340,36 +334,24 @@ class Dribbler:
     byte per second: no per-read timeout ever fires."""
 
     def __init__(self, payload: bytes):
-        import socket
         import threading
         self.payload = payload
         self.stopping = threading.Event()
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.host, self.port = self._server.getsockname()[:2]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import threading
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._drip, args=(client,), daemon=True).start()
+        self._server = ConnectionServer(self._drip)
+        self.host, self.port = self._server.host, self._server.port
 
     def _drip(self, client):
-        with client:
-            for byte in self.payload:
-                try:
-                    client.sendall(bytes([byte]))
-                except OSError:
-                    return
-                if self.stopping.wait(1):
-                    return
+        for byte in self.payload:
+            try:
+                client.sendall(bytes([byte]))
+            except OSError:
+                return
+            if self.stopping.wait(1):
+                return
 
     def stop(self):
         self.stopping.set()
-        self._server.close()
+        self._server.stop()
 
 
 # What each "proxy" sends, and the failure: python-socks takes the first bytes of an
