@@ -8,6 +8,7 @@ hosts shares them through ``BROWSERFARM_RATE_LIMIT_STORAGE`` (``redis://...``, a
 store of ``limits``)."""
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import sqlite3
@@ -63,11 +64,16 @@ class HostCounts(Storage):
         db = getattr(self._local, "db", None)
         if db is None or self._local.pid != os.getpid():  # never one from before a fork
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=OFF")
-            db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "
-                       "count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID")
+            # Two processes switching a new file to WAL at once: SQLite may answer
+            # "database is locked" at once, without waiting out the busy timeout. A file
+            # lock makes the set-up one at a time.
+            with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=10)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=OFF")
+                db.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, "
+                           "count INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID")
             self._local.db, self._local.pid = db, os.getpid()
         return db
 
