@@ -127,7 +127,7 @@ def bare_firefox(profile_dir: Path):
     from mozprofile import FirefoxProfile
     from mozrunner import FirefoxRunner
 
-    from browserfarm_plugins.firefox import QUIET
+    from browserfarm_plugins.firefox_prefs import QUIET
 
     port = free_port()
     profile = FirefoxProfile(profile=str(profile_dir), restore=False,

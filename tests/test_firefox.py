@@ -11,7 +11,8 @@ from marionette_driver.errors import MarionetteException
 from browserfarm.browsers.backends import LaunchSpec
 from browserfarm.net.proxy import ProxyOptions, ProxySettings
 from browserfarm.net.relay import RelayHub
-from browserfarm_plugins.firefox import Firefox, firefox_prefs
+from browserfarm_plugins.firefox import Firefox
+from browserfarm_plugins.firefox_prefs import firefox_prefs
 from browserfarm_plugins.proxy_types import Direct
 from tests.conftest import needs_firefox
 
