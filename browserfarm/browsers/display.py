@@ -1,0 +1,170 @@
+"""A virtual X display (Debian's Xvfb) owned by one browser: its screen is the size and
+colour depth the browser claims, so what a page measures (screen, media queries, window
+geometry, WebGL through Mesa) is real rather than headless Firefox's 1366x768.
+
+A small launcher of our own rather than PyVirtualDisplay, which cannot give what we
+need: it starts Xvfb without ``-auth`` (any local user may connect; its cookie is only
+written for clients), sets XAUTHORITY in our own environment even with
+manage_global_env=False, cannot run Xvfb as another user, and kills it with SIGKILL,
+leaving its socket behind.
+
+Security: no TCP (``-nolisten tcp``); Xvfb runs as the browser's user and admits only
+clients that show the cookie in its Xauthority file, a 0600 file of that user's.
+"""
+from __future__ import annotations
+
+import os
+import select
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from browserfarm.browsers import processes
+
+XAUTH_PREFIX = "browserfarm-xauth-"  # our cookie files, in TMPDIR: how our Xvfb is known
+X11_DIR = Path("/tmp/.X11-unix")  # where every X server puts its socket (fixed by X)
+
+
+@dataclass(frozen=True)
+class VirtualDisplay:
+    name: str  # ":N", DISPLAY's value
+    pid: int  # Xvfb's
+    xauthority: str | None = None  # the cookie file a client needs
+
+    @classmethod
+    def start(cls, width: int, height: int, depth: int = 24,
+              user: processes.User | None = None, log_path: Path | None = None,
+              timeout: float = 10.0) -> "VirtualDisplay":
+        """An Xvfb with one screen of ``width`` x ``height`` x ``depth``, run as ``user``
+        (None: ourselves), on the first free display number (Xvfb picks it, so
+        concurrent starts never race for one)."""
+        xauthority = _cookie_file(user)
+        read, write = os.pipe()
+        process = None
+        try:
+            log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+            try:
+                # -noreset: the server stays as it is when its last client goes.
+                process = subprocess.Popen(
+                    ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-noreset",
+                     "-auth", xauthority, "-screen", "0", f"{width}x{height}x{depth}"],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write,),
+                    start_new_session=True,  # not hit by signals meant for our group
+                    **processes.popen_as(user))
+            finally:
+                if log is not subprocess.DEVNULL:
+                    log.close()
+                os.close(write)
+            number = _read_number(read, process, timeout)
+        except BaseException:
+            if process is not None:
+                stop_display(process.pid)
+            Path(xauthority).unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(read)
+        return cls(name=f":{number}", pid=process.pid, xauthority=xauthority)
+
+    def env(self) -> dict:
+        """What a browser's environment needs to use this display."""
+        return {"DISPLAY": self.name} | ({"XAUTHORITY": self.xauthority}
+                                         if self.xauthority else {})
+
+    def stop(self) -> None:
+        stop_display(self.pid)
+
+
+def stop_display(pid: int, timeout: float = 5.0) -> bool:
+    """Stop the Xvfb ``pid`` and remove its cookie file and socket, if it is
+    one of ours (its ``-auth`` is one of our cookie files): a pid reused since by
+    another process is left alone. Also for a display a dead agent or runner left.
+    Returns whether there was one of ours to stop."""
+    xauthority = _our_cookie(pid)
+    if xauthority is None:
+        processes.wait_gone([pid], 0)  # reaped, if it was our child
+        return False
+    sockets = _sockets(pid)
+    processes.send(pid, 15)  # Xvfb removes its socket itself
+    if processes.wait_gone([pid], timeout):
+        processes.send(pid, 9)
+        processes.wait_gone([pid], timeout)
+    for leftover in sockets:  # killed: it could not
+        leftover.unlink(missing_ok=True)
+    Path(xauthority).unlink(missing_ok=True)
+    return True
+
+
+def _cookie_file(user: processes.User | None) -> str:
+    """A new Xauthority file with a random MIT-MAGIC-COOKIE-1, readable only by ``user``
+    (or us). Its entries name no display number: written before Xvfb picks one. The
+    server takes every cookie in it; clients match the local entry (python-xlib) or the
+    wildcard one (libXau: Firefox, Chromium), whatever the host name becomes."""
+    cookie = os.urandom(16)
+
+    def entry(family: int, address: bytes) -> bytes:
+        fields = (address, b"", b"MIT-MAGIC-COOKIE-1", cookie)
+        return struct.pack(">H", family) + b"".join(
+            struct.pack(">H", len(f)) + f for f in fields)
+
+    fd, path = tempfile.mkstemp(prefix=XAUTH_PREFIX)  # 0600
+    with os.fdopen(fd, "wb") as out:
+        out.write(entry(256, socket.gethostname().encode())  # FamilyLocal
+                  + entry(0xFFFF, b""))  # FamilyWild
+    if user is not None:
+        os.chown(path, user.uid, user.gid)
+    _ensure_x11_dir()
+    return path
+
+
+def _ensure_x11_dir() -> None:
+    """Xvfb run as an ordinary user cannot create /tmp/.X11-unix: made as X makes it."""
+    if not X11_DIR.exists() and os.geteuid() == 0:
+        X11_DIR.mkdir(mode=0o1777, exist_ok=True)
+        X11_DIR.chmod(0o1777)
+
+
+def _read_number(fd: int, process: subprocess.Popen, timeout: float) -> int:
+    """The display number Xvfb writes on -displayfd once it accepts clients."""
+    text, deadline = b"", time.monotonic() + timeout
+    while not text.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RuntimeError(f"Xvfb did not start within {timeout:g} s")
+        ready, _, _ = select.select([fd], [], [], min(left, 0.1))
+        chunk = os.read(fd, 16) if ready else None
+        if chunk == b"" or (chunk is None and process.poll() is not None):
+            raise RuntimeError(f"Xvfb exited at start (code {process.wait()})")
+        text += chunk or b""
+    return int(text)
+
+
+def _our_cookie(pid: int) -> str | None:
+    """The cookie file of our Xvfb ``pid``; None when ``pid`` is not one (gone, a zombie,
+    another program)."""
+    if not processes.alive(pid):
+        return None
+    try:
+        process = psutil.Process(pid)
+        argv = process.cmdline()
+        if process.name() != "Xvfb" or "-auth" not in argv[:-1]:
+            return None
+    except psutil.Error:
+        return None
+    path = Path(argv[argv.index("-auth") + 1])
+    ours = path.parent == Path(tempfile.gettempdir()) and path.name.startswith(XAUTH_PREFIX)
+    return str(path) if ours else None
+
+
+def _sockets(pid: int) -> list[Path]:
+    """The socket files of the X server ``pid`` (with -displayfd it takes no lock file)."""
+    try:
+        paths = [c.laddr for c in psutil.Process(pid).net_connections(kind="unix")]
+    except psutil.Error:
+        return []
+    return [Path(p) for p in paths if p and Path(p).parent == X11_DIR]
