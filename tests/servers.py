@@ -591,6 +591,30 @@ class ConnectionServer:
         self._server.server_close()
 
 
+class Dribbler:
+    """A server on 127.0.0.1 that answers whatever it is asked with ``payload``, one
+    byte per second: no per-read timeout ever fires."""
+
+    def __init__(self, payload: bytes):
+        self.payload = payload
+        self.stopping = threading.Event()
+        self._server = ConnectionServer(self._drip)
+        self.host, self.port = self._server.host, self._server.port
+
+    def _drip(self, client):
+        for byte in self.payload:
+            try:
+                client.sendall(bytes([byte]))
+            except OSError:
+                return
+            if self.stopping.wait(1):
+                return
+
+    def stop(self):
+        self.stopping.set()
+        self._server.stop()
+
+
 # ----- asyncio servers: TLS front, misbehaving --------------------------------------
 
 class _LoopServer:

@@ -5,7 +5,7 @@ import pytest
 from browserfarm.app import create_app
 from browserfarm.services.accounts import create_account
 from tests.conftest import Caller, in_db, make_farm
-from tests.servers import ConnectionServer, open_fds
+from tests.servers import ConnectionServer, Dribbler, open_fds
 
 
 @pytest.fixture
@@ -328,31 +328,6 @@ def test_ssh_host_keys_are_trusted_per_account(api, sshd):
 
 
 # ----- one deadline per proxy step ---------------------------------------------------
-
-class Dribbler:
-    """A "proxy" on 127.0.0.1 that answers whatever it is asked with ``payload``, one
-    byte per second: no per-read timeout ever fires."""
-
-    def __init__(self, payload: bytes):
-        import threading
-        self.payload = payload
-        self.stopping = threading.Event()
-        self._server = ConnectionServer(self._drip)
-        self.host, self.port = self._server.host, self._server.port
-
-    def _drip(self, client):
-        for byte in self.payload:
-            try:
-                client.sendall(bytes([byte]))
-            except OSError:
-                return
-            if self.stopping.wait(1):
-                return
-
-    def stop(self):
-        self.stopping.set()
-        self._server.stop()
-
 
 # What each "proxy" sends, and the failure: python-socks takes the first bytes of an
 # HTTP proxy's answer for its whole status line, so that one fails at once.

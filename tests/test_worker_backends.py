@@ -26,7 +26,7 @@ from browserfarm_plugins.chromium import Chromium, chromium_args
 from browserfarm_plugins.firefox import Firefox
 from browserfarm_plugins.selenium_grid import SeleniumGrid, capabilities, v5_os
 from tests.conftest import needs_firefox
-from tests.servers import _descendants
+from tests.servers import Dribbler, _descendants
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -459,3 +459,18 @@ def test_grid_platforms_and_capabilities():
     assert not [a for a in args if a.startswith("--user-data-dir")]  # local paths stay here
     assert capabilities(WorkerSpec(browser="edge", browser_version="120.0"))["browserVersion"] \
         == "120.0"
+
+
+def test_a_driver_answering_a_byte_a_second_ends_by_the_commands_deadline():
+    # Per-read timeouts never fire on a byte a second: the command's own deadline does.
+    dribbler = Dribbler(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 120)
+    executor = f"http://{dribbler.host}:{dribbler.port}"
+    try:
+        for _ in range(2):  # and again on the same pool
+            started = time.monotonic()
+            with pytest.raises(remote.Unreachable, match="no answer within 2 s"):
+                remote.status(executor, timeout=2)
+            assert time.monotonic() - started < 10  # not the 2 minutes of the dribble
+    finally:
+        remote.forget(executor)
+        dribbler.stop()

@@ -5,7 +5,10 @@ A session is reached by its executor URL and session id, which are what a worker
 handle stores, so any process can drive a browser another one started. Each process
 keeps one connection pool per executor (HTTP keep-alive) instead of a connection per
 command. Selenium sets timeouts per connection, not per command: commands of similar
-timeouts share a pool (TIMEOUT_STEPS). Errors are Selenium's exceptions
+timeouts share a pool (TIMEOUT_STEPS). Those timeouts are per step (connect, each
+read): a driver that sends a byte now and then would never trip them, so each command
+also has one overall deadline, after which its socket is shut (``_WatchedConnection``).
+Errors are Selenium's exceptions
 (``WebDriverException`` and its subclasses); a driver that can't be reached or doesn't
 answer in time raises ``Unreachable``, one of them.
 
@@ -13,10 +16,13 @@ Nothing here starts a driver or downloads one: Selenium Manager never runs."""
 from __future__ import annotations
 
 import base64
+import socket
 import threading
+import time
 from collections import OrderedDict
 
 import urllib3
+from urllib3.connection import HTTPConnection
 from selenium.common.exceptions import (InvalidSessionIdException, NoSuchWindowException,
                                         UnexpectedAlertPresentException,
                                         WebDriverException)
@@ -38,12 +44,53 @@ class Unreachable(WebDriverException):
     """No connection to the executor, or no answer within the timeout."""
 
 
-_pools: OrderedDict[tuple[str, float], RemoteConnection] = OrderedDict()
+_deadline = threading.local()  # .at: this thread's command ends by then (monotonic)
+
+
+def _shut(sock: socket.socket | None) -> None:
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+    except OSError:
+        pass
+
+
+class _WatchedConnection(HTTPConnection):
+    """Shuts its socket at the command's deadline while the answer (status, headers,
+    body: urllib3 reads it whole here) is awaited."""
+
+    def getresponse(self):
+        at = getattr(_deadline, "at", None)
+        if at is None:
+            return super().getresponse()
+        watchdog = threading.Timer(max(0.0, at - time.monotonic()), _shut, (self.sock,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            return super().getresponse()
+        finally:
+            watchdog.cancel()
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _RemoteConnection(RemoteConnection):
+    def _get_connection_manager(self):
+        manager = super()._get_connection_manager()
+        # Executors are plain http on loopback or the Grid's network.
+        manager.pool_classes_by_scheme = {**manager.pool_classes_by_scheme,
+                                          "http": _WatchedPool}
+        return manager
+
+
+_pools: OrderedDict[tuple[str, float], _RemoteConnection] = OrderedDict()
 _pools_lock = threading.Lock()
 _errors = ErrorHandler()
 
 
-def _connection(executor: str, timeout: float) -> RemoteConnection:
+def _connection(executor: str, timeout: float) -> _RemoteConnection:
     step = next((s for s in TIMEOUT_STEPS if s >= timeout), timeout)
     key = (executor, step)
     with _pools_lock:
@@ -57,7 +104,7 @@ def _connection(executor: str, timeout: float) -> RemoteConnection:
                 # take twice the timeout); a stale kept-alive connection is replaced
                 init_args_for_pool_manager={"init_args_for_pool_manager": {
                     "retries": urllib3.Retry(total=1, read=False, redirect=False)}})
-            connection = RemoteConnection(client_config=config)
+            connection = _RemoteConnection(client_config=config)
             connection.add_command(STATUS, "GET", "/status")
             _pools[key] = connection
             while len(_pools) > KEPT_POOLS:
@@ -74,11 +121,17 @@ def forget(executor: str) -> None:
 
 
 def command(executor: str, name: str, params: dict | None = None, *, timeout: float):
-    """One command (``selenium.webdriver.remote.command.Command``); its ``value``."""
+    """One command (``selenium.webdriver.remote.command.Command``); its ``value``,
+    within ``timeout`` seconds overall."""
+    _deadline.at = time.monotonic() + timeout
     try:
         response = _connection(executor, timeout).execute(name, dict(params or {}))
     except urllib3.exceptions.HTTPError as exc:
+        if time.monotonic() >= _deadline.at:
+            raise Unreachable(f"{executor}: no answer within {timeout:g} s") from None
         raise Unreachable(f"{executor}: {exc.__class__.__name__}: {exc}") from None
+    finally:
+        _deadline.at = None
     _errors.check_response(response)
     return response.get("value")
 
