@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import json
 import os
+import re
+import select
 import subprocess
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -116,13 +120,106 @@ def prepare_farm(data_dir: Path, windows: int, **settings) -> Fixture:
     return Fixture(farm, new.token, ids, group_ids, tag_ids)
 
 
+# ----- screens ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Screen:
+    """Where a browser draws: ``headless``, the ``desktop``'s display (DISPLAY), or a
+    ``virtual`` display of its own (Xvfb) of this size and depth. The raw side of a
+    browser benchmark draws where ours does (``screen_of``), so both pay the same."""
+    kind: str
+    width: int = 0
+    height: int = 0
+    depth: int = 24
+
+
+HEADLESS = Screen("headless")
+X11_SOCKET = re.compile(r"/tmp/\.X11-unix/X(\d+)$")
+
+
+def screen_of(pid: int) -> Screen:
+    """The screen of our browser ``pid`` (Firefox, or Chromium's browser process), read
+    from its command line and environment and from its Xvfb's command line."""
+    import psutil
+
+    process = psutil.Process(pid)
+    env = process.environ()
+    if "--headless" in process.cmdline() or env.get("MOZ_HEADLESS"):
+        return HEADLESS
+    display = env.get("DISPLAY", "")
+    if display and display == os.environ.get("DISPLAY"):
+        return Screen("desktop")
+    xvfb = xvfb_pids().get(display)
+    if xvfb is None:
+        raise RuntimeError(f"browser {pid}: DISPLAY={display!r} is no Xvfb here")
+    args = psutil.Process(xvfb).cmdline()
+    width, height, depth = args[args.index("-screen") + 2].split("x")
+    return Screen("virtual", int(width), int(height), int(depth))
+
+
+def xvfb_pids() -> dict[str, int]:
+    """Every running Xvfb by its display name (":N"), found by its listening socket."""
+    import psutil
+
+    found = {}
+    for process in psutil.process_iter(["name"]):
+        if process.info["name"] != "Xvfb":
+            continue
+        with contextlib.suppress(psutil.Error):
+            for conn in process.net_connections(kind="unix"):
+                match = X11_SOCKET.search(conn.laddr or "")
+                if match:
+                    found[f":{match.group(1)}"] = process.pid
+    return found
+
+
+@contextlib.contextmanager
+def screen_env(screen: Screen):
+    """The environment a raw browser needs to draw on ``screen``; a virtual one is a
+    plain Xvfb of that size and depth started here (no TCP, as ours; no cookie, since
+    this throw-away display shows only a loopback page), stopped on the way out."""
+    if screen.kind == "headless":
+        yield {"MOZ_HEADLESS": "1"}
+        return
+    if screen.kind == "desktop":
+        yield {k: os.environ[k] for k in ("DISPLAY", "XAUTHORITY") if k in os.environ}
+        return
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-noreset", "-screen", "0",
+         f"{screen.width}x{screen.height}x{screen.depth}"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=(write,), start_new_session=True)
+    os.close(write)
+    try:
+        number = b""
+        deadline = time.monotonic() + 10
+        while not number.endswith(b"\n"):  # written once it accepts clients
+            if not select.select([read], [], [], max(0.0, deadline - time.monotonic()))[0]:
+                raise RuntimeError("Xvfb did not start within 10 s")
+            chunk = os.read(read, 16)
+            if not chunk:
+                raise RuntimeError(f"Xvfb exited at start ({xvfb.wait()})")
+            number += chunk
+        yield {"DISPLAY": f":{int(number)}"}
+    finally:
+        os.close(read)
+        xvfb.terminate()
+        try:
+            xvfb.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+            xvfb.wait()
+
+
 # ----- a bare Firefox -----------------------------------------------------------------
 
 @contextlib.contextmanager
-def bare_firefox(profile_dir: Path):
+def bare_firefox(profile_dir: Path, screen: Screen = HEADLESS):
     """The raw side of the browser benchmarks: mozrunner + Marionette on a fresh
-    profile with our quiet prefs, nothing of ours in between. Yields the client, a
-    session started; stops Firefox on the way out."""
+    profile with our quiet prefs, nothing of ours in between, drawing on ``screen``
+    (a virtual one started inside, so its start counts). Yields the client, a session
+    started; stops Firefox (and its display) on the way out."""
     from marionette_driver.marionette import Marionette
     from mozprofile import FirefoxProfile
     from mozrunner import FirefoxRunner
@@ -132,18 +229,55 @@ def bare_firefox(profile_dir: Path):
     port = free_port()
     profile = FirefoxProfile(profile=str(profile_dir), restore=False,
                              preferences=QUIET | {"marionette.port": port})
-    runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
-                           env={"MOZ_HEADLESS": "1", "HOME": "/root", "PATH": "/usr/bin:/bin"},
-                           cmdargs=["--marionette", "--headless", "--no-remote"],
-                           explicit_cleanup=True)
-    runner.start()
+    with screen_env(screen) as env:
+        headless = ["--headless"] if screen.kind == "headless" else []
+        runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
+                               env=env | {"HOME": "/root", "PATH": "/usr/bin:/bin"},
+                               cmdargs=["--marionette", "--no-remote"] + headless,
+                               explicit_cleanup=True)
+        runner.start()
+        try:
+            client = Marionette(host="127.0.0.1", port=port)
+            client.start_session(timeout=60)
+            yield client
+            client.delete_session()
+        finally:
+            runner.stop()
+
+
+def bare_open(profile_dir: Path, url: str, screen: Screen = HEADLESS) -> float:
+    """Seconds from nothing (no display either) to ``url`` loaded in a bare Firefox."""
+    started = time.perf_counter()
+    with bare_firefox(profile_dir, screen) as client:
+        client.navigate(url)
+        return time.perf_counter() - started
+
+
+# ----- a page to show -----------------------------------------------------------------
+
+class _Page(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - the stdlib's name
+        body = b"<!doctype html><title>bench</title><h1>bench</h1>" + b"x" * 2000
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def page_server():
+    """A small page on a loopback server; yields its URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = Marionette(host="127.0.0.1", port=port)
-        client.start_session(timeout=60)
-        yield client
-        client.delete_session()
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
-        runner.stop()
+        server.shutdown()
+        server.server_close()
 
 
 # ----- processes ----------------------------------------------------------------------

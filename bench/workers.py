@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
-import http.server
 import json
 import statistics
 import struct
@@ -29,9 +28,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench import (Result, bare_firefox, free_port, prepare_farm, start_process,
-                   stop_process)
-from bench.windows import bare_open
+from bench import (Result, bare_firefox, bare_open, free_port, page_server, prepare_farm,
+                   start_process, stop_process)
 
 ROUNDS = 10  # even: each side goes first equally often
 SHOTS = 80
@@ -45,32 +43,14 @@ def run() -> list[Result]:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # ignore_cleanup_errors: a browser that just quit may still be writing its profile.
     with tempfile.TemporaryDirectory(prefix="browserfarm-bench-",
-                                     ignore_cleanup_errors=True) as tmp:
+                                     ignore_cleanup_errors=True) as tmp, \
+            page_server() as url:
         tmp = Path(tmp)
-        origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-        threading.Thread(target=origin.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{origin.server_port}/"
-        try:
-            results = _screenshots(tmp / "shots", url)
-            results += _cold(tmp / "cold", url)
-            results.append(_warm(tmp / "warm", url))
-            results.append(_claims(tmp / "claims"))
-        finally:
-            origin.shutdown()
+        results = _screenshots(tmp / "shots", url)
+        results += _cold(tmp / "cold", url)
+        results.append(_warm(tmp / "warm", url))
+        results.append(_claims(tmp / "claims"))
     return results
-
-
-class _Page(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the stdlib's name
-        body = b"<!doctype html><title>bench</title><h1>bench</h1>" + b"x" * 2000
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 class _Farm:
