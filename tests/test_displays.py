@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import psutil
@@ -12,7 +13,7 @@ import pytest
 
 from browserfarm.browsers import processes
 from browserfarm.config import Settings
-from browserfarm.browsers.display import X11_DIR, VirtualDisplay, stop_display
+from browserfarm.browsers.display import LINGER, X11_DIR, VirtualDisplay, stop_display
 from tests.conftest import require_executable
 
 
@@ -90,6 +91,22 @@ def test_a_display_for_the_browser_user_is_its_own(monkeypatch):
         info = os.stat(display.xauthority)
         assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (user.uid, 0o600)
         assert _x_screen(display, monkeypatch) == (1280, 1024, 24)
+    finally:
+        display.stop()
+    assert _traces(display) == []
+
+
+def test_a_display_ends_soon_after_its_last_client(monkeypatch):
+    """A browser that crashed leaves no display running: Xvfb ends LINGER seconds after
+    its last client goes (not before a first one came); stop() then removes the cookie."""
+    require_executable("Xvfb", "Xvfb")
+    display = VirtualDisplay.start(800, 600)
+    try:
+        time.sleep(LINGER + 1)
+        assert processes.alive(display.pid)  # no client yet: waiting for its browser
+        _x_screen(display, monkeypatch)  # a client comes and goes
+        assert processes.wait_gone([display.pid], LINGER + 5) == []
+        assert _traces(display) == ["cookie"]
     finally:
         display.stop()
     assert _traces(display) == []

@@ -27,6 +27,10 @@ import psutil
 
 from browserfarm.browsers import processes
 
+# Xvfb ends this long after its last client (the browser) goes: a browser that crashed
+# leaves no display behind, while a start's short-lived probes (Firefox's GL test) may
+# come and go before the browser itself connects.
+LINGER = 5
 XAUTH_PREFIX = "browserfarm-xauth-"  # our cookie files, in TMPDIR: how our Xvfb is known
 X11_DIR = Path("/tmp/.X11-unix")  # where every X server puts its socket (fixed by X)
 
@@ -50,9 +54,9 @@ class VirtualDisplay:
         try:
             log = open(log_path, "ab") if log_path else subprocess.DEVNULL
             try:
-                # -noreset: the server stays as it is when its last client goes.
                 process = subprocess.Popen(
-                    ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-noreset",
+                    ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp",
+                     "-terminate", str(LINGER),
                      "-auth", xauthority, "-screen", "0", f"{width}x{height}x{depth}"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write,),
                     start_new_session=True,  # not hit by signals meant for our group
@@ -77,16 +81,19 @@ class VirtualDisplay:
                                          if self.xauthority else {})
 
     def stop(self) -> None:
-        stop_display(self.pid)
+        stop_display(self.pid, self.xauthority)
 
 
-def stop_display(pid: int, timeout: float = 5.0) -> bool:
-    """Stop the Xvfb ``pid`` and remove its cookie file and socket, if it is
-    one of ours (its ``-auth`` is one of our cookie files): a pid reused since by
-    another process is left alone. Also for a display a dead agent or runner left.
+def stop_display(pid: int, xauthority: str | None = None, timeout: float = 5.0) -> bool:
+    """Stop the Xvfb ``pid`` and remove its cookie file and socket, if it is one of ours
+    (its ``-auth`` is one of our cookie files; ``xauthority``, when given, that one): a
+    pid reused since by another process is left alone. Also for a display a dead agent
+    or runner left. ``xauthority`` is removed even when its Xvfb ended by itself.
     Returns whether there was one of ours to stop."""
-    xauthority = _our_cookie(pid)
-    if xauthority is None:
+    if xauthority and _is_cookie_file(Path(xauthority)):
+        Path(xauthority).unlink(missing_ok=True)  # Xvfb read it at its start
+    running = _our_cookie(pid)
+    if running is None or (xauthority and running != xauthority):
         processes.wait_gone([pid], 0)  # reaped, if it was our child
         return False
     sockets = _sockets(pid)
@@ -96,7 +103,7 @@ def stop_display(pid: int, timeout: float = 5.0) -> bool:
         processes.wait_gone([pid], timeout)
     for leftover in sockets:  # killed: it could not
         leftover.unlink(missing_ok=True)
-    Path(xauthority).unlink(missing_ok=True)
+    Path(running).unlink(missing_ok=True)
     return True
 
 
@@ -157,8 +164,12 @@ def _our_cookie(pid: int) -> str | None:
     except psutil.Error:
         return None
     path = Path(argv[argv.index("-auth") + 1])
-    ours = path.parent == Path(tempfile.gettempdir()) and path.name.startswith(XAUTH_PREFIX)
-    return str(path) if ours else None
+    return str(path) if _is_cookie_file(path) else None
+
+
+def _is_cookie_file(path: Path) -> bool:
+    """One of _cookie_file's files (what an Xvfb of ours has as its -auth)."""
+    return path.parent == Path(tempfile.gettempdir()) and path.name.startswith(XAUTH_PREFIX)
 
 
 def _sockets(pid: int) -> list[Path]:
