@@ -21,6 +21,7 @@ from browserfarm.browsers.handles import Handle
 from browserfarm.datadir import DataDir
 from browserfarm.errors import InvalidInput, UpstreamError
 from browserfarm.net.proxy import ProxyOptions, ProxySettings
+from browserfarm.services import fingerprints
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,18 @@ class Agent:
                 "profileDir": str(window.profile_dir), "configPath": str(window.config_path),
                 "marionettePort": window.handle.marionette_port,
                 "ws": window.handle.ws,
-                "openedStatus": {"beforeStart": {}, "afterStart": {}}}
+                "openedStatus": {"beforeStart": {}, "afterStart": {}},
+                "warnings": self._warnings(window, detail)}
+
+    def _warnings(self, window: OpenWindow, detail: dict) -> list[str]:
+        """What the user should know about this open: a stored version that no longer
+        matches this desktop's Firefox (told, never changed: the window stays itself)."""
+        backend = self.plugins.window_backends.get(window.handle.backend)
+        if backend is None or window.handle.backend != fingerprints.ENGINE:
+            return []
+        warning = fingerprints.version_warning(detail.get("browserFingerPrint") or {},
+                                               backend.version())
+        return [warning] if warning else []
 
     def _alive(self, window: OpenWindow) -> bool:
         backend = self.plugins.window_backends.get(window.handle.backend)

@@ -21,6 +21,7 @@ from browserfarm.errors import CONFIG_NOT_OBJECT, FarmError, InvalidInput
 from browserfarm.models import (LIST_SORTS, JSONText, Account, Group, Tag, Window, WindowTag,
                                 iso_utc, utcnow)
 from browserfarm.net.proxy import ProxyFailure
+from browserfarm.services import fingerprints
 from browserfarm.services.profiles import collect_after_delete
 from browserfarm.services.proxies import (PROXY_FIELDS, SECRET_URL_FIELDS, WINDOW_PROXY_COLUMNS,
                                          WindowProxy, window_proxy)
@@ -226,7 +227,11 @@ class WindowService:
         except ProxyFailure as failure:  # e.g. the extraction URL failed
             raise FarmError(f"{failure.kind}: {failure.message}",
                             {"kind": failure.kind}) from None
-        return {"window": self._to_api([window], reveal=REVEAL_ALL)[0],
+        answer = self._to_api([window], reveal=REVEAL_ALL)[0]
+        if answer.get("randomFingerprint"):  # BitBrowser's: a fresh one at each open
+            answer["browserFingerPrint"] = self._completed(
+                answer["browserFingerPrint"] or {}, fresh=True)
+        return {"window": answer,
                 "proxy": {"type": proxy.type, "host": proxy.host, "port": proxy.port,
                           "username": proxy.username, "password": proxy.password},
                 "allowUdp": window.enable_socks5_udp, "url": window.url,
@@ -259,6 +264,8 @@ class WindowService:
     # ----- internals -----------------------------------------------------------
 
     def _create(self, data: dict) -> dict:
+        data = {**data, "browserFingerPrint": self._completed(
+            data.get("browserFingerPrint") or {})}
         proxy_columns = self.proxy.columns(data)
         with account_write(self.farm, self.account_id):
             seq = (Window.select(pw.fn.MAX(Window.seq))
@@ -273,6 +280,8 @@ class WindowService:
         return self._to_api([window])[0]
 
     def _edit(self, data: dict) -> dict:
+        if "browserFingerPrint" in data:  # replaced: completed as a new window's is
+            data = {**data, "browserFingerPrint": self._completed(data["browserFingerPrint"])}
         with account_write(self.farm, self.account_id):
             window = Window.by_ref(self.account_id, data)
             changes = self._plain_changes(data)
@@ -280,6 +289,19 @@ class WindowService:
             self._apply([window.id], changes, data.get("tagIds"))
             window = Window.get_by_id(window.id)
         return self._to_api([window])[0]
+
+    def _completed(self, fingerprint: dict, fresh: bool = False) -> dict:
+        """The fingerprint as stored: what the user gave, the rest drawn once for the
+        Firefox installed here (services.fingerprints). ``fresh``: the drawn fields
+        drawn anew, for one open."""
+        if (fingerprint.get("coreProduct") or DEFAULT_WINDOW_BACKEND) != fingerprints.ENGINE:
+            return fingerprint
+        draw = fingerprints.redrawn if fresh else fingerprints.complete
+        return draw(fingerprint, self._engine_version(), fingerprints.Host.this())
+
+    def _engine_version(self) -> str:
+        backend = self.farm.plugins.window_backends.get(fingerprints.ENGINE)
+        return backend.version() if backend is not None else ""
 
     def _plain_changes(self, data: dict) -> dict:
         changes = {}

@@ -1,0 +1,137 @@
+"""Complete, consistent fingerprints by default.
+
+A window created with an empty or partial ``browserFingerPrint`` gets the rest drawn
+once from real-world data and stored with it: the same on every open and on every
+desktop. The draw is browserforge's (Bayesian networks over Apify's fingerprint
+datapoints, which ship in the ``apify_fingerprint_datapoints`` wheel: nothing is
+downloaded at run time), asked for desktop Firefox on Windows, macOS or Linux in their
+real-world shares, so the user agent, platform, screen, window size, pixel ratio, cores
+and GPU strings come from one real device. Only the version is ours: the user agent
+says the installed Firefox's major, whatever the data's.
+
+Fields the user gave are never changed, and they steer the draw (a given ``os`` or
+``userAgent`` picks the OS). Time zone, language and position are left to the
+``isIpCreate*`` flags when they are set (taken from the proxy's IP at each open).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from typing import NamedTuple
+
+#: The browser these fingerprints are for: what a window's ``coreProduct`` names.
+ENGINE = "firefox"
+#: The fields a draw fills; ``randomFingerprint`` draws them anew at each open.
+DRAWN = ("coreVersion", "version", "userAgent", "ostype", "os", "resolution",
+         "openWidth", "openHeight", "devicePixelRatio", "hardwareConcurrency",
+         "webGLManufacturer", "webGLRender", "languages")
+# Firefox's navigator.languages for its en-US build (the data has en-US only).
+DEFAULT_LANGUAGES = "en-US,en"
+# navigator.platform -> browserforge's name of the OS, and how a user agent says it.
+OS_OF_PLATFORM = {"Win32": "windows", "MacIntel": "macos", "Linux x86_64": "linux"}
+OS_IN_USER_AGENT = (("Windows", "windows"), ("Macintosh", "macos"), ("Linux", "linux"))
+MIN_WINDOW = 400  # a drawn window never smaller than this (CSS pixels), screen allowing
+_VERSION_IN_UA = re.compile(r"(rv:|Firefox/)\d+(?:\.\d+)*")
+
+
+class Host(NamedTuple):
+    """What the machine can show honestly: Firefox never reports more cores than it
+    has (``dom.maxHardwareConcurrency`` only lowers the count)."""
+    cores: int
+
+    @classmethod
+    def this(cls) -> "Host":
+        return cls(os.cpu_count() or 1)
+
+
+def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
+    """``fingerprint`` with every missing field of ``DRAWN`` filled from one real-world
+    Firefox device; the given fields as they are. ``engine_version``: the installed
+    Firefox's ("153.8.0esr"); empty when none is installed here (the data's is used)."""
+    given = {k: v for k, v in fingerprint.items() if v not in (None, "")}
+    drawn = _draw(_wanted_os(given))
+    navigator, screen = drawn.navigator, drawn.screen
+    major = _major(given.get("version")) or _firefox_major(given.get("userAgent")) \
+        or _major(engine_version) or _firefox_major(navigator.userAgent)
+    width, height = _screen_size(given.get("resolution")) or (screen.width, screen.height)
+    # The data's window can overhang its screen by the borders of a maximized window.
+    avail_height = min(screen.availHeight, height) or height
+    found = {
+        "coreVersion": _major(engine_version) or major,
+        "version": major,
+        "userAgent": _VERSION_IN_UA.sub(rf"\g<1>{major}.0", navigator.userAgent),
+        "ostype": "PC",
+        "os": navigator.platform,
+        "resolution": f"{width} x {height}",
+        "openWidth": _within(screen.outerWidth, width),
+        "openHeight": _within(screen.outerHeight, avail_height),
+        "devicePixelRatio": screen.devicePixelRatio,
+        "hardwareConcurrency": max(1, min(navigator.hardwareConcurrency or 1, host.cores)),
+    }
+    if drawn.videoCard and not ({"webGLManufacturer", "webGLRender"} & given.keys()):
+        found["webGLManufacturer"] = drawn.videoCard.vendor
+        found["webGLRender"] = drawn.videoCard.renderer
+    if not fingerprint.get("isIpCreateLanguage"):  # else the proxy's IP says, at open
+        found["languages"] = DEFAULT_LANGUAGES
+    # An empty field is one not given (BitBrowser's scripts send "" for "default").
+    return {**fingerprint, **{k: v for k, v in found.items() if k not in given}}
+
+
+def redrawn(fingerprint: dict, engine_version: str, host: Host) -> dict:
+    """BitBrowser's ``randomFingerprint``: the drawn fields drawn anew (for one open),
+    the others as stored."""
+    kept = {k: v for k, v in fingerprint.items() if k not in DRAWN}
+    return complete(kept, engine_version, host)
+
+
+def version_warning(fingerprint: dict, engine_version: str) -> str | None:
+    """Why a window's stored version no longer matches the engine it opens with (a
+    Firefox upgraded since it was made), or None. The stored fingerprint is kept, so the
+    window stays the device it was; the caller tells, nothing changes it."""
+    engine = _major(engine_version)
+    claimed = _major(fingerprint.get("version")) or _firefox_major(fingerprint.get("userAgent"))
+    if not engine or not claimed or claimed == engine:
+        return None
+    return (f"browserFingerPrint.version says Firefox {claimed} but this desktop runs "
+            f"Firefox {engine}: the window keeps its stored user agent, and pages that "
+            f"test features can tell the engine's version apart")
+
+
+@functools.cache
+def _generator():
+    """browserforge, imported and set up at the first draw (it reads its networks then)."""
+    from browserforge.fingerprints import FingerprintGenerator
+    return FingerprintGenerator(browser="firefox", device="desktop",
+                                os=tuple(OS_OF_PLATFORM.values()))
+
+
+def _draw(wanted_os: str | None):
+    return _generator().generate(os=wanted_os) if wanted_os else _generator().generate()
+
+
+def _wanted_os(given: dict) -> str | None:
+    if given.get("os") in OS_OF_PLATFORM:
+        return OS_OF_PLATFORM[given["os"]]
+    user_agent = str(given.get("userAgent", ""))
+    return next((name for word, name in OS_IN_USER_AGENT if word in user_agent), None)
+
+
+def _major(version) -> str:
+    """ "153.8.0esr" -> "153"; "" when it names none."""
+    found = re.match(r"\s*(\d+)", str(version or ""))
+    return found.group(1) if found else ""
+
+
+def _firefox_major(user_agent) -> str:
+    found = re.search(r"Firefox/(\d+)", str(user_agent or ""))
+    return found.group(1) if found else ""
+
+
+def _screen_size(resolution) -> tuple[int, int] | None:
+    found = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", str(resolution or ""))
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _within(size: int, limit: int) -> int:
+    return min(max(size or 0, MIN_WINDOW), limit)

@@ -1,0 +1,149 @@
+"""Complete, consistent, frozen fingerprints by default (issue 13 item 5): a window
+created with an empty or partial browserFingerPrint gets the rest drawn once from
+real-world data (browserforge), for the installed Firefox, and keeps it."""
+import json
+import os
+import re
+
+import pytest
+
+from browserfarm.services.fingerprints import DRAWN, Host, complete, version_warning
+from browserfarm_plugins.firefox import Firefox
+from tests.conftest import needs_firefox
+from tests.test_local import agent, cloud, cloud_call, local, window_handle  # noqa: F401
+
+firefox = needs_firefox()
+# What a user agent says of each navigator.platform (and Firefox's oscpu for it).
+UA_OF_PLATFORM = {"Win32": "(Windows NT 10.0; Win64; x64;", "MacIntel": "(Macintosh;",
+                  "Linux x86_64": "Linux x86_64"}
+
+
+def create(caller, **fields):
+    answer = caller("/browser/update", fields)
+    assert answer.code == 0, answer.body
+    return answer.data
+
+
+def engine_major() -> str | None:
+    return None if Firefox.unavailable_reason() else Firefox.version().split(".")[0]
+
+
+def screen(fingerprint) -> tuple[int, int]:
+    width, height = re.fullmatch(r"(\d+) x (\d+)", fingerprint["resolution"]).groups()
+    return int(width), int(height)
+
+
+def assert_consistent(fp: dict, major: str):
+    assert fp["version"] == fp["coreVersion"] == major
+    assert f"rv:{major}.0) Gecko/20100101 Firefox/{major}.0" in fp["userAgent"]
+    assert UA_OF_PLATFORM[fp["os"]] in fp["userAgent"]
+    width, height = screen(fp)
+    assert 0 < fp["openWidth"] <= width and 0 < fp["openHeight"] <= height
+    assert 0.25 <= fp["devicePixelRatio"] <= 10
+    assert 1 <= fp["hardwareConcurrency"] <= (os.cpu_count() or 1)
+    assert fp["webGLManufacturer"] and fp["webGLRender"]
+    assert not re.search("llvmpipe|swiftshader|mesa", fp["webGLRender"], re.I)
+    assert fp["languages"] == "en-US,en" and fp["ostype"] == "PC"
+
+
+def test_an_empty_fingerprint_is_completed_for_the_installed_firefox(owner):
+    major = engine_major() or "150"  # the data's own, where no Firefox is installed
+    windows = [create(owner) for _ in range(6)] + [create(owner, browserFingerPrint={})]
+    for window in windows:
+        fp = window["browserFingerPrint"]
+        assert set(DRAWN) <= fp.keys()
+        assert_consistent(fp, major if engine_major() else fp["version"])
+        assert "timeZone" not in fp and "lat" not in fp  # the host's, or the IP's (flags)
+    # Each window is its own device: drawn apart.
+    assert len({json.dumps(w["browserFingerPrint"], sort_keys=True) for w in windows}) > 1
+
+
+def test_each_os_is_consistent_with_its_user_agent(owner):
+    for platform in UA_OF_PLATFORM:
+        fp = create(owner, browserFingerPrint={"os": platform})["browserFingerPrint"]
+        assert fp["os"] == platform and UA_OF_PLATFORM[platform] in fp["userAgent"]
+    mac_ua = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:140.0) Gecko/20100101 "
+              "Firefox/140.0")
+    fp = create(owner, browserFingerPrint={"userAgent": mac_ua})["browserFingerPrint"]
+    assert (fp["userAgent"], fp["os"], fp["version"]) == (mac_ua, "MacIntel", "140")
+
+
+def test_the_fingerprint_is_frozen(owner):
+    window = create(owner)
+    details = [owner("/browser/detail", {"id": window["id"]}).data for _ in range(2)]
+    listed = owner("/browser/list", {"pageSize": 10}).data["list"][0]
+    assert details[0]["browserFingerPrint"] == details[1]["browserFingerPrint"] \
+        == listed["browserFingerPrint"] == window["browserFingerPrint"]
+    # A partial update merges into it: the drawn fields stay.
+    owner("/browser/update/partial", {"ids": [window["id"]],
+                                      "browserFingerPrint": {"doNotTrack": "1"}})
+    after = owner("/browser/detail", {"id": window["id"]}).data["browserFingerPrint"]
+    assert after == {**window["browserFingerPrint"], "doNotTrack": "1"}
+
+
+def test_fields_the_user_gave_are_kept_and_steer_the_rest(owner):
+    given = {"os": "MacIntel", "resolution": "1280 x 800", "hardwareConcurrency": 1,
+             "languages": "fr-FR,fr", "webGLRender": "Custom GPU", "openWidth": 1000,
+             "timeZone": "Asia/Tokyo", "userAgent": ""}
+    fp = create(owner, browserFingerPrint=given)["browserFingerPrint"]
+    assert {k: fp[k] for k in given if k != "userAgent"} == {
+        k: v for k, v in given.items() if k != "userAgent"}
+    assert "(Macintosh;" in fp["userAgent"]  # "" is not a value: drawn, for the os given
+    assert fp["openHeight"] <= 800
+    assert "webGLManufacturer" not in fp  # one GPU string given: the other not guessed
+    # An edit that replaces the fingerprint keeps what it gives and completes the rest.
+    edited = owner("/browser/update", {"id": create(owner)["id"],
+                                       "browserFingerPrint": {"os": "Linux x86_64"}}).data
+    assert edited["browserFingerPrint"]["os"] == "Linux x86_64"
+    assert "Linux x86_64" in edited["browserFingerPrint"]["userAgent"]
+
+
+def test_the_ip_flags_leave_their_fields_to_the_proxy(owner):
+    fp = create(owner, browserFingerPrint={"isIpCreateLanguage": True,
+                                           "isIpCreateTimeZone": True})["browserFingerPrint"]
+    assert "languages" not in fp and "timeZone" not in fp and fp["userAgent"]
+
+
+def test_hardware_concurrency_stays_within_the_host():
+    fps = [complete({}, "153.0", Host(cores=2)) for _ in range(30)]
+    assert {fp["hardwareConcurrency"] for fp in fps} <= {1, 2}
+    assert complete({}, "153.0", Host(cores=64))["hardwareConcurrency"] >= 1
+
+
+def test_a_version_that_no_longer_matches_the_engine_is_told():
+    fp = complete({}, "152.0.1esr", Host(cores=4))
+    assert version_warning(fp, "152.3.0esr") is None
+    warning = version_warning(fp, "153.8.0esr")
+    assert "Firefox 152" in warning and "Firefox 153" in warning
+    assert "Firefox/152.0" in fp["userAgent"]  # told, never changed
+
+
+# ----- real Firefox, through the Local API ----------------------------------------------
+
+@firefox
+def test_a_window_shows_its_stored_fingerprint_and_is_told_of_an_old_version(
+        local, cloud, origin):
+    window = cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})["data"]
+    stored = window["browserFingerPrint"]
+    opened = local("/browser/open", {"uuid": window["uuid"]})
+    assert opened.code == 0, opened.body
+    assert opened.data["warnings"] == []
+    client = Firefox.attach(window_handle(opened.data))
+    seen = client.execute_script("""return [navigator.userAgent, navigator.platform,
+        navigator.oscpu, navigator.hardwareConcurrency, navigator.languages.join(",")]""")
+    client.delete_session()
+    assert seen[:2] == [stored["userAgent"], stored["os"]]
+    assert seen[2] in stored["userAgent"]  # oscpu as the user agent says it
+    assert seen[3:] == [stored["hardwareConcurrency"], stored["languages"]]
+    assert local("/browser/close", {"uuid": window["uuid"]}).code == 0
+
+    # Made for an older Firefox (or before an upgrade): kept, and said at open.
+    old = cloud_call(cloud, "/browser/update", {"browserFingerPrint": {"version": "140"}})
+    assert "Firefox/140.0" in old["data"]["browserFingerPrint"]["userAgent"]
+    opened = local("/browser/open", {"uuid": old["data"]["uuid"]})
+    assert opened.code == 0, opened.body
+    assert len(opened.data["warnings"]) == 1 and "Firefox 140" in opened.data["warnings"][0]
+    client = Firefox.attach(window_handle(opened.data))
+    assert "Firefox/140.0" in client.execute_script("return navigator.userAgent")
+    client.delete_session()
+    assert local("/browser/close", {"uuid": old["data"]["uuid"]}).code == 0
