@@ -11,7 +11,12 @@ Run as root, chromedriver and Chromium run as an unprivileged user (settings.bro
 made at set-up by scripts/ensure-browser-user) in a temporary directory it owns, with
 Chromium's sandbox on: its renderers in a user namespace of their own under seccomp.
 ``--no-sandbox`` only where the operator allows it (BROWSERFARM_CHROMIUM_NO_SANDBOX=1),
-for hosts without unprivileged user namespaces."""
+for hosts without unprivileged user namespaces.
+
+Chromium is headed, on a virtual X display of the worker's own (Xvfb) at the worker's
+resolution: its screen is real, and nothing says ``HeadlessChrome`` (its user agent,
+the User-Agent header, userAgentData's brands). The display goes with the worker.
+A Grid's Chromium runs on another machine, headless as its operator set it up."""
 from __future__ import annotations
 
 import os
@@ -30,28 +35,32 @@ from selenium.common.exceptions import WebDriverException
 
 from browserfarm.browsers import processes, remote
 from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_os_version
+from browserfarm.browsers.display import VirtualDisplay, stop_display
 from browserfarm.browsers.handles import DriverHandle
 from browserfarm.browsers.remote import WebDriverBackend
 
-# Headless and quiet: nothing leaves around the window's proxy. The sandbox stays on.
-BASE_ARGS = ("--headless", "--disable-gpu",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run")
+# Quiet: nothing leaves around the window's proxy. The sandbox stays on.
+BASE_ARGS = ("--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run")
 DRIVER_START_TRIES = 3  # chromedriver exits when its port was taken meanwhile
 TEMP_PREFIX = "browserfarm-chromium-"
 
 
 def chromium_args(spec: WorkerSpec, local: bool = True, sandbox: bool = True) -> list[str]:
     """Chromium's command line for a worker; ``local`` False for a browser on another
-    machine (a Grid node), where our profile directory and relay don't exist (and
-    whose sandbox is its operator's: a node run as root sets --no-sandbox itself)."""
+    machine (a Grid node), where our profile directory, relay and display don't exist
+    (and whose sandbox is its operator's: a node run as root sets --no-sandbox itself).
+    Here it shows on its own display of screen_size(spec); a Grid's is headless."""
     fp = spec.fingerprint or {}
-    screen = str(fp.get("resolution") or "").replace(" ", "")
-    if not re.fullmatch(r"\d+x\d+", screen):
-        screen = f"{spec.width}x{spec.height}"
-    # The page would otherwise see an 800x600 screen around a larger window.
-    args = [*BASE_ARGS, f"--window-size={spec.width},{spec.height}",
-            f"--screen-info={{{screen}}}"]
+    screen = screen_size(spec)
+    if local:
+        # Chromium's X11 code shrinks a window exactly the size of its screen to one
+        # pixel less each way: a row less keeps the width asked, as over a taskbar.
+        height = spec.height - 1 if (spec.width, spec.height) == screen else spec.height
+        args = [*BASE_ARGS, "--window-position=0,0", f"--window-size={spec.width},{height}"]
+    else:  # the page would otherwise see an 800x600 screen around a larger window
+        args = [*BASE_ARGS, "--headless", f"--window-size={spec.width},{spec.height}",
+                f"--screen-info={{{screen[0]}x{screen[1]}}}"]
     if not sandbox:
         args.append("--no-sandbox")
     if local and spec.relay_port:
@@ -66,6 +75,13 @@ def chromium_args(spec: WorkerSpec, local: bool = True, sandbox: bool = True) ->
     if fp.get("languages"):
         args.append(f"--lang={str(fp['languages']).split(',')[0].strip()}")
     return args
+
+
+def screen_size(spec: WorkerSpec) -> tuple[int, int]:
+    """The screen a worker's page sees: a bound window's resolution, else the worker's."""
+    found = re.fullmatch(r"(\d+)x(\d+)",
+                         str((spec.fingerprint or {}).get("resolution") or "").replace(" ", ""))
+    return (int(found[1]), int(found[2])) if found else (spec.width, spec.height)
 
 
 def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = True,
@@ -92,6 +108,8 @@ class Chromium(WebDriverBackend):
         reason = super().unavailable_reason()
         if reason is None and cls.driver() is None:
             reason = "chromedriver is not installed (Debian package chromium-driver)"
+        if reason is None and shutil.which("Xvfb") is None:
+            reason = "Xvfb is not installed (Debian package xvfb)"
         return reason
 
     @classmethod
@@ -135,6 +153,12 @@ class Chromium(WebDriverBackend):
         try:
             if user:
                 os.chown(temp_dir, user.uid, user.gid)
+            # Its own display, the user's: it carries the runner's mark like the browser.
+            display = VirtualDisplay.start(*screen_size(spec), user=user,
+                                           log_path=spec.log_path, env=spec.env)
+            handle = replace(handle, display=display.name, display_pid=display.pid,
+                             xauthority=display.xauthority)
+            spec = replace(spec, env=spec.env | display.env())
             driver = _start_driver(cls.driver(), spec, deadline, user)
             handle = replace(handle, executor=driver.executor, pids=[driver.pid],
                              pgid=driver.pid, starts={str(driver.pid): driver.start})
@@ -170,8 +194,9 @@ class Chromium(WebDriverBackend):
     @classmethod
     def stop(cls, handle: DriverHandle, timeout: float = 20.0) -> bool:
         """Ends the session (chromedriver quits Chromium), then ends chromedriver and
-        whatever of Chromium is left: SIGTERM, then SIGKILL. True when Chromium had
-        to be signalled. Works from any process, also after the starter died."""
+        whatever of Chromium is left: SIGTERM, then SIGKILL; then its display. True
+        when Chromium had to be signalled. Works from any process, also after the
+        starter died."""
         deadline = time.monotonic() + timeout
 
         def left(share: float = 1.0) -> float:
@@ -200,6 +225,8 @@ class Chromium(WebDriverBackend):
             if not everything:
                 break
             killed = True
+        if handle.display_pid:
+            stop_display(handle.display_pid, handle.xauthority)
         if handle.temp_dir and Path(handle.temp_dir).name.startswith(TEMP_PREFIX):
             shutil.rmtree(handle.temp_dir, ignore_errors=True)
         return killed

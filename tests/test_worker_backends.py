@@ -397,11 +397,15 @@ def test_chromium_where_user_namespaces_are_not_allowed_fails_naming_the_setting
 def test_chromium_arguments():
     args = chromium_args(WorkerSpec(browser="chromium", width=800, height=600,
                                     profile_dir=Path("/p"), relay_port=4321))
-    for flag in ("--headless", "--disable-gpu", "--no-first-run",
+    for flag in ("--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--window-size=800,600",
+                 "--disable-sync", "--window-position=0,0", "--window-size=800,599",
                  "--proxy-server=socks5://127.0.0.1:4321"):
         assert flag in args
+    # Headed on its own display here (a row less than its screen, which Chromium would
+    # shrink both ways); headless only on a Grid's node.
+    assert "--headless" not in args
+    assert "--headless" in chromium_args(WorkerSpec(browser="chromium"), local=False)
     assert "--no-sandbox" not in args  # only where the operator allows it:
     assert "--no-sandbox" in chromium_args(WorkerSpec(browser="chromium"), sandbox=False)
     # socks5:// already resolves names through the proxy: no resolver rules.

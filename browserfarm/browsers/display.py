@@ -44,10 +44,11 @@ class VirtualDisplay:
     @classmethod
     def start(cls, width: int, height: int, depth: int = 24,
               user: processes.User | None = None, log_path: Path | None = None,
-              timeout: float = 10.0) -> "VirtualDisplay":
+              timeout: float = 10.0, env: dict | None = None) -> "VirtualDisplay":
         """An Xvfb with one screen of ``width`` x ``height`` x ``depth``, run as ``user``
         (None: ourselves), on the first free display number (Xvfb picks it, so
-        concurrent starts never race for one)."""
+        concurrent starts never race for one). ``env``: what its environment gains (a
+        runner's mark, by which a restarted runner finds it)."""
         xauthority = _cookie_file(user)
         read, write = os.pipe()
         process = None
@@ -60,7 +61,7 @@ class VirtualDisplay:
                      "-auth", xauthority, "-screen", "0", f"{width}x{height}x{depth}"],
                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(write,),
                     start_new_session=True,  # not hit by signals meant for our group
-                    **processes.popen_as(user))
+                    **processes.popen_as(user, env))
             finally:
                 if log is not subprocess.DEVNULL:
                     log.close()

@@ -87,6 +87,10 @@ class DriverHandle(WebDriverHandle):
     browser_pid: int | None = None
     starts: dict = field(default_factory=dict)  # str(pid) -> start time
     temp_dir: str | None = None
+    # Its own virtual display, as LocalHandle's: stopped with it.
+    display: str | None = None
+    display_pid: int | None = None
+    xauthority: str | None = None
 
     kind = "driver"
 
