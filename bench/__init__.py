@@ -229,12 +229,13 @@ def bare_firefox(profile_dir: Path, screen: Screen = HEADLESS):
     port = free_port()
     profile = FirefoxProfile(profile=str(profile_dir), restore=False,
                              preferences=QUIET | {"marionette.port": port})
-    with screen_env(screen) as env:
+    # Its output to a file beside the profile, as ours goes to the window's log.
+    with screen_env(screen) as env, open(f"{profile_dir}.log", "ab") as log:
         headless = ["--headless"] if screen.kind == "headless" else []
         runner = FirefoxRunner(binary="/usr/bin/firefox-esr", profile=profile,
                                env=env | {"HOME": "/root", "PATH": "/usr/bin:/bin"},
                                cmdargs=["--marionette", "--no-remote"] + headless,
-                               explicit_cleanup=True)
+                               explicit_cleanup=True, process_args={"stream": log})
         runner.start()
         try:
             client = Marionette(host="127.0.0.1", port=port)
