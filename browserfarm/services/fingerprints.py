@@ -22,10 +22,12 @@ from typing import NamedTuple
 
 #: The browser these fingerprints are for: what a window's ``coreProduct`` names.
 ENGINE = "firefox"
-#: The fields a draw fills; ``randomFingerprint`` draws them anew at each open.
+#: The fields a draw fills.
 DRAWN = ("coreVersion", "version", "userAgent", "ostype", "os", "resolution",
          "openWidth", "openHeight", "devicePixelRatio", "hardwareConcurrency",
          "webGLManufacturer", "webGLRender", "languages")
+#: What ``randomFingerprint`` draws anew at each open: all but the kind of device.
+REDRAWN = tuple(k for k in DRAWN if k not in ("coreVersion", "ostype", "os"))
 # Firefox's navigator.languages for its en-US build (the data has en-US only).
 DEFAULT_LANGUAGES = "en-US,en"
 # navigator.platform -> browserforge's name of the OS, and how a user agent says it.
@@ -79,9 +81,9 @@ def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
 
 
 def redrawn(fingerprint: dict, engine_version: str, host: Host) -> dict:
-    """BitBrowser's ``randomFingerprint``: the drawn fields drawn anew (for one open),
-    the others as stored."""
-    kept = {k: v for k, v in fingerprint.items() if k not in DRAWN}
+    """BitBrowser's ``randomFingerprint``: the fields of ``REDRAWN`` drawn anew (for
+    one open) on the stored OS; the others as stored."""
+    kept = {k: v for k, v in fingerprint.items() if k not in REDRAWN}
     return complete(kept, engine_version, host)
 
 
