@@ -44,6 +44,7 @@ def assert_consistent(fp: dict, major: str):
     assert fp["webGLManufacturer"] and fp["webGLRender"]
     assert not re.search("llvmpipe|swiftshader|mesa", fp["webGLRender"], re.I)
     assert fp["languages"] == "en-US,en" and fp["ostype"] == "PC"
+    assert fp["resolutionType"] == "1"
 
 
 def test_an_empty_fingerprint_is_completed_for_the_installed_firefox(owner):
@@ -98,6 +99,12 @@ def test_fields_the_user_gave_are_kept_and_steer_the_rest(owner):
     assert "Linux x86_64" in edited["browserFingerPrint"]["userAgent"]
 
 
+def test_the_computers_screen_when_asked(owner):
+    fp = create(owner, browserFingerPrint={"resolutionType": "0"})["browserFingerPrint"]
+    assert fp["resolutionType"] == "0" and fp["userAgent"]
+    assert not {"resolution", "openWidth", "openHeight", "devicePixelRatio"} & fp.keys()
+
+
 def test_the_ip_flags_leave_their_fields_to_the_proxy(owner):
     fp = create(owner, browserFingerPrint={"isIpCreateLanguage": True,
                                            "isIpCreateTimeZone": True})["browserFingerPrint"]
@@ -147,3 +154,4 @@ def test_a_window_shows_its_stored_fingerprint_and_is_told_of_an_old_version(
     assert "Firefox/140.0" in client.execute_script("return navigator.userAgent")
     client.delete_session()
     assert local("/browser/close", {"uuid": old["data"]["uuid"]}).code == 0
+

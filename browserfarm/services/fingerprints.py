@@ -23,11 +23,14 @@ from typing import NamedTuple
 #: The browser these fingerprints are for: what a window's ``coreProduct`` names.
 ENGINE = "firefox"
 #: The fields a draw fills.
-DRAWN = ("coreVersion", "version", "userAgent", "ostype", "os", "resolution",
-         "openWidth", "openHeight", "devicePixelRatio", "hardwareConcurrency",
-         "webGLManufacturer", "webGLRender", "languages")
+DRAWN = ("coreVersion", "version", "userAgent", "ostype", "os", "resolutionType",
+         "resolution", "openWidth", "openHeight", "devicePixelRatio",
+         "hardwareConcurrency", "webGLManufacturer", "webGLRender", "languages")
 #: What ``randomFingerprint`` draws anew at each open: all but the kind of device.
-REDRAWN = tuple(k for k in DRAWN if k not in ("coreVersion", "ostype", "os"))
+REDRAWN = tuple(k for k in DRAWN if k not in ("coreVersion", "ostype", "os",
+                                              "resolutionType"))
+# The screen's fields, left to the computer's screen by BitBrowser's resolutionType "0".
+SCREEN = ("resolution", "openWidth", "openHeight", "devicePixelRatio")
 # Firefox's navigator.languages for its en-US build (the data has en-US only).
 DEFAULT_LANGUAGES = "en-US,en"
 # navigator.platform -> browserforge's name of the OS, and how a user agent says it.
@@ -65,12 +68,16 @@ def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
         "userAgent": _VERSION_IN_UA.sub(rf"\g<1>{major}.0", navigator.userAgent),
         "ostype": "PC",
         "os": navigator.platform,
+        "resolutionType": "1",  # the resolution below, not the computer's screen
         "resolution": f"{width} x {height}",
         "openWidth": _within(screen.outerWidth, width),
         "openHeight": _within(screen.outerHeight, avail_height),
         "devicePixelRatio": screen.devicePixelRatio,
         "hardwareConcurrency": max(1, min(navigator.hardwareConcurrency or 1, host.cores)),
     }
+    if given.get("resolutionType") == "0":  # asked for the computer's screen
+        for field in SCREEN:
+            del found[field]
     if drawn.videoCard and not ({"webGLManufacturer", "webGLRender"} & given.keys()):
         found["webGLManufacturer"] = drawn.videoCard.vendor
         found["webGLRender"] = drawn.videoCard.renderer
