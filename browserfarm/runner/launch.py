@@ -18,7 +18,7 @@ from browserfarm.models import Window, Worker, utcnow
 from browserfarm.net.policy import FarmPorts, farm_root
 from browserfarm.net.proxy import ProxyFailure, ProxySettings
 from browserfarm.net.relay import Guard, Relay, RelayLimits
-from browserfarm.runner.recorder import Recorder
+from browserfarm.runner.recorder import Recorder, display_env
 from browserfarm.runner.state import Active
 from browserfarm.services.proxies import proxy_options, window_proxy
 from browserfarm.services.windows import REVEAL_ALL, windows_to_api
@@ -207,7 +207,7 @@ class Launcher:
             return
         if worker.video:
             active.recorder = Recorder(self.farm, worker.id, self._shooter(active),
-                                       self.runner.mark_env)
+                                       self.runner.mark_env, display_env(active.handle))
             active.recorder.start()
         self.runner.state.add_active(active)
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from browserfarm.browsers import processes
+from browserfarm.browsers.display import stop_display
 from browserfarm.browsers.handles import Handle
 from browserfarm.db import write_transaction
 from browserfarm.models import Runner as RunnerRow
@@ -156,11 +157,13 @@ class Reaper:
 
 def kill_marked(mark: str) -> list[int]:
     """Kill the processes (other than this one) whose environment carries ``mark``:
-    SIGTERM, then SIGKILL for those still there after 5 s."""
+    SIGTERM, then SIGKILL for those still there after 5 s. Our displays among them are
+    stopped as displays: their cookie files and sockets go too."""
     found = [pid for pid in processes.with_env(MARK_VARIABLE, mark) if pid != os.getpid()]
-    for pid in found:
+    rest = [pid for pid in found if not stop_display(pid)]
+    for pid in rest:
         processes.send(pid, 15)
-    for pid in processes.wait_gone(found, 5):
+    for pid in processes.wait_gone(rest, 5):
         processes.send(pid, 9)
-    processes.wait_gone(found, 5)
+    processes.wait_gone(rest, 5)
     return found
