@@ -55,11 +55,12 @@ def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
     Firefox device; the given fields as they are. ``engine_version``: the installed
     Firefox's ("153.8.0esr"); empty when none is installed here (the data's is used)."""
     given = {k: v for k, v in fingerprint.items() if v not in (None, "")}
-    drawn = _draw(_wanted_os(given))
+    given_screen = _screen_size(given.get("resolution"))
+    drawn = _draw(_wanted_os(given), given_screen)
     navigator, screen = drawn.navigator, drawn.screen
     major = _major(given.get("version")) or _firefox_major(given.get("userAgent")) \
         or _major(engine_version) or _firefox_major(navigator.userAgent)
-    width, height = _screen_size(given.get("resolution")) or (screen.width, screen.height)
+    width, height = given_screen or (screen.width, screen.height)
     # The data's window can overhang its screen by the borders of a maximized window.
     avail_height = min(screen.availHeight, height) or height
     found = {
@@ -115,8 +116,16 @@ def _generator():
                                 os=tuple(OS_OF_PLATFORM.values()))
 
 
-def _draw(wanted_os: str | None):
-    return _generator().generate(os=wanted_os) if wanted_os else _generator().generate()
+def _draw(wanted_os: str | None, screen: tuple[int, int] | None):
+    """One device: of ``wanted_os`` and with that screen where the data has one (its
+    pixel ratio and window then fit the screen), else any."""
+    from browserforge.fingerprints import Screen
+    options = {"os": wanted_os} if wanted_os else {}
+    if screen:
+        width, height = screen
+        options["screen"] = Screen(min_width=width, max_width=width,
+                                   min_height=height, max_height=height)
+    return _generator().generate(**options)
 
 
 def _wanted_os(given: dict) -> str | None:
