@@ -132,6 +132,11 @@ class Screen:
     height: int = 0
     depth: int = 24
 
+    def __str__(self) -> str:
+        if self.kind == "virtual":
+            return f"an Xvfb of {self.width}x{self.height}x{self.depth}"
+        return self.kind
+
 
 HEADLESS = Screen("headless")
 X11_SOCKET = re.compile(r"/tmp/\.X11-unix/X(\d+)$")

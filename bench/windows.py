@@ -182,12 +182,10 @@ def _results(rounds: dict, dense: dict) -> list[Result]:
     archive = statistics.median(rounds["ratios"])
     opened, further = dense["opened"], dense["further"]
     further_ratio = further / ours
-    shown = (f"{screen.width}x{screen.height}x{screen.depth} Xvfb" if screen.kind == "virtual"
-             else screen.kind)
     return [
         Result("window open until loaded, ours/bare", open_ratio,
                f"ours {ours:.2f}s, bare mozrunner+Marionette {bare:.2f}s (median of "
-               f"{ROUNDS}), both {shown}, display start included", "<= 1.15",
+               f"{ROUNDS}), each on {screen}, display start included", "<= 1.15",
                open_ratio <= 1.15),
         Result("window close p50 (archive included)", close_p50 / 1.5,
                f"{close_p50:.2f}s", "<= 1.5 s", close_p50 <= 1.5),

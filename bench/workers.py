@@ -28,13 +28,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from bench import (Result, bare_firefox, bare_open, free_port, page_server, prepare_farm,
-                   start_process, stop_process)
+from bench import (Result, Screen, bare_firefox, bare_open, free_port, page_server,
+                   prepare_farm, screen_env, screen_of, start_process, stop_process)
 
 ROUNDS = 10  # even: each side goes first equally often
 SHOTS = 80
 WARM_ROUNDS = 5
 QUEUED = 1000
+SIZE = (1024, 768)  # v5's default resolution: a worker's window and screen
 
 
 def run() -> list[Result]:
@@ -101,6 +102,17 @@ class _Farm:
                 raise RuntimeError(f"worker {worker_id} did not end")
             time.sleep(0.1)
 
+    def screen(self, browser: str, url: str) -> Screen:
+        """Where this farm's workers of ``browser`` draw: one started, looked at, ended."""
+        from browserfarm.models import Worker
+
+        _, answer = self.create(browser, url)
+        try:
+            with self.fixture.farm.db.connection_context():
+                return screen_of(_browser_pid(Worker.get_by_id(answer["id"]).handle))
+        finally:
+            self.end(answer["id"])
+
     def close(self) -> None:
         self.runner.stop()
         self.thread.join(60)
@@ -108,10 +120,14 @@ class _Farm:
         self.fixture.farm.close()
 
 
-def _raw_chromium(url: str) -> float:
+def _raw_chromium(url: str, screen: Screen) -> float:
     """Selenium with Debian's chromedriver, started as our worker starts it: as the
-    browser user, with Chromium's sandbox, in a temp dir of its own; so the figure is
-    the farm's overhead, not the sandbox's (its cost is in docs/benchmarks.md)."""
+    browser user, with Chromium's sandbox, in a temp dir of its own (TMPDIR, where
+    chromedriver makes the profile: an empty --user-data-dir starts 0.3-0.4 s slower),
+    drawing on the same
+    kind of screen (its own Xvfb started inside the timed span, where ours has one); so
+    the figure is the farm's overhead, not the sandbox's (its cost is in
+    docs/benchmarks.md)."""
     import os
     import shutil
 
@@ -127,22 +143,27 @@ def _raw_chromium(url: str) -> float:
         os.chown(home, user.uid, user.gid)
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--window-size=1024,768"):
+    for arg in ("--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"):
         options.add_argument(arg)
-    options.add_argument(f"--user-data-dir={home}/profile")
-    popen = processes.popen_as(user, {"HOME": home, "TMPDIR": home})
+    if screen.kind == "headless":
+        options.add_argument("--headless")
+        options.add_argument(f"--window-size={SIZE[0]},{SIZE[1]}")
+    else:  # placed and sized as a worker's window on its screen
+        options.add_argument("--window-position=0,0")
+        options.add_argument(f"--window-size={SIZE[0]},{SIZE[1] - 1}")
     try:
         started = time.perf_counter()
-        # An explicit driver path: Selenium Manager never runs.
-        service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
-        driver = webdriver.Chrome(service=service, options=options)
-        try:
-            driver.get(url)
-            return time.perf_counter() - started
-        finally:
-            driver.quit()
+        with screen_env(screen) as display:
+            popen = processes.popen_as(user, {"HOME": home, "TMPDIR": home} | display)
+            # An explicit driver path: Selenium Manager never runs.
+            service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
+            driver = webdriver.Chrome(service=service, options=options)
+            try:
+                driver.get(url)
+                return time.perf_counter() - started
+            finally:
+                driver.quit()
     finally:
         shutil.rmtree(home, ignore_errors=True)  # also when the browser failed to start
 
@@ -156,9 +177,15 @@ def _cold(data_dir: Path, url: str) -> list[Result]:
     farm = _Farm(data_dir, worker_time_scale=0.01)
     results = []
     try:
-        for browser, raw in (("firefox", lambda i: bare_open(data_dir / f"raw-{i}", url)),
-                             ("chromium", lambda i: _raw_chromium(url))):
+        for browser, raw_start in (
+                ("firefox", lambda i, screen: bare_open(data_dir / f"raw-{i}", url, screen)),
+                ("chromium", lambda i, screen: _raw_chromium(url, screen))):
+            screen = farm.screen(browser, url)  # a first start, not counted
+            print(f"  {browser} workers draw on: {screen}")
             ours, bare = [], []
+
+            def raw(index, screen=screen, raw_start=raw_start):
+                return raw_start(index, screen)
 
             def ours_start(index):
                 elapsed, answer = farm.create(browser, url)
@@ -174,7 +201,8 @@ def _cold(data_dir: Path, url: str) -> list[Result]:
             results.append(Result(
                 f"{browser} worker POST to loaded, ours/raw", ratio,
                 f"median of {ROUNDS} rounds' ratios; medians ours "
-                f"{statistics.median(ours):.2f}s, raw {statistics.median(bare):.2f}s",
+                f"{statistics.median(ours):.2f}s, raw {statistics.median(bare):.2f}s; each "
+                f"on {screen}",
                 "<= 1.1", ratio <= 1.1))
     finally:
         farm.close()
@@ -208,7 +236,8 @@ def _screenshots(data_dir: Path, url: str) -> list[Result]:
             worker_id = api.start_worker(browser, url)
             with db.connection_context():
                 handle = Worker.get_by_id(worker_id).handle
-            with raw_shots(data_dir, url, handle) as raw_shot:
+            screen = screen_of(_browser_pid(handle))
+            with raw_shots(data_dir, url, handle, screen) as raw_shot:
                 for _ in range(5):  # connections opened, first-use costs paid
                     api.get(f"/5/worker/{worker_id}/screenshot.png")
                     raw_shot()
@@ -299,17 +328,18 @@ class _Client:
 
 
 @contextlib.contextmanager
-def _bare_firefox_shots(data_dir: Path, url: str, handle: dict):
-    """A bare Firefox (as the cold start's raw side) showing the same page in a window
-    of the worker's size: its screenshot is the floor."""
-    with bare_firefox(data_dir / "raw-shots") as client:
-        client.set_window_rect(width=1024, height=768)  # v5's default resolution
+def _bare_firefox_shots(data_dir: Path, url: str, handle: dict, screen: Screen):
+    """A bare Firefox (as the cold start's raw side) on the worker's kind of screen,
+    showing the same page in a window of the worker's size: its screenshot is the
+    floor."""
+    with bare_firefox(data_dir / "raw-shots", screen) as client:
+        client.set_window_rect(x=0, y=0, width=SIZE[0], height=SIZE[1])
         client.navigate(url)
         yield lambda: client.screenshot(format="binary", full=False)
 
 
 @contextlib.contextmanager
-def _chromedriver_shots(data_dir: Path, url: str, handle: dict):
+def _chromedriver_shots(data_dir: Path, url: str, handle: dict, screen: Screen):
     """The worker's own chromedriver, asked directly: the floor."""
     parts = urlsplit(handle["executor"])
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -323,6 +353,11 @@ def _chromedriver_shots(data_dir: Path, url: str, handle: dict):
         yield shot
     finally:
         conn.close()
+
+
+def _browser_pid(handle: dict) -> int:
+    """The browser's own process in a stored handle: Chromium's, or Firefox's."""
+    return handle.get("browserPid") or handle["pid"]
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
