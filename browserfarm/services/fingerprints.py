@@ -123,8 +123,11 @@ def _draw(wanted_os: str | None, screen: tuple[int, int] | None):
     options = {"os": wanted_os} if wanted_os else {}
     if screen:
         width, height = screen
-        options["screen"] = Screen(min_width=width, max_width=width,
-                                   min_height=height, max_height=height)
+        try:
+            return _generator().generate(**options, screen=Screen(
+                min_width=width, max_width=width, min_height=height, max_height=height))
+        except ValueError:  # the data has no such device of that OS
+            pass
     return _generator().generate(**options)
 
 
