@@ -18,6 +18,7 @@ from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, 
                                            WorkerSpec, free_port, host_os_version,
                                            major_version)
 from browserfarm.browsers.handles import LocalHandle
+from browserfarm_plugins import firefox_automation
 from browserfarm_plugins.firefox_prefs import QUIET_ENV, firefox_prefs, window_size
 
 WORKER_PREFIX = "browserfarm-firefox-"  # a worker's throw-away profile in TMPDIR
@@ -51,9 +52,11 @@ class Firefox(WindowBackend, WorkerBackend):
         if cls.executable() is None:
             raise RuntimeError(cls.unavailable_reason())
         marionette_port, bidi_port = free_port(), free_port()
-        prefs = firefox_prefs(spec) | {"marionette.port": marionette_port}
+        prefs = firefox_prefs(spec) | firefox_automation.PREFS \
+            | {"marionette.port": marionette_port}
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
+        firefox_automation.install(Path(profile.profile))  # navigator.webdriver false
         width, height = window_size(spec.fingerprint or {})
         env = processes.popen_as(user, QUIET_ENV | spec.env)["env"]
         if spec.fingerprint.get("timeZone"):
@@ -87,6 +90,7 @@ class Firefox(WindowBackend, WorkerBackend):
                             socket_timeout=spec.timeout + 10)  # the page load's own first
         try:
             client.start_session(timeout=spec.timeout)
+            _await_webdriver_false(client)
             if spec.start_url:
                 _load(client, spec.start_url, spec.timeout)
         except Exception:
@@ -275,6 +279,16 @@ def _load(client, url: str, timeout: float) -> None:
     except MarionetteException as exc:
         if "Reached error page" not in str(exc):
             raise
+
+
+def _await_webdriver_false(client, timeout: float = 5.0) -> None:
+    """Until firefox_automation's add-on has cleared the flags (it starts about when
+    the servers do), so that the first page already reads navigator.webdriver false.
+    A Firefox that will not load the add-on (signed builds) is not held up longer."""
+    deadline = time.monotonic() + timeout
+    while client.execute_script("return navigator.webdriver") \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 class _BidiError(Exception):
