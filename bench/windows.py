@@ -32,8 +32,10 @@ MIN_AVAILABLE = 2 << 30  # stop opening below 2 GiB of available memory: others 
 SETTLE = 10.0  # seconds after the last of them starts, before the further open
 PSS_BEFORE_MIB = 310  # a window's Firefox, headless, measured before displays (issue 13)
 MIB = 1 << 20
-# A known screen: the bare side's display is the size of ours whatever the defaults.
-FINGERPRINT = {"resolutionType": "1", "resolution": "1920 x 1080"}
+# One known screen for every window, not a drawn one (the draw picks a pixel ratio too:
+# a 1920x1080 screen at 2 is a 3840x2160 display), so runs compare; the bare side's
+# display is the size of ours in any case.
+FINGERPRINT = {"resolutionType": "1", "resolution": "1920 x 1080", "devicePixelRatio": 1.0}
 
 
 def _rss_kib() -> int:
