@@ -105,7 +105,57 @@ def firefox_prefs(spec: LaunchSpec) -> dict:
         prefs["dom.maxHardwareConcurrency"] = int(fp["hardwareConcurrency"])
     if str(fp.get("doNotTrack", "")) in ("1", "true", "True"):
         prefs["privacy.donottrackheader.enabled"] = True
+    prefs.update(_rendering_prefs(fp))
     prefs.update(spec.extra_prefs or {})
+    return prefs
+
+
+# A GPU a page may see for each platform when the fingerprint names none: never the
+# host's (a server's software renderer, llvmpipe, says "not a desktop").
+DEFAULT_GPU = {
+    "Win32": ("Google Inc. (Intel)",
+              "ANGLE (Intel, Intel(R) HD Graphics 400 Direct3D11 vs_5_0 ps_5_0, D3D11)"),
+    "MacIntel": ("Apple", "Apple M1"),
+    "Linux x86_64": ("Intel", "Intel(R) HD Graphics 400"),
+}
+
+
+def _driver_renderer(renderer: str) -> str:
+    """The renderer string to give Firefox so that pages see ``renderer``.
+
+    Firefox shows a page the driver's string reduced to a family ("ANGLE (NVIDIA,
+    NVIDIA GeForce GTX 980 Direct3D11 vs_5_0 ps_5_0), or similar"), as every Firefox
+    does (webgl.sanitize-unmasked-renderer), and turns a string already in that form
+    into "Generic Renderer"; so a shown form goes back to the driver form it comes from.
+    A driver string (Chrome's form) stays as given: pages see it as Firefox on that GPU
+    shows it."""
+    shown = renderer.removesuffix(", or similar")
+    if shown != renderer and shown.startswith("ANGLE (") and shown.endswith(")"):
+        return shown[:-1] + ", D3D11)"
+    return shown
+
+
+def _rendering_prefs(fp: dict) -> dict:
+    """GPU strings, and the noise Firefox's fingerprinting protection can add."""
+    prefs = {}
+    # webGLMeta: "0" (default) custom strings, "1" off: the host's real ones.
+    if str(fp.get("webGLMeta", "0")) != "1":
+        vendor, renderer = DEFAULT_GPU.get(fp.get("os", ""), DEFAULT_GPU["Win32"])
+        prefs["webgl.override-unmasked-vendor"] = fp.get("webGLManufacturer") or vendor
+        prefs["webgl.override-unmasked-renderer"] = _driver_renderer(
+            fp.get("webGLRender") or renderer)
+    # canvas / webGL (image): "0" (default) noise, "1" off. Firefox keys the noise with
+    # a random key per browser start and site: distinct across windows, new at each open.
+    targets = [target for field, target in (("canvas", "CanvasRandomization"),
+                                            ("webGL", "WebGLRandomization"))
+               if str(fp.get(field, "0")) != "1"]
+    if targets:  # only these targets, none of the defaults of Firefox's strict mode
+        prefs["privacy.fingerprintingProtection"] = True
+        prefs["privacy.fingerprintingProtection.overrides"] = ",".join(
+            ["-AllTargets"] + ["+" + target for target in targets])
+    # fontType "1" (custom): only the given installed fonts; "0"/"2": the host's.
+    if str(fp.get("fontType", "")) == "1" and fp.get("font"):
+        prefs["font.system.whitelist"] = str(fp["font"])
     return prefs
 
 
