@@ -21,7 +21,12 @@ ADDON_ID = "webdriver-flag@browserfarm.local"
 # Firefox's own defaults refuse unsigned add-ons and experiments, and leave an add-on
 # dropped into the profile disabled until the user agrees.
 PREFS = {"xpinstall.signatures.required": False, "extensions.experiments.enabled": True,
-         "extensions.autoDisableScopes": 0, "extensions.enabledScopes": 5}
+         "extensions.autoDisableScopes": 0, "extensions.enabledScopes": 5,
+         # Marionette and the Remote Agent change prefs at start ("recommended", skipped
+         # where the profile sets one); these pages notice, so they keep Firefox's own
+         # values (the whole set cannot go: it also keeps the background quiet).
+         "dom.disable_open_during_load": True,  # the popup blocker
+         "focusmanager.testmode": False, "signon.rememberSignons": True}
 
 _MANIFEST = {
     "manifest_version": 2, "name": "BrowserFarm webdriver flag", "version": "1.0",

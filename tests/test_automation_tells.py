@@ -27,8 +27,10 @@ function facts() {
           getter: d ? Function.prototype.toString.call(d.get) : null,
           own: Object.getOwnPropertyNames(navigator)};
 }
+// The popup blocker, on in every Firefox, refuses a window.open without a click.
+const popup = window.open("/plain", "_blank", "popup");
 addEventListener("message", e => {
-  document.title = JSON.stringify({page: facts(), frame: e.data});
+  document.title = JSON.stringify({page: facts(), frame: e.data, popupBlocked: !popup});
 });
 </script>"""
 FRAME = """<!doctype html><script>
@@ -83,6 +85,7 @@ def test_a_window_reads_webdriver_false_while_marionette_and_bidi_drive_it(local
             assert seen["page"] == {"value": False, "inPrototype": True, "getter": NATIVE,
                                     "own": []}
             assert seen["frame"] == {"value": False, "getter": NATIVE}
+            assert seen["popupBlocked"] is True
             assert "given=v1" in client.execute_script("return document.cookie")
             client.execute_script("document.cookie = 'made=here; max-age=600; path=/'")
         finally:
