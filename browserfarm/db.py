@@ -77,12 +77,17 @@ def json_merge(db: peewee.Database, column, patch: dict):
             peewee.SQL("(COALESCE("), column, peewee.SQL(", '{}')::jsonb ||"),
             peewee.Value(json.dumps(patch), converter=False),
             peewee.SQL("::jsonb)::text")))
-    # SQLite's json_set replaces whole values at the given paths: the same merge.
-    paths = []
-    for key, value in patch.items():
-        paths += [peewee.Value(f'$."{key}"', converter=False),
-                  peewee.fn.json(peewee.Value(json.dumps(value), converter=False))]
-    return peewee.fn.json_set(peewee.fn.COALESCE(column, peewee.SQL("'{}'")), *paths)
+    # SQLite's json_set replaces whole values at the given paths: the same merge. It
+    # takes at most 127 arguments (SQLITE_MAX_FUNCTION_ARG): 60 keys a call, nested.
+    merged = peewee.fn.COALESCE(column, peewee.SQL("'{}'"))
+    items = list(patch.items())
+    for start in range(0, len(items), 60):
+        paths = []
+        for key, value in items[start:start + 60]:
+            paths += [peewee.Value(f'$."{key}"', converter=False),
+                      peewee.fn.json(peewee.Value(json.dumps(value), converter=False))]
+        merged = peewee.fn.json_set(merged, *paths)
+    return merged
 
 
 def one_of(db: peewee.Database, column, values):

@@ -19,7 +19,8 @@ from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, 
                                            major_version)
 from browserfarm.browsers.handles import LocalHandle
 from browserfarm_plugins import firefox_automation
-from browserfarm_plugins.firefox_prefs import QUIET_ENV, firefox_prefs, window_size
+from browserfarm_plugins.firefox_prefs import (QUIET_ENV, firefox_prefs, not_applied,
+                                               window_size)
 
 WORKER_PREFIX = "browserfarm-firefox-"  # a worker's throw-away profile in TMPDIR
 
@@ -39,6 +40,11 @@ class Firefox(WindowBackend, WorkerBackend):
         except ImportError as exc:
             return f"Mozilla's Python libraries are missing ({exc})"
         return None
+
+    @classmethod
+    def not_applied(cls, window: dict) -> dict[str, str]:
+        version = "" if cls.unavailable_reason() else cls.version()
+        return not_applied(window, os.cpu_count(), version)
 
     @classmethod
     def launch(cls, spec: LaunchSpec, user: processes.User | None = None) -> Launched:

@@ -166,3 +166,162 @@ def window_size(fingerprint: dict) -> tuple[int, int]:
     if width.isascii() and width.isdigit() and height.isascii() and height.isdigit():
         return int(width), int(height)
     return 1280, 800
+
+
+# ----- what Firefox does not apply (the window detail's notApplied) ------------------
+# Kept beside firefox_prefs(): a field it (or the launch) starts to apply leaves here.
+
+def _given(value) -> bool:
+    return value not in (None, "", False, 0)
+
+
+_NO_CLIENT_HINTS = "Chrome's user-agent client hints: Firefox sends none"
+_NO_GENERATOR = "BitBrowser's fingerprint generation: nothing generates fingerprints here"
+_NOT_VISIBLE = "not visible to web pages in Firefox (nor is the real one)"
+_HOST_FONTS = "pages see the fonts installed on the agent's machine"
+_NO_AUTOFILL = "not given to Firefox: no autofill of the platform account"
+
+# browserFingerPrint field -> (the values that ask for something, or _given; why
+# Firefox does not do it). Fields applied as asked are not listed (see firefox_prefs,
+# window_size and the launch's TZ): coreProduct, userAgent, isIpCreateTimeZone,
+# timeZone, webRTC, position, isIpCreatePosition, lat, lng, precisionData,
+# isIpCreateLanguage, languages, isIpCreateDisplayLanguage, displayLanguages, openWidth,
+# openHeight, resolutionType, devicePixelRatio, doNotTrack; and, compared with the
+# machine's in not_applied(), hardwareConcurrency, coreVersion and version.
+FINGERPRINT_NOT_APPLIED = {
+    "ostype": (("Android", "IOS"), "Firefox for desktop: no mobile device (touch, "
+                                   "mobile screen and user agent)"),
+    "os": (("iPhone", "Linux armv81", "Linux armv8l"),
+           "platform and oscpu are overridden for Win32, MacIntel and Linux x86_64 only"),
+    "osVersion": (_given, "the OS version pages see is fixed per os (Windows NT 10.0, "
+                          "Intel Mac OS X 10.15) or taken from userAgent"),
+    "timeZoneOffset": (_given, "pages see the offset of timeZone (its own rules, "
+                               "daylight saving included)"),
+    "ignoreHttpsErrors": (_given, "Firefox checks certificates as usual"),
+    "resolution": (_given, "the screen pages measure is the display's; resolution sizes "
+                           "the window only when openWidth/openHeight are not given"),
+    "windowSizeLimit": (_given, "the window's size is not capped to resolution"),
+    "colorDepth": (_given, "the colour depth pages see is the display's"),
+    "fontType": (("1", "2"), _HOST_FONTS),
+    "font": (_given, _HOST_FONTS),
+    "canvas": (("0",), "no canvas noise: canvas reads are the host's real rendering"),
+    "canvasValue": (_given, "no canvas noise"),
+    "webGL": (("0",), "no WebGL image noise"),
+    "webGLValue": (_given, "no WebGL image noise"),
+    "webGLMeta": (("0",), "WebGL's vendor and renderer are the host's"),
+    "webGLManufacturer": (_given, "WebGL's vendor is the host's"),
+    "webGLRender": (_given, "WebGL's renderer is the host's"),
+    "webgpu": (_given, "WebGPU's adapter is Firefox's own"),
+    "audioContext": (("0",), "no AudioContext noise"),
+    "audioContextValue": (_given, "no AudioContext noise"),
+    "mediaDevice": (("0",), "media devices are the host's"),
+    "mediaDeviceValue": (_given, "media devices are the host's"),
+    "speechVoices": (("0",), "speech synthesis voices are the host's"),
+    "speechVoicesValue": (_given, "speech synthesis voices are the host's"),
+    "deviceMemory": (_given, "Firefox has no navigator.deviceMemory"),
+    "clientRectNoiseEnabled": ((True,), "no ClientRects noise"),
+    "clientRectNoiseValue": (_given, "no ClientRects noise"),
+    "portScanProtect": (("0",), "Firefox has no port-scan protection of its own"),
+    "portWhiteList": (_given, "Firefox has no port-scan protection of its own"),
+    "deviceInfoEnabled": ((True,), _NOT_VISIBLE),
+    "computerName": (_given, _NOT_VISIBLE),
+    "macAddr": (_given, _NOT_VISIBLE),
+    "hostIP": (_given, _NOT_VISIBLE),
+    "totalDiskSpace": (_given, "storage estimates are Firefox's own"),
+    "disableSslCipherSuitesFlag": ((True,), "Firefox's TLS cipher suites are its own"),
+    "disableSslCipherSuites": (_given, "Firefox's TLS cipher suites are its own"),
+    "enablePlugins": ((True,), "navigator.plugins is Firefox's own (its PDF viewer)"),
+    "plugins": (_given, "navigator.plugins is Firefox's own (its PDF viewer)"),
+    "launchArgs": (_given, "not passed to Firefox: arguments could turn off the "
+                           "window's proxy or profile"),
+    "platformVersion": (_given, _NO_CLIENT_HINTS),
+    "architecture": (_given, _NO_CLIENT_HINTS),
+    "uamodel": (_given, _NO_CLIENT_HINTS),
+    "randomPlatformVersion": (_given, _NO_GENERATOR),
+    "batchRandom": (_given, _NO_GENERATOR),
+    "batchUpdateFingerPrint": (_given, _NO_GENERATOR),
+}
+FINGERPRINT_APPLIED = {
+    "coreProduct", "coreVersion", "userAgent", "isIpCreateTimeZone", "timeZone", "webRTC",
+    "position", "isIpCreatePosition", "lat", "lng", "precisionData", "isIpCreateLanguage",
+    "languages", "isIpCreateDisplayLanguage", "displayLanguages", "openWidth",
+    "openHeight", "resolutionType", "devicePixelRatio", "doNotTrack", "hardwareConcurrency",
+    "version"}
+
+# Window (top-level) fields: the same, for those asking the browser for something.
+WINDOW_NOT_APPLIED = {
+    "platform": (_given, "not opened at start (the start page is url)"),
+    "userName": (_given, _NO_AUTOFILL),
+    "password": (_given, _NO_AUTOFILL),
+    "faSecretKey": (_given, _NO_AUTOFILL),
+    "workbench": (("localserver",), "no workbench page: the window opens at its url"),
+    "isIpv6": (_given, "the proxy is reached at whatever address its host has"),
+    "country": (_given, "a dynamic proxy's region: the proxy is used as configured"),
+    "province": (_given, "a dynamic proxy's region: the proxy is used as configured"),
+    "city": (_given, "a dynamic proxy's region: the proxy is used as configured"),
+    "isGlobalProxyInfo": (_given, "the window's own proxy settings are used"),
+    "duplicateCheck": (_given, "an extracted IP is not checked against other windows'"),
+    "abortImage": (_given, "images load"),
+    "abortImageMaxSize": (_given, "images load"),
+    "abortMedia": (_given, "media autoplay is Firefox's default"),
+    "muteAudio": (_given, "audio is not muted"),
+    "stopWhileNetError": (_given, "the window opens without checking the network first"),
+    "stopWhileIpChange": (_given, "the window opens whatever its exit IP"),
+    "stopWhileCountryChange": (_given, "the window opens whatever its exit IP's country"),
+    "syncBookmarks": (_given, "stored only (a profile's data files travel together)"),
+    "syncAuthorization": (_given, "stored only (a profile's data files travel together)"),
+    "syncHistory": (_given, "stored only (a profile's data files travel together)"),
+    "syncSessions": (_given, "stored only (a profile's data files travel together)"),
+    "syncExtensions": (_given, "extensions and their data never travel with a profile"),
+    "syncUserExtensions": (_given, "extensions and their data never travel with a "
+                                   "profile"),
+    "syncPaymentsAndAddress": (_given, "stored only (a profile's data files travel "
+                                       "together)"),
+    "credentialsEnableService": (_given, "Firefox offers to save passwords as usual"),
+    "isValidUsername": (_given, "no duplicate-account check"),
+    "allowedSignin": (_given, "signing in to the browser with Google is Chrome's"),
+    "clearCacheFilesBeforeLaunch": (_given, "the profile opens as it was left"),
+    "clearCacheWithoutExtensions": (_given, "the profile opens as it was left"),
+    "clearCookiesBeforeLaunch": (_given, "the profile opens as it was left"),
+    "clearHistoriesBeforeLaunch": (_given, "the profile opens as it was left"),
+    "disableGpu": (_given, "hardware acceleration is Firefox's default"),
+    "disableTranslatePopup": (_given, "Firefox offers translations as usual"),
+    "disableNotifications": (_given, "sites may ask to show notifications"),
+    "disableClipboard": (_given, "Firefox's clipboard rules as usual"),
+    "memorySaver": (_given, "Firefox's own memory handling"),
+    "enableBackgroundMode": (_given, "stored only"),
+}
+
+
+def _asks(rule, value) -> bool:
+    values, _ = rule
+    return values(value) if callable(values) else value in values
+
+
+def not_applied(window: dict, cores: int | None, version: str = "") -> dict[str, str]:
+    """The window's fields (as the API shows it) that Firefox does not apply, and why;
+    ``cores``: the machine's, which navigator.hardwareConcurrency cannot exceed;
+    ``version``: the installed Firefox's, if known."""
+    fp = window.get("browserFingerPrint") or {}
+    found = {field: rule[1] for field, rule in WINDOW_NOT_APPLIED.items()
+             if _asks(rule, window.get(field))}
+    for field, value in fp.items():
+        path = f"browserFingerPrint.{field}"
+        if field in FINGERPRINT_NOT_APPLIED:
+            if _asks(FINGERPRINT_NOT_APPLIED[field], value):
+                found[path] = FINGERPRINT_NOT_APPLIED[field][1]
+        elif field not in FINGERPRINT_APPLIED:  # e.g. stored before fields were checked
+            found[path] = "not a field Firefox's backend reads"
+    concurrency = fp.get("hardwareConcurrency")
+    if cores and isinstance(concurrency, int) and concurrency > cores:
+        found["browserFingerPrint.hardwareConcurrency"] = (
+            f"above this machine's {cores} cores: Firefox reports at most the cores it "
+            "runs on")
+    installed = version.split(".")[0]
+    for field in ("coreVersion", "version"):  # the engine's, and the one pages are told
+        wanted = str(fp.get(field) or "").split(".")[0].strip()
+        if wanted and installed and wanted != installed:
+            found[f"browserFingerPrint.{field}"] = (
+                f"the window runs the installed Firefox {version} (userAgent, if given, "
+                "is what pages are told)")
+    return found

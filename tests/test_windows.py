@@ -394,7 +394,7 @@ def test_batch_of_1000_ids_uses_a_fixed_number_of_statements(farm, owner, caplog
         return sum(1 for r in caplog.records if r.name == "peewee")
 
     for endpoint, extra in [("/browser/update/partial", {"remark": "x", "tagIds": [tag],
-                                                         "browserFingerPrint": {"a": 1}}),
+                                                         "browserFingerPrint": {"canvas": "1"}}),
                             ("/browser/group/update", {"groupId": group}),
                             ("/browser/remark/update", {"remark": "y"}),
                             ("/browser/proxy/update", {"proxyMethod": 2}),
@@ -489,7 +489,7 @@ def test_list_answers_are_encoded_as_json_dumps_would(owner, client):
                     browserFingerPrint={"lat": 1.5, "lng": 1e-7, "userAgent": odd},
                     config={"k": odd, "n": [1e16, -0.0, 12345678901234567890]})
     owner("/browser/update/partial", {"ids": [window["id"]],  # a merge (jsonb on PostgreSQL)
-                                      "browserFingerPrint": {"doNotTrack": odd}})
+                                      "browserFingerPrint": {"webGLRender": odd}})
     create(owner, browserFingerPrint={"devicePixelRatio": 1.25}, config={"x": "\u00e9"})
     for query in ({}, {"sortProperties": "name", "sortDirection": "asc"}):
         raw = client.post("/browser/list", json=query,
@@ -554,8 +554,8 @@ def test_lists_are_never_stale_after_any_write(owner):
     writes = [
         ("/browser/update", {"id": a["id"], "name": "renamed"},
          lambda ws: ws[a["id"]]["name"] == "renamed"),
-        ("/browser/update/partial", {"ids": [a["id"]], "browserFingerPrint": {"os": "x"}},
-         lambda ws: ws[a["id"]]["browserFingerPrint"]["os"] == "x"),
+        ("/browser/update/partial", {"ids": [a["id"]], "browserFingerPrint": {"os": "iPhone"}},
+         lambda ws: ws[a["id"]]["browserFingerPrint"]["os"] == "iPhone"),
         ("/browser/remark/update", {"ids": [b["id"]], "remark": "r"},
          lambda ws: ws[b["id"]]["remark"] == "r"),
         ("/browser/proxy/update", {"ids": [b["id"]], "proxyMethod": 2, "proxyType": "http",

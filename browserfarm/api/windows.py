@@ -2,18 +2,20 @@
 and its recycle bin."""
 from __future__ import annotations
 
+import ipaddress
+import re
 import zoneinfo
 
 from flask import g
 from flask.views import MethodView
-from marshmallow import (INCLUDE, Schema, ValidationError, fields, validate, validates,
+from marshmallow import (Schema, ValidationError, fields, validate, validates,
                          validates_schema)
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import (MAX_SECRET, Cookies, FlexibleBool, FlexibleInt, JsonObject,
-                                    OneOf, WindowRef, args, check_stored_json, window_ref_args,
-                                    window_ref_fields)
+from browserfarm.api.fields import (MAX_ID, MAX_SECRET, Cookies, FlexibleBool, FlexibleInt,
+                                    JsonObject, OneOf, WindowRef, args, check_stored_json,
+                                    window_ref_args, window_ref_fields)
 from browserfarm.errors import CONFIG_NOT_OBJECT
 from browserfarm.services.windows import SORT_NAMES, WindowService
 
@@ -29,48 +31,125 @@ def windows() -> WindowService:
 
 # ----- schemas -----------------------------------------------------------------
 
-class FingerprintSchema(Schema):
-    """BitBrowser's field names; fields not listed here are kept as given."""
+def _choice(*values: str, description: str = "") -> fields.String:
+    """One of BitBrowser's enumerations, numbers as strings ("0", "1"); blank: the
+    default."""
+    return fields.String(validate=validate.OneOf(["", *values]),
+                         metadata={"description": description} if description else {})
 
-    class Meta:
-        unknown = INCLUDE
+
+def _one_line(value: str) -> None:
+    """Python's ``$`` matches before a final line break; the document's pattern not."""
+    if "\n" in value:
+        raise ValidationError("Must be one line.")
+
+
+def _text(max_length: int, pattern: str | None = None, description: str = "", **kwargs):
+    """Free text up to ``max_length``; ``pattern`` (anchored): what it must look like."""
+    rules = [validate.Length(max=max_length)]
+    if pattern:
+        rules += [validate.Regexp(pattern, error="Must look like: " + description),
+                  _one_line]
+    return fields.String(validate=rules, metadata={"description": description}, **kwargs)
+
+
+LANGUAGE = r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*(;q=[01](\.[0-9]{1,3})?)?"
+LANGUAGES = rf"^({LANGUAGE}( *, *{LANGUAGE})*)?$"
+VERSIONS = r"^([0-9]{1,4}(\.[0-9]{1,6}){0,3}( *, *[0-9]{1,4}(\.[0-9]{1,6}){0,3})*)?$"
+PORTS = r"^([0-9]{1,5}( *, *[0-9]{1,5})*)?$"
+CHOICE_NOISE = "0 noise (random), 1 off (the real value)"
+OS_NAMES = ("Win32", "MacIntel", "Linux x86_64", "iPhone", "Linux armv81", "Linux armv8l")
+
+
+class FingerprintSchema(Schema):
+    """BitBrowser's ``browserFingerPrint``: every field its /browser/update accepts, with
+    its value rules; any other field is refused (211 naming it). What a backend does
+    not apply of it: the window detail's ``notApplied``. Windows stored before these
+    rules keep what they hold (answers don't check it)."""
 
     coreProduct = fields.String(metadata={"description": "Browser backend; default firefox",
                                           "registry": "window_backends"})
-    coreVersion = fields.String()
-    ostype = fields.String()
-    os = fields.String()
-    osVersion = fields.String()
-    version = fields.String()
-    userAgent = fields.String()
+    coreVersion = _text(32)
+    ostype = _choice("PC", "Android", "IOS")
+    os = _choice(*OS_NAMES, description="navigator.platform")
+    osVersion = _text(200, VERSIONS, "OS versions, comma-separated (11,10)")
+    version = _text(200, VERSIONS, "a browser version (128 or 128.0.1)")
+    userAgent = _text(1024)
     isIpCreateTimeZone = FlexibleBool()
     timeZone = fields.String(metadata={"description": "IANA name, e.g. Europe/Berlin"})
-    timeZoneOffset = FlexibleInt()
-    webRTC = fields.String(validate=validate.OneOf(["0", "1", "2", "3"]),
-                           metadata={"description": "0 replace, 1 allow, 2 disable, 3 privacy"})
-    position = fields.String(validate=validate.OneOf(["0", "1", "2"]),
-                             metadata={"description": "0 ask, 1 allow, 2 block"})
+    timeZoneOffset = FlexibleInt(validate=validate.Range(-1440, 1440),
+                                 metadata={"description": "Minutes from UTC"})
+    webRTC = _choice("0", "1", "2", "3", description="0 replace, 1 allow, 2 disable, "
+                                                    "3 privacy")
+    ignoreHttpsErrors = FlexibleBool()
+    position = _choice("0", "1", "2", description="0 ask, 1 allow, 2 block")
     isIpCreatePosition = FlexibleBool()
     lat = fields.Float(validate=validate.Range(-90, 90))
     lng = fields.Float(validate=validate.Range(-180, 180))
     precisionData = fields.Float(validate=validate.Range(0, 100000))
     isIpCreateLanguage = FlexibleBool()
-    languages = fields.String()
+    languages = _text(500, LANGUAGES, "language tags, comma-separated (de-DE,de)")
     isIpCreateDisplayLanguage = FlexibleBool()
-    displayLanguages = fields.String()
-    resolutionType = fields.String()
-    resolution = fields.String(validate=validate.Regexp(r"^\d{2,5} ?x ?\d{2,5}$",
-                                                        error="Must look like 1920 x 1080."))
+    displayLanguages = _text(500, LANGUAGES, "language tags, comma-separated (de-DE)")
+    resolutionType = _choice("0", "1", description="0 the computer's, 1 resolution")
+    resolution = fields.String(validate=validate.Regexp(
+        r"^[0-9]{2,5} ?x ?[0-9]{2,5}$", error="Must look like 1920 x 1080."))
     openWidth = FlexibleInt(validate=validate.Range(100, 20000))
     openHeight = FlexibleInt(validate=validate.Range(100, 20000))
+    windowSizeLimit = FlexibleBool()
     devicePixelRatio = fields.Float(validate=validate.Range(0.25, 10))
+    colorDepth = FlexibleInt(validate=validate.Range(1, 48))
+    fontType = _choice("0", "1", "2", description="0 the system's, 1 custom, 2 random")
+    font = _text(20000, description="font names, comma-separated")
+    canvas = _choice("0", "1", description=CHOICE_NOISE)
+    canvasValue = FlexibleInt(accept_blank=True, validate=validate.Range(0, 10_000_000))
+    webGL = _choice("0", "1", description=CHOICE_NOISE)
+    webGLValue = FlexibleInt(accept_blank=True, validate=validate.Range(0, 10_000_000))
+    webGLMeta = _choice("0", "1", description="0 custom (webGLManufacturer, webGLRender), "
+                                              "1 off")
+    webGLManufacturer = _text(256, description="WebGL unmasked vendor")
+    webGLRender = _text(512, description="WebGL unmasked renderer")
+    webgpu = fields.Dict(allow_none=True, metadata={"description": "WebGPU adapter info"})
+    audioContext = _choice("0", "1", description=CHOICE_NOISE)
+    audioContextValue = FlexibleInt(accept_blank=True, validate=validate.Range(0, 100))
+    mediaDevice = _choice("0", "1", description="0 custom, 1 off")
+    mediaDeviceValue = fields.Raw(allow_none=True, metadata={"description": "BitBrowser's "
+                                                                          "value, kept"})
+    speechVoices = _choice("0", "1", description="0 custom, 1 off")
+    speechVoicesValue = _text(100_000, allow_none=True,
+                              description="the voices as JSON text")
     hardwareConcurrency = FlexibleInt(validate=validate.Range(1, 256))
-    deviceMemory = fields.Float(validate=validate.Range(0.25, 1024))
-    doNotTrack = fields.String()
+    deviceMemory = fields.Float(validate=validate.OneOf([0.25, 0.5, 1, 2, 4, 8]),
+                                metadata={"description": "GiB, as browsers report it"})
+    doNotTrack = _choice("0", "1", description="1 on, 0 off")
+    clientRectNoiseEnabled = FlexibleBool()
+    clientRectNoiseValue = FlexibleInt(accept_blank=True, validate=validate.Range(0, 999999))
+    portScanProtect = _choice("0", "1", description="0 on, 1 off")
+    portWhiteList = _text(2000, PORTS, "ports, comma-separated (8080,9222)")
+    deviceInfoEnabled = FlexibleBool()
+    computerName = _text(63, r"^([A-Za-z0-9][A-Za-z0-9_-]*)?$",
+                         "a computer name (DESKTOP-E9N2HJQ)")
+    macAddr = _text(17, r"^([0-9A-Fa-f]{2}([-:][0-9A-Fa-f]{2}){5})?$",
+                    "a MAC address (74-29-AF-3A-E9-63)")
+    hostIP = _text(45, description="an IP address")
+    totalDiskSpace = _text(20, r"^[0-9]*$", "bytes")
+    disableSslCipherSuitesFlag = FlexibleBool()
+    disableSslCipherSuites = _text(10000, allow_none=True)
+    enablePlugins = FlexibleBool()
+    plugins = _text(100_000)
+    launchArgs = _text(4096, allow_none=True, description="browser arguments, "
+                                                          "comma-separated")
+    platformVersion = _text(32, r"^([0-9]{1,5}(\.[0-9]{1,5}){0,3})?$",
+                            "a platform version (10.0.0)")
+    architecture = _choice("x86", "arm")
+    uamodel = _text(200)
+    randomPlatformVersion = FlexibleInt(validate=validate.Range(0, 1))
+    batchRandom = FlexibleBool()
+    batchUpdateFingerPrint = FlexibleBool()
 
     @validates_schema
     def _storable(self, data, **kwargs):
-        # Unknown keys are kept as given (INCLUDE): the stored-JSON rules hold for them.
+        # Objects kept as given (webgpu, mediaDeviceValue): the stored-JSON rules hold.
         check_stored_json(data)
 
     @validates("timeZone")
@@ -80,6 +159,19 @@ class FingerprintSchema(Schema):
                 zoneinfo.ZoneInfo(value)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 raise ValidationError("Not a known IANA time zone.") from None
+
+    @validates("hostIP")
+    def _ip(self, value, **kwargs):
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValidationError("Not an IP address.") from None
+
+    @validates("portWhiteList")
+    def _ports(self, value, **kwargs):
+        if any(int(port) > 65535 for port in re.findall(r"[0-9]+", value)):
+            raise ValidationError("Ports go up to 65535.")
 
 
 def _proxy_fields(method_required: bool = False) -> dict:
@@ -123,6 +215,42 @@ def _ids():
                        metadata={"description": f"Window ids or uuids, 1 to {MAX_BATCH}"})
 
 
+def _bools(*names: str) -> dict:
+    return {name: FlexibleBool() for name in names}
+
+
+# BitBrowser's other window fields (what a backend applies of them: the detail's
+# notApplied).
+_SETTINGS_FIELDS = {
+    "platform": fields.String(validate=validate.Length(max=2048), metadata={
+        "description": "The account's platform, a URL (https://www.facebook.com)"}),
+    "platformIcon": fields.String(validate=validate.Length(max=255)),
+    "userName": fields.String(validate=validate.Length(max=255),
+                              metadata={"description": "The platform account's"}),
+    "password": fields.String(validate=validate.Length(max=1024), metadata={
+        "description": "The platform account's; encrypted at rest"}),
+    "faSecretKey": _text(256, r"^[A-Za-z2-7 =-]*$", "a base32 2FA secret key; encrypted "
+                                                    "at rest"),
+    "isSynOpen": FlexibleInt(validate=validate.Range(0, 1),
+                             metadata={"description": "1: several users may open it"}),
+    "workbench": fields.String(validate=validate.OneOf(["localserver", "disable"])),
+    "country": fields.String(validate=validate.Length(max=64)),
+    "province": fields.String(validate=validate.Length(max=64)),
+    "city": fields.String(validate=validate.Length(max=64)),
+    "duplicateCheck": FlexibleInt(validate=validate.Range(0, 1)),
+    "abortImageMaxSize": FlexibleInt(accept_blank=True, validate=validate.Range(0, MAX_ID),
+                                     metadata={"description": "KB"}),
+    **_bools("isIpv6", "isGlobalProxyInfo", "abortImage", "abortMedia", "muteAudio",
+             "stopWhileNetError", "stopWhileIpChange", "stopWhileCountryChange",
+             "syncBookmarks", "syncAuthorization", "syncHistory", "syncSessions",
+             "syncExtensions", "syncUserExtensions", "syncPaymentsAndAddress",
+             "credentialsEnableService", "isValidUsername", "allowedSignin",
+             "clearCacheFilesBeforeLaunch", "clearCacheWithoutExtensions",
+             "clearCookiesBeforeLaunch", "clearHistoriesBeforeLaunch", "randomFingerprint",
+             "disableGpu", "disableTranslatePopup", "disableNotifications",
+             "disableClipboard", "memorySaver", "enableBackgroundMode"),
+}
+
 _META_FIELDS = {
     "name": fields.String(validate=validate.Length(max=200)),
     "remark": fields.String(validate=validate.Length(max=5000)),
@@ -131,6 +259,7 @@ _META_FIELDS = {
     "browserFingerPrint": fields.Nested(FingerprintSchema),
     "config": JsonObject(error_messages={"invalid": CONFIG_NOT_OBJECT,
                                          "null": CONFIG_NOT_OBJECT}),
+    **_SETTINGS_FIELDS,
 }
 
 WindowUpdateArgs = args("WindowUpdateArgs", {
@@ -189,7 +318,20 @@ class TagRefSchema(Schema):
     color = fields.String()
 
 
-class WindowSchema(Schema):
+def _shown(field: fields.Field) -> fields.Field:
+    """A window field as answers show it: its plain type."""
+    if isinstance(field, FlexibleBool):
+        return fields.Boolean()
+    if isinstance(field, FlexibleInt):
+        return fields.Integer(allow_none=field.allow_none)
+    return fields.String()
+
+
+_ShownSettings = Schema.from_dict({name: _shown(field) for name, field in
+                                   _SETTINGS_FIELDS.items()}, name="WindowSettings")
+
+
+class WindowSchema(_ShownSettings):
     id = fields.Integer()
     seq = fields.Integer()
     uuid = fields.String()
@@ -206,6 +348,10 @@ class WindowSchema(Schema):
     proxyUserName = fields.String()
     proxyPassword = fields.String(metadata={"description": "Empty without "
                                                            "browser:proxy:reveal"})
+    # The platform account's secrets, shown as proxyPassword is.
+    password = fields.String(metadata={"description": "Empty without browser:proxy:reveal"})
+    faSecretKey = fields.String(metadata={"description": "Empty without "
+                                                         "browser:proxy:reveal"})
     proxyId = fields.Integer(allow_none=True)
     dynamicIpUrl = fields.String()
     dynamicIpChannel = fields.String()
@@ -230,6 +376,12 @@ class WindowSchema(Schema):
     openStatus = fields.String(metadata={"description": "opening, opened, closing, closed"})
     openAgent = fields.String()
     openPid = fields.Integer(allow_none=True)
+
+
+class WindowDetailSchema(WindowSchema):
+    notApplied = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "The stored fields the window's browser backend does not apply, "
+                       "each with why (a fingerprint field as browserFingerPrint.<name>)"})
 
 
 class LaunchSchema(Schema):
@@ -262,6 +414,7 @@ class BatchResultSchema(Schema):
 
 
 WindowEnvelope = envelope_schema(WindowSchema, "WindowEnvelope")
+WindowDetailEnvelope = envelope_schema(WindowDetailSchema, "WindowDetailEnvelope")
 WindowPageEnvelope = envelope_schema(WindowPageSchema, "WindowPageEnvelope")
 BatchEnvelope = envelope_schema(BatchResultSchema, "BatchEnvelope")
 
@@ -293,9 +446,10 @@ class UpdatePartial(MethodView):
 @blp.route("/browser/detail")
 class Detail(MethodView):
     @blp.arguments(WindowRefArgs)
-    @blp.response(200, WindowEnvelope)
+    @blp.response(200, WindowDetailEnvelope)
     def post(self, data):
-        """One window by id, browserId or uuid (browser:list)."""
+        """One window by id, browserId or uuid (browser:list), with what its browser
+        backend does not apply of it (notApplied)."""
         return success(windows().detail(data))
 
 

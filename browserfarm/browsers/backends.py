@@ -179,6 +179,14 @@ class WindowBackend(Backend):
         starting a session: a user's may be open)."""
 
     @classmethod
+    def not_applied(cls, window: dict) -> dict[str, str]:
+        """The window's stored fields this backend does not apply, each with why, for
+        ``/browser/detail``'s ``notApplied``: a fingerprint field as
+        ``browserFingerPrint.<name>``, a window field by its name. ``window``: as the
+        API shows it. Default: nothing reported."""
+        return {}
+
+    @classmethod
     def accepts_version(cls, core_version: str) -> bool:
         """Whether a window's ``coreVersion`` can open here: lenient, as the version
         is the one the window was made with, maybe elsewhere: empty, not a number, or

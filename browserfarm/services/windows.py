@@ -42,7 +42,51 @@ COLUMNS = {
     "syncIndexedDb": "sync_indexed_db",
     "url": "url",
     "cookie": "cookie",
+    # BitBrowser's other window fields: kept and shown; what a backend does with them
+    # is its not_applied() (the detail's notApplied).
+    "platform": "platform",
+    "platformIcon": "platform_icon",
+    "userName": "platform_user_name",
+    "isSynOpen": "is_syn_open",
+    "workbench": "workbench",
+    "country": "country",
+    "province": "province",
+    "city": "city",
+    "isIpv6": "is_ipv6",
+    "isGlobalProxyInfo": "is_global_proxy_info",
+    "duplicateCheck": "duplicate_check",
+    "abortImage": "abort_image",
+    "abortImageMaxSize": "abort_image_max_size",
+    "abortMedia": "abort_media",
+    "muteAudio": "mute_audio",
+    "stopWhileNetError": "stop_while_net_error",
+    "stopWhileIpChange": "stop_while_ip_change",
+    "stopWhileCountryChange": "stop_while_country_change",
+    "syncBookmarks": "sync_bookmarks",
+    "syncAuthorization": "sync_authorization",
+    "syncHistory": "sync_history",
+    "syncSessions": "sync_sessions",
+    "syncExtensions": "sync_extensions",
+    "syncUserExtensions": "sync_user_extensions",
+    "syncPaymentsAndAddress": "sync_payments_and_address",
+    "credentialsEnableService": "credentials_enable_service",
+    "isValidUsername": "is_valid_username",
+    "allowedSignin": "allowed_signin",
+    "clearCacheFilesBeforeLaunch": "clear_cache_files_before_launch",
+    "clearCacheWithoutExtensions": "clear_cache_without_extensions",
+    "clearCookiesBeforeLaunch": "clear_cookies_before_launch",
+    "clearHistoriesBeforeLaunch": "clear_histories_before_launch",
+    "randomFingerprint": "random_fingerprint",
+    "disableGpu": "disable_gpu",
+    "disableTranslatePopup": "disable_translate_popup",
+    "disableNotifications": "disable_notifications",
+    "disableClipboard": "disable_clipboard",
+    "memorySaver": "memory_saver",
+    "enableBackgroundMode": "enable_background_mode",
 }
+# The platform account's secrets: Fernet tokens at rest (the farm's cipher), shown
+# like the proxy password, only to callers who may reveal it.
+SECRET_COLUMNS = {"password": "platform_password_enc", "faSecretKey": "fa_secret_key_enc"}
 COUNT_SIZE = 100  # bytes, about, of a cached count
 # Up to this many windows a filter's whole order (ids, 8 bytes each) is kept per
 # revision and sort, and pages are its slices: no OFFSET scan per page.
@@ -54,9 +98,10 @@ SORT_NAMES = tuple(LIST_SORTS)
 
 
 class Reveal(NamedTuple):
-    """Which of a window's secrets an answer shows: its proxy's (the password, and the
-    extraction URLs, which carry the provider's key) and its cookies (logged-in
-    sessions). Part of a cached list's key: an answer is kept per level."""
+    """Which of a window's secrets an answer shows: its passwords (the proxy's, with
+    the extraction URLs, which carry the provider's key, and the platform account's
+    password and 2FA key) and its cookies (logged-in sessions). Part of a cached
+    list's key: an answer is kept per level."""
     proxy: bool
     cookies: bool
 
@@ -81,7 +126,9 @@ class WindowService:
     def detail(self, ref: dict) -> dict:
         self.caller.require(perm.BROWSER_LIST)
         window = Window.by_ref(self.account_id, ref, deleted=None)  # windows in the recycle bin too
-        return self._to_api([window])[0]
+        data = self._to_api([window])[0]
+        data["notApplied"] = self._not_applied(data)
+        return data
 
     def list(self, query: dict) -> EncodedJson:
         self.caller.require(perm.BROWSER_LIST)
@@ -308,6 +355,9 @@ class WindowService:
         for field, column in COLUMNS.items():
             if field in data and field not in PROXY_FIELDS:
                 changes[column] = data[field]
+        for field, column in SECRET_COLUMNS.items():
+            if field in data:
+                changes[column] = self.farm.cipher.encrypt(data[field] or "")
         self._check_json_fields(data)
         if "ipCheckService" in data:
             self.proxy.check_ip_service(data["ipCheckService"])
@@ -371,9 +421,21 @@ class WindowService:
         if "config" in data and not isinstance(data["config"], dict):
             raise InvalidInput("config", CONFIG_NOT_OBJECT)
 
-    def _check_fingerprint(self, fingerprint: dict):
+    def _window_backends(self) -> dict:
         # Installed here or not: the window opens on a desktop's agent.
-        windows = self.farm.plugins.browser_backends.offering(WindowBackend, available=False)
+        return self.farm.plugins.browser_backends.offering(WindowBackend, available=False)
+
+    def _not_applied(self, window: dict) -> dict[str, str]:
+        """The stored fields the window's backend does not apply, and why."""
+        product = (window["browserFingerPrint"] or {}).get("coreProduct")
+        backend = self._window_backends().get(product or DEFAULT_WINDOW_BACKEND)
+        if backend is None:
+            return {"browserFingerPrint.coreProduct": f"no browser backend {product!r} "
+                                                      "runs windows: none is applied"}
+        return backend.not_applied(window)
+
+    def _check_fingerprint(self, fingerprint: dict):
+        windows = self._window_backends()
         product = fingerprint.get("coreProduct")
         if product and product not in windows:
             raise InvalidInput("browserFingerPrint.coreProduct",
@@ -446,7 +508,7 @@ def _reader(field, stored_json: bool):
 # Fields computed from their column (groupId, groupName, proxyPassword, isDelete) or
 # set afterwards (tagIds, tags) are patched in place, which keeps the order.
 _ANSWER_COLUMNS = {
-    **COLUMNS, "id": "id", "seq": "seq", "uuid": "uuid",
+    **COLUMNS, **SECRET_COLUMNS, "id": "id", "seq": "seq", "uuid": "uuid",
     "groupId": "group", "groupName": "group_name", "tagIds": "id", "tags": "id",
     "proxyPassword": "proxy_password_enc", "isDelete": "deleted_at",
     "createdTime": "created_at", "updatedTime": "updated_at", "deletedTime": "deleted_at",
@@ -457,7 +519,10 @@ _SHOWN_INDEX = {name: i for i, name in enumerate(
     [f.name for f in _SHOWN_FIELDS] + ["group_name"])}
 _ANSWER_FIELDS = tuple(_ANSWER_COLUMNS)
 _answer_values = itemgetter(*(_SHOWN_INDEX[c] for c in _ANSWER_COLUMNS.values()))
-_ID, _PASSWORD = _SHOWN_INDEX["id"], _SHOWN_INDEX["proxy_password_enc"]
+_ID = _SHOWN_INDEX["id"]
+# The columns of the secrets an answer shows decrypted, or blank (see Reveal).
+_SECRETS = {field: _SHOWN_INDEX[column] for field, column in
+            {"proxyPassword": "proxy_password_enc", **SECRET_COLUMNS}.items()}
 # The shown columns that need converting (by index): JSON decoded or kept as stored.
 _SHOWN_READERS = {stored_json: [(_SHOWN_INDEX[f.name], _reader(f, stored_json))
                                 for f in _SHOWN_FIELDS
@@ -485,23 +550,25 @@ def windows_to_api(farm, window_ids: list[int], reveal: Reveal,
     tags: dict[int, list] = {i: [] for i in window_ids}
     for window_id, tag_id, name, color in _SHOWN_TAGS.tuples((), [ids]):
         tags[window_id].append({"id": tag_id, "name": name, "color": color})
-    return [window_to_api(rows[i], tags[i], farm.cipher.decrypt(
-        rows[i][_PASSWORD]) if reveal.proxy else None, reveal.cookies)
-        for i in window_ids]
+    return [window_to_api(rows[i], tags[i], {
+        field: farm.cipher.decrypt(rows[i][index]) for field, index in _SECRETS.items()}
+        if reveal.proxy else None, reveal.cookies) for i in window_ids]
 
 
-def window_to_api(row: list, tags: list, password: str | None, cookies: bool) -> dict:
-    """``row``: a row of ``_SHOWN`` (times as ISO text). ``password`` None: the caller
-    may not see proxy secrets (the password, and the extraction URLs, which carry the
-    provider's key). ``cookies`` False: nor the cookies (null)."""
+def window_to_api(row: list, tags: list, secrets: dict | None, cookies: bool) -> dict:
+    """``row``: a row of ``_SHOWN`` (times as ISO text). ``secrets``: the passwords
+    decrypted by field (proxyPassword, password, faSecretKey); None: the caller may not
+    see them (blank), nor the extraction URLs, which carry the provider's key.
+    ``cookies`` False: nor the cookies (null)."""
     data = dict(zip(_ANSWER_FIELDS, _answer_values(row)))
     data["groupId"] = data["groupId"] or 0
     data["groupName"] = data["groupName"] or ""
     data["tagIds"] = [t["id"] for t in tags]
     data["tags"] = tags
-    data["proxyPassword"] = password or ""
+    for field in _SECRETS:
+        data[field] = secrets[field] if secrets else ""
     data["isDelete"] = data["isDelete"] is not None
-    if password is None:
+    if secrets is None:
         for field in SECRET_URL_FIELDS:
             data[field] = ""
     if not cookies:
