@@ -180,14 +180,16 @@ _NO_GENERATOR = "BitBrowser's fingerprint generation: nothing generates fingerpr
 _NOT_VISIBLE = "not visible to web pages in Firefox (nor is the real one)"
 _HOST_FONTS = "pages see the fonts installed on the agent's machine"
 _NO_AUTOFILL = "not given to Firefox: no autofill of the platform account"
+_OWN_NOISE_KEY = "Firefox keys its canvas/WebGL noise itself (per site, new at each open)"
 
 # browserFingerPrint field -> (the values that ask for something, or _given; why
 # Firefox does not do it). Fields applied as asked are not listed (see firefox_prefs,
 # window_size and the launch's TZ): coreProduct, userAgent, isIpCreateTimeZone,
 # timeZone, webRTC, position, isIpCreatePosition, lat, lng, precisionData,
 # isIpCreateLanguage, languages, isIpCreateDisplayLanguage, displayLanguages, openWidth,
-# openHeight, resolutionType, devicePixelRatio, doNotTrack; and, compared with the
-# machine's in not_applied(), hardwareConcurrency, coreVersion and version.
+# openHeight, resolutionType, devicePixelRatio, doNotTrack, canvas, webGL, webGLMeta,
+# webGLManufacturer, webGLRender, fontType "0"/"1" (_rendering_prefs); and, checked in
+# not_applied(), font, hardwareConcurrency, coreVersion and version.
 FINGERPRINT_NOT_APPLIED = {
     "ostype": (("Android", "IOS"), "Firefox for desktop: no mobile device (touch, "
                                    "mobile screen and user agent)"),
@@ -202,15 +204,9 @@ FINGERPRINT_NOT_APPLIED = {
                            "the window only when openWidth/openHeight are not given"),
     "windowSizeLimit": (_given, "the window's size is not capped to resolution"),
     "colorDepth": (_given, "the colour depth pages see is the display's"),
-    "fontType": (("1", "2"), _HOST_FONTS),
-    "font": (_given, _HOST_FONTS),
-    "canvas": (("0",), "no canvas noise: canvas reads are the host's real rendering"),
-    "canvasValue": (_given, "no canvas noise"),
-    "webGL": (("0",), "no WebGL image noise"),
-    "webGLValue": (_given, "no WebGL image noise"),
-    "webGLMeta": (("0",), "WebGL's vendor and renderer are the host's"),
-    "webGLManufacturer": (_given, "WebGL's vendor is the host's"),
-    "webGLRender": (_given, "WebGL's renderer is the host's"),
+    "fontType": (("2",), "no random fonts: " + _HOST_FONTS),
+    "canvasValue": (_given, _OWN_NOISE_KEY),
+    "webGLValue": (_given, _OWN_NOISE_KEY),
     "webgpu": (_given, "WebGPU's adapter is Firefox's own"),
     "audioContext": (("0",), "no AudioContext noise"),
     "audioContextValue": (_given, "no AudioContext noise"),
@@ -246,7 +242,8 @@ FINGERPRINT_APPLIED = {
     "position", "isIpCreatePosition", "lat", "lng", "precisionData", "isIpCreateLanguage",
     "languages", "isIpCreateDisplayLanguage", "displayLanguages", "openWidth",
     "openHeight", "resolutionType", "devicePixelRatio", "doNotTrack", "hardwareConcurrency",
-    "version"}
+    "version", "canvas", "webGL", "webGLMeta", "webGLManufacturer", "webGLRender",
+    "fontType", "font"}
 
 # Window (top-level) fields: the same, for those asking the browser for something.
 WINDOW_NOT_APPLIED = {
@@ -312,6 +309,9 @@ def not_applied(window: dict, cores: int | None, version: str = "") -> dict[str,
                 found[path] = FINGERPRINT_NOT_APPLIED[field][1]
         elif field not in FINGERPRINT_APPLIED:  # e.g. stored before fields were checked
             found[path] = "not a field Firefox's backend reads"
+    if fp.get("font") and str(fp.get("fontType", "")) != "1":
+        found["browserFingerPrint.font"] = "used with fontType 1 (custom) only: " + \
+            _HOST_FONTS
     concurrency = fp.get("hardwareConcurrency")
     if cores and isinstance(concurrency, int) and concurrency > cores:
         found["browserFingerPrint.hardwareConcurrency"] = (
