@@ -257,7 +257,8 @@ def local(click_ctx, port):
     settings = load_settings(ctx.overrides)
     agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins),
                   options=ProxyOptions.from_settings(settings),
-                  ip_check_urls=settings.ip_check_urls)
+                  ip_check_urls=settings.ip_check_urls,
+                  window_display=settings.window_display)
     if agent.login.logged_in:
         try:
             agent.reconcile()  # a dead agent's windows: adopted, or synced and closed

@@ -32,6 +32,9 @@ class Settings:
     # "root": as root, where Chromium then needs chromium_no_sandbox
     browser_user: str = "browserfarm-browser"
     chromium_no_sandbox: bool = False  # only where user namespaces are not allowed
+    # Where windows show: "auto" (the desktop's display when DISPLAY or WAYLAND_DISPLAY
+    # is set, else a virtual display of each window's own), "virtual", "headless"
+    window_display: str = "auto"
     # stored profile chunks per account (bytes; 0: no limit)
     profile_quota_bytes: int = 10 * 1024**3
     # v5 workers
@@ -66,6 +69,15 @@ def _rate_limit(value: str) -> str:
     from limits import parse
     parse(value)  # a ValueError says what is wrong
     return value
+
+
+def _window_display(value: str) -> str:
+    if value not in WINDOW_DISPLAYS:
+        raise ValueError(f"expected one of {', '.join(WINDOW_DISPLAYS)}")
+    return value
+
+
+WINDOW_DISPLAYS = ("auto", "virtual", "headless")
 
 
 def _networks(value: str) -> str:
@@ -105,6 +117,7 @@ _ENV = {
     "allowed_networks": ("BROWSERFARM_ALLOWED_NETWORKS", _networks),
     "browser_user": ("BROWSERFARM_BROWSER_USER", str),
     "chromium_no_sandbox": ("BROWSERFARM_CHROMIUM_NO_SANDBOX", _flag),
+    "window_display": ("BROWSERFARM_WINDOW_DISPLAY", _window_display),
     "profile_quota_bytes": ("BROWSERFARM_PROFILE_QUOTA_BYTES", int),
     "grid_url": ("BROWSERFARM_GRID_URL", str),
     "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),

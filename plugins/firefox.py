@@ -17,6 +17,7 @@ from browserfarm.browsers import processes
 from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, WorkerBackend,
                                            WorkerSpec, free_port, host_os_version,
                                            major_version)
+from browserfarm.browsers.display import VirtualDisplay, stop_display
 from browserfarm.browsers.handles import LocalHandle
 from browserfarm_plugins import firefox_automation
 from browserfarm_plugins.firefox_prefs import (QUIET_ENV, firefox_prefs, not_applied,
@@ -67,8 +68,14 @@ class Firefox(WindowBackend, WorkerBackend):
         env = processes.popen_as(user, QUIET_ENV | spec.env)["env"]
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
-        # Headed unless asked otherwise, or there is no display to show it on.
-        headless = spec.headless or not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+        # Headless when asked; else on the desktop's display ("auto", if there is one)
+        # or on a virtual display of its own.
+        headless, display = spec.headless, None
+        if not headless and (spec.display == "virtual"
+                             or not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))):
+            display = _virtual_display(spec.fingerprint or {}, user, spec.log_path, spec.env)
+            env.pop("WAYLAND_DISPLAY", None)
+            env |= display.env()
         if headless:
             env["MOZ_HEADLESS"] = "1"
         else:
@@ -91,17 +98,19 @@ class Firefox(WindowBackend, WorkerBackend):
                                cmdargs=command[1:] + args + (["--headless"] if headless else []),
                                process_args={"stream": open(spec.log_path, "ab")}
                                if spec.log_path else None)
-        runner.start()
         client = Marionette(host="127.0.0.1", port=marionette_port,
                             socket_timeout=spec.timeout + 10)  # the page load's own first
         try:
+            runner.start()
             client.start_session(timeout=spec.timeout)
             _await_webdriver_false(client)
             if spec.start_url:
                 _load(client, spec.start_url, spec.timeout)
-        except Exception:
+        except BaseException:
             _quietly(client.delete_session)
-            runner.stop()
+            _quietly(runner.stop)
+            if display is not None:
+                display.stop()
             raise
         if not spec.keep_session:
             _quietly(client.delete_session)
@@ -111,7 +120,10 @@ class Firefox(WindowBackend, WorkerBackend):
                             backend=cls.name, pid=runner.process_handler.pid,
                             marionette_port=marionette_port,
                             ws=f"ws://127.0.0.1:{bidi_port}/session",
-                            profile_dir=profile.profile))  # absolute, as on its command line
+                            profile_dir=profile.profile,  # absolute, as on its command line
+                            display=display and display.name,
+                            display_pid=display and display.pid,
+                            xauthority=display and display.xauthority))
 
 
     @classmethod
@@ -168,10 +180,13 @@ class Firefox(WindowBackend, WorkerBackend):
         """Quit Firefox the way a user does (profile written to disk), or kill it.
         Returns True when it had to be killed. A Firefox already gone, or a pid now
         of another process (reused, or a handle from another host), is left alone.
-        A worker's throw-away profile goes with it."""
+        A worker's throw-away profile goes with it, its own display too (also when
+        Firefox is gone already)."""
         try:
             return cls._stop(handle, timeout)
         finally:
+            if handle.display_pid:
+                stop_display(handle.display_pid, handle.xauthority)
             if _is_worker_profile(handle.profile_dir):
                 shutil.rmtree(handle.profile_dir, ignore_errors=True)
 
@@ -370,6 +385,25 @@ def _bitbrowser_cookie(c: dict) -> dict:
             "secure": c["secure"], "httpOnly": c["httpOnly"], "session": "expiry" not in c,
             "expirationDate": c.get("expiry"),
             "sameSite": c["sameSite"] if c["sameSite"] in ("strict", "lax", "none") else "lax"}
+
+
+def _virtual_display(fingerprint: dict, user: processes.User | None,
+                     log_path: Path | None, env: dict | None = None) -> VirtualDisplay:
+    """A display of the window's own, colour depth 24: its screen is the window's
+    resolution (else as large as its window) in CSS pixels, so in device pixels that
+    times devicePixelRatio (which the prefs apply)."""
+    resolution = fingerprint.get("resolution")
+    width, height = window_size({"resolution": resolution} if resolution else fingerprint)
+    try:
+        ratio = float(fingerprint.get("devicePixelRatio") or 1)
+    except ValueError:
+        ratio = 1.0
+    if shutil.which("Xvfb") is None:
+        raise RuntimeError("Xvfb is not installed (Debian's xvfb), so this window has no "
+                           "display to show on: install it, or set "
+                           "BROWSERFARM_WINDOW_DISPLAY=headless")
+    return VirtualDisplay.start(round(width * ratio), round(height * ratio), 24,
+                                user=user, log_path=log_path, env=env)
 
 
 def _make_over(tree: Path, user: processes.User) -> None:

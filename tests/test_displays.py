@@ -2,6 +2,7 @@
 depth asked, that only holders of its cookie may use, gone without a trace at stop."""
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -11,10 +12,22 @@ from pathlib import Path
 import psutil
 import pytest
 
+from browserfarm.agent import Agent, Login
 from browserfarm.browsers import processes
-from browserfarm.config import Settings
-from browserfarm.browsers.display import LINGER, X11_DIR, VirtualDisplay, stop_display
-from tests.conftest import require_executable
+from browserfarm.browsers.backends import LaunchSpec
+from browserfarm.browsers.display import (LINGER, X11_DIR, XAUTH_PREFIX, VirtualDisplay,
+                                          stop_display)
+from browserfarm.browsers.handles import Handle
+from browserfarm.config import Settings, load_settings
+from browserfarm.datadir import DataDir
+from browserfarm.plugins import load_plugins
+from browserfarm_plugins.firefox import Firefox
+from tests.conftest import free_port, needs_firefox, require_executable
+# The Local API's fixtures: a cloud on a real server, an agent, a caller of its API.
+from tests.test_local import (AgentProcess, agent, cloud, cloud_call, local,  # noqa: F401
+                              window_handle)
+
+firefox = needs_firefox()
 
 
 def _x_screen(display: VirtualDisplay, monkeypatch, xauthority: str | None = None):
@@ -110,3 +123,169 @@ def test_a_display_ends_soon_after_its_last_client(monkeypatch):
     finally:
         display.stop()
     assert _traces(display) == []
+
+
+# ----- windows: each on a display of its own (the Local API, real Firefox) -------------
+
+SCREEN = """
+const gl = document.createElement('canvas').getContext('webgl');
+return {screen: [screen.width, screen.height], avail: [screen.availWidth, screen.availHeight],
+        depth: screen.colorDepth, outer: [outerWidth, outerHeight], ratio: devicePixelRatio,
+        fits: matchMedia(`(width: ${innerWidth}px) and (device-width: ${screen.width}px)
+                          and (device-height: ${screen.height}px)`).matches,
+        wider: matchMedia(`(min-device-width: ${screen.width + 1}px)`).matches,
+        webgl: gl !== null}
+"""
+
+
+def _seen(answer: dict) -> dict:
+    client = Firefox.attach(window_handle(answer))
+    try:
+        return client.execute_script(SCREEN)
+    finally:
+        client.delete_session()
+
+
+def _our_displays() -> set[int]:
+    """Our Xvfb processes running now."""
+    return {p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "Xvfb" and any(XAUTH_PREFIX in a for a in p.info["cmdline"])}
+
+
+@firefox
+def test_each_window_has_a_display_of_its_own_at_its_resolution(local, agent, cloud,
+                                                                  monkeypatch):
+    """No desktop display here: each window gets its own Xvfb, so a page measures the
+    window's resolution (not headless Firefox's 1366x768), its colour depth, media
+    queries that agree, the window at openWidth x openHeight, and WebGL (Mesa). With a
+    devicePixelRatio the screen keeps its size in CSS pixels. Close stops the display."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    before = _our_displays()
+    wide, retina = (cloud_call(cloud, "/browser/update", {"browserFingerPrint": fp})["data"]
+                    for fp in ({"resolution": "1600 x 900", "openWidth": 1200,
+                                "openHeight": 700},
+                               {"resolution": "1440 x 900", "openWidth": 1440,
+                                "openHeight": 900, "devicePixelRatio": 2}))
+    opened = {w["uuid"]: local("/browser/open", {"uuid": w["uuid"]}).data
+              for w in (wide, retina)}
+    handles = {uuid: agent.windows.get(uuid).handle for uuid in opened}
+    assert _seen(opened[wide["uuid"]]) == {
+        "screen": [1600, 900], "avail": [1600, 900], "depth": 24, "outer": [1200, 700],
+        "ratio": 1, "fits": True, "wider": False, "webgl": True}
+    assert _seen(opened[retina["uuid"]]) == {
+        "screen": [1440, 900], "avail": [1440, 900], "depth": 24, "outer": [1440, 900],
+        "ratio": 2, "fits": True, "wider": False, "webgl": True}
+    displays = {h.display for h in handles.values()}
+    assert len(displays) == 2 and None not in displays  # one display each
+    assert _our_displays() - before == {h.display_pid for h in handles.values()}
+    # The display is Firefox's: its DISPLAY and cookie, nothing of a desktop.
+    environ = psutil.Process(opened[wide["uuid"]]["pid"]).environ()
+    assert environ["DISPLAY"] == handles[wide["uuid"]].display
+    assert environ["XAUTHORITY"] == handles[wide["uuid"]].xauthority
+
+    for uuid in opened:
+        local("/browser/close", {"uuid": uuid})
+    assert _our_displays() == before
+    for handle in handles.values():
+        assert not Path(handle.xauthority).exists()
+
+
+@firefox
+@pytest.mark.parametrize("setting, shown", [("auto", "desktop"), ("virtual", "own"),
+                                            ("headless", "headless")])
+def test_the_window_display_setting(tmp_path, cloud, monkeypatch, setting, shown):
+    """On a desktop (DISPLAY set), windows show there by default; the setting puts them
+    on displays of their own, or headless."""
+    desktop = VirtualDisplay.start(1024, 768)  # the desktop's display
+    monkeypatch.setenv("DISPLAY", desktop.name)
+    monkeypatch.setenv("XAUTHORITY", desktop.xauthority)
+    url, token = cloud
+    agent = Agent(tmp_path / "agent", load_plugins(), login=Login(server=url, token=token),
+                  window_display=setting)
+    try:
+        window = cloud_call(cloud, "/browser/update", {
+            "browserFingerPrint": {"resolution": "1280 x 1024", "devicePixelRatio": 1}})
+        assert "data" in window, window
+        window = window["data"]
+        opened = agent.open_window({"uuid": window["uuid"]})
+        handle = agent.windows.get(window["uuid"]).handle
+        environ = psutil.Process(opened["pid"]).environ()
+        seen = _seen(opened)
+        if shown == "desktop":
+            assert handle.display is None and environ["DISPLAY"] == desktop.name
+            assert seen["screen"] == [1024, 768]
+        elif shown == "own":
+            assert handle.display not in (None, desktop.name)
+            assert environ["DISPLAY"] == handle.display and seen["screen"] == [1280, 1024]
+        else:
+            assert handle.display is None and environ.get("MOZ_HEADLESS") == "1"
+            assert seen["screen"] == [1366, 768]  # headless Firefox's tell
+    finally:
+        agent.shutdown()
+        desktop.stop()
+
+
+def test_the_window_display_setting_is_checked_when_read():
+    assert load_settings(environ={"BROWSERFARM_WINDOW_DISPLAY": "virtual"}
+                         ).window_display == "virtual"
+    with pytest.raises(SystemExit, match="BROWSERFARM_WINDOW_DISPLAY"):
+        load_settings(environ={"BROWSERFARM_WINDOW_DISPLAY": "xvfb"})
+
+
+@firefox
+def test_a_failed_start_stops_its_display(tmp_path, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    before = _our_displays()
+    spec = LaunchSpec(profile_dir=tmp_path / "profile", headless=False, timeout=0.01,
+                      fingerprint={"resolution": "800 x 600"})
+    with pytest.raises(Exception):
+        Firefox.launch(spec)
+    assert _our_displays() == before
+
+
+@firefox
+def test_a_restarted_agent_reaps_or_keeps_the_displays_its_windows_left(tmp_path, cloud,
+                                                                         monkeypatch):
+    """kill -9 of the agent: the window still running is adopted with its display (gone
+    at its close); the display of a window whose Firefox died meanwhile is stopped at
+    the restart, even while a client still holds it."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    url, token = cloud
+    data_dir = tmp_path / "desk"
+    Login(server=url, token=token, local_token="t").save(data_dir)
+    kept, crashed = (cloud_call(cloud, "/browser/update", {})["data"]["uuid"]
+                     for _ in range(2))
+    agent = AgentProcess(data_dir, free_port())
+    try:
+        agent.start()
+        pids = {uuid: agent.call("/browser/open", {"uuid": uuid})["data"]["pid"]
+                for uuid in (kept, crashed)}
+        handles = {uuid: Handle.from_json(entry["handle"]) for uuid, entry in json.loads(
+            DataDir(data_dir).open_windows.read_text()).items()}
+        holder = _hold(handles[crashed], monkeypatch)  # keeps that display in use
+        agent.kill()
+        os.kill(pids[crashed], 9)
+        assert processes.wait_gone([pids[crashed]], 10) == []
+        time.sleep(LINGER + 1)
+        assert processes.alive(handles[crashed].display_pid)  # held: it outlived Firefox
+        assert agent.start()["data"] == {kept: pids[kept]}  # adopted, the other closed
+        assert not processes.alive(handles[crashed].display_pid)
+        assert not Path(handles[crashed].xauthority).exists()
+        with pytest.raises(Exception):  # its server went
+            holder.close()
+        assert processes.alive(handles[kept].display_pid)
+        assert agent.call("/browser/close", {"uuid": kept})["code"] == 0
+        assert not processes.alive(handles[kept].display_pid)
+        assert not Path(handles[kept].xauthority).exists()
+    finally:
+        agent.stop()
+        for pid in pids.values() if "pids" in locals() else ():
+            processes.send(pid, 9)
+
+
+def _hold(handle, monkeypatch):
+    """An X client of the display of ``handle``, kept connected."""
+    from Xlib import display as xlib_display
+    monkeypatch.setenv("XAUTHORITY", handle.xauthority)
+    return xlib_display.Display(handle.display)

@@ -25,9 +25,10 @@ log = logging.getLogger(__name__)
 
 class Launcher:
     def __init__(self, data: DataDir, plugins, cloud: Cloud, relays: WindowRelays,
-                 uploads: Uploads):
+                 uploads: Uploads, display: str = "auto"):
         self.data, self.plugins, self.cloud = data, plugins, cloud
         self.relays, self.uploads = relays, uploads
+        self.display = display  # Settings.window_display
 
     def launch(self, config: dict, headless: bool) -> OpenWindow:
         """The window of ``config`` (``/browser/launch``'s answer), running."""
@@ -58,7 +59,8 @@ class Launcher:
                 profile_dir=profile_dir, fingerprint=fingerprint, relay_port=relay.port,
                 relay_socket=socket,
                 start_url=config.get("url") or "",
-                headless=headless,  # and the backend when there is no display
+                headless=headless or self.display == "headless",
+                display="auto" if self.display == "headless" else self.display,
                 extra_prefs=self.plugins.browser_preferences(window, backend_name),
                 log_path=self.data.prepare(self.data.window_log(uuid)))
             try:

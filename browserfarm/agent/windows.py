@@ -35,7 +35,7 @@ class Agent:
 
     def __init__(self, data_dir: Path, plugins, login: Login | None = None,
                  options: ProxyOptions | None = None, name: str = "",
-                 ip_check_urls: dict | None = None):
+                 ip_check_urls: dict | None = None, window_display: str = "auto"):
         self.data = DataDir(Path(data_dir).absolute())  # the paths it answers, and Firefox's
         self.plugins = plugins
         self.login = login or Login.load(data_dir)
@@ -45,7 +45,8 @@ class Agent:
         self.relays = WindowRelays(plugins, options or ProxyOptions(
             ssh_known_hosts=self.data.ssh_known_hosts), ip_check_urls)
         self.uploads = Uploads(self.data, self.cloud, self.name, in_use=self.windows)
-        self.launcher = Launcher(self.data, plugins, self.cloud, self.relays, self.uploads)
+        self.launcher = Launcher(self.data, plugins, self.cloud, self.relays, self.uploads,
+                                 window_display)
 
     # ----- the spec's two calls -------------------------------------------------------
 
@@ -127,8 +128,8 @@ class Agent:
                 continue
             handle = Handle.from_json(entry["handle"])
             backend = self.plugins.window_backends.get(handle.backend)
-            if backend is not None and backend.alive(handle):
-                backend.stop(handle)  # quit cleanly: its profile is written
+            if backend is not None:  # quit cleanly: its profile is written; and what
+                backend.stop(handle)  # outlived it (its display) goes
             self.uploads.mark(uuid)
             self._report_if_possible(uuid, "closed")
             closed.append(uuid)
@@ -217,7 +218,7 @@ class Agent:
         """Stop what runs for a window, with no archive or cookies (its browser died,
         or it is reset)."""
         backend = self.plugins.window_backends.get(window.handle.backend)
-        if backend is not None and backend.alive(window.handle):
+        if backend is not None:  # also when the browser died: what outlived it goes
             backend.stop(window.handle)
         self.relays.stop(window.relay)
         self.windows.remove(window.uuid)

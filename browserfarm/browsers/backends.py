@@ -64,6 +64,9 @@ class LaunchSpec:
     relay_socket: Path | None = None
     start_url: str = ""
     headless: bool = True
+    # Where a browser that is not headless shows: "auto", the desktop's display if there
+    # is one, else a virtual display of its own; "virtual", always its own.
+    display: str = "auto"
     extra_prefs: dict = field(default_factory=dict)  # from browserfarm_browser_preferences
     timeout: float = 60.0
     log_path: Path | None = None

@@ -58,6 +58,11 @@ class LocalHandle(Handle):
     marionette_port: int | None = None
     ws: str | None = None  # WebDriver BiDi, for a user's own client
     profile_dir: str | None = None  # absolute, as on its command line
+    # Its own virtual display (browserfarm.browsers.display), stopped with it: DISPLAY's
+    # value, Xvfb's pid, the cookie file. None when it shows on a desktop or headless.
+    display: str | None = None
+    display_pid: int | None = None
+    xauthority: str | None = None
 
     kind = "local"
 
