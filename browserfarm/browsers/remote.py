@@ -47,29 +47,51 @@ class Unreachable(WebDriverException):
 _deadline = threading.local()  # .at: this thread's command ends by then (monotonic)
 
 
-def _shut(sock: socket.socket | None) -> None:
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
-    except OSError:
-        pass
-
-
 class _WatchedConnection(HTTPConnection):
-    """Shuts its socket at the command's deadline while the answer (status, headers,
-    body: urllib3 reads it whole here) is awaited."""
+    """Connects within what is left of the command's deadline, and shuts its socket at
+    the deadline while the answer (status, headers, body: urllib3 reads it whole here)
+    is awaited."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._watch_lock = threading.Lock()
+        # urllib3 hands the connection back to the pool inside getresponse(), before
+        # the watchdog is cancelled: a watchdog shuts only the request it watched,
+        # never the next one another thread sends on this connection.
+        self._requests = 0
+
+    def connect(self):
+        at = getattr(_deadline, "at", None)
+        if at is not None:
+            self.timeout = max(0.001, min(self.timeout, at - time.monotonic()))
+        super().connect()
+
+    def request(self, *args, **kwargs):
+        with self._watch_lock:
+            self._requests += 1
+        return super().request(*args, **kwargs)
 
     def getresponse(self):
         at = getattr(_deadline, "at", None)
         if at is None:
             return super().getresponse()
-        watchdog = threading.Timer(max(0.0, at - time.monotonic()), _shut, (self.sock,))
+        watchdog = threading.Timer(max(0.0, at - time.monotonic()), self._shut,
+                                   (self._requests,))
         watchdog.daemon = True
         watchdog.start()
         try:
             return super().getresponse()
         finally:
             watchdog.cancel()
+
+    def _shut(self, request: int) -> None:
+        with self._watch_lock:
+            if request != self._requests or self.sock is None:
+                return
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # the blocked read returns at once
+            except OSError:
+                pass
 
 
 class _WatchedPool(urllib3.HTTPConnectionPool):
