@@ -109,6 +109,8 @@ WINDOWS = {
           "hardwareConcurrency": 1, "webGLManufacturer": "Apple",
           "webGLRender": "Apple M1, or similar", "canvas": "1", "webGL": "1"},
 }
+# c, restricted to the given fonts (fontType 1, custom)
+WINDOWS["d"] = {**WINDOWS["c"], "fontType": "1", "font": "DejaVu Serif"}
 NO_IP_LOOKUP = {"isIpCreateTimeZone": False, "isIpCreateLanguage": False,
                 "isIpCreatePosition": False}
 
@@ -129,10 +131,13 @@ def test_what_pages_see_across_windows_and_opens(virtual_display, agent, cloud,
         finally:
             agent.close_window({"uuid": windows[name]["uuid"]})
 
-    a, b, c, a2 = visit("a"), visit("b"), visit("c"), visit("a", 2)
-    for report in (a, b, c, a2):
+    a, b, c, d, a2 = visit("a"), visit("b"), visit("c"), visit("d"), visit("a", 2)
+    for report in (a, b, c, d, a2):
         assert report["errors"] == [], report["errors"]
         assert report["canvas"] == report["canvasAgain"]
+        # detectors see an ordinary browser
+        assert report["page"]["webdriver"] is False
+        assert report["botd"] == {"bot": False}
 
     # What the page, its worker and its request headers see is the stored fingerprint.
     for report, name in ((a, "a"), (b, "b"), (a2, "a")):
@@ -176,3 +181,7 @@ def test_what_pages_see_across_windows_and_opens(virtual_display, agent, cloud,
     assert a["fingerprintjs"]["fonts"] == b["fingerprintjs"]["fonts"] == \
         a2["fingerprintjs"]["fonts"]
     assert a["clientRect"] == a2["clientRect"] and b["clientRect"] == c["clientRect"]
+    # fontType 1: pages find only the given fonts among the installed ones
+    assert d["fingerprintjs"]["fonts"] != c["fingerprintjs"]["fonts"]
+    assert set(d["fingerprintjs"]["fonts"]) < set(c["fingerprintjs"]["fonts"])
+    assert d["fingerprintjs"]["visitorId"] != c["fingerprintjs"]["visitorId"]
