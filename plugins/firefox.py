@@ -68,8 +68,10 @@ class Firefox(WindowBackend, WorkerBackend):
         env = processes.popen_as(user, QUIET_ENV | spec.env)["env"]
         if spec.fingerprint.get("timeZone"):
             env["TZ"] = spec.fingerprint["timeZone"]
+        if user:  # mozprofile wrote it as us
+            _make_over(Path(profile.profile), user)
         # Headless when asked; else on the desktop's display ("auto", if there is one)
-        # or on a virtual display of its own.
+        # or on a virtual display of its own (from here on, stopped if the start fails).
         headless, display = spec.headless, None
         if not headless and (spec.display == "virtual"
                              or not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))):
@@ -89,8 +91,6 @@ class Firefox(WindowBackend, WorkerBackend):
                 "--width", str(width), "--height", str(height)]
         # explicit_cleanup: the window outlives this call (mozrunner would otherwise
         # stop Firefox when the runner object is collected).
-        if user:  # mozprofile wrote it as us
-            _make_over(Path(profile.profile), user)
         # mozrunner cannot change user: setpriv, first on the command line, does.
         command = processes.as_user_command(user, [cls.executable()])
         runner = FirefoxRunner(binary=command[0], profile=profile, env=env,
@@ -241,10 +241,12 @@ class Firefox(WindowBackend, WorkerBackend):
 
     @staticmethod
     def _worker_launch(spec: WorkerSpec, profile_dir: Path) -> LaunchSpec:
+        """On a display of its own (with the runner's mark, in ``env``) whose screen is
+        the worker's size, or a bound window's resolution."""
         return LaunchSpec(profile_dir=profile_dir,
                             fingerprint=dict(spec.fingerprint)
                             | {"openWidth": spec.width, "openHeight": spec.height},
-                            relay_port=spec.relay_port, headless=True,
+                            relay_port=spec.relay_port, headless=False, display="virtual",
                             extra_prefs=spec.extra_prefs, timeout=spec.timeout,
                             log_path=spec.log_path, start_url=spec.url,
                             env=spec.env | {"HOME": str(profile_dir),

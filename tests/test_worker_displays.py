@@ -99,6 +99,23 @@ def test_a_chromium_worker_shows_at_its_resolution_on_its_own_display_not_headle
     assert_gone(handle)
 
 
+def test_a_firefox_worker_reports_the_screen_of_its_resolution(page):
+    handle = Firefox.start_worker(WorkerSpec(browser="firefox", url=page.url + "/",
+                                             width=WIDTH, height=HEIGHT), SETTINGS).handle
+    try:
+        assert f"{WIDTH}x{HEIGHT}x24" in xvfb(handle.display_pid)
+        held = Firefox.hold(handle)
+        try:
+            seen = held.client.execute_script(f"return [...{SCREEN}, innerWidth]")
+        finally:
+            held.close()
+        assert seen[:3] == [WIDTH, HEIGHT, 24] and seen[4] == WIDTH  # not 1366x768
+        assert "Firefox/" in seen[3]
+    finally:
+        Firefox.stop(handle)
+    assert_gone(handle)
+
+
 def test_a_recorded_worker_is_a_video_of_its_display_which_goes_with_it(tmp_path,
                                                                        sqlite_url, page):
     with another_farm(tmp_path, "video", sqlite_url) as v5, \
