@@ -48,12 +48,12 @@ def assert_consistent(fp: dict, major: str):
 
 
 def test_an_empty_fingerprint_is_completed_for_the_installed_firefox(owner):
-    major = engine_major() or "150"  # the data's own, where no Firefox is installed
     windows = [create(owner) for _ in range(6)] + [create(owner, browserFingerPrint={})]
     for window in windows:
         fp = window["browserFingerPrint"]
         assert set(DRAWN) <= fp.keys()
-        assert_consistent(fp, major if engine_major() else fp["version"])
+        # The installed Firefox's major; the data's, where none is installed.
+        assert_consistent(fp, engine_major() or fp["version"])
         assert "timeZone" not in fp and "lat" not in fp  # the host's, or the IP's (flags)
     # Each window is its own device: drawn apart.
     assert len({json.dumps(w["browserFingerPrint"], sort_keys=True) for w in windows}) > 1
@@ -111,6 +111,14 @@ def test_the_ip_flags_leave_their_fields_to_the_proxy(owner):
     assert "languages" not in fp and "timeZone" not in fp and fp["userAgent"]
 
 
+def test_a_given_screen_steers_the_draw():
+    for platform in UA_OF_PLATFORM:
+        for resolution in ("1920 x 1080", "1280 x 800", "1234 x 567"):
+            fp = complete({"os": platform, "resolution": resolution}, "153.0", Host(1))
+            assert fp["resolution"] == resolution and fp["os"] == platform
+            assert_consistent(fp, "153")
+
+
 def test_hardware_concurrency_stays_within_the_host():
     fps = [complete({}, "153.0", Host(cores=2)) for _ in range(30)]
     assert {fp["hardwareConcurrency"] for fp in fps} <= {1, 2}
@@ -155,3 +163,22 @@ def test_a_window_shows_its_stored_fingerprint_and_is_told_of_an_old_version(
     client.delete_session()
     assert local("/browser/close", {"uuid": old["data"]["uuid"]}).code == 0
 
+
+def test_random_fingerprint_draws_the_drawn_fields_anew_at_each_open(owner):
+    """BitBrowser's randomFingerprint: each launch configuration an agent gets holds a
+    fresh draw on the window's OS; what is stored stays; fields outside the draw too."""
+    major = engine_major()
+    window = create(owner, randomFingerprint=True,
+                    browserFingerPrint={"timeZone": "Asia/Tokyo", "os": "Win32"})
+    launched = [owner("/browser/launch", {"id": window["id"]}).data["window"][
+        "browserFingerPrint"] for _ in range(4)]
+    assert len({json.dumps(fp, sort_keys=True) for fp in launched}) > 1
+    for fp in launched:
+        assert_consistent(fp, major or fp["version"])
+        assert fp["timeZone"] == "Asia/Tokyo" and fp["os"] == "Win32"
+    stored = owner("/browser/detail", {"id": window["id"]}).data["browserFingerPrint"]
+    assert stored == window["browserFingerPrint"]
+    # Without it, every open gets the stored one.
+    plain = create(owner)
+    assert owner("/browser/launch", {"id": plain["id"]}).data["window"][
+        "browserFingerPrint"] == plain["browserFingerPrint"]
