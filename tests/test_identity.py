@@ -11,7 +11,7 @@ from browserfarm.browsers.backends import LaunchSpec
 from browserfarm_plugins.firefox_prefs import DEFAULT_GPU, _driver_renderer, firefox_prefs
 from tests.conftest import needs_firefox, require_executable
 from tests.identity import identity_page  # noqa: F401 (a fixture)
-from tests.test_local import agent, cloud, cloud_call  # noqa: F401 (fixtures)
+from tests.test_local import agent, cloud, cloud_call, second_agent  # noqa: F401 (fixtures)
 
 firefox = needs_firefox()
 
@@ -116,23 +116,25 @@ NO_IP_LOOKUP = {"isIpCreateTimeZone": False, "isIpCreateLanguage": False,
 
 
 @firefox
-def test_what_pages_see_across_windows_and_opens(virtual_display, agent, cloud,
-                                                 identity_page):
-    """Measured: what a page sees in two windows, and in one window opened twice."""
+def test_what_pages_see_across_windows_and_opens(virtual_display, agent, second_agent,
+                                                 cloud, identity_page):
+    """Measured: what a page sees in two windows, and in one window opened twice (and a
+    third time on another desktop)."""
     windows = {name: cloud_call(cloud, "/browser/update", {
         "name": name, "url": identity_page.url_for(name),
         "browserFingerPrint": {**NO_IP_LOOKUP, **fingerprint}})["data"]
         for name, fingerprint in WINDOWS.items()}
 
-    def visit(name, n=1):
-        agent.open_window({"uuid": windows[name]["uuid"]})
+    def visit(name, n=1, on=agent):
+        on.open_window({"uuid": windows[name]["uuid"]})
         try:
             return identity_page.report(name, n)
         finally:
-            agent.close_window({"uuid": windows[name]["uuid"]})
+            on.close_window({"uuid": windows[name]["uuid"]})
 
     a, b, c, d, a2 = visit("a"), visit("b"), visit("c"), visit("d"), visit("a", 2)
-    for report in (a, b, c, d, a2):
+    a3 = visit("a", 3, on=second_agent)
+    for report in (a, b, c, d, a2, a3):
         assert report["errors"] == [], report["errors"]
         assert report["canvas"] == report["canvasAgain"]
         # detectors see an ordinary browser
@@ -140,7 +142,7 @@ def test_what_pages_see_across_windows_and_opens(virtual_display, agent, cloud,
         assert report["botd"] == {"bot": False}
 
     # What the page, its worker and its request headers see is the stored fingerprint.
-    for report, name in ((a, "a"), (b, "b"), (a2, "a")):
+    for report, name in ((a, "a"), (b, "b"), (a2, "a"), (a3, "a")):
         stored = cloud_call(cloud, "/browser/detail", {"id": windows[name]["id"]})[
             "data"]["browserFingerPrint"]
         page, worker, headers = report["page"], report["worker"], report["headers"]
@@ -164,7 +166,8 @@ def test_what_pages_see_across_windows_and_opens(virtual_display, agent, cloud,
 
     # Distinct windows look distinct to FingerprintJS; one window reopened, the same.
     assert a["fingerprintjs"]["visitorId"] != b["fingerprintjs"]["visitorId"]
-    assert a2["fingerprintjs"]["visitorId"] == a["fingerprintjs"]["visitorId"]
+    assert a2["fingerprintjs"]["visitorId"] == a["fingerprintjs"]["visitorId"] == \
+        a3["fingerprintjs"]["visitorId"]
     # FingerprintJS skips canvas images in Firefox >= 120 (its own randomization)
     assert a["fingerprintjs"]["canvas"]["text"] == "skipped"
 
