@@ -1,15 +1,13 @@
 """What a page sees in a window: GPU strings, canvas, audio, fonts and the detectors'
-verdicts, measured with real Firefox windows opened by the agent on a virtual display,
+verdicts, measured with real Firefox windows opened by the agent on virtual displays,
 at a loopback page running FingerprintJS and BotD (tests/identity.py)."""
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from browserfarm.browsers.backends import LaunchSpec
 from browserfarm_plugins.firefox_prefs import DEFAULT_GPU, _driver_renderer, firefox_prefs
-from tests.conftest import needs_firefox, require_executable
+from tests.conftest import needs_firefox
 from tests.identity import identity_page  # noqa: F401 (a fixture)
 from tests.test_local import agent, cloud, cloud_call, second_agent  # noqa: F401 (fixtures)
 
@@ -76,22 +74,10 @@ def test_custom_fonts_restrict_the_system_fonts():
 # ----- real windows -----------------------------------------------------------------
 
 @pytest.fixture
-def virtual_display(monkeypatch):
-    """An X display (Xvfb) for the agent's windows: headless Firefox has no WebGL."""
-    xvfb = require_executable("Xvfb", "Xvfb")
-    read, write = os.pipe()
-    proc = subprocess.Popen([xvfb, "-displayfd", str(write), "-screen", "0", "1920x1080x24",
-                             "-nolisten", "tcp"], pass_fds=(write,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as display_fd:
-        number = display_fd.readline().strip()
-    assert number.isdigit(), "Xvfb did not start"
-    monkeypatch.setenv("DISPLAY", f":{number}")
+def no_desktop(monkeypatch):
+    """As on a server (`make run` here): each window on a virtual display of its own."""
+    monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(10)
 
 
 WINDOWS = {
@@ -116,7 +102,7 @@ NO_IP_LOOKUP = {"isIpCreateTimeZone": False, "isIpCreateLanguage": False,
 
 
 @firefox
-def test_what_pages_see_across_windows_and_opens(virtual_display, agent, second_agent,
+def test_what_pages_see_across_windows_and_opens(no_desktop, agent, second_agent,
                                                  cloud, identity_page):
     """Measured: what a page sees in two windows, and in one window opened twice (and a
     third time on another desktop)."""
