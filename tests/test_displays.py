@@ -164,7 +164,7 @@ def test_each_window_has_a_display_of_its_own_at_its_resolution(local, agent, cl
     before = _our_displays()
     wide, retina = (cloud_call(cloud, "/browser/update", {"browserFingerPrint": fp})["data"]
                     for fp in ({"resolution": "1600 x 900", "openWidth": 1200,
-                                "openHeight": 700},
+                                "openHeight": 700, "devicePixelRatio": 1},
                                {"resolution": "1440 x 900", "openWidth": 1440,
                                 "openHeight": 900, "devicePixelRatio": 2}))
     opened = {w["uuid"]: local("/browser/open", {"uuid": w["uuid"]}).data
