@@ -226,7 +226,7 @@ class Chromium(WebDriverBackend):
                 break
             killed = True
         if handle.display_pid:
-            stop_display(handle.display_pid, handle.xauthority)
+            stop_display(handle.display_pid, handle.xauthority, handle.display)
         if handle.temp_dir and Path(handle.temp_dir).name.startswith(TEMP_PREFIX):
             shutil.rmtree(handle.temp_dir, ignore_errors=True)
         return killed

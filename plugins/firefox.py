@@ -186,7 +186,7 @@ class Firefox(WindowBackend, WorkerBackend):
             return cls._stop(handle, timeout)
         finally:
             if handle.display_pid:
-                stop_display(handle.display_pid, handle.xauthority)
+                stop_display(handle.display_pid, handle.xauthority, handle.display)
             if _is_worker_profile(handle.profile_dir):
                 shutil.rmtree(handle.profile_dir, ignore_errors=True)
 

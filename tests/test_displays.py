@@ -15,8 +15,8 @@ import pytest
 from browserfarm.agent import Agent, Login
 from browserfarm.browsers import processes
 from browserfarm.browsers.backends import LaunchSpec
-from browserfarm.browsers.display import (LINGER, X11_DIR, XAUTH_PREFIX, VirtualDisplay,
-                                          stop_display)
+from browserfarm.browsers.display import (LINGER, X11_DIR, XAUTH_PREFIX, TooLarge,
+                                          VirtualDisplay, stop_display)
 from browserfarm.browsers.handles import Handle
 from browserfarm.config import Settings, load_settings
 from browserfarm.datadir import DataDir
@@ -90,6 +90,43 @@ def test_a_killed_display_is_reaped_by_pid_and_only_ours():
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_display_killed_from_outside_leaves_no_socket():
+    """An Xvfb SIGKILLed by someone else (the OOM killer) cannot remove its socket:
+    stopping it by its stored pid, cookie and name removes it, as nothing listens."""
+    require_executable("Xvfb", "Xvfb")
+    display = VirtualDisplay.start(1024, 768)
+    os.kill(display.pid, 9)
+    assert processes.wait_gone([display.pid], 5) == []  # reaped
+    assert _traces(display) == ["socket", "cookie"]
+    assert stop_display(display.pid, display.xauthority, display.name) is False
+    assert _traces(display) == []
+
+
+def test_a_live_display_socket_is_never_removed_as_stale():
+    """The name alone (a display whose pid is gone) removes no socket a server holds."""
+    require_executable("Xvfb", "Xvfb")
+    display = VirtualDisplay.start(640, 480)
+    try:
+        sleeper = subprocess.Popen(["sleep", "30"])
+        sleeper.kill()
+        sleeper.wait()
+        assert stop_display(sleeper.pid, None, display.name) is False
+        assert (X11_DIR / f"X{display.name[1:]}").is_socket()
+    finally:
+        display.stop()
+    assert _traces(display) == []
+
+
+@pytest.mark.parametrize("width,height", [(7681, 1000), (1000, 7681), (7680, 4321),
+                                          (5000, 7000), (32767, 32767), (0, 600)])
+def test_a_giant_framebuffer_is_refused_before_any_xvfb(width, height):
+    """Xvfb allocates its framebuffer at start: beyond 8K's pixels, a clear error."""
+    before = psutil.Process().children()
+    with pytest.raises(TooLarge, match="too large"):
+        VirtualDisplay.start(width, height)
+    assert psutil.Process().children() == before
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="run as root, browsers change user")

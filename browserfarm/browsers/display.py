@@ -33,6 +33,15 @@ from browserfarm.browsers import processes
 LINGER = 5
 XAUTH_PREFIX = "browserfarm-xauth-"  # our cookie files, in TMPDIR: how our Xvfb is known
 X11_DIR = Path("/tmp/.X11-unix")  # where every X server puts its socket (fixed by X)
+# Xvfb allocates its whole framebuffer at start (8000x8000 took 307 MiB; its 32767x32767
+# limit ~4 GiB): no display larger than an 8K screen's pixels (7680x4320: 127 MiB at
+# depth 24), nor a side longer than 8K's, whatever resolution x devicePixelRatio asks.
+MAX_SIDE = 7680
+MAX_PIXELS = 7680 * 4320
+
+
+class TooLarge(ValueError):
+    """A display larger than MAX_SIDE / MAX_PIXELS was asked for."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,13 @@ class VirtualDisplay:
         """An Xvfb with one screen of ``width`` x ``height`` x ``depth``, run as ``user``
         (None: ourselves), on the first free display number (Xvfb picks it, so
         concurrent starts never race for one). ``env``: what its environment gains (a
-        runner's mark, by which a restarted runner finds it)."""
+        runner's mark, by which a restarted runner finds it). Raises TooLarge for a
+        screen beyond MAX_SIDE / MAX_PIXELS (device pixels)."""
+        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE
+                and width * height <= MAX_PIXELS):
+            raise TooLarge(f"a {width}x{height} display is too large: at most {MAX_SIDE} "
+                           f"pixels a side and {MAX_PIXELS} in all (7680x4320), counting "
+                           "devicePixelRatio")
         xauthority = _cookie_file(user)
         read, write = os.pipe()
         process = None
@@ -82,20 +97,25 @@ class VirtualDisplay:
                                          if self.xauthority else {})
 
     def stop(self) -> None:
-        stop_display(self.pid, self.xauthority)
+        stop_display(self.pid, self.xauthority, self.name)
 
 
-def stop_display(pid: int, xauthority: str | None = None, timeout: float = 5.0) -> bool:
+def stop_display(pid: int, xauthority: str | None = None, name: str | None = None,
+                 timeout: float = 5.0) -> bool:
     """Stop the Xvfb ``pid`` and remove its cookie file and socket, if it is one of ours
     (its ``-auth`` is one of our cookie files; ``xauthority``, when given, that one): a
     pid reused since by another process is left alone. Also for a display a dead agent
-    or runner left. ``xauthority`` is removed even when its Xvfb ended by itself.
+    or runner left. ``xauthority`` is removed even when its Xvfb ended by itself, and so
+    is the socket of display ``name`` (":N") when no server listens on it any more (an
+    Xvfb killed from outside, e.g. by the OOM killer, cannot remove it).
     Returns whether there was one of ours to stop."""
     if xauthority and _is_cookie_file(Path(xauthority)):
         Path(xauthority).unlink(missing_ok=True)  # Xvfb read it at its start
     running = _our_cookie(pid)
     if running is None or (xauthority and running != xauthority):
         processes.wait_gone([pid], 0)  # reaped, if it was our child
+        if running is None and name:
+            _remove_stale_socket(name)
         return False
     sockets = _sockets(pid)
     processes.send(pid, 15)  # Xvfb removes its socket itself
@@ -180,3 +200,24 @@ def _sockets(pid: int) -> list[Path]:
     except psutil.Error:
         return []
     return [Path(p) for p in paths if p and Path(p).parent == X11_DIR]
+
+
+def _remove_stale_socket(name: str) -> None:
+    """Remove display ``name``'s socket file if nothing listens on it: a live server's
+    (another display that took the number since) is left alone."""
+    number = name.removeprefix(":")
+    if not number.isascii() or not number.isdigit():
+        return
+    path = X11_DIR / f"X{number}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(str(path))
+        except (ConnectionRefusedError, FileNotFoundError):
+            pass  # refused: a socket file no server holds
+        except OSError:
+            return  # not a socket, not ours to read, or busy: leave it
+        else:
+            return  # a server answers on it
+    if path.is_socket():
+        path.unlink(missing_ok=True)
