@@ -59,7 +59,8 @@ class Firefox(WindowBackend, WorkerBackend):
         if cls.executable() is None:
             raise RuntimeError(cls.unavailable_reason())
         marionette_port, bidi_port = free_port(), free_port()
-        prefs = firefox_prefs(spec) | firefox_automation.PREFS \
+        # A plugin's prefs (extra_prefs) win over the add-on's: an operator may turn it off.
+        prefs = firefox_prefs(spec) | firefox_automation.PREFS | (spec.extra_prefs or {}) \
             | {"marionette.port": marionette_port}
         profile = FirefoxProfile(profile=str(spec.profile_dir), preferences=prefs,
                                  restore=False)
@@ -103,7 +104,10 @@ class Firefox(WindowBackend, WorkerBackend):
         try:
             runner.start()
             client.start_session(timeout=spec.timeout)
-            _await_webdriver_false(client)
+            warnings = [] if _await_webdriver_false(client) else [
+                "navigator.webdriver stays true in this window: this Firefox build does "
+                "not load the farm's unsigned add-on (Mozilla's own builds require "
+                "signed add-ons; Debian's firefox-esr does not)"]
             if spec.start_url:
                 _load(client, spec.start_url, spec.timeout)
         except BaseException:
@@ -114,7 +118,7 @@ class Firefox(WindowBackend, WorkerBackend):
             raise
         if not spec.keep_session:
             _quietly(client.delete_session)
-        return Launched(pid=runner.process_handler.pid,
+        return Launched(pid=runner.process_handler.pid, warnings=warnings,
                         session=HeldSession(client) if spec.keep_session else None,
                         handle=LocalHandle(
                             backend=cls.name, pid=runner.process_handler.pid,
@@ -304,14 +308,17 @@ def _load(client, url: str, timeout: float) -> None:
             raise
 
 
-def _await_webdriver_false(client, timeout: float = 5.0) -> None:
+def _await_webdriver_false(client, timeout: float = 5.0) -> bool:
     """Until firefox_automation's add-on has cleared the flags (it starts about when
     the servers do), so that the first page already reads navigator.webdriver false.
-    A Firefox that will not load the add-on (signed builds) is not held up longer."""
+    A Firefox that will not load the add-on (signed builds) is not held up longer:
+    False then."""
     deadline = time.monotonic() + timeout
-    while client.execute_script("return navigator.webdriver") \
-            and time.monotonic() < deadline:
+    while client.execute_script("return navigator.webdriver"):
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
+    return True
 
 
 class _BidiError(Exception):

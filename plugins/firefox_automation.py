@@ -22,6 +22,8 @@ ADDON_ID = "webdriver-flag@browserfarm.local"
 # dropped into the profile disabled until the user agrees.
 PREFS = {"xpinstall.signatures.required": False, "extensions.experiments.enabled": True,
          "extensions.autoDisableScopes": 0, "extensions.enabledScopes": 5,
+         # Unsigned add-ons load, so a site may offer one: the user is always asked.
+         "xpinstall.whitelist.required": True,
          # Marionette and the Remote Agent change prefs at start ("recommended", skipped
          # where the profile sets one); these pages notice, so they keep Firefox's own
          # values (the whole set cannot go: it also keeps the background quiet).

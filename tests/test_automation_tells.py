@@ -114,3 +114,21 @@ def test_a_window_reads_webdriver_false_while_marionette_and_bidi_drive_it(local
         assert {"given", "made"} <= {c["name"] for c in stored["cookie"]}
     finally:
         probe.stop()
+
+
+@firefox
+def test_a_firefox_that_will_not_load_the_addon_opens_and_says_webdriver_stays_true(
+        tmp_path):
+    # As Mozilla's signed builds do: no experiments. The open goes on, and says so.
+    from browserfarm.browsers.backends import LaunchSpec
+    spec = LaunchSpec(profile_dir=tmp_path / "profile", headless=True,
+                      extra_prefs={"extensions.experiments.enabled": False})
+    spec.profile_dir.mkdir()
+    launched = Firefox.launch(spec)
+    try:
+        client = Firefox.attach(launched.handle)
+        assert client.execute_script("return navigator.webdriver") is True
+        client.delete_session()
+        assert any("navigator.webdriver stays true" in w for w in launched.warnings)
+    finally:
+        Firefox.stop(launched.handle)

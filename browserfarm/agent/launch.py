@@ -82,7 +82,7 @@ class Launcher:
             raise
         return OpenWindow(uuid=uuid, id=window["id"], pid=launched.pid,
                           handle=launched.handle, relay=relay, profile_dir=profile_dir,
-                          config_path=config_path,
+                          config_path=config_path, warnings=launched.warnings,
                           sync_cookies=bool(window.get("syncCookies")))
 
     def _profile(self, uuid: str):

@@ -32,6 +32,7 @@ class OpenWindow:
     config_path: Path
     sync_cookies: bool = False
     opened_at: float = field(default_factory=time.time)
+    warnings: list = field(default_factory=list)  # the start's (not kept on disk)
 
     def entry(self) -> dict:
         """Its entry on disk. It holds the proxy's credentials: the relay is rebuilt

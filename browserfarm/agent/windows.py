@@ -249,14 +249,15 @@ class Agent:
                 "warnings": self._warnings(window, detail)}
 
     def _warnings(self, window: OpenWindow, detail: dict) -> list[str]:
-        """What the user should know about this open: a stored version that no longer
-        matches this desktop's Firefox (told, never changed: the window stays itself)."""
+        """What the user should know about this open: what its start told, and a stored
+        version that no longer matches this desktop's Firefox (told, never changed: the
+        window stays itself)."""
         backend = self.plugins.window_backends.get(window.handle.backend)
         if backend is None or window.handle.backend != fingerprints.ENGINE:
-            return []
+            return list(window.warnings)
         warning = fingerprints.version_warning(detail.get("browserFingerPrint") or {},
                                                backend.version())
-        return [warning] if warning else []
+        return window.warnings + ([warning] if warning else [])
 
     def _alive(self, window: OpenWindow) -> bool:
         backend = self.plugins.window_backends.get(window.handle.backend)

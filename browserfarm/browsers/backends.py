@@ -105,6 +105,7 @@ class Launched:
     # What hold() would return, kept open from the start itself: the runner keeps it
     # rather than opening another (a Marionette session costs ~10-30 ms).
     session: object = None
+    warnings: list = field(default_factory=list)  # for the user, in words: the open went on
 
 
 class Backend(ABC):
