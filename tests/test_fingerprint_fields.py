@@ -125,6 +125,16 @@ def test_a_new_window_gets_bitbrowsers_defaults(owner):
                                                   "hardwareConcurrency"),
     ({"ignoreHttpsErrors": "sometimes"}, "ignoreHttpsErrors"),
     ({"launchArgs": "x" * 5000}, "launchArgs"), ({"speechVoicesValue": 5}, "speechVoicesValue"),
+    # Xvfb allocates a window's display whole: no screen beyond 8K (7680 x 4320).
+    ({"resolution": "32767 x 32767"}, "resolution"), ({"resolution": "8000 x 8000"},
+                                                     "resolution"),
+    ({"resolution": "7681 x 1000"}, "resolution"), ({"resolution": "7680 x 7680"},
+                                                    "resolution"),
+    ({"resolution": "100 x 100"}, "resolution"), ({"openWidth": 20000}, "openWidth"),
+    ({"openHeight": 7681}, "openHeight"), ({"openWidth": 7680, "openHeight": 7680},
+                                           "openWidth"),
+    ({"resolution": "3840 x 2160", "devicePixelRatio": 3}, "devicePixelRatio"),
+    ({"lat": "north"}, "lat"), ({"lng": 200}, "lng"), ({"lat": True}, "lat"),
 ])
 def test_fingerprint_garbage_is_211_naming_the_field(owner, fingerprint, field):
     before = owner("/browser/list", {}).data["totalNum"]
@@ -132,6 +142,32 @@ def test_fingerprint_garbage_is_211_naming_the_field(owner, fingerprint, field):
     assert (answer.status, answer.code) == (400, 211), answer.body
     assert answer.data["field"] == f"browserFingerPrint.{field}"
     assert owner("/browser/list", {}).data["totalNum"] == before
+
+
+def test_large_screens_that_fit_are_kept(owner):
+    """8K, portrait, and 4K at devicePixelRatio 2: within the display limit."""
+    for fingerprint in ({"resolution": "7680 x 4320"}, {"resolution": "1080x1920"},
+                        {"resolution": "3840 x 2160", "devicePixelRatio": 2},
+                        {"openWidth": 7680, "openHeight": 4320}):
+        shown = create(owner, browserFingerPrint=fingerprint)["browserFingerPrint"]
+        assert {k: shown[k] for k in fingerprint} == fingerprint
+
+
+BLANKS = ("lat", "lng", "precisionData", "devicePixelRatio", "deviceMemory",
+          "timeZoneOffset", "openWidth", "openHeight", "colorDepth", "hardwareConcurrency")
+
+
+def test_blank_numbers_are_unset_as_bitbrowser_clients_send_them(owner):
+    """BitBrowser's clients send "" for a number they leave unset: accepted, no value."""
+    window = create(owner, browserFingerPrint={field: "" for field in BLANKS})
+    shown = owner("/browser/detail", {"id": window["id"]}).data["browserFingerPrint"]
+    assert all(shown.get(field) in (None, "") for field in ("lat", "lng")), shown
+    partial = owner("/browser/update/partial", {"ids": [window["id"]],
+                                                "browserFingerPrint": {"lat": "52.5",
+                                                                       "lng": ""}})
+    assert partial.code == 0, partial.body
+    shown = owner("/browser/detail", {"id": window["id"]}).data["browserFingerPrint"]
+    assert shown["lat"] == 52.5 and shown.get("lng") in (None, "")
 
 
 @pytest.mark.parametrize("body, field", [

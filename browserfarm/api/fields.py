@@ -51,6 +51,23 @@ class FlexibleInt(fields.Integer):
         return number
 
 
+class FlexibleFloat(fields.Float):
+    """A number or a numeric string; with ``accept_blank``, ``""`` and ``null`` are
+    unset (None), as BitBrowser's clients send them. (marshmallow's Float already
+    refuses bools, NaN and infinity.)"""
+
+    def __init__(self, *args, accept_blank=False, **kwargs):
+        self.accept_blank = accept_blank
+        if accept_blank:
+            kwargs.setdefault("allow_none", True)
+        super().__init__(*args, **kwargs)
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        if self.accept_blank and (value is None or value == ""):
+            return None
+        return super().deserialize(value, attr, data, **kwargs)
+
+
 class FlexibleBool(fields.Boolean):
     """A boolean as scripts send it: true/false, 1/0 or "yes", "on", "true"... (the
     sets marshmallow accepts; the document lists them)."""
@@ -268,6 +285,13 @@ def openapi_property(converter, field, choices=None, **kwargs) -> dict:
         prop = {"oneOf": [{"type": "integer", "minimum": low, "maximum": high},
                           {"type": "string", "pattern": f"^({blank}{_int_string(low, high)})$"}]}
         return prop | ({"nullable": True} if field.accept_blank else {})
+    if isinstance(field, FlexibleFloat):
+        number = {"type": "number"} | {k: v for k, v in zip(("minimum", "maximum"),
+                                                           _range(field)) if abs(v) < MAX_ID}
+        prop = {"oneOf": [number, {"type": "string",
+                                   "description": "a number" + (", or blank: unset"
+                                                                if field.accept_blank else "")}]}
+        return prop | ({"nullable": True} if field.accept_blank else {})
     if isinstance(field, FlexibleBool):
         words = sorted(field.truthy | field.falsy, key=lambda v: (isinstance(v, str), v))
         return {"oneOf": [{"type": "boolean"}, {"enum": words}]}
@@ -317,7 +341,7 @@ class WindowApiErrorsPlugin(BasePlugin):
                 responses.setdefault(status, response)
 
 
-LOOSE_FIELDS = (WindowRef, FlexibleInt, FlexibleBool, Cookies)
+LOOSE_FIELDS = (WindowRef, FlexibleInt, FlexibleFloat, FlexibleBool, Cookies)
 
 
 def document(api, plugins) -> None:

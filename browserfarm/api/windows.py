@@ -13,9 +13,11 @@ from marshmallow import (Schema, ValidationError, fields, validate, validates,
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import (MAX_ID, MAX_SECRET, Cookies, FlexibleBool, FlexibleInt,
-                                    JsonObject, OneOf, WindowRef, args, check_stored_json,
-                                    window_ref_args, window_ref_fields)
+from browserfarm.api.fields import (MAX_ID, MAX_SECRET, Cookies, FlexibleBool,
+                                    FlexibleFloat, FlexibleInt, JsonObject, OneOf,
+                                    WindowRef, args, check_stored_json, window_ref_args,
+                                    window_ref_fields)
+from browserfarm.browsers import display
 from browserfarm.errors import CONFIG_NOT_OBJECT
 from browserfarm.services.windows import SORT_NAMES, WindowService
 
@@ -61,6 +63,14 @@ CHOICE_NOISE = "0 noise (random), 1 off (the real value)"
 OS_NAMES = ("Win32", "MacIntel", "Linux x86_64", "iPhone", "Linux armv81", "Linux armv8l")
 
 
+MIN_SIDE = 320  # the smallest screen side a resolution may give
+
+
+def _sides(resolution: str) -> tuple[int, int]:
+    width, _, height = resolution.replace(" ", "").partition("x")
+    return int(width), int(height)
+
+
 class FingerprintSchema(Schema):
     """BitBrowser's ``browserFingerPrint``: every field its /browser/update accepts, with
     its value rules; any other field is refused (211 naming it). What a backend does
@@ -77,28 +87,33 @@ class FingerprintSchema(Schema):
     userAgent = _text(1024)
     isIpCreateTimeZone = FlexibleBool()
     timeZone = fields.String(metadata={"description": "IANA name, e.g. Europe/Berlin"})
-    timeZoneOffset = FlexibleInt(validate=validate.Range(-1440, 1440),
+    timeZoneOffset = FlexibleInt(accept_blank=True, validate=validate.Range(-1440, 1440),
                                  metadata={"description": "Minutes from UTC"})
     webRTC = _choice("0", "1", "2", "3", description="0 replace, 1 allow, 2 disable, "
                                                     "3 privacy")
     ignoreHttpsErrors = FlexibleBool()
     position = _choice("0", "1", "2", description="0 ask, 1 allow, 2 block")
     isIpCreatePosition = FlexibleBool()
-    lat = fields.Float(validate=validate.Range(-90, 90))
-    lng = fields.Float(validate=validate.Range(-180, 180))
-    precisionData = fields.Float(validate=validate.Range(0, 100000))
+    lat = FlexibleFloat(accept_blank=True, validate=validate.Range(-90, 90))
+    lng = FlexibleFloat(accept_blank=True, validate=validate.Range(-180, 180))
+    precisionData = FlexibleFloat(accept_blank=True, validate=validate.Range(0, 100000))
     isIpCreateLanguage = FlexibleBool()
     languages = _text(500, LANGUAGES, "language tags, comma-separated (de-DE,de)")
     isIpCreateDisplayLanguage = FlexibleBool()
     displayLanguages = _text(500, LANGUAGES, "language tags, comma-separated (de-DE)")
     resolutionType = _choice("0", "1", description="0 the computer's, 1 resolution")
+    # A window's virtual display is resolution (else openWidth x openHeight) times
+    # devicePixelRatio, allocated whole by Xvfb: within display.fits (8K).
     resolution = fields.String(validate=validate.Regexp(
-        r"^[0-9]{2,5} ?x ?[0-9]{2,5}$", error="Must look like 1920 x 1080."))
-    openWidth = FlexibleInt(validate=validate.Range(100, 20000))
-    openHeight = FlexibleInt(validate=validate.Range(100, 20000))
+        r"^[0-9]{3,4} ?x ?[0-9]{3,4}$", error="Must look like 1920 x 1080."), metadata={
+        "description": f"each side {MIN_SIDE}..{display.MAX_SIDE}, at most 7680 x 4320"})
+    openWidth = FlexibleInt(accept_blank=True,
+                            validate=validate.Range(100, display.MAX_SIDE))
+    openHeight = FlexibleInt(accept_blank=True,
+                             validate=validate.Range(100, display.MAX_SIDE))
     windowSizeLimit = FlexibleBool()
-    devicePixelRatio = fields.Float(validate=validate.Range(0.25, 10))
-    colorDepth = FlexibleInt(validate=validate.Range(1, 48))
+    devicePixelRatio = FlexibleFloat(accept_blank=True, validate=validate.Range(0.25, 10))
+    colorDepth = FlexibleInt(accept_blank=True, validate=validate.Range(1, 48))
     fontType = _choice("0", "1", "2", description="0 the system's, 1 custom, 2 random")
     font = _text(20000, description="font names, comma-separated")
     canvas = _choice("0", "1", description=CHOICE_NOISE)
@@ -118,8 +133,9 @@ class FingerprintSchema(Schema):
     speechVoices = _choice("0", "1", description="0 custom, 1 off")
     speechVoicesValue = _text(100_000, allow_none=True,
                               description="the voices as JSON text")
-    hardwareConcurrency = FlexibleInt(validate=validate.Range(1, 256))
-    deviceMemory = fields.Float(validate=validate.OneOf([0.25, 0.5, 1, 2, 4, 8]),
+    hardwareConcurrency = FlexibleInt(accept_blank=True, validate=validate.Range(1, 256))
+    deviceMemory = FlexibleFloat(accept_blank=True,
+                                 validate=validate.OneOf([0.25, 0.5, 1, 2, 4, 8]),
                                 metadata={"description": "GiB, as browsers report it"})
     doNotTrack = _choice("0", "1", description="1 on, 0 off")
     clientRectNoiseEnabled = FlexibleBool()
@@ -151,6 +167,30 @@ class FingerprintSchema(Schema):
     def _storable(self, data, **kwargs):
         # Objects kept as given (webgpu, mediaDeviceValue): the stored-JSON rules hold.
         check_stored_json(data)
+
+    @validates("resolution")
+    def _screen(self, value, **kwargs):
+        width, height = _sides(value)
+        if not (MIN_SIDE <= min(width, height) and display.fits(width, height)):
+            raise ValidationError(f"Each side must be {MIN_SIDE} to {display.MAX_SIDE}, "
+                                  "and at most 7680 x 4320 in all.")
+
+    @validates_schema
+    def _display_fits(self, data, **kwargs):
+        """The display this asks for (checked when the fields come together; a start
+        refuses any other too large one)."""
+        ratio = data.get("devicePixelRatio") or 1
+        if data.get("resolution"):
+            size, field = _sides(data["resolution"]), "resolution"
+        elif data.get("openWidth") and data.get("openHeight"):
+            size, field = (data["openWidth"], data["openHeight"]), "openWidth"
+        else:
+            return
+        if not display.fits(*(round(side * ratio) for side in size)):
+            raise ValidationError(
+                f"{field} x devicePixelRatio is too large a screen: at most "
+                f"{display.MAX_SIDE} pixels a side and 7680 x 4320 in all.",
+                field_name="devicePixelRatio" if ratio > 1 else field)
 
     @validates("timeZone")
     def _known_zone(self, value, **kwargs):

@@ -44,6 +44,11 @@ class TooLarge(ValueError):
     """A display larger than MAX_SIDE / MAX_PIXELS was asked for."""
 
 
+def fits(width: int, height: int) -> bool:
+    """Whether a screen of ``width`` x ``height`` device pixels is within the limits."""
+    return 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS
+
+
 @dataclass(frozen=True)
 class VirtualDisplay:
     name: str  # ":N", DISPLAY's value
@@ -59,8 +64,7 @@ class VirtualDisplay:
         concurrent starts never race for one). ``env``: what its environment gains (a
         runner's mark, by which a restarted runner finds it). Raises TooLarge for a
         screen beyond MAX_SIDE / MAX_PIXELS (device pixels)."""
-        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE
-                and width * height <= MAX_PIXELS):
+        if not fits(width, height):
             raise TooLarge(f"a {width}x{height} display is too large: at most {MAX_SIDE} "
                            f"pixels a side and {MAX_PIXELS} in all (7680x4320), counting "
                            "devicePixelRatio")
