@@ -35,6 +35,10 @@ class Settings:
     # Where windows show: "auto" (the desktop's display when DISPLAY or WAYLAND_DISPLAY
     # is set, else a virtual display of each window's own), "virtual", "headless"
     window_display: str = "auto"
+    # The Firefox major new windows' fingerprints are drawn for (the desktops', which may
+    # not be this server's); default: this server's installed Firefox, else the newest in
+    # the fingerprint data
+    firefox_version: str = ""
     # stored profile chunks per account (bytes; 0: no limit)
     profile_quota_bytes: int = 10 * 1024**3
     # v5 workers
@@ -80,6 +84,14 @@ def _window_display(value: str) -> str:
 WINDOW_DISPLAYS = ("auto", "virtual", "headless")
 
 
+def _firefox_version(value: str) -> str:
+    """A Firefox major (``153``; ``153.0`` is read as 153)."""
+    major = value.strip().split(".")[0]
+    if not major.isdigit():
+        raise ValueError("expected a Firefox major version, e.g. 153")
+    return major
+
+
 def _networks(value: str) -> str:
     """``10.0.0.0/8,127.66.0.0/16``: checked when read."""
     from browserfarm.net.policy import parse_networks
@@ -118,6 +130,7 @@ _ENV = {
     "browser_user": ("BROWSERFARM_BROWSER_USER", str),
     "chromium_no_sandbox": ("BROWSERFARM_CHROMIUM_NO_SANDBOX", _flag),
     "window_display": ("BROWSERFARM_WINDOW_DISPLAY", _window_display),
+    "firefox_version": ("BROWSERFARM_FIREFOX_VERSION", _firefox_version),
     "profile_quota_bytes": ("BROWSERFARM_PROFILE_QUOTA_BYTES", int),
     "grid_url": ("BROWSERFARM_GRID_URL", str),
     "worker_max_seconds": ("BROWSERFARM_WORKER_MAX_SECONDS", float),

@@ -1,13 +1,16 @@
 """Complete, consistent, frozen fingerprints by default (issue 13 item 5): a window
 created with an empty or partial browserFingerPrint gets the rest drawn once from
 real-world data (browserforge), for the installed Firefox, and keeps it."""
+import dataclasses
 import json
 import os
 import re
 
 import pytest
 
-from browserfarm.services.fingerprints import DRAWN, Host, complete, version_warning
+from browserfarm.config import load_settings
+from browserfarm.services.fingerprints import (CORES, DRAWN, complete, newest_firefox,
+                                                version_warning)
 from browserfarm_plugins.firefox import Firefox
 from tests.conftest import needs_firefox
 from tests.test_local import agent, cloud, cloud_call, local, window_handle  # noqa: F401
@@ -40,7 +43,7 @@ def assert_consistent(fp: dict, major: str):
     width, height = screen(fp)
     assert 0 < fp["openWidth"] <= width and 0 < fp["openHeight"] <= height
     assert 0.25 <= fp["devicePixelRatio"] <= 10
-    assert 1 <= fp["hardwareConcurrency"] <= (os.cpu_count() or 1)
+    assert CORES[0] <= fp["hardwareConcurrency"] <= CORES[1]
     assert fp["webGLManufacturer"] and fp["webGLRender"]
     assert not re.search("llvmpipe|swiftshader|mesa", fp["webGLRender"], re.I)
     assert fp["languages"] == "en-US,en" and fp["ostype"] == "PC"
@@ -52,8 +55,8 @@ def test_an_empty_fingerprint_is_completed_for_the_installed_firefox(owner):
     for window in windows:
         fp = window["browserFingerPrint"]
         assert set(DRAWN) <= fp.keys()
-        # The installed Firefox's major; the data's, where none is installed.
-        assert_consistent(fp, engine_major() or fp["version"])
+        # The installed Firefox's major; the newest in the data, where none is installed.
+        assert_consistent(fp, engine_major() or newest_firefox())
         assert "timeZone" not in fp and "lat" not in fp  # the host's, or the IP's (flags)
     # Each window is its own device: drawn apart.
     assert len({json.dumps(w["browserFingerPrint"], sort_keys=True) for w in windows}) > 1
@@ -114,19 +117,47 @@ def test_the_ip_flags_leave_their_fields_to_the_proxy(owner):
 def test_a_given_screen_steers_the_draw():
     for platform in UA_OF_PLATFORM:
         for resolution in ("1920 x 1080", "1280 x 800", "1234 x 567"):
-            fp = complete({"os": platform, "resolution": resolution}, "153.0", Host(1))
+            fp = complete({"os": platform, "resolution": resolution}, "153.0")
             assert fp["resolution"] == resolution and fp["os"] == platform
             assert_consistent(fp, "153")
 
 
-def test_hardware_concurrency_stays_within_the_host():
-    fps = [complete({}, "153.0", Host(cores=2)) for _ in range(30)]
-    assert {fp["hardwareConcurrency"] for fp in fps} <= {1, 2}
-    assert complete({}, "153.0", Host(cores=64))["hardwareConcurrency"] >= 1
+def test_hardware_concurrency_is_a_real_devices_whatever_the_clouds_cores():
+    """Windows run on other desktops than the cloud that draws them: the counts are the
+    data's (mostly 8 and more), not capped by this machine's cores."""
+    counts = [complete({}, "153.0")["hardwareConcurrency"] for _ in range(40)]
+    assert set(counts) <= set(range(CORES[0], CORES[1] + 1))
+    assert len(set(counts)) > 1 and max(counts) >= 8
+
+
+def test_a_given_core_version_steers_the_version_and_is_told_at_open():
+    for given in ({"coreVersion": "118"}, {"version": "118"},
+                  {"userAgent": "Mozilla/5.0 (X11; Linux x86_64; rv:118.0) Gecko/20100101 "
+                                "Firefox/118.0"}):
+        fp = complete(given, "153.0")
+        assert fp["version"] == "118" and "Firefox/118.0" in fp["userAgent"], given
+        assert "rv:118.0)" in fp["userAgent"]
+        assert "Firefox 118" in version_warning(fp, "153.8.0esr")
+    assert complete({"coreVersion": "118"}, "153.0")["coreVersion"] == "118"  # kept
+
+
+def test_the_firefox_windows_are_drawn_for_is_a_setting(farm, owner, monkeypatch):
+    assert load_settings(environ={"BROWSERFARM_FIREFOX_VERSION": "149.0"}
+                         ).firefox_version == "149"
+    with pytest.raises(SystemExit, match="BROWSERFARM_FIREFOX_VERSION"):
+        load_settings(environ={"BROWSERFARM_FIREFOX_VERSION": "latest"})
+    monkeypatch.setattr(farm, "settings", dataclasses.replace(farm.settings,
+                                                              firefox_version="149"))
+    for fp in (create(owner)["browserFingerPrint"],
+               create(owner, browserFingerPrint={"os": "Win32"})["browserFingerPrint"]):
+        assert_consistent(fp, "149")
+    fp = create(owner, browserFingerPrint={"coreVersion": "148"})["browserFingerPrint"]
+    assert (fp["coreVersion"], fp["version"]) == ("148", "148")
+    assert "Firefox/148.0" in fp["userAgent"]
 
 
 def test_a_version_that_no_longer_matches_the_engine_is_told():
-    fp = complete({}, "152.0.1esr", Host(cores=4))
+    fp = complete({}, "152.0.1esr")
     assert version_warning(fp, "152.3.0esr") is None
     warning = version_warning(fp, "153.8.0esr")
     assert "Firefox 152" in warning and "Firefox 153" in warning
@@ -149,7 +180,14 @@ def test_a_window_shows_its_stored_fingerprint_and_is_told_of_an_old_version(
     client.delete_session()
     assert seen[:2] == [stored["userAgent"], stored["os"]]
     assert seen[2] in stored["userAgent"]  # oscpu as the user agent says it
-    assert seen[3:] == [stored["hardwareConcurrency"], stored["languages"]]
+    # The stored count, or this desktop's cores where it has fewer (Firefox's cap),
+    # and then the detail says it is not applied.
+    cores = os.cpu_count()
+    assert seen[3:] == [min(stored["hardwareConcurrency"], cores), stored["languages"]]
+    not_applied = cloud_call(cloud, "/browser/detail", {"id": window["id"]})["data"][
+        "notApplied"]
+    assert ("browserFingerPrint.hardwareConcurrency" in not_applied) \
+        == (stored["hardwareConcurrency"] > cores)
     assert local("/browser/close", {"uuid": window["uuid"]}).code == 0
 
     # Made for an older Firefox (or before an upgrade): kept, and said at open.

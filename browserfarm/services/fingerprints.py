@@ -7,18 +7,19 @@ datapoints, which ship in the ``apify_fingerprint_datapoints`` wheel: nothing is
 downloaded at run time), asked for desktop Firefox on Windows, macOS or Linux in their
 real-world shares, so the user agent, platform, screen, window size, pixel ratio, cores
 and GPU strings come from one real device. Only the version is ours: the user agent
-says the installed Firefox's major, whatever the data's.
+says the Firefox major windows are drawn for (``Settings.firefox_version``, else the
+cloud's installed Firefox, else the newest in the data), whatever the data's.
 
 Fields the user gave are never changed, and they steer the draw (a given ``os`` or
-``userAgent`` picks the OS). Time zone, language and position are left to the
+``userAgent`` picks the OS; a given ``version``, ``userAgent`` or ``coreVersion`` the
+Firefox major the user agent says). Time zone, language and position are left to the
 ``isIpCreate*`` flags when they are set (taken from the proxy's IP at each open).
 """
 from __future__ import annotations
 
 import functools
-import os
+import json
 import re
-from typing import NamedTuple
 
 #: The browser these fingerprints are for: what a window's ``coreProduct`` names.
 ENGINE = "firefox"
@@ -37,29 +38,25 @@ DEFAULT_LANGUAGES = "en-US,en"
 OS_OF_PLATFORM = {"Win32": "windows", "MacIntel": "macos", "Linux x86_64": "linux"}
 OS_IN_USER_AGENT = (("Windows", "windows"), ("Macintosh", "macos"), ("Linux", "linux"))
 MIN_WINDOW = 400  # a drawn window never smaller than this (CSS pixels), screen allowing
+# What real devices report in the data. Windows run on other desktops than the one that
+# draws them, so no machine's cores cap the draw: a count above a desktop's is reported
+# there (not applied: Firefox shows at most the cores it runs on).
+CORES = (2, 32)
 _VERSION_IN_UA = re.compile(r"(rv:|Firefox/)\d+(?:\.\d+)*")
 
 
-class Host(NamedTuple):
-    """What the machine can show honestly: Firefox never reports more cores than it
-    has (``dom.maxHardwareConcurrency`` only lowers the count)."""
-    cores: int
-
-    @classmethod
-    def this(cls) -> "Host":
-        return cls(os.cpu_count() or 1)
-
-
-def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
+def complete(fingerprint: dict, engine_version: str) -> dict:
     """``fingerprint`` with every missing field of ``DRAWN`` filled from one real-world
-    Firefox device; the given fields as they are. ``engine_version``: the installed
-    Firefox's ("153.8.0esr"); empty when none is installed here (the data's is used)."""
+    Firefox device; the given fields as they are. ``engine_version``: the Firefox the
+    windows are drawn for ("153.8.0esr"); empty: the data's, device by device."""
     given = {k: v for k, v in fingerprint.items() if v not in (None, "")}
     given_screen = _screen_size(given.get("resolution"))
     drawn = _draw(_wanted_os(given), given_screen)
     navigator, screen = drawn.navigator, drawn.screen
+    # The first that names a major: what the user asked for, then the engine.
     major = _major(given.get("version")) or _firefox_major(given.get("userAgent")) \
-        or _major(engine_version) or _firefox_major(navigator.userAgent)
+        or _major(given.get("coreVersion")) or _major(engine_version) \
+        or _firefox_major(navigator.userAgent)
     width, height = given_screen or (screen.width, screen.height)
     # The data's window can overhang its screen by the borders of a maximized window.
     avail_height = min(screen.availHeight, height) or height
@@ -74,7 +71,8 @@ def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
         "openWidth": _within(screen.outerWidth, width),
         "openHeight": _within(screen.outerHeight, avail_height),
         "devicePixelRatio": screen.devicePixelRatio,
-        "hardwareConcurrency": max(1, min(navigator.hardwareConcurrency or 1, host.cores)),
+        "hardwareConcurrency": min(max(navigator.hardwareConcurrency or 0, CORES[0]),
+                                   CORES[1]),
     }
     if given.get("resolutionType") == "0":  # asked for the computer's screen
         for field in SCREEN:
@@ -88,11 +86,11 @@ def complete(fingerprint: dict, engine_version: str, host: Host) -> dict:
     return {**fingerprint, **{k: v for k, v in found.items() if k not in given}}
 
 
-def redrawn(fingerprint: dict, engine_version: str, host: Host) -> dict:
+def redrawn(fingerprint: dict, engine_version: str) -> dict:
     """BitBrowser's ``randomFingerprint``: the fields of ``REDRAWN`` drawn anew (for
     one open) on the stored OS; the others as stored."""
     kept = {k: v for k, v in fingerprint.items() if k not in REDRAWN}
-    return complete(kept, engine_version, host)
+    return complete(kept, engine_version)
 
 
 def version_warning(fingerprint: dict, engine_version: str) -> str | None:
@@ -106,6 +104,16 @@ def version_warning(fingerprint: dict, engine_version: str) -> str | None:
     return (f"browserFingerPrint.version says Firefox {claimed} but this desktop runs "
             f"Firefox {engine}: the window keeps its stored user agent, and pages that "
             f"test features can tell the engine's version apart")
+
+
+@functools.cache
+def newest_firefox() -> str:
+    """The newest Firefox major in browserforge's data ("151"): what windows are drawn
+    for where neither a setting nor an installed Firefox says."""
+    from apify_fingerprint_datapoints import get_browser_helper_file
+    browsers = json.loads(get_browser_helper_file().read_text())  # "firefox/151.0|2", ...
+    majors = {int(_major(b.split("/", 1)[1])) for b in browsers if b.startswith("firefox/")}
+    return str(max(majors))
 
 
 @functools.cache

@@ -339,16 +339,20 @@ class WindowService:
 
     def _completed(self, fingerprint: dict, fresh: bool = False) -> dict:
         """The fingerprint as stored: what the user gave, the rest drawn once for the
-        Firefox installed here (services.fingerprints). ``fresh``: the drawn fields
-        drawn anew, for one open."""
+        desktops' Firefox (services.fingerprints). ``fresh``: the drawn fields drawn
+        anew, for one open."""
         if (fingerprint.get("coreProduct") or DEFAULT_WINDOW_BACKEND) != fingerprints.ENGINE:
             return fingerprint
         draw = fingerprints.redrawn if fresh else fingerprints.complete
-        return draw(fingerprint, self._engine_version(), fingerprints.Host.this())
+        return draw(fingerprint, self._engine_version())
 
     def _engine_version(self) -> str:
+        """The Firefox windows are drawn for: the setting, else this server's, else the
+        newest in the data (the cloud need not run browsers)."""
         backend = self.farm.plugins.window_backends.get(fingerprints.ENGINE)
-        return backend.version() if backend is not None else ""
+        return self.farm.settings.firefox_version \
+            or (backend.version() if backend is not None else "") \
+            or fingerprints.newest_firefox()
 
     def _plain_changes(self, data: dict) -> dict:
         changes = {}
