@@ -175,6 +175,9 @@ class Window(BaseModel):
     clear_cookies_before_launch = pw.BooleanField(default=False)
     clear_histories_before_launch = pw.BooleanField(default=False)
     random_fingerprint = pw.BooleanField(default=False)
+    # The fingerprint fields drawn by default, as drawn (migration 013): randomFingerprint
+    # redraws those only; None: not known (all drawable fields are redrawn)
+    drawn_fingerprint = JSONText(null=True)
     disable_gpu = pw.BooleanField(default=False)
     disable_translate_popup = pw.BooleanField(default=False)
     disable_notifications = pw.BooleanField(default=False)

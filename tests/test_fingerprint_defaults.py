@@ -216,6 +216,19 @@ def test_random_fingerprint_draws_the_drawn_fields_anew_at_each_open(owner):
         assert fp["timeZone"] == "Asia/Tokyo" and fp["os"] == "Win32"
     stored = owner("/browser/detail", {"id": window["id"]}).data["browserFingerPrint"]
     assert stored == window["browserFingerPrint"]
+    # The fields the user gave are kept at each open; only the drawn ones are redrawn,
+    # also on a window whose drawn field was edited since (then given).
+    given = {"os": "Win32", "languages": "fr-FR,fr", "hardwareConcurrency": 4, "webGLManufacturer": "Intel Inc.",
+             "webGLRender": "Intel Iris"}
+    window = create(owner, randomFingerprint=True, browserFingerPrint=given)
+    owner("/browser/update/partial", {"ids": [window["id"]],
+                                      "browserFingerPrint": {"openWidth": 1001}})
+    launched = [owner("/browser/launch", {"id": window["id"]}).data["window"][
+        "browserFingerPrint"] for _ in range(6)]
+    for fp in launched:
+        assert {k: fp[k] for k in given} == given and fp["openWidth"] == 1001
+    assert len({(fp["resolution"], fp["openHeight"], fp["devicePixelRatio"])
+                for fp in launched}) > 1
     # Without it, every open gets the stored one.
     plain = create(owner)
     assert owner("/browser/launch", {"id": plain["id"]}).data["window"][

@@ -86,10 +86,21 @@ def complete(fingerprint: dict, engine_version: str) -> dict:
     return {**fingerprint, **{k: v for k, v in found.items() if k not in given}}
 
 
-def redrawn(fingerprint: dict, engine_version: str) -> dict:
-    """BitBrowser's ``randomFingerprint``: the fields of ``REDRAWN`` drawn anew (for
-    one open) on the stored OS; the others as stored."""
-    kept = {k: v for k, v in fingerprint.items() if k not in REDRAWN}
+def drawn_values(given: dict, completed: dict) -> dict:
+    """What ``complete`` filled in ``given``: kept with the window, so that
+    ``randomFingerprint`` redraws only that."""
+    return {k: v for k, v in completed.items() if given.get(k) != v}
+
+
+def redrawn(fingerprint: dict, drawn: dict | None, engine_version: str) -> dict:
+    """BitBrowser's ``randomFingerprint``: the fields of ``REDRAWN`` that were drawn
+    (``drawn``: their values then; a field since edited to another value counts as
+    given) drawn anew for one open, on the stored OS; the given ones, and the others,
+    as stored. ``drawn`` None: not known (a window stored before it was kept), all of
+    ``REDRAWN`` are drawn anew."""
+    def was_drawn(field):
+        return drawn is None or (field in drawn and drawn[field] == fingerprint.get(field))
+    kept = {k: v for k, v in fingerprint.items() if k not in REDRAWN or not was_drawn(k)}
     return complete(kept, engine_version)
 
 

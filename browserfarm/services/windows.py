@@ -275,9 +275,11 @@ class WindowService:
             raise FarmError(f"{failure.kind}: {failure.message}",
                             {"kind": failure.kind}) from None
         answer = self._to_api([window], reveal=REVEAL_ALL)[0]
-        if answer.get("randomFingerprint"):  # BitBrowser's: a fresh one at each open
-            answer["browserFingerPrint"] = self._completed(
-                answer["browserFingerPrint"] or {}, fresh=True)
+        fingerprint = answer["browserFingerPrint"] or {}
+        if answer.get("randomFingerprint") and self._drawn_for_firefox(fingerprint):
+            # BitBrowser's: a fresh one at each open (the given fields kept)
+            answer["browserFingerPrint"] = fingerprints.redrawn(
+                fingerprint, window.drawn_fingerprint, self._engine_version())
         return {"window": answer,
                 "proxy": {"type": proxy.type, "host": proxy.host, "port": proxy.port,
                           "username": proxy.username, "password": proxy.password},
@@ -311,8 +313,8 @@ class WindowService:
     # ----- internals -----------------------------------------------------------
 
     def _create(self, data: dict) -> dict:
-        data = {**data, "browserFingerPrint": self._completed(
-            data.get("browserFingerPrint") or {})}
+        fingerprint, drawn = self._completed(data.get("browserFingerPrint") or {})
+        data = {**data, "browserFingerPrint": fingerprint}
         proxy_columns = self.proxy.columns(data)
         with account_write(self.farm, self.account_id):
             seq = (Window.select(pw.fn.MAX(Window.seq))
@@ -320,6 +322,7 @@ class WindowService:
             columns = self._plain_changes(data)
             columns.update(proxy_columns)
             columns["name"] = columns.get("name") or f"Window {seq}"
+            columns["drawn_fingerprint"] = drawn
             window = Window.create(account=self.account_id, uuid=str(uuidlib.uuid4()),
                                    seq=seq, **columns)
             if data.get("tagIds"):
@@ -327,24 +330,32 @@ class WindowService:
         return self._to_api([window])[0]
 
     def _edit(self, data: dict) -> dict:
+        drawn = None
         if "browserFingerPrint" in data:  # replaced: completed as a new window's is
-            data = {**data, "browserFingerPrint": self._completed(data["browserFingerPrint"])}
+            fingerprint, drawn = self._completed(data["browserFingerPrint"])
+            data = {**data, "browserFingerPrint": fingerprint}
         with account_write(self.farm, self.account_id):
             window = Window.by_ref(self.account_id, data)
             changes = self._plain_changes(data)
+            if drawn is not None:
+                changes["drawn_fingerprint"] = drawn
             changes.update(self.proxy.columns(data, window))
             self._apply([window.id], changes, data.get("tagIds"))
             window = Window.get_by_id(window.id)
         return self._to_api([window])[0]
 
-    def _completed(self, fingerprint: dict, fresh: bool = False) -> dict:
+    def _completed(self, fingerprint: dict) -> tuple[dict, dict]:
         """The fingerprint as stored: what the user gave, the rest drawn once for the
-        desktops' Firefox (services.fingerprints). ``fresh``: the drawn fields drawn
-        anew, for one open."""
-        if (fingerprint.get("coreProduct") or DEFAULT_WINDOW_BACKEND) != fingerprints.ENGINE:
-            return fingerprint
-        draw = fingerprints.redrawn if fresh else fingerprints.complete
-        return draw(fingerprint, self._engine_version())
+        desktops' Firefox (services.fingerprints); and what was drawn, kept so that
+        randomFingerprint redraws only that."""
+        if not self._drawn_for_firefox(fingerprint):
+            return fingerprint, {}
+        completed = fingerprints.complete(fingerprint, self._engine_version())
+        return completed, fingerprints.drawn_values(fingerprint, completed)
+
+    @staticmethod
+    def _drawn_for_firefox(fingerprint: dict) -> bool:
+        return (fingerprint.get("coreProduct") or DEFAULT_WINDOW_BACKEND) == fingerprints.ENGINE
 
     def _engine_version(self) -> str:
         """The Firefox windows are drawn for: the setting, else this server's, else the
