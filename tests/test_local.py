@@ -165,6 +165,16 @@ def test_one_window_per_call(local, body, field):
     assert answer.code == 211 and answer.data["field"] == field
 
 
+@pytest.mark.parametrize("body, field", [
+    ({"headless": "maybe"}, "headless"), ({"headless": 2}, "headless"),
+    ({"headless": []}, "headless"), ({"args": "--headless"}, "args"), ({"args": [5]}, "args"),
+])
+def test_open_options_of_the_wrong_type_are_refused_naming_them(local, agent, body, field):
+    answer = local("/browser/open", {"uuid": "00000000-0000-4000-8000-000000000000"} | body)
+    assert answer.code == 211 and answer.data["field"] == field, answer.body
+    assert not agent.windows.windows()
+
+
 @pytest.mark.parametrize("path", ["/browser/open", "/browser/close"])
 def test_ids_or_aliases_naming_other_windows_start_or_stop_nothing(local, agent, cloud,
                                                                    path):

@@ -51,6 +51,7 @@ class Agent:
     # ----- the spec's two calls -------------------------------------------------------
 
     def open_window(self, body: dict) -> dict:
+        headless = wants_headless(body)
         ref = window_reference(body)
         detail = self.cloud.detail(ref)  # 1. read window details
         uuid = detail["uuid"]
@@ -64,7 +65,7 @@ class Agent:
             self._report(uuid, "opening")
             try:
                 config = self.cloud.launch_config(uuid)  # 2. and 3.
-                window = self.launcher.launch(config, wants_headless(body))  # 4. and 5.
+                window = self.launcher.launch(config, headless)  # 4. and 5.
             except Exception:  # a cloud that is down must not hide why the open failed
                 self._report_if_possible(uuid, "closed")
                 raise
@@ -303,9 +304,20 @@ def window_reference(body: dict) -> dict:
 
 def wants_headless(body: dict) -> bool:
     """The open request's ``headless`` (true, "true", 1), or BitBrowser's way of
-    asking: ``--headless`` among its ``args``."""
-    value = body.get("headless")
-    if isinstance(value, str):
-        value = value.strip().lower() in ("1", "true", "yes")
-    args = body.get("args")
-    return bool(value) or (isinstance(args, list) and "--headless" in args)
+    asking: ``--headless`` among its ``args`` (a list of strings). Anything else in
+    either is refused, naming it, before anything starts."""
+    value = body.get("headless", False)
+    if isinstance(value, str) and value.strip().lower() in _FLAGS:
+        value = _FLAGS[value.strip().lower()]
+    if value is None or value in (0, 1) and not isinstance(value, float):
+        value = bool(value)
+    if not isinstance(value, bool):
+        raise InvalidInput("headless", "must be true or false")
+    args = body.get("args") or []
+    if not isinstance(args, list) or not all(isinstance(arg, str) for arg in args):
+        raise InvalidInput("args", "must be a list of strings")
+    return value or "--headless" in args
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False,
+          "": False}
