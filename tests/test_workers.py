@@ -159,6 +159,21 @@ def test_a_worker_runs_with_its_windows_proxy_and_fingerprint(v5, runner, origin
     assert seen == ["BrowserFarmTest/1.0", "de-DE"]
 
 
+def test_a_window_lends_its_identity_only_to_a_worker_of_its_own_browser(v5):
+    # A Firefox window's user agent in Chromium would contradict Chromium's own headers.
+    window = v5.cloud("/browser/update", {"name": "firefox device"}).data
+    flat = v5("GET", "/5/browsers?flat=true").get_json()
+    entry = next(e for e in flat if e["browser"] == "chrome" or e["browser"] == "chromium")
+    answer = v5("POST", "/5/worker", json={
+        "os": entry["os"], "os_version": entry["os_version"], "browser": entry["browser"],
+        "browser_version": entry["browser_version"], "url": "http://127.0.0.1:9/",
+        "window": window["uuid"]})
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"][0]["field"] == "window"
+    assert "ask for browser firefox" in str(answer.get_json())
+    assert not v5("GET", "/5/workers").get_json()  # nothing queued
+
+
 def test_no_worker_lives_past_the_cap(v5, farm, origin, tmp_path, sqlite_url):
     with another_farm(tmp_path, "capped", sqlite_url, worker_max_seconds=100) as client, \
             started_runner(client.farm, "capped-runner"):

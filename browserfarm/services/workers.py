@@ -19,6 +19,7 @@ import peewee as pw
 import logging
 
 from browserfarm.browsers import keeper
+from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND
 from browserfarm.browsers.handles import Handle
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.errors import (Forbidden, NotFound, Unauthorized, Unprocessable,
@@ -228,6 +229,13 @@ class WorkerService:
                 raise ValidationFailed([invalid(
                     "window", f"a window's proxy can't reach {request['backend']} browsers; "
                               "pick a browser of this machine")])
+            # The window's identity (user agent, platform, screen) is its browser's: in
+            # another browser it would contradict what that browser shows itself.
+            product = (window.fingerprint or {}).get("coreProduct") or DEFAULT_WINDOW_BACKEND
+            if request["backend"] != product:
+                raise ValidationFailed([invalid(
+                    "window", f"this window is a {product} device; ask for browser "
+                              f"{product} to work with its identity")])
         with write_transaction(self.farm.db):
             return Worker.create(account=self.account.id, window=window,
                                  session_id=uuid.uuid4().hex, **request)
