@@ -62,7 +62,11 @@ class Cloud:
         self.login = login
         self.timeout = timeout
         # The cloud is reached directly, never via an env proxy; redirects are followed.
-        self.http = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=True)
+        # A kept-alive connection is dropped before the server's own idle limit
+        # (gunicorn: 2 s): reused right as the server closed it, a call failed with
+        # ReadError (seen once in ~15 opens by a new user).
+        self.http = httpx.AsyncClient(timeout=timeout, trust_env=False, follow_redirects=True,
+                                      limits=httpx.Limits(keepalive_expiry=1.0))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
 
