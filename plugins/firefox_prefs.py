@@ -160,12 +160,20 @@ def _rendering_prefs(fp: dict) -> dict:
 
 
 def window_size(fingerprint: dict) -> tuple[int, int]:
+    screen = _resolution(fingerprint)
     if fingerprint.get("openWidth") and fingerprint.get("openHeight"):
-        return int(fingerprint["openWidth"]), int(fingerprint["openHeight"])
+        width, height = int(fingerprint["openWidth"]), int(fingerprint["openHeight"])
+        if screen and fingerprint.get("windowSizeLimit"):  # BitBrowser: within the screen
+            return min(width, screen[0]), min(height, screen[1])
+        return width, height
+    return screen or (1280, 800)
+
+
+def _resolution(fingerprint: dict) -> tuple[int, int] | None:
     width, _, height = str(fingerprint.get("resolution", "")).replace(" ", "").partition("x")
     if width.isascii() and width.isdigit() and height.isascii() and height.isdigit():
         return int(width), int(height)
-    return 1280, 800
+    return None
 
 
 # ----- what Firefox does not apply (the window detail's notApplied) ------------------
@@ -184,10 +192,13 @@ _OWN_NOISE_KEY = "Firefox keys its canvas/WebGL noise itself (per site, new at e
 
 # browserFingerPrint field -> (the values that ask for something, or _given; why
 # Firefox does not do it). Fields applied as asked are not listed (see firefox_prefs,
-# window_size and the launch's TZ): coreProduct, userAgent, isIpCreateTimeZone,
-# timeZone, webRTC, position, isIpCreatePosition, lat, lng, precisionData,
-# isIpCreateLanguage, languages, isIpCreateDisplayLanguage, displayLanguages, openWidth,
-# openHeight, resolutionType, devicePixelRatio, doNotTrack, canvas, webGL, webGLMeta,
+# window_size, the window's virtual display and the launch's TZ): coreProduct,
+# userAgent, isIpCreateTimeZone, timeZone, webRTC, position, isIpCreatePosition, lat,
+# lng, precisionData, isIpCreateLanguage, languages, isIpCreateDisplayLanguage,
+# displayLanguages, openWidth, openHeight, resolutionType, resolution and
+# devicePixelRatio (the virtual display's screen; a desktop display, or headless, has
+# its own: the agent's setting, which the cloud answering this does not know),
+# windowSizeLimit (window_size), colorDepth 24, doNotTrack, canvas, webGL, webGLMeta,
 # webGLManufacturer, webGLRender, fontType "0"/"1" (_rendering_prefs); and, checked in
 # not_applied(), font, hardwareConcurrency, coreVersion and version.
 FINGERPRINT_NOT_APPLIED = {
@@ -200,10 +211,11 @@ FINGERPRINT_NOT_APPLIED = {
     "timeZoneOffset": (_given, "pages see the offset of timeZone (its own rules, "
                                "daylight saving included)"),
     "ignoreHttpsErrors": (_given, "Firefox checks certificates as usual"),
-    "resolution": (_given, "the screen pages measure is the display's; resolution sizes "
-                           "the window only when openWidth/openHeight are not given"),
-    "windowSizeLimit": (_given, "the window's size is not capped to resolution"),
-    "colorDepth": (_given, "the colour depth pages see is the display's"),
+    # Firefox reports the display's depth, but on Xvfb's 16- and 30-bit screens it has
+    # no WebGL (measured with Debian's Xvfb and Firefox ESR): a 24-bit display it is.
+    "colorDepth": (lambda depth: _given(depth) and depth != 24,
+                   "pages see 24 (the virtual display's depth: at 16 or 30 bits Firefox "
+                   "has no WebGL on it)"),
     "fontType": (("2",), "no random fonts: " + _HOST_FONTS),
     "canvasValue": (_given, _OWN_NOISE_KEY),
     "webGLValue": (_given, _OWN_NOISE_KEY),
@@ -241,7 +253,8 @@ FINGERPRINT_APPLIED = {
     "coreProduct", "coreVersion", "userAgent", "isIpCreateTimeZone", "timeZone", "webRTC",
     "position", "isIpCreatePosition", "lat", "lng", "precisionData", "isIpCreateLanguage",
     "languages", "isIpCreateDisplayLanguage", "displayLanguages", "openWidth",
-    "openHeight", "resolutionType", "devicePixelRatio", "doNotTrack", "hardwareConcurrency",
+    "openHeight", "resolutionType", "resolution", "windowSizeLimit", "devicePixelRatio",
+    "doNotTrack", "hardwareConcurrency",
     "version", "canvas", "webGL", "webGLMeta", "webGLManufacturer", "webGLRender",
     "fontType", "font"}
 

@@ -194,18 +194,22 @@ def test_each_window_has_a_display_of_its_own_at_its_resolution(local, agent, cl
                                                                   monkeypatch):
     """No desktop display here: each window gets its own Xvfb, so a page measures the
     window's resolution (not headless Firefox's 1366x768), its colour depth, media
-    queries that agree, the window at openWidth x openHeight, and WebGL (Mesa). With a
-    devicePixelRatio the screen keeps its size in CSS pixels. Close stops the display."""
+    queries that agree, the window at openWidth x openHeight (within the screen with
+    windowSizeLimit), and WebGL (Mesa). With a devicePixelRatio the screen keeps its size
+    in CSS pixels. Close stops the display."""
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     before = _our_displays()
-    wide, retina = (cloud_call(cloud, "/browser/update", {"browserFingerPrint": fp})["data"]
-                    for fp in ({"resolution": "1600 x 900", "openWidth": 1200,
-                                "openHeight": 700, "devicePixelRatio": 1},
-                               {"resolution": "1440 x 900", "openWidth": 1440,
-                                "openHeight": 900, "devicePixelRatio": 2}))
+    wide, retina, limited = (
+        cloud_call(cloud, "/browser/update", {"browserFingerPrint": fp})["data"]
+        for fp in ({"resolution": "1600 x 900", "openWidth": 1200, "openHeight": 700,
+                    "devicePixelRatio": 1},
+                   {"resolution": "1440 x 900", "openWidth": 1440, "openHeight": 900,
+                    "devicePixelRatio": 2},
+                   {"resolution": "1024 x 768", "openWidth": 1400, "openHeight": 700,
+                    "devicePixelRatio": 1, "windowSizeLimit": True}))
     opened = {w["uuid"]: local("/browser/open", {"uuid": w["uuid"]}).data
-              for w in (wide, retina)}
+              for w in (wide, retina, limited)}
     handles = {uuid: agent.windows.get(uuid).handle for uuid in opened}
     assert _seen(opened[wide["uuid"]]) == {
         "screen": [1600, 900], "avail": [1600, 900], "depth": 24, "outer": [1200, 700],
@@ -213,8 +217,9 @@ def test_each_window_has_a_display_of_its_own_at_its_resolution(local, agent, cl
     assert _seen(opened[retina["uuid"]]) == {
         "screen": [1440, 900], "avail": [1440, 900], "depth": 24, "outer": [1440, 900],
         "ratio": 2, "fits": True, "wider": False, "webgl": True}
+    assert _seen(opened[limited["uuid"]])["outer"] == [1024, 700]  # BitBrowser's limit
     displays = {h.display for h in handles.values()}
-    assert len(displays) == 2 and None not in displays  # one display each
+    assert len(displays) == 3 and None not in displays  # one display each
     assert _our_displays() - before == {h.display_pid for h in handles.values()}
     # The display is Firefox's: its DISPLAY and cookie, nothing of a desktop.
     environ = psutil.Process(opened[wide["uuid"]]["pid"]).environ()

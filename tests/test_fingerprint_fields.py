@@ -262,5 +262,19 @@ def test_the_detail_says_what_firefox_does_not_apply(owner):
         "/browser/detail", {"id": within["id"]}).data["notApplied"]
 
 
+def test_screen_fields_are_applied_and_colour_depth_only_at_24():
+    """resolution and devicePixelRatio make the virtual display, windowSizeLimit keeps
+    the window within it, colorDepth 24 is the display's; another depth is reported
+    (Firefox has no WebGL on Xvfb's 16- and 30-bit screens)."""
+    from browserfarm_plugins.firefox_prefs import not_applied, window_size
+    screen = {"resolution": "1600 x 900", "devicePixelRatio": 2, "openWidth": 1800,
+              "openHeight": 700, "windowSizeLimit": True, "colorDepth": 24}
+    assert not_applied({"browserFingerPrint": screen}, 4) == {}
+    reasons = not_applied({"browserFingerPrint": screen | {"colorDepth": 30}}, 4)
+    assert "WebGL" in reasons.pop("browserFingerPrint.colorDepth") and not reasons
+    assert window_size(screen) == (1600, 700)
+    assert window_size(screen | {"windowSizeLimit": False}) == (1800, 700)
+
+
 def test_a_backend_reports_nothing_unless_it_says():
     assert WindowBackend.not_applied({"browserFingerPrint": {"deviceMemory": 8}}) == {}
