@@ -22,6 +22,8 @@ MAX_SECRET = 8192  # a proxy password: room for an SSH private key
 # str.isdigit() also accepts "²" and other digits int() refuses.
 ASCII_INTEGER = re.compile(r"-?[0-9]+")
 ASCII_DIGITS = re.compile(r"[0-9]+")
+# float() also takes "1_000", "nan" and "infinity": a numeric string is this.
+ASCII_NUMBER = r"\s*-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 
 
 class FlexibleInt(fields.Integer):
@@ -52,9 +54,9 @@ class FlexibleInt(fields.Integer):
 
 
 class FlexibleFloat(fields.Float):
-    """A number or a numeric string; with ``accept_blank``, ``""`` and ``null`` are
-    unset (None), as BitBrowser's clients send them. (marshmallow's Float already
-    refuses bools, NaN and infinity.)"""
+    """A number or a numeric string (ASCII_NUMBER); never a bool. With
+    ``accept_blank``, ``""`` and ``null`` are unset (None), as BitBrowser's clients send
+    them."""
 
     def __init__(self, *args, accept_blank=False, **kwargs):
         self.accept_blank = accept_blank
@@ -66,6 +68,11 @@ class FlexibleFloat(fields.Float):
         if self.accept_blank and (value is None or value == ""):
             return None
         return super().deserialize(value, attr, data, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not re.fullmatch(ASCII_NUMBER, value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class FlexibleBool(fields.Boolean):
@@ -288,9 +295,9 @@ def openapi_property(converter, field, choices=None, **kwargs) -> dict:
     if isinstance(field, FlexibleFloat):
         number = {"type": "number"} | {k: v for k, v in zip(("minimum", "maximum"),
                                                            _range(field)) if abs(v) < MAX_ID}
+        blank = "|" if field.accept_blank else ""
         prop = {"oneOf": [number, {"type": "string",
-                                   "description": "a number" + (", or blank: unset"
-                                                                if field.accept_blank else "")}]}
+                                   "pattern": f"^({blank}{ASCII_NUMBER})$"}]}
         return prop | ({"nullable": True} if field.accept_blank else {})
     if isinstance(field, FlexibleBool):
         words = sorted(field.truthy | field.falsy, key=lambda v: (isinstance(v, str), v))

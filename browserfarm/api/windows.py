@@ -15,7 +15,8 @@ from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
 from browserfarm.api.fields import (MAX_ID, MAX_SECRET, Cookies, FlexibleBool,
                                     FlexibleFloat, FlexibleInt, JsonObject, OneOf,
-                                    WindowRef, args, check_stored_json, window_ref_args,
+                                    WindowRef, args, check_stored_json, digits_pattern,
+                                    window_ref_args,
                                     window_ref_fields)
 from browserfarm.browsers import display
 from browserfarm.errors import CONFIG_NOT_OBJECT
@@ -64,6 +65,7 @@ OS_NAMES = ("Win32", "MacIntel", "Linux x86_64", "iPhone", "Linux armv81", "Linu
 
 
 MIN_SIDE = 320  # the smallest screen side a resolution may give
+SIDE = digits_pattern(MIN_SIDE, display.MAX_SIDE)
 
 
 def _sides(resolution: str) -> tuple[int, int]:
@@ -105,8 +107,9 @@ class FingerprintSchema(Schema):
     # A window's virtual display is resolution (else openWidth x openHeight) times
     # devicePixelRatio, allocated whole by Xvfb: within display.fits (8K).
     resolution = fields.String(validate=validate.Regexp(
-        r"^[0-9]{3,4} ?x ?[0-9]{3,4}$", error="Must look like 1920 x 1080."), metadata={
-        "description": f"each side {MIN_SIDE}..{display.MAX_SIDE}, at most 7680 x 4320"})
+        f"^{SIDE} ?x ?{SIDE}$", error=f"Must look like 1920 x 1080, each side {MIN_SIDE} "
+                                      f"to {display.MAX_SIDE}."),
+        metadata={"description": "at most 7680 x 4320"})
     openWidth = FlexibleInt(accept_blank=True,
                             validate=validate.Range(100, display.MAX_SIDE))
     openHeight = FlexibleInt(accept_blank=True,
@@ -170,10 +173,8 @@ class FingerprintSchema(Schema):
 
     @validates("resolution")
     def _screen(self, value, **kwargs):
-        width, height = _sides(value)
-        if not (MIN_SIDE <= min(width, height) and display.fits(width, height)):
-            raise ValidationError(f"Each side must be {MIN_SIDE} to {display.MAX_SIDE}, "
-                                  "and at most 7680 x 4320 in all.")
+        if not display.fits(*_sides(value)):
+            raise ValidationError("At most 7680 x 4320 in all.")
 
     @validates_schema
     def _display_fits(self, data, **kwargs):
