@@ -26,9 +26,9 @@ ASCII_DIGITS = re.compile(r"[0-9]+")
 ASCII_NUMBER = r"\s*-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*"
 
 
-class FlexibleInt(fields.Integer):
-    """A number or a numeric string ("number/string" in the spec); never a bool.
-    ``blank_as`` is what ``""`` and ``null`` become, when they are accepted."""
+class _Blankable:
+    """With ``accept_blank``, ``""`` and ``null`` become ``blank_as`` (None unless
+    given), as BitBrowser's clients send them for "unset"."""
 
     def __init__(self, *args, blank_as=None, accept_blank=False, **kwargs):
         self.blank_as = blank_as
@@ -42,6 +42,10 @@ class FlexibleInt(fields.Integer):
             return self.blank_as
         return super().deserialize(value, attr, data, **kwargs)
 
+
+class FlexibleInt(_Blankable, fields.Integer):
+    """A number or a numeric string ("number/string" in the spec); never a bool."""
+
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise self.make_error("invalid")
@@ -53,23 +57,12 @@ class FlexibleInt(fields.Integer):
         return number
 
 
-class FlexibleFloat(fields.Float):
-    """A number or a numeric string (ASCII_NUMBER); never a bool. With
-    ``accept_blank``, ``""`` and ``null`` are unset (None), as BitBrowser's clients send
-    them."""
-
-    def __init__(self, *args, accept_blank=False, **kwargs):
-        self.accept_blank = accept_blank
-        if accept_blank:
-            kwargs.setdefault("allow_none", True)
-        super().__init__(*args, **kwargs)
-
-    def deserialize(self, value, attr=None, data=None, **kwargs):
-        if self.accept_blank and (value is None or value == ""):
-            return None
-        return super().deserialize(value, attr, data, **kwargs)
+class FlexibleFloat(_Blankable, fields.Float):
+    """A number or a numeric string (ASCII_NUMBER); never a bool."""
 
     def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
         if isinstance(value, str) and not re.fullmatch(ASCII_NUMBER, value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
