@@ -122,13 +122,13 @@ def stop_display(pid: int, xauthority: str | None = None, name: str | None = Non
             _remove_stale_socket(name)
         return False
     sockets = _sockets(pid)
+    Path(running).unlink(missing_ok=True)  # first: whoever sees the display gone sees this gone
     processes.send(pid, 15)  # Xvfb removes its socket itself
     if processes.wait_gone([pid], timeout):
         processes.send(pid, 9)
         processes.wait_gone([pid], timeout)
     for leftover in sockets:  # killed: it could not
         leftover.unlink(missing_ok=True)
-    Path(running).unlink(missing_ok=True)
     return True
 
 
