@@ -20,7 +20,6 @@ A Grid's Chromium runs on another machine, headless as its operator set it up.""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +34,7 @@ from selenium.common.exceptions import WebDriverException
 
 from browserfarm.browsers import processes, remote
 from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_os_version
-from browserfarm.browsers.display import VirtualDisplay, stop_display
+from browserfarm.browsers.display import VirtualDisplay, parse_size, stop_display
 from browserfarm.browsers.handles import DriverHandle
 from browserfarm.browsers.remote import WebDriverBackend
 
@@ -79,9 +78,7 @@ def chromium_args(spec: WorkerSpec, local: bool = True, sandbox: bool = True) ->
 
 def screen_size(spec: WorkerSpec) -> tuple[int, int]:
     """The screen a worker's page sees: a bound window's resolution, else the worker's."""
-    found = re.fullmatch(r"(\d+)x(\d+)",
-                         str((spec.fingerprint or {}).get("resolution") or "").replace(" ", ""))
-    return (int(found[1]), int(found[2])) if found else (spec.width, spec.height)
+    return parse_size((spec.fingerprint or {}).get("resolution")) or (spec.width, spec.height)
 
 
 def chrome_options(spec: WorkerSpec, binary: str | None = None, local: bool = True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from browserfarm.browsers.backends import LaunchSpec
+from browserfarm.browsers.display import parse_size
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {
@@ -160,20 +161,13 @@ def _rendering_prefs(fp: dict) -> dict:
 
 
 def window_size(fingerprint: dict) -> tuple[int, int]:
-    screen = _resolution(fingerprint)
+    screen = parse_size(fingerprint.get("resolution"))
     if fingerprint.get("openWidth") and fingerprint.get("openHeight"):
         width, height = int(fingerprint["openWidth"]), int(fingerprint["openHeight"])
         if screen and fingerprint.get("windowSizeLimit"):  # BitBrowser: within the screen
             return min(width, screen[0]), min(height, screen[1])
         return width, height
     return screen or (1280, 800)
-
-
-def _resolution(fingerprint: dict) -> tuple[int, int] | None:
-    width, _, height = str(fingerprint.get("resolution", "")).replace(" ", "").partition("x")
-    if width.isascii() and width.isdigit() and height.isascii() and height.isdigit():
-        return int(width), int(height)
-    return None
 
 
 # ----- what Firefox does not apply (the window detail's notApplied) ------------------

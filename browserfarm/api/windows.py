@@ -68,11 +68,6 @@ MIN_SIDE = 320  # the smallest screen side a resolution may give
 SIDE = digits_pattern(MIN_SIDE, display.MAX_SIDE)
 
 
-def _sides(resolution: str) -> tuple[int, int]:
-    width, _, height = resolution.replace(" ", "").partition("x")
-    return int(width), int(height)
-
-
 class FingerprintSchema(Schema):
     """BitBrowser's ``browserFingerPrint``: every field its /browser/update accepts, with
     its value rules; any other field is refused (211 naming it). What a backend does
@@ -173,7 +168,7 @@ class FingerprintSchema(Schema):
 
     @validates("resolution")
     def _screen(self, value, **kwargs):
-        if not display.fits(*_sides(value)):
+        if not display.fits(*display.parse_size(value)):
             raise ValidationError("At most 7680 x 4320 in all.")
 
     @validates_schema
@@ -182,7 +177,7 @@ class FingerprintSchema(Schema):
         refuses any other too large one)."""
         ratio = data.get("devicePixelRatio") or 1
         if data.get("resolution"):
-            size, field = _sides(data["resolution"]), "resolution"
+            size, field = display.parse_size(data["resolution"]), "resolution"
         elif data.get("openWidth") and data.get("openHeight"):
             size, field = (data["openWidth"], data["openHeight"]), "openWidth"
         else:

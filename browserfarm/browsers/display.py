@@ -14,6 +14,7 @@ clients that show the cookie in its Xauthority file, a 0600 file of that user's.
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import struct
@@ -42,6 +43,14 @@ MAX_PIXELS = 7680 * 4320
 
 class TooLarge(ValueError):
     """A display larger than MAX_SIDE / MAX_PIXELS was asked for."""
+
+
+def parse_size(text) -> tuple[int, int] | None:
+    """``"1920x1080"`` (spaces allowed around the ``x``) -> (1920, 1080); None when
+    ``text`` is not a size written that way. The one reader of BitBrowser's
+    ``resolution`` and v5's resolutions."""
+    found = re.fullmatch(r"\s*([0-9]+)\s*x\s*([0-9]+)\s*", str(text or ""))
+    return (int(found[1]), int(found[2])) if found else None
 
 
 def fits(width: int, height: int) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from browserfarm.browsers.backends import WorkerSpec, start_worker
+from browserfarm.browsers.display import parse_size
 from browserfarm.db import write_transaction
 from browserfarm.models import Window, Worker, utcnow
 from browserfarm.net.policy import FarmPorts, farm_root
@@ -142,7 +143,7 @@ class Launcher:
             # network the Grid's operator gives them.
             relay_port = relay.port if relay else (
                 self.direct_relay().port if backend.local else None)
-            width, height = (int(n) for n in worker.resolution.split("x"))
+            width, height = parse_size(worker.resolution)
             spec = WorkerSpec(
                 browser=worker.browser or "", browser_version=worker.browser_version or "",
                 os=worker.os, os_version=worker.os_version, url=worker.url, width=width,

@@ -21,6 +21,8 @@ import functools
 import json
 import re
 
+from browserfarm.browsers import display
+
 #: The browser these fingerprints are for: what a window's ``coreProduct`` names.
 ENGINE = "firefox"
 #: The fields a draw fills.
@@ -50,7 +52,7 @@ def complete(fingerprint: dict, engine_version: str) -> dict:
     Firefox device; the given fields as they are. ``engine_version``: the Firefox the
     windows are drawn for ("153.8.0esr"); empty: the data's, device by device."""
     given = {k: v for k, v in fingerprint.items() if v not in (None, "")}
-    given_screen = _screen_size(given.get("resolution"))
+    given_screen = display.parse_size(given.get("resolution"))
     drawn = _draw(_wanted_os(given), given_screen)
     navigator, screen = drawn.navigator, drawn.screen
     # The first that names a major: what the user asked for, then the engine.
@@ -166,11 +168,6 @@ def _major(version) -> str:
 def _firefox_major(user_agent) -> str:
     found = re.search(r"Firefox/(\d+)", str(user_agent or ""))
     return found.group(1) if found else ""
-
-
-def _screen_size(resolution) -> tuple[int, int] | None:
-    found = re.fullmatch(r"\s*(\d+)\s*x\s*(\d+)\s*", str(resolution or ""))
-    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def _within(size: int, limit: int) -> int:

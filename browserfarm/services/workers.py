@@ -20,6 +20,7 @@ import logging
 
 from browserfarm.browsers import keeper
 from browserfarm.browsers.backends import DEFAULT_WINDOW_BACKEND
+from browserfarm.browsers.display import parse_size
 from browserfarm.browsers.handles import Handle
 from browserfarm.db import Lookup, write_transaction
 from browserfarm.errors import (Forbidden, NotFound, Unauthorized, Unprocessable,
@@ -39,7 +40,7 @@ RESOLUTIONS = {("windows", "xp"): ["800x600"] + _WINDOWS_NEW,
                ("windows", "7"): ["800x600"] + _WINDOWS_NEW,
                "windows": _WINDOWS_NEW, "os x": _OS_X,
                None: sorted(set(["800x600"] + _WINDOWS_NEW + _OS_X),
-                            key=lambda r: tuple(map(int, r.split("x"))))}
+                            key=parse_size)}
 ACTIVE = ("starting", "running")  # what counts against sessions_limit
 RUNNER_STALE_AFTER = 30.0  # a runner silent this long is dead: its workers are reaped
 SCREENSHOTS_KEPT = 50  # per worker; older ones are dropped
