@@ -53,6 +53,11 @@ def parse_size(text) -> tuple[int, int] | None:
     return (int(found[1]), int(found[2])) if found else None
 
 
+def client_env(name: str, xauthority: str | None = None) -> dict:
+    """What an X client's environment needs to reach display ``name`` (":N")."""
+    return {"DISPLAY": name} | ({"XAUTHORITY": xauthority} if xauthority else {})
+
+
 def fits(width: int, height: int) -> bool:
     """Whether a screen of ``width`` x ``height`` device pixels is within the limits."""
     return 0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS
@@ -106,8 +111,7 @@ class VirtualDisplay:
 
     def env(self) -> dict:
         """What a browser's environment needs to use this display."""
-        return {"DISPLAY": self.name} | ({"XAUTHORITY": self.xauthority}
-                                         if self.xauthority else {})
+        return client_env(self.name, self.xauthority)
 
     def stop(self) -> None:
         stop_display(self.pid, self.xauthority, self.name)

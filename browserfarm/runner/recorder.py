@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 
+from browserfarm.browsers.display import client_env
 from browserfarm.browsers.handles import Handle
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,7 @@ def display_env(handle: Handle) -> dict | None:
     name = getattr(handle, "display", None)
     if not name:
         return None
-    xauthority = getattr(handle, "xauthority", None)
-    return {"DISPLAY": name} | ({"XAUTHORITY": xauthority} if xauthority else {})
+    return client_env(name, getattr(handle, "xauthority", None))
 
 
 class Recorder:
