@@ -13,7 +13,6 @@ import http.server
 import json
 import os
 import re
-import select
 import subprocess
 import threading
 import time
@@ -180,41 +179,22 @@ def xvfb_pids() -> dict[str, int]:
 
 @contextlib.contextmanager
 def screen_env(screen: Screen):
-    """The environment a raw browser needs to draw on ``screen``; a virtual one is a
-    plain Xvfb of that size and depth started here (no TCP, as ours; no cookie, since
-    this throw-away display shows only a loopback page), stopped on the way out."""
+    """The environment a raw browser needs to draw on ``screen``; a virtual one is an
+    Xvfb of that size and depth started as ours are (VirtualDisplay), stopped on the
+    way out."""
     if screen.kind == "headless":
         yield {"MOZ_HEADLESS": "1"}
         return
     if screen.kind == "desktop":
         yield {k: os.environ[k] for k in ("DISPLAY", "XAUTHORITY") if k in os.environ}
         return
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write), "-nolisten", "tcp", "-noreset", "-screen", "0",
-         f"{screen.width}x{screen.height}x{screen.depth}"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        pass_fds=(write,), start_new_session=True)
-    os.close(write)
+    from browserfarm.browsers.display import VirtualDisplay
+
+    display = VirtualDisplay.start(screen.width, screen.height, screen.depth)
     try:
-        number = b""
-        deadline = time.monotonic() + 10
-        while not number.endswith(b"\n"):  # written once it accepts clients
-            if not select.select([read], [], [], max(0.0, deadline - time.monotonic()))[0]:
-                raise RuntimeError("Xvfb did not start within 10 s")
-            chunk = os.read(read, 16)
-            if not chunk:
-                raise RuntimeError(f"Xvfb exited at start ({xvfb.wait()})")
-            number += chunk
-        yield {"DISPLAY": f":{int(number)}"}
+        yield display.env()
     finally:
-        os.close(read)
-        xvfb.terminate()
-        try:
-            xvfb.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            xvfb.kill()
-            xvfb.wait()
+        display.stop()
 
 
 # ----- a bare Firefox -----------------------------------------------------------------
