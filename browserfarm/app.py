@@ -1,4 +1,5 @@
-"""The app factory: settings -> farm (database, plugins, secrets) -> API blueprints."""
+"""The app factory: settings -> farm (database, plugins, secrets) -> API blueprints and
+the dashboard."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from browserfarm.api import collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import document as document_fields
 from browserfarm.config import load_settings
+from browserfarm.dashboard import create_blueprint as dashboard_blueprint
 from browserfarm.datadir import keep_files_private
 from browserfarm.errors import FarmError
 from browserfarm.farm import Farm
@@ -63,6 +65,7 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     v5.init_app(app, api, farm.settings)
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
+    app.register_blueprint(dashboard_blueprint())  # the pages for people, at /
     app.register_error_handler(FarmError, errors.render)
     app.register_error_handler(Exception, _internal_error)
     return app

@@ -51,6 +51,11 @@ class Settings:
     rate_limit: str = "1600 per 5 minutes"  # per v5 user
     # "": counts shared by this host's API processes; redis://... for several hosts
     rate_limit_storage: str = ""
+    # The dashboard: how long a sign-in lasts, and where its npm assets are
+    # (scripts/ensure-npm-packages fetches them there; the app serves them).
+    dashboard_session_hours: float = 12.0
+    dashboard_assets_dir: Path = (Path(__file__).resolve().parent.parent
+                                  / ".cache/dashboard/node_modules")
 
     @property
     def data(self) -> DataDir:
@@ -142,6 +147,8 @@ _ENV = {
                   lambda v: {k: int(n) for k, n in (p.split("=", 1) for p in v.split(",") if p)}),
     "rate_limit": ("BROWSERFARM_RATE_LIMIT", _rate_limit),
     "rate_limit_storage": ("BROWSERFARM_RATE_LIMIT_STORAGE", str),
+    "dashboard_session_hours": ("BROWSERFARM_DASHBOARD_SESSION_HOURS", float),
+    "dashboard_assets_dir": ("BROWSERFARM_DASHBOARD_ASSETS_DIR", Path),
 }
 
 

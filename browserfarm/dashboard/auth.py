@@ -1,0 +1,128 @@
+"""Signing in to the dashboard with an API token, the session that follows, and CSRF.
+
+The session is Flask's signed cookie, keyed by a key derived from the farm's secret
+(``ProxyCipher.derive``): it holds the token's id and when it signed in, never the raw
+token. Each request reads the token again, so a revoked token ends its sessions at
+once, and the caller has exactly the token's permissions. Every state-changing request
+carries a CSRF token (Flask-WTF's, in the form or the ``X-CSRFToken`` header).
+"""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, current_app, flash, g, redirect, render_template, request,
+                   session, url_for)
+from flask.sessions import SecureCookieSessionInterface
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms.validators import ValidationError
+
+from browserfarm.models import ApiToken
+from browserfarm.permissions import Caller
+from browserfarm.services.accounts import live_token
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "X-CSRFToken"
+# Pages a person not signed in may see.
+PUBLIC_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.npm"}
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, its cookie Secure when the request came over
+    HTTPS (a farm served on plain http on loopback still signs in)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return request.is_secure
+
+
+def current_caller() -> Caller:
+    """The caller of the token that signed in (set for every signed-in page)."""
+    return g.dashboard_caller
+
+
+def register(bp: Blueprint) -> None:
+    bp.record_once(lambda state: _configure(state.app))
+    bp.before_request(_check_request)
+    bp.add_url_rule("/signin", "signin", signin, methods=["GET", "POST"])
+    bp.add_url_rule("/signout", "signout", signout, methods=["POST"])
+    bp.app_context_processor(lambda: {"csrf_token": generate_csrf})
+
+
+def _configure(app) -> None:
+    farm = app.extensions["browserfarm"]
+    app.secret_key = farm.cipher.derive("dashboard session")
+    app.session_interface = _SessionInterface()
+    app.config.update(
+        SESSION_COOKIE_NAME="browserfarm_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=farm.settings.dashboard_session_hours),
+        # The CSRF token lives as long as the session it belongs to.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+
+
+def _check_request():
+    if request.method not in SAFE_METHODS:
+        try:
+            validate_csrf(request.form.get("csrf_token") or request.headers.get(CSRF_HEADER))
+        except ValidationError as error:
+            return render_template("auth/refused.html", reason=str(error)), 400
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    caller = _session_caller()
+    if caller is None:
+        if session.get("token_id") is not None:
+            session.clear()
+            flash("Your session ended (it expired, or its token was revoked): "
+                  "sign in again.", "error")
+        if request.headers.get("HX-Request"):  # htmx: make the browser go there
+            return "", 401, {"HX-Redirect": url_for("dashboard.signin")}
+        return redirect(url_for("dashboard.signin", next=request.full_path.rstrip("?")))
+    g.dashboard_caller = caller
+    return None
+
+
+def _session_caller() -> Caller | None:
+    token_id, since = session.get("token_id"), session.get("since", 0)
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    if token_id is None or time.time() - since > lifetime:
+        return None
+    token = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.revoked_at.is_null())
+    if token is None:
+        return None
+    return Caller(account_id=token.account_id, permissions=frozenset(token.permissions),
+                  token_id=token.id)
+
+
+def signin():
+    next_path = _local(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("auth/signin.html", next=next_path)
+    token = live_token(request.form.get("token", "").strip())
+    if token is None:
+        return render_template(
+            "auth/signin.html", next=next_path,
+            error="This token is not valid: it is unknown or was revoked. Paste a whole "
+                  "API token (it starts with bf_)."), 401
+    session.clear()  # nothing of a session from before the sign-in is kept
+    session.permanent = True
+    session["token_id"] = token.id
+    session["since"] = int(time.time())
+    flash(f"Signed in with the token {token.name!r}.", "success")
+    return redirect(next_path or url_for("dashboard.home"))
+
+
+def signout():
+    session.clear()
+    flash("Signed out.", "success")
+    return redirect(url_for("dashboard.signin"))
+
+
+def _local(path: str | None) -> str | None:
+    """``path`` if it is a path on this site (no other host to be sent to)."""
+    if not path or not path.startswith("/") or path.startswith("//"):
+        return None
+    parts = urlsplit(path)
+    return path if not parts.scheme and not parts.netloc and "\\" not in path else None

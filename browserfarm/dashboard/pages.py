@@ -1,0 +1,43 @@
+"""What every page shares: the home page, what templates see (the caller and what it
+may do), and errors shown in words, as a page, not as the API's JSON."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from browserfarm import permissions
+from browserfarm.errors import FarmError, InvalidInput
+
+log = logging.getLogger(__name__)
+
+
+def register(bp: Blueprint) -> None:
+    bp.add_url_rule("/", "home", lambda: redirect(url_for("dashboard.windows")))
+    bp.context_processor(_template_context)
+    bp.register_error_handler(FarmError, _farm_error)
+    bp.register_error_handler(HTTPException, _http_error)
+
+
+def field_errors(error: FarmError) -> dict[str, str]:
+    """A service's error by the form field it names (``InvalidInput.field``), for the
+    form to show next to that field; ``""`` for the form as a whole."""
+    return {getattr(error, "field", "") if isinstance(error, InvalidInput) else "": error.msg}
+
+
+def _template_context() -> dict:
+    caller = g.get("dashboard_caller")
+    return {"caller": caller, "perm": permissions,
+            "can": lambda permission: caller is not None and caller.can(permission)}
+
+
+def _farm_error(error: FarmError):
+    if error.status >= 500:
+        log.error("dashboard %s %s failed: %s", request.method, request.path, error.msg)
+    return render_template("error.html", status=error.status, message=error.msg), error.status
+
+
+def _http_error(error: HTTPException):
+    return render_template("error.html", status=error.code,
+                           message=error.description), error.code or 500
