@@ -187,9 +187,11 @@ class WindowService:
                                          perm.BROWSER_UPDATE_BATCH))
         with account_write(self.farm, self.account_id):
             window_ids = Window.ids_of(self.account_id, ids)
-            # Partial means merged key by key into what each window has.
-            self._merge_json_fields(window_ids, data)
-            self._apply(window_ids, self._plain_changes(data), data.get("tagIds"))
+            # Partial means merged key by key into what each window has; the merges and
+            # the plain fields go in one UPDATE (each rewrites every row: twice the cost).
+            changes = self._merged_json_fields(data)
+            changes.update(self._plain_changes(data))
+            self._apply(window_ids, changes, data.get("tagIds"))
         return {"ids": window_ids, "updated": len(window_ids)}
 
     def update_group(self, ids: list, group_id) -> dict:
@@ -380,8 +382,9 @@ class WindowService:
             changes["group"] = self._group_id(data["groupId"])
         return changes
 
-    def _merge_json_fields(self, window_ids, data):
-        """Merge key by key into each window's own values, in one UPDATE."""
+    def _merged_json_fields(self, data) -> dict:
+        """The changes that merge ``data``'s JSON fields key by key into each window's
+        own values (taken out of ``data``)."""
         self._check_json_fields(data)
         changes = {}
         for field, column in (("browserFingerPrint", Window.fingerprint),
@@ -390,9 +393,8 @@ class WindowService:
             if patch:
                 if any('"' in key for key in patch):
                     raise InvalidInput(field, 'keys may not contain "')
-                changes[column] = json_merge(self.farm.db, column, patch)
-        if changes:
-            Window.update(changes).where(self._one_of(Window.id, window_ids)).execute()
+                changes[column.name] = json_merge(self.farm.db, column, patch)
+        return changes
 
     def _apply(self, window_ids, changes: dict, tag_ids, touch: bool = True):
         """One UPDATE for all windows (plus two statements when tags are replaced)."""
@@ -404,11 +406,16 @@ class WindowService:
             self._set_tags(window_ids, self._tag_ids(tag_ids))
 
     def _set_tags(self, window_ids, tag_ids):
-        WindowTag.delete().where(self._one_of(WindowTag.window, window_ids)).execute()
+        """The windows' tags become ``tag_ids``: the other pairs are deleted and the
+        missing ones added; a pair they keep is left as it is (a batch that sends the
+        tags the windows have writes nothing)."""
+        WindowTag.delete().where(self._one_of(WindowTag.window, window_ids),
+                                 WindowTag.tag.not_in(tag_ids)).execute()
         if tag_ids:  # every pair, built by the database from the two id lists
             pairs = (Window.select(Window.id, Tag.id).join(Tag, pw.JOIN.CROSS)
                      .where(self._one_of(Window.id, window_ids), Tag.id.in_(tag_ids)))
-            WindowTag.insert_from(pairs, [WindowTag.window, WindowTag.tag]).execute()
+            WindowTag.insert_from(pairs, [WindowTag.window, WindowTag.tag]) \
+                .on_conflict_ignore().execute()
 
     def _one_of(self, column, values):
         return one_of(self.farm.db, column, values)
@@ -479,7 +486,7 @@ def list_filters(query: dict) -> dict:
     if query.get("groupId") not in (None, 0, "0", ""):
         filters["group"] = query["groupId"]
     for field, name in (("keyword", "keyword"), ("name", "name"), ("remark", "remark"),
-                        ("tagIds", "tags")):
+                        ("tagIds", "tags"), ("openStatus", "open_status")):
         if query.get(field):
             filters[name] = query[field]
     return filters
