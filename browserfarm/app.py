@@ -9,7 +9,7 @@ from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import InternalServerError
 
 from browserfarm import __version__
-from browserfarm.api import collections, errors, profiles, proxies, v5, windows
+from browserfarm.api import agents, collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
 from browserfarm.api.fields import document as document_fields
 from browserfarm.config import load_settings
@@ -21,7 +21,7 @@ from browserfarm.services.accounts import authenticate_bearer
 
 log = logging.getLogger(__name__)
 
-CLOUD_BLUEPRINTS = (windows.blp, collections.blp, proxies.blp, profiles.blp)
+CLOUD_BLUEPRINTS = (windows.blp, collections.blp, proxies.blp, profiles.blp, agents.blp)
 CLOUD_BLUEPRINT_NAMES = {b.name for b in CLOUD_BLUEPRINTS}
 
 

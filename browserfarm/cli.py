@@ -264,6 +264,7 @@ def local(click_ctx, port):
             agent.reconcile()  # a dead agent's windows: adopted, or synced and closed
         except FarmError as exc:  # e.g. another agent runs with this data dir
             raise click.ClickException(exc.msg) from None
+        agent.commands.start()  # the dashboard's opens and closes, through the cloud
     server = make_local_server(agent, port or settings.local_port)
     # Where it listens, for `local info` run without this process's settings.
     settings.data.prepare(settings.data.local_api).write_text(json.dumps(

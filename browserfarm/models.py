@@ -493,3 +493,43 @@ def _ordered_select(deleted: bool, shape: tuple, sort: str, ascending: bool):
 
 _LIST_ORDER = Prepared(_ordered_select)
 _LIST_PAGE = Prepared(lambda *shape: _ordered_select(*shape).limit(0).offset(0))
+
+
+# ----- agents and their commands (appended: the dashboard opens windows on agents) --
+
+class KnownAgent(BaseModel):
+    """A Local API agent logged into the account, as it last reported itself; its
+    ``name`` is what a window's ``open_agent`` names. Online: seen lately
+    (``services.agents.ONLINE_SECONDS``)."""
+    account = pw.ForeignKeyField(Account, backref="agents", on_delete="CASCADE")
+    name = pw.CharField(max_length=200)
+    machine = pw.CharField(max_length=255, default="")
+    version = pw.CharField(max_length=64, default="")
+    created_at = pw.DateTimeField(default=utcnow)
+    seen_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "name"), True),)
+
+
+class AgentCommand(BaseModel):
+    """A window to open or close on an agent, asked from the cloud: queued until the
+    agent takes it (or it expires), running, then done or failed with the Local API's
+    answer (``result``: ``{code, msg, data}``)."""
+    account = pw.ForeignKeyField(Account, on_delete="CASCADE")
+    agent = pw.ForeignKeyField(KnownAgent, backref="commands", on_delete="CASCADE")
+    window = pw.ForeignKeyField(Window, on_delete="CASCADE")
+    action = pw.CharField(max_length=8)  # open close
+    args = JSONText()  # the Local API call's body
+    status = pw.CharField(max_length=8, default="queued")  # queued running done failed
+    result = JSONText(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField()  # when a queued or running one is given up
+    taken_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("agent", "status", "id"), False),)
+
+
+ALL_MODELS += (KnownAgent, AgentCommand)

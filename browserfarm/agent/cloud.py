@@ -9,6 +9,7 @@ window uuid it answers names folders and files here only once it is a well-forme
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import secrets
 import threading
@@ -114,12 +115,19 @@ class Cloud:
         return response.content
 
     def close(self) -> None:
-        """Close the kept-alive connections (the agent stops), and the loop."""
+        """Close the kept-alive connections (the agent stops), and the loop; a call
+        still waiting (the command poll's) ends as an ``UpstreamError``."""
         with self._loop_lock:
             loop, self._loop = self._loop, None
         if loop is not None:
-            asyncio.run_coroutine_threadsafe(self.http.aclose(), loop).result(self.timeout)
+            asyncio.run_coroutine_threadsafe(self._aclose(), loop).result(self.timeout)
             loop.call_soon_threadsafe(loop.stop)
+
+    async def _aclose(self) -> None:
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+        await self.http.aclose()
 
     def __enter__(self) -> "Cloud":
         return self
@@ -160,7 +168,11 @@ class Cloud:
                 threading.Thread(target=_serve, args=(self._loop,), daemon=True,
                                  name="cloud-client").start()
             loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        except concurrent.futures.CancelledError:
+            raise UpstreamError(500, "the call to the cloud was cancelled: the agent "
+                                     "stops") from None
 
     def _envelope(self, response: httpx.Response) -> dict:
         """The answer's JSON; none (e.g. a proxy's error page) counts as no cloud."""

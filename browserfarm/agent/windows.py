@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from browserfarm.agent.cloud import Cloud, Login
+from browserfarm.agent.commands import Commands
 from browserfarm.agent.launch import Launcher
 from browserfarm.agent.registry import OpenWindow, Registry
 from browserfarm.agent.relays import WindowRelays
@@ -47,6 +48,7 @@ class Agent:
         self.uploads = Uploads(self.data, self.cloud, self.name, in_use=self.windows)
         self.launcher = Launcher(self.data, plugins, self.cloud, self.relays, self.uploads,
                                  window_display)
+        self.commands = Commands(self)  # the cloud's commands: started by whoever runs it
 
     # ----- the spec's two calls -------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Agent:
 
     def shutdown(self) -> None:
         """Close every window this agent opened (agent stopping)."""
+        self.commands.stop()  # first: no command opens one meanwhile
         for window in self.windows.windows():
             try:
                 self.close_window({"uuid": window.uuid})

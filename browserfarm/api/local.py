@@ -12,6 +12,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from browserfarm.agent.commands import CLOSED, LOCAL_FAILED, OPENED
 from browserfarm.api import envelope, errors, strict_json
 from browserfarm.errors import FarmError, Forbidden, InvalidInput, Unauthorized
 
@@ -68,11 +69,11 @@ def create_local_app(agent) -> Flask:
 
     @app.post("/browser/open")
     def open_window():
-        return envelope.success(agent.open_window(_body()), "Browser opened")
+        return envelope.success(agent.open_window(_body()), OPENED)
 
     @app.post("/browser/close")
     def close_window():
-        return envelope.success(agent.close_window(_body()), "Browser closed")
+        return envelope.success(agent.close_window(_body()), CLOSED)
 
     @app.post("/browser/pids")
     def pids():
@@ -112,7 +113,7 @@ def create_local_app(agent) -> Flask:
 def _failed(error: Exception):
     log.exception("the Local API failed on %s %s", request.method, request.path)
     return errors.envelope(FarmError(
-        f"Local service execution failed: {error.__class__.__name__}"))
+        f"{LOCAL_FAILED}: {error.__class__.__name__}"))
 
 
 def _body() -> dict:

@@ -1,0 +1,193 @@
+"""Agents known to the cloud, and windows opened and closed on a chosen agent through
+the cloud: the agent polls over its own outbound connection (no Local API server runs
+in these tests: it listens on no port) and answers as the Local API does."""
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from browserfarm.agent import Agent, Login
+from browserfarm.agent.commands import local_answer
+from browserfarm.api.local import create_local_app
+from browserfarm.app import create_app
+from browserfarm.browsers import processes
+from browserfarm.browsers.handles import LocalHandle
+from browserfarm.models import AgentCommand, KnownAgent, utcnow
+from browserfarm.plugins import load_plugins
+from browserfarm.services.accounts import create_account
+from browserfarm_plugins.firefox import Firefox
+from tests.conftest import in_db, make_farm, needs_firefox, wait_until
+
+
+def _agent_seen(farm, name: str, **changes):
+    in_db(farm, lambda: KnownAgent.update(**changes).where(KnownAgent.name == name).execute())
+
+
+# ----- the API, without a browser ---------------------------------------------------
+
+def test_agents_report_themselves_and_take_commands_of_their_account(
+        farm, owner, stranger, token_with):
+    window = owner("/browser/update", {"name": "shop"}).data
+    seen = owner("/agent/poll", {"name": "desk:1", "machine": "desk", "version": "1.2",
+                                 "wait": 0})
+    assert (seen.code, seen.data) == (0, {"command": None}), seen.body
+    [agent] = owner("/agent/list").data["list"]
+    assert agent["name"] == "desk:1" and agent["machine"] == "desk"
+    assert agent["version"] == "1.2" and agent["online"] is True and agent["windows"] == []
+
+    sent = owner("/agent/command", {"agent": "desk:1", "action": "open", "id": window["id"],
+                                    "headless": True})
+    assert sent.code == 0 and sent.data["status"] == "queued", sent.body
+    poll = {"name": "desk:1", "machine": "desk"}
+    taken = owner("/agent/poll", {**poll, "wait": 1}).data["command"]
+    assert taken == {"id": sent.data["id"], "action": "open",
+                     "body": {"uuid": window["uuid"], "headless": True}}
+    assert owner("/agent/command/detail", {"id": taken["id"]}).data["status"] == "running"
+    # Nobody else takes it: not another agent, not the same one again.
+    assert owner("/agent/poll", {**poll, "wait": 0}).data["command"] is None
+    answer = {"code": 211, "msg": "headless: must be true or false",
+              "data": {"field": "headless"}}
+    done = owner("/agent/result", {"name": "desk:1", "id": taken["id"], "result": answer})
+    assert done.data["status"] == "failed" and done.data["result"] == answer, done.body
+    again = owner("/agent/result", {"name": "desk:1", "id": taken["id"], "result": answer})
+    assert again.status == 422 and "no longer running" in again.msg
+
+    # Another account: neither the window nor the agent are there for it.
+    stranger("/agent/poll", {"name": "desk:9", "wait": 0})
+    foreign_window = stranger("/agent/command", {"agent": "desk:9", "action": "open",
+                                                 "id": window["id"]})
+    assert (foreign_window.status, foreign_window.code) == (404, 404), foreign_window.body
+    own = stranger("/browser/update", {"name": "theirs"}).data
+    foreign_agent = stranger("/agent/command", {"agent": "desk:1", "action": "close",
+                                                "id": own["id"]})
+    assert foreign_agent.code == 211 and foreign_agent.body["data"]["field"] == "agent"
+    assert "no agent named 'desk:1'" in foreign_agent.msg
+    assert [a["name"] for a in stranger("/agent/list").data["list"]] == ["desk:9"]
+    assert stranger("/agent/command/detail", {"id": taken["id"]}).code == 404
+    assert stranger("/agent/result", {"name": "desk:1", "id": taken["id"],
+                                      "result": answer}).code == 404
+
+    # An agent not seen lately is offline: a command for it is refused in words.
+    _agent_seen(farm, "desk:1", seen_at=utcnow() - timedelta(minutes=5))
+    assert owner("/agent/list").data["list"][0]["online"] is False
+    offline = owner("/agent/command", {"agent": "desk:1", "action": "open",
+                                       "uuid": window["uuid"]})
+    assert (offline.status, offline.code) == (422, 211), offline.body
+    assert offline.msg.startswith("The agent desk:1 on desk is offline (last seen 5 min "
+                                  "ago): start `browserfarm local` there")
+
+    # A command no agent takes in time fails, saying so.
+    _agent_seen(farm, "desk:1", seen_at=utcnow())
+    queued = owner("/agent/command", {"agent": "desk:1", "action": "close",
+                                      "id": window["id"]}).data
+    in_db(farm, lambda: AgentCommand.update(expires_at=utcnow() - timedelta(seconds=1))
+          .where(AgentCommand.id == queued["id"]).execute())
+    expired = owner("/agent/command/detail", {"id": queued["id"]}).data
+    assert expired["status"] == "failed"
+    assert expired["result"]["msg"].startswith("No agent took the command within 30 s")
+
+    # Who may do what: a read-only member sees agents, sends nothing; no agent polls
+    # without browser:open.
+    reader = token_with(role="read-only")
+    assert reader("/agent/list").code == 0
+    refused = reader("/agent/command", {"agent": "desk:1", "action": "open",
+                                        "id": window["id"]})
+    assert (refused.status, refused.body["data"]) == (403, {"permission": "browser:open"})
+    assert reader("/agent/poll", {"name": "desk:2", "wait": 0}).status == 403
+    assert owner("/agent/command", {"agent": "desk:1", "action": "reboot",
+                                    "id": window["id"]}).code == 211
+
+
+def test_a_command_answers_what_the_local_api_answers(tmp_path):
+    """An error, through the same flow: the command's answer is the Local API's."""
+    agent = Agent(tmp_path / "agent", load_plugins(), login=Login(
+        server="http://127.0.0.1:9", token="t", local_token="local"))
+    try:
+        local = create_local_app(agent).test_client()
+        for action, path, body in (("open", "/browser/open", {"uuid": "x", "ids": []}),
+                                   ("close", "/browser/close", {}),
+                                   ("open", "/browser/open", {"id": 1, "headless": "maybe"})):
+            expected = local.post(path, json=body, headers={
+                "X-Cos-Local-Token": "local"}).get_json()
+            assert expected["code"] == 211
+            assert local_answer(agent, action, body) == expected
+    finally:
+        agent.shutdown()
+
+
+# ----- a real agent and a real window -------------------------------------------------
+
+@pytest.fixture
+def cloud(tmp_path, sqlite_url):
+    """The cloud API on a real HTTP server: its URL, farm and owner's token."""
+    farm = make_farm(tmp_path / "cloud", sqlite_url)
+    server = make_server("127.0.0.1", 0, create_app(farm=farm), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    owner = in_db(farm, lambda: create_account(farm, "acme"))
+    yield f"http://127.0.0.1:{server.server_port}", farm, owner.token
+    # A poll the stopped agent left waits out its wait before the database closes.
+    wait_until(lambda: not any("process_request" in t.name for t in threading.enumerate()),
+               30, "the requests in flight to end")
+    server.shutdown()
+    thread.join(10)
+    farm.close()
+
+
+def _call(cloud, path, body) -> dict:
+    url, _, token = cloud
+    return requests.post(url + path, json=body, timeout=30,
+                         headers={"Authorization": f"Bearer {token}"}).json()
+
+
+def _finished(cloud, command_id: int):
+    command = _call(cloud, "/agent/command/detail", {"id": command_id})["data"]
+    return command if command["status"] in ("done", "failed") else None
+
+
+@needs_firefox()
+def test_a_window_opens_and_closes_on_an_agent_through_the_cloud(tmp_path, cloud):
+    url, _, token = cloud
+    agent = Agent(tmp_path / "agent", load_plugins(), name="desk:1",
+                  login=Login(server=url, token=token, local_token="local"),
+                  window_display="headless")
+    agent.commands.wait = 2  # s a poll waits in the cloud (a stopped agent's too)
+    try:
+        agent.commands.start()  # and no Local API server: nothing listens here
+        listed = wait_until(lambda: _call(cloud, "/agent/list", {})["data"]["list"], 15,
+                            "the agent to report itself")
+        assert listed[0]["name"] == "desk:1" and listed[0]["online"] is True
+        window = _call(cloud, "/browser/update", {"name": "shop"})["data"]
+
+        sent = _call(cloud, "/agent/command", {"agent": "desk:1", "action": "open",
+                                               "uuid": window["uuid"]})
+        assert sent["code"] == 0, sent
+        opened = wait_until(lambda: _finished(cloud, sent["data"]["id"]), 120,
+                            "the open to finish")
+        assert opened["status"] == "done", opened
+        result = opened["result"]
+        assert (result["code"], result["msg"]) == (0, "Browser opened")
+        assert result["data"]["uuid"] == window["uuid"] and result["data"]["pid"] > 0
+        # Really open: its automation port answers.
+        client = Firefox.attach(LocalHandle("firefox", pid=result["data"]["pid"],
+                                            marionette_port=result["data"]["marionettePort"]))
+        assert client.execute_script("return 6 * 7") == 42
+        client.delete_session()
+        [shown] = _call(cloud, "/agent/list", {})["data"]["list"]
+        assert [(w["uuid"], w["openStatus"]) for w in shown["windows"]] == [
+            (window["uuid"], "opened")]
+
+        sent = _call(cloud, "/agent/command", {"agent": "desk:1", "action": "close",
+                                               "id": window["id"]})
+        closed = wait_until(lambda: _finished(cloud, sent["data"]["id"]), 60,
+                            "the close to finish")
+        assert closed["status"] == "done" and closed["result"]["msg"] == "Browser closed"
+        assert not processes.exists(result["data"]["pid"])
+        assert _call(cloud, "/browser/detail", {"id": window["id"]})["data"][
+            "openStatus"] == "closed"
+        assert _call(cloud, "/agent/list", {})["data"]["list"][0]["windows"] == []
+    finally:
+        agent.shutdown()  # stops the poll waiting in the cloud at once
+    assert not agent.commands._thread.is_alive()
