@@ -219,14 +219,16 @@ class Window(BaseModel):
         in the order asked, each once, found in one query; any unknown or foreign one
         fails the whole call (404 naming them)."""
         ids, uuids = split_refs(refs)
-        condition = one_of(database.obj, cls.id, ids) if ids else None
-        if uuids:
-            by_uuid = one_of(database.obj, cls.uuid, uuids)
-            condition = by_uuid if condition is None else (condition | by_uuid)
-        scope = cls.of_account(account_id, deleted).select(cls.id, cls.uuid)
+        if not refs:
+            return []
+        values = [account_id] + [one_of_value(database.obj, given)
+                                 for given in (ids, uuids) if given]
         id_of = {}
-        for window_id, window_uuid in scope.where(condition).tuples():
-            id_of[window_id] = id_of[window_uuid] = window_id
+        for window_id, *window_uuid in _IDS_OF.tuples((bool(ids), bool(uuids), deleted),
+                                                      values):
+            id_of[window_id] = window_id
+            if window_uuid:
+                id_of[window_uuid[0]] = window_id
         missing = [r for r in ids + uuids if r not in id_of]
         if missing:
             where = " in the recycle bin" if deleted else ""
@@ -425,6 +427,19 @@ def split_refs(refs) -> tuple[list[int], list[str]]:
         except ValueError:
             raise InvalidInput("ids", f"{ref!r} is not a window id or uuid") from None
     return list(ids), list(uuids)
+
+
+def _ids_of_select(by_id: bool, by_uuid: bool, deleted: bool | None):
+    """``Window.ids_of``'s select. The uuid is read only when some are asked: ids
+    alone come from an index (``window_list_id``) without reading the rows."""
+    columns = (Window.id, Window.uuid) if by_uuid else (Window.id,)
+    conditions = ([one_of(database.obj, Window.id, [])] if by_id else []) + \
+                 ([one_of(database.obj, Window.uuid, [])] if by_uuid else [])
+    return Window.of_account(0, deleted).select(*columns).where(
+        conditions[0] | conditions[1] if len(conditions) == 2 else conditions[0])
+
+
+_IDS_OF = Prepared(_ids_of_select)
 
 
 # ----- window lists ------------------------------------------------------------------
