@@ -96,6 +96,9 @@ class DataDir:
                       "`browserfarm local info`")
     rate_limit = Entry("rate-limit.sqlite", RUNTIME, "v5 rate-limit counts of the current "
                        "time windows, shared by this host's API processes")
+    live_view_sockets = Entry("live-view/", RUNTIME, "the Unix sockets of the VNC servers "
+                              "showing browsers' displays to the dashboard (only this user "
+                              "may connect)")
     worker_locks = Entry("locks/", RUNTIME, "commands to one worker's browser, one at a "
                          "time across processes")
     runner_locks = Entry("runners/", RUNTIME, "one runner per name and data dir")
@@ -165,6 +168,10 @@ class DataDir:
         if len(os.fsencode(path.absolute())) < 108:
             return path
         return Path(tempfile.mkdtemp(prefix=RELAY_FOLDER_PREFIX)) / name
+
+    def live_view_socket(self, key: str) -> Path:
+        """The VNC socket of the display ``key`` names (liveview.LocalDisplay)."""
+        return self.live_view_sockets / key
 
     def launch_config(self, uuid: str) -> Path:
         return self.launch_configs / f"{uuid}.json"

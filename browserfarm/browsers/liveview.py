@@ -1,0 +1,168 @@
+"""The live view: a VNC server (Debian's x11vnc) on a browser's own virtual display,
+reached by the dashboard's viewer (noVNC) through a WebSocket the app bridges to it.
+
+One x11vnc per display, started when its first viewer comes rather than with every
+display: a browser nobody watches costs nothing, and no backend's start or stop changes.
+It ends by itself, so there is nothing to reap after a crash: when its last viewer
+leaves (no ``-forever``; a dashboard killed closes its viewers' connections), when no
+viewer comes within START_TIMEOUT, and when its display goes.
+
+Security: x11vnc listens on a Unix socket only (no TCP port another local user could
+reach), in the data dir's 0700 ``live-view/`` folder, and is made 0600; it reaches the
+display with the display's own cookie file. Only the app (the dashboard's signed-in
+session, or a share link) bridges a viewer to it.
+
+``Target`` is what a bridge connects to: a display on this machine now; a tunnel through
+an agent's outbound connection can be another one.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from browserfarm.datadir import DataDir
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT = 20  # seconds x11vnc waits for its first viewer before it ends
+CHUNK = 64 * 1024
+
+
+class Unavailable(RuntimeError):
+    """No live view of this browser: no display here, x11vnc missing or failing."""
+
+
+class Target(Protocol):
+    """Where a viewer's bytes go: a connected stream to an RFB (VNC) server."""
+
+    def connect(self, timeout: float = 10.0) -> socket.socket: ...
+
+
+@dataclass(frozen=True)
+class LocalDisplay:
+    """A virtual display on this machine (browserfarm.browsers.display), by what a
+    handle records: its name (":N") and cookie file."""
+    display: str
+    xauthority: str | None
+    data: DataDir
+
+    @classmethod
+    def of(cls, handle, data: DataDir) -> "LocalDisplay | None":
+        """The display a browser's handle records; None for a browser without one
+        (headless, a desktop's, a Grid's)."""
+        name = getattr(handle, "display", None)
+        return cls(name, getattr(handle, "xauthority", None), data) if name else None
+
+    @property
+    def socket_path(self):
+        # The cookie file is new for every display, so a display number used again
+        # later never reaches an x11vnc left on an earlier one's socket.
+        key = hashlib.blake2s(f"{self.display}\0{self.xauthority}".encode(),
+                              digest_size=8).hexdigest()
+        return self.data.live_view_socket(key)
+
+    def connect(self, timeout: float = 10.0) -> socket.socket:
+        """A connection to this display's x11vnc, started if none runs. Viewers of one
+        display share one x11vnc; a lock file keeps two starts (gunicorn's workers,
+        threads) from racing."""
+        path = self.socket_path
+        self.data.make_folder(path.parent)
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sock = _connect(path)
+            if sock is None:
+                path.unlink(missing_ok=True)  # an ended x11vnc's
+                self._start(path, timeout)
+                sock = _connect(path)
+            if sock is None:
+                raise Unavailable(f"the VNC server of display {self.display} does not answer")
+            return sock
+
+    def _start(self, path, timeout: float) -> None:
+        if shutil.which("x11vnc") is None:
+            raise Unavailable("x11vnc is not installed (Debian's x11vnc; make setup)")
+        env = dict(os.environ, DISPLAY=self.display)
+        env.pop("XAUTHORITY", None)
+        command = ["x11vnc", "-display", self.display,
+                   *(["-auth", self.xauthority] if self.xauthority else []),
+                   "-unixsock", str(path),
+                   "-rfbport", "0", "-rfbportv6", "-1", "-no6",  # no TCP at all
+                   "-shared", "-timeout", str(START_TIMEOUT),  # no -forever: see above
+                   "-nopw", "-norc", "-noremote", "-nocmds", "-quiet",
+                   "-wait", "10", "-defer", "10"]  # ms: a change reaches a viewer soon
+        log_path = self.data.prepare(self.data.logs / "live-view.log")
+        with open(log_path, "ab") as out:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=out, env=env, start_new_session=True)
+        threading.Thread(target=process.wait, daemon=True,  # reaped when it ends
+                         name=f"x11vnc-{process.pid}").start()
+        deadline = time.monotonic() + timeout
+        while not path.exists():
+            if process.poll() is not None:
+                raise Unavailable(f"x11vnc on display {self.display} exited at start "
+                                  f"(code {process.returncode}; see {log_path})")
+            if time.monotonic() > deadline:
+                process.kill()
+                raise Unavailable(f"x11vnc on display {self.display} did not start "
+                                  f"within {timeout:g} s")
+            time.sleep(0.02)
+        os.chmod(path, 0o600)
+
+
+def _connect(path) -> socket.socket | None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes], None],
+           sock: socket.socket, until: float | None = None) -> None:
+    """Carry bytes between a viewer (``receive(timeout)`` -> bytes, None when nothing
+    came within it, raising when the viewer left; ``send(bytes)``) and the VNC server
+    ``sock`` until either side ends, or ``until`` (a time.time()) passes: a share
+    link's view ends with the link."""
+    done = threading.Event()
+
+    def server_to_viewer():
+        try:
+            while not done.is_set():
+                data = sock.recv(CHUNK)
+                if not data:
+                    break
+                send(data)
+        except Exception:  # noqa: BLE001 - either side gone: the view ends
+            pass
+        finally:
+            done.set()
+
+    pump = threading.Thread(target=server_to_viewer, daemon=True, name="live-view")
+    pump.start()
+    try:
+        while not done.is_set() and (until is None or time.time() < until):
+            data = receive(1.0)
+            if data is None:
+                continue
+            sock.sendall(data.encode() if isinstance(data, str) else data)
+    except Exception:  # noqa: BLE001 - the viewer left, or the server did
+        pass
+    finally:
+        done.set()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+        pump.join(5)
