@@ -11,6 +11,7 @@ is internal and may move without notice.
 from browserfarm import errors as _errors
 from browserfarm import hookimpl
 from browserfarm.browsers import backends as _backends
+from browserfarm.browsers import display, processes, remote
 from browserfarm.browsers import handles as _handles
 from browserfarm.net import ipcheck as _ipcheck
 from browserfarm.net import proxy as _proxy
@@ -56,6 +57,16 @@ WorkerSpec = _backends.WorkerSpec
 Launched = _backends.Launched
 free_port = _backends.free_port
 host_os_version = _backends.host_os_version
+major_version = _backends.major_version
+
+# What a backend that runs browsers builds on: ``processes`` (starting, finding and
+# stopping browser processes, as a user of their own), ``remote`` (W3C WebDriver
+# sessions through Selenium; WebDriverBackend runs a worker through one) and
+# ``display`` (a browser's own virtual X display; parse_size reads "W x H").
+WebDriverBackend = remote.WebDriverBackend
+VirtualDisplay = display.VirtualDisplay
+stop_display = display.stop_display
+parse_size = display.parse_size
 
 # Handles: what a backend's start hands back in ``Launched.handle``, by where the
 # browser runs (this machine over Marionette, a local driver, a remote WebDriver).
@@ -73,6 +84,8 @@ __all__ = [
     "UdpTunnel", "DirectUdp", "Socks5Udp",
     "IpCheckService", "IpInfo", "BadAnswer", "as_float", "as_text",
     "BrowserBackend", "WindowBackend", "WorkerBackend", "LaunchSpec", "WorkerSpec",
-    "Launched", "free_port", "host_os_version",
+    "Launched", "free_port", "host_os_version", "major_version",
+    "processes", "remote", "display", "WebDriverBackend", "VirtualDisplay", "stop_display",
+    "parse_size",
     "Handle", "LocalHandle", "DriverHandle", "RemoteHandle",
 ]

@@ -29,14 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from browserfarm import hookimpl
 from selenium.common.exceptions import WebDriverException
 
-from browserfarm.browsers import processes, remote
-from browserfarm.browsers.backends import Launched, WorkerSpec, free_port, host_os_version
-from browserfarm.browsers.display import VirtualDisplay, parse_size, stop_display
-from browserfarm.browsers.handles import DriverHandle
-from browserfarm.browsers.remote import WebDriverBackend
+from browserfarm.pluginapi import (DriverHandle, Launched, VirtualDisplay, WebDriverBackend,
+                                   WorkerSpec, free_port, hookimpl, host_os_version,
+                                   parse_size, processes, remote, stop_display)
 
 # Quiet: nothing leaves around the window's proxy. The sandbox stays on.
 BASE_ARGS = ("--disable-gpu", "--disable-background-networking",

@@ -12,13 +12,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from browserfarm import hookimpl
-from browserfarm.browsers import processes
-from browserfarm.browsers.backends import (Launched, LaunchSpec, WindowBackend, WorkerBackend,
-                                           WorkerSpec, free_port, host_os_version,
-                                           major_version)
-from browserfarm.browsers.display import VirtualDisplay, stop_display
-from browserfarm.browsers.handles import LocalHandle
+from browserfarm.pluginapi import (Launched, LaunchSpec, LocalHandle, VirtualDisplay,
+                                   WindowBackend, WorkerBackend, WorkerSpec, free_port,
+                                   hookimpl, host_os_version, major_version, processes,
+                                   stop_display)
 from browserfarm_plugins import firefox_automation
 from browserfarm_plugins.firefox_prefs import (QUIET_ENV, firefox_prefs, not_applied,
                                                window_size)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from browserfarm.browsers.backends import LaunchSpec
-from browserfarm.browsers.display import parse_size
+from browserfarm.pluginapi import LaunchSpec, parse_size
 
 # Nothing may leave around the window's proxy: every background service is off.
 QUIET = {

@@ -13,11 +13,8 @@ import time
 
 from selenium.common.exceptions import WebDriverException
 
-from browserfarm import hookimpl
-from browserfarm.browsers import remote
-from browserfarm.browsers.backends import Launched, WorkerSpec
-from browserfarm.browsers.handles import RemoteHandle
-from browserfarm.browsers.remote import WebDriverBackend
+from browserfarm.pluginapi import (Launched, RemoteHandle, WebDriverBackend, WorkerSpec,
+                                   hookimpl, remote)
 from browserfarm_plugins.chromium import chrome_options
 
 STATUS_TIMEOUT = 5.0  # a Grid that takes longer to list its nodes offers nothing now
