@@ -258,7 +258,9 @@ class V5WorkerSchema(Schema):
     project = fields.String(allow_none=True)
     resolution = fields.String()
     timeout = fields.Integer()
-    browser_url = fields.Method("_browser_url")
+    browser_url = fields.Method("_browser_url", metadata={
+        "format": "uri", "description": "The worker's page in the dashboard (sign in with "
+                                        "an API token of the account)."})
     sessionId = fields.String(attribute="session_id")
     created_at = fields.Function(lambda worker: iso_utc(worker.created_at),
                                  metadata={"format": "date-time"})
@@ -268,7 +270,7 @@ class V5WorkerSchema(Schema):
 
     @staticmethod
     def _browser_url(worker) -> str:
-        return url_for("v5.get_worker", worker_id=worker.id, _external=True)
+        return url_for("dashboard.worker", worker_id=worker.id, _external=True)
 
     @post_dump(pass_original=True)
     def _ended(self, data, worker, **kwargs):

@@ -11,10 +11,10 @@ from flask import Blueprint
 
 
 def create_blueprint() -> Blueprint:
-    from browserfarm.dashboard import assets, auth, pages, windows
+    from browserfarm.dashboard import assets, auth, pages, windows, workers
 
     bp = Blueprint("dashboard", __name__, template_folder="templates",
                    static_folder="static", static_url_path="/assets/dashboard")
-    for area in (auth, pages, assets, windows):
+    for area in (auth, pages, assets, windows, workers):
         area.register(bp)
     return bp
