@@ -475,6 +475,9 @@ LIST_FILTERS = {
     "tags": (lambda: Window.id.in_(WindowTag.select(WindowTag.window).where(
                  one_of(database.obj, WindowTag.tag, []))),
              lambda tag_ids: [one_of_value(database.obj, tag_ids)]),
+    # the dashboard's "open" / "closed" (statuses as agents report them)
+    "open_status": (lambda: one_of(database.obj, Window.open_status, []),
+                    lambda statuses: [one_of_value(database.obj, statuses)]),
 }
 
 
