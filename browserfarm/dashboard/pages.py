@@ -8,7 +8,7 @@ from flask import Blueprint, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from browserfarm import permissions
-from browserfarm.errors import FarmError, InvalidInput
+from browserfarm.errors import BadRequest, FarmError
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +21,11 @@ def register(bp: Blueprint) -> None:
 
 
 def field_errors(error: FarmError) -> dict[str, str]:
-    """A service's error by the form field it names (``InvalidInput.field``), for the
-    form to show next to that field; ``""`` for the form as a whole."""
-    return {getattr(error, "field", "") if isinstance(error, InvalidInput) else "": error.msg}
+    """A service's error by the form field it names (``InvalidInput.field``, or the
+    field a request schema's 211 names in its data), for the form to show next to that
+    field; ``""`` for the form as a whole."""
+    field = error.data.get("field", "") if isinstance(error, BadRequest) else ""
+    return {field: error.msg}
 
 
 def _template_context() -> dict:
