@@ -2,6 +2,8 @@
 as the ``postgres`` user on a free port), the app, accounts and an API caller."""
 from __future__ import annotations
 
+import atexit
+import functools
 import glob
 import os
 import pwd
@@ -13,6 +15,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -20,7 +23,7 @@ import pytest
 from browserfarm.app import create_app
 from browserfarm.browsers.backends import free_port  # noqa: F401 - tests import it from here
 from browserfarm.config import load_settings
-from browserfarm.db import upgrade
+from browserfarm.db import close_all, open_database, upgrade
 from browserfarm.farm import Farm
 from browserfarm.services.accounts import create_account, create_token
 
@@ -37,14 +40,24 @@ class PostgresServer:
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self) -> str:
+    def create_database(self, template: str = "") -> str:
+        """A new database: empty, or a copy of the database ``template``."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         conn = psycopg2.connect(self.url(), connect_timeout=10)
         conn.autocommit = True
         with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
+            cur.execute(f'CREATE DATABASE "{name}"'
+                        + (f' TEMPLATE "{template}"' if template else ""))
         conn.close()
         return self.url(name)
+
+    @functools.cached_property
+    def migrated(self) -> str:
+        """A database every migration was applied to, once this session: the template
+        of the farms' databases (a copy costs ~20 ms; migrating each, 10 times that)."""
+        url = self.create_database()
+        _migrate(url)
+        return url.rsplit("/", 1)[1]
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -82,9 +95,11 @@ def postgres():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request, tmp_path):
+    """A farm's database, migrated (make_farm's upgrade then finds nothing to do)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/farm.db"
-    return request.getfixturevalue("postgres").create_database()
+        return f"sqlite:///{tmp_path}/farm.db"  # make_farm copies the migrated file
+    postgres = request.getfixturevalue("postgres")
+    return postgres.create_database(template=postgres.migrated)
 
 
 @pytest.fixture
@@ -93,7 +108,29 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path}/farm.db"
 
 
+def _migrate(url: str) -> None:
+    db = open_database(url)
+    upgrade(db)
+    close_all(db)
+
+
+@functools.cache
+def _migrated_sqlite() -> Path:
+    """A SQLite database file every migration was applied to, once this session."""
+    folder = Path(tempfile.mkdtemp(prefix="browserfarm-migrated-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    _migrate(f"sqlite:///{folder}/farm.db")  # closed: its WAL is checkpointed and gone
+    return folder / "farm.db"
+
+
 def make_farm(data_dir, database_url, **overrides) -> Farm:
+    """A farm on ``database_url``, upgraded. A SQLite file that does not exist yet
+    starts as a copy of one migrated once this session (migrating each costs ~0.3 s,
+    paid by hundreds of tests); the migrations themselves are what made that copy."""
+    path = database_url.removeprefix("sqlite:///")
+    if path != database_url and not os.path.exists(path):
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        shutil.copyfile(_migrated_sqlite(), path)
     farm = Farm.assemble(load_settings({"data_dir": data_dir, "database_url": database_url,
                                         **overrides}, environ={}))
     upgrade(farm.db)
@@ -186,6 +223,16 @@ def token_with(farm, client, owner):
                                                   permissions=permissions, role=role))
         return Caller(client, raw)
     return make
+
+
+@pytest.fixture
+def window_display() -> str:
+    """Where the test agents' windows show (Settings.window_display). Headless here:
+    a tested window's display is a cost (its Xvfb, a drawn screen up to 2560x1440 at
+    devicePixelRatio 2, painted in software) that tests of something else need not pay.
+    Modules about screens, identity and automation tells override this fixture with
+    "virtual", and tests/test_displays.py keeps "auto", the default, end to end."""
+    return "headless"
 
 
 def wait_until(condition, timeout: float, what: str):

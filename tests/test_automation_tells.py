@@ -5,6 +5,7 @@ import io
 import json
 import zipfile
 
+import pytest
 import websocket
 
 from browserfarm_plugins import firefox_automation
@@ -14,6 +15,14 @@ from tests.servers import HTTPService
 from tests.test_local import _bidi, agent, cloud, cloud_call, local, window_handle  # noqa: F401
 
 firefox = needs_firefox()
+
+
+@pytest.fixture
+def window_display():
+    """Not headless as in other tests (conftest): a headless Firefox has tells of its
+    own, which detectors read too."""
+    return "virtual"
+
 
 # What a page, and a frame of another site (another content process), tell about
 # webdriver, as a detector reads it: the value, where the property lives, whether its

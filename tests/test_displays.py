@@ -30,6 +30,13 @@ from tests.test_local import (AgentProcess, agent, cloud, cloud_call, local,  # 
 firefox = needs_firefox()
 
 
+@pytest.fixture
+def window_display():
+    """Not headless as in other tests (conftest): the default, end to end (here, with no
+    DISPLAY, a display of each window's own)."""
+    return "auto"
+
+
 def _x_screen(display: VirtualDisplay, monkeypatch, xauthority: str | None = None):
     """(width, height, depth) of the display's screen, as an X client sees it."""
     from Xlib import display as xlib_display

@@ -16,6 +16,13 @@ from tests.conftest import needs_firefox
 from tests.test_local import agent, cloud, cloud_call, local, window_handle  # noqa: F401
 
 firefox = needs_firefox()
+
+
+@pytest.fixture
+def window_display():
+    """Not headless as in other tests (conftest): a window shows its fingerprint as
+    users run it."""
+    return "virtual"
 # What a user agent says of each navigator.platform (and Firefox's oscpu for it).
 UA_OF_PLATFORM = {"Win32": "(Windows NT 10.0; Win64; x64;", "MacIntel": "(Macintosh;",
                   "Linux x86_64": "Linux x86_64"}

@@ -14,6 +14,13 @@ from tests.test_local import agent, cloud, cloud_call, second_agent  # noqa: F40
 firefox = needs_firefox()
 
 
+@pytest.fixture
+def window_display():
+    """Not headless as in other tests (conftest): what pages see of the device
+    includes its screen."""
+    return "virtual"
+
+
 def prefs_of(fingerprint: dict) -> dict:
     return firefox_prefs(LaunchSpec(profile_dir=Path("/nonexistent"), fingerprint=fingerprint))
 

@@ -52,7 +52,8 @@ def cloud(tmp_path, sqlite_url):
     """The cloud API on a real HTTP server, and its owner's token."""
     farm = make_farm(tmp_path / "cloud", sqlite_url)
     server = make_server("127.0.0.1", 0, create_app(farm=farm), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for it at each test's end (0.5 s by default).
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     owner = in_db(farm, lambda: create_account(farm, "acme"))
     yield f"http://127.0.0.1:{server.server_port}", owner.token
@@ -62,12 +63,12 @@ def cloud(tmp_path, sqlite_url):
 
 
 @pytest.fixture
-def agent(tmp_path, cloud):
+def agent(tmp_path, cloud, window_display):
     url, token = cloud
     login = Login(server=url, token=token, local_token="local-secret")
     plugins = load_plugins()
     plugins.manager.register(ProxyLoopback())
-    agent = Agent(tmp_path / "agent", plugins, login=login)
+    agent = Agent(tmp_path / "agent", plugins, login=login, window_display=window_display)
     yield agent
     agent.shutdown()
 
@@ -206,7 +207,7 @@ def test_other_calls_are_forwarded_unchanged(local, cloud):
 def local_server(agent):
     """The Local API on a real HTTP server: paths reach it as a client sent them."""
     server = make_local_server(agent, 0)  # as `browserfarm local` serves it
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield server.server_port
     server.shutdown()
@@ -273,13 +274,14 @@ def test_unknown_window_is_404_and_nothing_starts(local):
 
 
 @pytest.fixture
-def second_agent(tmp_path, cloud):
+def second_agent(tmp_path, cloud, window_display):
     """Another desktop: its own data dir, the same account."""
     url, token = cloud
     plugins = load_plugins()
     plugins.manager.register(ProxyLoopback())
     agent = Agent(tmp_path / "agent-2", plugins, login=Login(server=url, token=token,
-                                                             local_token="other"))
+                                                             local_token="other"),
+                  window_display=window_display)
     yield agent
     agent.shutdown()
 
@@ -385,8 +387,9 @@ cli.main(sys.argv[1:])
 
 
 class AgentProcess:
-    def __init__(self, data_dir: Path, port: int):
+    def __init__(self, data_dir: Path, port: int, window_display: str = "auto"):
         self.data_dir, self.url, self.port = data_dir, f"http://127.0.0.1:{port}", port
+        self.window_display = window_display  # BROWSERFARM_WINDOW_DISPLAY
         self.proc = None
 
     def start(self):
@@ -394,6 +397,7 @@ class AgentProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", AGENT_PROCESS, "--data-dir", str(self.data_dir),
                  "local", "--port", str(self.port)], cwd=Path(__file__).parent.parent,
+                env=os.environ | {"BROWSERFARM_WINDOW_DISPLAY": self.window_display},
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.proc.poll() is None:
@@ -423,7 +427,7 @@ class AgentProcess:
 
 @firefox
 def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, origin,
-                                                            microsocks):
+                                                            microsocks, window_display):
     url, token = cloud
     data_dir = tmp_path / "desk"
     Login(server=url, token=token, local_token="t").save(data_dir)
@@ -431,7 +435,7 @@ def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, ori
     window = cloud_call(cloud, "/browser/update", {
         "url": origin.url + "/", "proxyType": "socks5", "host": proxy.host,
         "port": proxy.port, "proxyUserName": "alice", "proxyPassword": "secret"})["data"]
-    agent = AgentProcess(data_dir, free_port())
+    agent = AgentProcess(data_dir, free_port(), window_display)
     pid = None
     try:
         agent.start()
@@ -463,11 +467,13 @@ def test_a_restarted_agent_adopts_the_windows_still_running(tmp_path, cloud, ori
 
 
 @firefox
-def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud, origin):
+def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud, origin,
+                                                                 window_display):
     url, token = cloud
     plugins = load_plugins()
     first = Agent(tmp_path / "desk", plugins, login=Login(server=url, token=token,
-                                                          local_token="t"))
+                                                          local_token="t"),
+                  window_display=window_display)
     crashed, squatted = (cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})[
         "data"]["uuid"] for _ in range(2))
     gone = first.open_window({"uuid": crashed})
@@ -480,7 +486,8 @@ def test_a_restarted_agent_closes_and_syncs_what_it_cannot_adopt(tmp_path, cloud
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         squatter.bind(("127.0.0.1", relay_port))
         squatter.listen()
-        again = Agent(tmp_path / "desk", plugins, login=first.login)
+        again = Agent(tmp_path / "desk", plugins, login=first.login,
+                      window_display=window_display)
         result = again.reconcile()
     try:
         # The squatter has only the relay's TCP port: the browser reaches its relay by
@@ -544,6 +551,7 @@ def _headless(pid: int) -> bool:
 
 
 @firefox
+@pytest.mark.parametrize("window_display", ["auto"])  # the default: the desktop's display
 def test_a_window_opens_headed_on_a_display_unless_asked_headless(display, local, cloud,
                                                                   origin):
     shown, hidden = (cloud_call(cloud, "/browser/update", {"url": origin.url + "/"})[
@@ -603,12 +611,14 @@ def test_a_client_attaches_through_the_webdriver_bidi_ws(local, cloud, origin):
 
 @firefox
 def test_time_zone_and_language_follow_the_exit_ip_at_open(tmp_path, cloud, origin,
-                                                           microsocks, ip_services):
+                                                           microsocks, ip_services,
+                                                           window_display):
     url, token = cloud
     plugins = load_plugins()
     plugins.manager.register(ProxyLoopback())
     agent = Agent(tmp_path / "geo", plugins, ip_check_urls=ip_services.base_urls,
-                  login=Login(server=url, token=token, local_token="t"))
+                  login=Login(server=url, token=token, local_token="t"),
+                  window_display=window_display)
     proxy = microsocks()
     window = cloud_call(cloud, "/browser/update", {
         "url": origin.url + "/", "proxyType": "socks5", "host": proxy.host,
@@ -787,7 +797,7 @@ class LyingCloud:
                                      "username": "", "password": ""}})
 
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_port}"
 
 

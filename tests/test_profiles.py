@@ -315,7 +315,8 @@ def served(tmp_path, sqlite_url):
     """The cloud API on a real HTTP server; its farm and an owner's token."""
     farm = make_farm(tmp_path / "cloud", sqlite_url)
     server = make_server("127.0.0.1", 0, create_app(farm=farm), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll: shutdown() waits for it at each test's end (0.5 s by default)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     owner = in_db(farm, lambda: create_account(farm, "acme"))
     yield farm, f"http://127.0.0.1:{server.server_port}", owner.token

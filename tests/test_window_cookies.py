@@ -38,7 +38,8 @@ def sites():
     """host -> URL of a page on that host that sets the host's cookies."""
     servers = [ThreadingHTTPServer((host, 0), _SetsCookies) for host in SITES]
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # a short poll: shutdown() waits for it (0.5 s by default)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     yield {s.server_address[0]: f"http://{s.server_address[0]}:{s.server_port}/"
            for s in servers}
     for server in servers:
