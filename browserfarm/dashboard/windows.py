@@ -15,6 +15,7 @@ from browserfarm import permissions as perm
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.models import Window
 from browserfarm.services.collections import GroupService, TagService
+from browserfarm.services.revisions import current_revision
 from browserfarm.services.windows import SORT_NAMES, WindowService
 
 PAGE_SIZES = (20, 50, 100)
@@ -118,10 +119,17 @@ def _open_since(account_id: int, windows: list[dict]) -> dict[int, str]:
 
 
 def _options(service, permission: str) -> list[dict]:
-    caller = current_caller()
+    """The groups or tags the filters offer, with their window counts: kept per account
+    revision (any write to windows, groups or tags changes it), as list pages are,
+    since counting over 10,000 windows took most of a page's time."""
+    farm, caller = _farm(), current_caller()
     if not caller.can(permission):
         return []
-    return service(_farm(), caller).list(0, FILTER_OPTIONS_MAX)["list"]
+    key = ("dashboard options", service.__name__, caller.account_id,
+           current_revision(caller.account_id))
+    return farm.answers.get_or_compute(
+        key, lambda: service(farm, caller).list(0, FILTER_OPTIONS_MAX)["list"],
+        size=lambda items: 200 * len(items) + 100)
 
 
 def _farm():
