@@ -138,6 +138,7 @@ def _form_page(window, values, errors):
     return render_template(
         "windows/form.html", window=window, stored=stored, values=values,
         errors=errors, shown=shown, fingerprint=_fingerprint_widgets(farm),
+        fingerprint_error=any(key.startswith(FINGERPRINT) for key in errors),
         groups=GroupService(farm, caller).list(0, 500)["list"]
         if caller.can(perm.GROUP_LIST) else [],
         tags=TagService(farm, caller).list(0, 500)["list"]
