@@ -192,6 +192,10 @@ class DataDir:
     def video(self, worker_id: int) -> Path:
         return self.videos / f"{worker_id}.mp4"
 
+    def video_partial(self, worker_id: int) -> Path:
+        """The video while it is recorded: renamed to video() once complete."""
+        return self.videos / f"{worker_id}.partial.mp4"
+
     def worker_lock(self, worker_id: int) -> Path:
         return self.worker_locks / f"worker-{worker_id}.lock"
 

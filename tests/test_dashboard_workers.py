@@ -192,6 +192,30 @@ def test_stop_needs_the_csrf_token_and_ends_a_queued_worker(acme):
 
 
 @needs_firefox()
+def test_an_ended_workers_page_says_its_video_is_being_finished_and_asks_again(farm, acme):
+    made = acme.queued(**{"browserstack.video": True})
+    person = acme.person()
+    live = person.get(f"/workers/{made['id']}", headers={"HX-Request": "true"})
+    assert live.status_code == 200 and 'hx-trigger="every 5s"' in text(live)
+    person.post(f"/workers/{made['id']}/stop")
+    # The facts' refresh finds it ended: the whole page again (its video, no refresh).
+    ended = person.get(f"/workers/{made['id']}", headers={"HX-Request": "true"})
+    assert ended.headers["HX-Refresh"] == "true"
+    partial = farm.settings.data.prepare(farm.settings.data.video_partial(made["id"]))
+    partial.write_bytes(b"")  # what the recorder writes until it has finished
+    finishing = acme.v5("GET", f"/5/worker/{made['id']}/video")
+    assert finishing.status_code == 404
+    assert finishing.get_json()["message"] == (
+        "The video is being finished: it is ready in a few seconds")
+    page = text(person.get(f"/workers/{made['id']}"))
+    assert "being finished" in page and "part=video" in page  # its section asks again
+    assert 'hx-trigger="every 5s"' not in page
+    partial.unlink()
+    failed = acme.v5("GET", f"/5/worker/{made['id']}/video")
+    assert failed.get_json()["message"] == "The recording failed"
+
+
+@needs_firefox()
 def test_a_read_only_member_sees_and_cannot_stop_and_a_token_without_windows_sees_none(acme):
     made = acme.queued()
     reader = acme.person(acme.token(role="read-only"))

@@ -10,6 +10,7 @@ window takes), so a read-only member sees and cannot change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import (Blueprint, current_app, flash, redirect, render_template, request,
                    send_file, url_for)
@@ -17,10 +18,13 @@ from flask import (Blueprint, current_app, flash, redirect, render_template, req
 from browserfarm import permissions
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.errors import FarmError, Forbidden, NotFound
-from browserfarm.models import Account, Screenshot, Worker
+from browserfarm.models import Account, Screenshot, Worker, utcnow
 from browserfarm.services.workers import WorkerService, public_status
 
 PER_PAGE = 50
+# A worker's video is finished by its recorder after the worker ended: its page asks
+# again for this long (the recorder gives ffmpeg up to 90 s).
+VIDEO_FINISHING = timedelta(seconds=120)
 STATUSES = ("queue", "running", "terminated")  # as v5 names them (starting is queue)
 # What the list shows: its columns only (a worker's handle and errors stay in the row).
 LISTED = (Worker.id, Worker.status, Worker.os, Worker.os_version, Worker.browser,
@@ -119,14 +123,21 @@ def worker_list():
 def worker_page(worker_id: int):
     service = _service()
     worker = _worker(service, worker_id)
-    video_error = None
+    if request.headers.get("HX-Request") and worker.status == "terminated" \
+            and request.args.get("part") != "video":
+        # The facts' refresh found it ended: the whole page again, with its video.
+        return "", 200, {"HX-Refresh": "true"}
+    video_error, video_pending = None, False
     if worker.video:
         try:
             service.video(worker.id)
         except NotFound as error:
             video_error = error.msg
+            video_pending = worker.status != "terminated" or (
+                worker.ended_at is not None and utcnow() - worker.ended_at < VIDEO_FINISHING)
     return render_template("workers/detail.html", worker=worker,
-                           screenshots=screenshots_of(worker.id), video_error=video_error)
+                           screenshots=screenshots_of(worker.id), video_error=video_error,
+                           video_pending=video_pending)
 
 
 def stop(worker_id: int):

@@ -46,7 +46,7 @@ class Recorder:
         self.thread.join(30)
 
     def _record(self) -> None:
-        partial = self.data.prepare(self.path).with_suffix(".partial.mp4")
+        partial = self.data.prepare(self.data.video_partial(self.worker_id))
         if self.display:
             source = ["-f", "x11grab", "-draw_mouse", "0", "-framerate", str(GRAB_FPS),
                       "-i", self.display["DISPLAY"]]

@@ -358,8 +358,11 @@ class WorkerService:
             raise NotFound("This worker was not recorded (browserstack.video)")
         path = self.farm.settings.data.video(worker.id)
         if not path.exists():
-            raise NotFound("The video is ready once the worker has ended"
-                           if worker.status != "terminated" else "The recording failed")
+            if worker.status != "terminated":
+                raise NotFound("The video is ready once the worker has ended")
+            if self.farm.settings.data.video_partial(worker.id).exists():  # being finished
+                raise NotFound("The video is being finished: it is ready in a few seconds")
+            raise NotFound("The recording failed")
         return path
 
 
