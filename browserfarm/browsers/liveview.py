@@ -98,6 +98,8 @@ class LocalDisplay:
                    "-rfbport", "0", "-rfbportv6", "-1", "-no6",  # no TCP at all
                    "-shared", "-timeout", str(START_TIMEOUT),  # no -forever: see above
                    "-nopw", "-norc", "-noremote", "-nocmds", "-quiet",
+                   # Xvfb may run as the browsers' user: its shared memory is not ours
+                   "-noshm",
                    "-wait", "10", "-defer", "10"]  # ms: a change reaches a viewer soon
         log_path = self.data.prepare(self.data.logs / "live-view.log")
         with open(log_path, "ab") as out:

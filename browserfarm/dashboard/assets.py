@@ -8,6 +8,7 @@ from flask import Blueprint, abort, current_app, send_from_directory
 # URL name -> the package folder (in node_modules) whose files are served.
 PACKAGES = {
     "htmx": "htmx.org/dist",
+    "novnc": "@novnc/novnc",  # its ES modules (core/rfb.js imports the rest), as shipped
 }
 
 

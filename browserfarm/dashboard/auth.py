@@ -25,7 +25,9 @@ from browserfarm.services.accounts import live_token
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_HEADER = "X-CSRFToken"
 # Pages a person not signed in may see.
-PUBLIC_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.npm"}
+PUBLIC_ENDPOINTS = {"dashboard.signin", "dashboard.static", "dashboard.npm",
+                    # a live view's share link: live.py checks the link instead
+                    "dashboard.live_shared", "dashboard.live_shared_websocket"}
 
 
 class _SessionInterface(SecureCookieSessionInterface):

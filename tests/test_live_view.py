@@ -1,0 +1,275 @@
+"""The dashboard's live view of a running v5 worker (issue 14, item 5), end to end: the
+farm served by gunicorn as `browserfarm serve` serves it, a real Firefox worker on its
+own display, and the viewer's WebSocket spoken to in Python as noVNC speaks it (RFB
+3.8): the signed-in owner sees the screen, clicks through VNC and the page reacts and
+changes; no session, a read-only member and another account are refused before any
+upgrade; a share link works without a session, and not once expired."""
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+import requests
+import websocket
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+from browserfarm.dashboard.live import SHARE_SALT, SHARE_SECONDS
+from browserfarm.services.accounts import create_account, create_token
+from tests.conftest import in_db, make_farm, needs_firefox, started_runner, wait_until
+from tests.servers import HTTPService
+from tests.test_local import ProxyLoopback
+from tests.test_workers import request_for
+
+pytestmark = [needs_firefox(), pytest.mark.timeout(300)]
+
+# A page that is one button: a click turns it red and tells the test.
+PAGE = (b"<!doctype html><title>waiting</title><body style='margin:0;background:#fff'>"
+        b"<button style='width:100vw;height:100vh;font-size:40px' onclick=\""
+        b"document.body.style.background='#f00';this.style.background='#f00';"
+        b"document.title='clicked';fetch('/clicked')\">click me</button></body>")
+
+
+class Page(HTTPService):
+    def __init__(self):
+        self.clicks = 0
+        super().__init__()
+
+    def respond(self, h):
+        if h.path == "/clicked":
+            self.clicks += 1
+        h.reply(200, PAGE, "text/html")
+
+
+class WebSocketStream:
+    """A WebSocket as a byte stream (what RFB is read from)."""
+
+    def __init__(self, ws):
+        self.ws, self.buffer = ws, b""
+
+    def recv(self, n):
+        while not self.buffer:
+            self.buffer = self.ws.recv()
+            if isinstance(self.buffer, str):
+                self.buffer = self.buffer.encode()
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def sendall(self, data):
+        self.ws.send_binary(data)
+
+
+def exactly(stream, n):
+    data = b""
+    while len(data) < n:
+        chunk = stream.recv(n - len(data))
+        assert chunk, "the view closed"
+        data += chunk
+    return data
+
+
+class Viewer:
+    """RFB 3.8 as noVNC speaks it: no password (the dashboard authenticated), shared,
+    raw encoding; keeps the framebuffer."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        assert exactly(stream, 12) == b"RFB 003.008\n"
+        stream.sendall(b"RFB 003.008\n")
+        types = exactly(stream, exactly(stream, 1)[0])
+        assert 1 in types, types  # None: the VNC server asks nothing more
+        stream.sendall(b"\x01")
+        assert exactly(stream, 4) == b"\0\0\0\0"
+        stream.sendall(b"\x01")  # shared
+        self.width, self.height = struct.unpack(">HH", exactly(stream, 4))
+        self.bytes_per_pixel = exactly(stream, 16)[0] // 8
+        exactly(stream, struct.unpack(">I", exactly(stream, 4))[0])  # its name
+        stream.sendall(struct.pack(">BxHi", 2, 1, 0))  # SetEncodings: raw
+        self.frame = bytearray(self.width * self.height * self.bytes_per_pixel)
+
+    def update(self, incremental: bool) -> int:
+        """Ask for a framebuffer update and apply it; how many rectangles it had."""
+        self.stream.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0,
+                                        self.width, self.height))
+        while True:
+            kind = exactly(self.stream, 1)[0]
+            if kind == 2:  # bell
+                continue
+            if kind == 3:  # cut text
+                exactly(self.stream, 3)
+                exactly(self.stream, struct.unpack(">I", exactly(self.stream, 4))[0])
+                continue
+            assert kind == 0, kind
+            exactly(self.stream, 1)
+            count, = struct.unpack(">H", exactly(self.stream, 2))
+            px = self.bytes_per_pixel
+            for _ in range(count):
+                x, y, w, h, encoding = struct.unpack(">HHHHi", exactly(self.stream, 12))
+                assert encoding == 0, encoding
+                data = exactly(self.stream, w * h * px)
+                for row in range(h):
+                    at = ((y + row) * self.width + x) * px
+                    self.frame[at:at + w * px] = data[row * w * px:(row + 1) * w * px]
+            return count
+
+    def pixel(self, x, y) -> bytes:
+        at = (y * self.width + x) * self.bytes_per_pixel
+        return bytes(self.frame[at:at + self.bytes_per_pixel])
+
+    def click(self, x, y):
+        for buttons in (0, 1, 0):  # move, press, release
+            self.stream.sendall(struct.pack(">BBHH", 5, buttons, x, y))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path, sqlite_url):
+    """`browserfarm serve` (gunicorn gthread) and a runner (in this process) on one farm."""
+    data = tmp_path / "data"
+    farm = make_farm(data, sqlite_url)
+    farm.plugins.manager.register(ProxyLoopback())  # the worker's page is on loopback
+    port = free_port()
+    log = open(tmp_path / "serve.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "browserfarm.cli", "--data-dir", str(data), "serve",
+         "--port", str(port), "--workers", "1"],
+        env=os.environ | {"DATABASE_URL": sqlite_url}, stdout=log, stderr=log,
+        start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(base), 60, "the server to start")
+        with started_runner(farm, "live-view-runner"):
+            yield farm, base
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()
+        farm.close()
+
+
+def _answers(base) -> bool:
+    try:
+        return requests.get(base + "/signin", timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def signed_in(base, token) -> requests.Session:
+    person = requests.Session()
+    page = person.get(base + "/signin", timeout=10).text
+    csrf = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    answer = person.post(base + "/signin", data={"token": token, "csrf_token": csrf},
+                         allow_redirects=False, timeout=10)
+    assert answer.status_code == 302, answer.text
+    return person
+
+
+def connect(base, path, person=None, origin=None):
+    cookie = "; ".join(f"{k}={v}" for k, v in person.cookies.items()) if person else None
+    return websocket.create_connection(
+        base.replace("http", "ws", 1) + path, timeout=20, cookie=cookie,
+        origin=origin or base, redirect_limit=0)
+
+
+def refused(base, path, person=None, origin=None) -> int:
+    """The status of a WebSocket handshake the server refused."""
+    try:
+        connect(base, path, person, origin).close()
+    except websocket.WebSocketBadStatusException as refusal:
+        return refusal.status_code
+    except websocket.WebSocketException as refusal:  # websocket-client's "redirect"
+        assert "Redirect" in str(refusal)
+        return 302
+    raise AssertionError("accepted")
+
+
+def x11vnc_processes() -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "x11vnc"]
+
+
+def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refused(served):
+    farm, base = served
+    acme = in_db(farm, lambda: create_account(farm, "acme", sessions_limit=2))
+    globex = in_db(farm, lambda: create_account(farm, "globex"))
+    read_only, _ = in_db(farm, lambda: create_token(farm, acme.account.id, "ro",
+                                                    role="read-only"))
+    page = Page()
+    try:
+        v5 = requests.Session()
+        v5.auth = (acme.v5_username, acme.v5_access_key)
+
+        class Client:  # request_for's v5 client, over HTTP
+            def __call__(self, method, path):
+                answer = v5.request(method, base + path, timeout=30)
+                answer.get_json = answer.json
+                return answer
+        worker = v5.post(base + "/5/worker", timeout=120,
+                         json=request_for(Client(), page.url + "/")).json()
+        assert worker["status"] == "running", worker
+        path = f"/workers/{worker['id']}/live/websocket"
+
+        # Refused before any upgrade: no session, a read-only member, another account,
+        # another site's page.
+        assert refused(base, path) == 302  # to the sign-in page
+        assert refused(base, path, signed_in(base, read_only)) == 403
+        assert refused(base, path, signed_in(base, globex.token)) == 404
+        owner = signed_in(base, acme.token)
+        assert refused(base, path, owner, origin="http://evil.test") == 403
+        assert x11vnc_processes() == []  # none of them started a VNC server
+
+        ws = connect(base, path, owner)
+        viewer = Viewer(WebSocketStream(ws))
+        assert viewer.update(incremental=False) >= 1
+        centre = (viewer.width // 2, viewer.height // 2)
+        before = viewer.pixel(*centre)
+        # The VNC server listens on its Unix socket only, a file of ours alone.
+        [vnc] = x11vnc_processes()
+        assert vnc.net_connections(kind="inet") == []
+        [sock] = [p for p in farm.settings.data.live_view_sockets.iterdir() if p.is_socket()]
+        assert sock.stat().st_mode & 0o777 == 0o600
+
+        viewer.click(*centre)
+        wait_until(lambda: page.clicks == 1, 20, "the click to reach the page")
+        deadline = time.monotonic() + 20
+        while viewer.pixel(*centre) == before:  # the page turned red: the view shows it
+            assert time.monotonic() < deadline, "the view did not change"
+            viewer.update(incremental=True)
+        ws.close()
+
+        # A share link: made by the signed-in owner (CSRF), it works without a session.
+        worker_page = owner.get(f"{base}/workers/{worker['id']}", timeout=10).text
+        assert path in worker_page  # the page's viewer connects there
+        csrf = worker_page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        made = owner.post(f"{base}/workers/{worker['id']}/live/share",
+                          headers={"X-CSRFToken": csrf}, timeout=10)
+        assert made.status_code == 200, made.text
+        link = made.text.split('value="', 1)[1].split('"', 1)[0]
+        assert link.startswith(base + "/live/")
+        assert requests.get(link, timeout=10).status_code == 200  # the page, no session
+        shared = connect(base, link[len(base):] + "/websocket")
+        assert Viewer(WebSocketStream(shared)).update(incremental=False) >= 1
+        shared.close()
+        # Its last viewer gone, the VNC server ends by itself (started again on demand).
+        wait_until(lambda: x11vnc_processes() == [], 30, "x11vnc to end")
+
+        # The same link made SHARE_SECONDS ago is refused.
+        secret = farm.cipher.derive("dashboard session")
+
+        class Earlier(TimestampSigner):
+            def get_timestamp(self):
+                return int(time.time()) - SHARE_SECONDS - 1
+        token = link.rsplit("/", 1)[1]
+        old = URLSafeTimedSerializer(secret, salt=SHARE_SALT, signer=Earlier).dumps(
+            URLSafeTimedSerializer(secret, salt=SHARE_SALT).loads(token))
+        assert requests.get(f"{base}/live/{old}", timeout=10).status_code == 403
+        assert refused(base, f"/live/{old}/websocket") == 403
+    finally:
+        page.stop()
