@@ -193,6 +193,12 @@ def test_a_read_only_member_sees_windows_without_buttons_to_change_them(
     detail = page_of(client, f"/windows/{fixture.ids[0]}")
     assert "shop-00001" in detail
     assert "Edit</a>" not in detail and "recycle bin</button>" not in detail
+    # and the server refuses what the page does not offer, in words
+    answer = client.post(f"/windows/{fixture.ids[0]}/delete",
+                         data={"csrf_token": csrf_of(detail)})
+    assert answer.status_code == 403
+    assert "Permission denied: requires browser:delete:recycle" in answer.get_data(as_text=True)
+    assert in_db(fixture.farm, lambda: Window.get_by_id(fixture.ids[0]).deleted_at) is None
     owner = create_app(farm=fixture.farm).test_client()
     sign_in(owner, fixture.token)
     assert "New window" in page_of(owner, "/windows")
