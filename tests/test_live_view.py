@@ -10,12 +10,18 @@ import struct
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import psutil
 import pytest
 import requests
 import websocket
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from browserfarm.dashboard.live import SHARE_SALT, SHARE_SECONDS
 from browserfarm.services.accounts import create_account, create_token
@@ -195,7 +201,21 @@ def x11vnc_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "x11vnc"]
 
 
-def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refused(served):
+@contextmanager
+def chromium():
+    """Headless Chromium driven by Selenium (Debian's chromedriver)."""
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refused(
+        served, tmp_path):
     farm, base = served
     acme = in_db(farm, lambda: create_account(farm, "acme", sessions_limit=2))
     globex = in_db(farm, lambda: create_account(farm, "globex"))
@@ -271,5 +291,21 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
             URLSafeTimedSerializer(secret, salt=SHARE_SALT).loads(token))
         assert requests.get(f"{base}/live/{old}", timeout=10).status_code == 403
         assert refused(base, f"/live/{old}/websocket") == 403
+
+        # The page itself in a real browser: noVNC connects, and after "Take over" a
+        # click on the screen reaches the worker's page.
+        with chromium() as browser:
+            browser.get(base + "/signin")
+            browser.find_element(By.NAME, "token").send_keys(acme.token)
+            browser.find_element(By.CSS_SELECTOR, "form [type=submit]").click()
+            browser.get(f"{base}/workers/{worker['id']}")
+            WebDriverWait(browser, 20).until(lambda b: b.find_element(
+                By.CSS_SELECTOR, ".live-view").get_attribute("data-state") == "connected")
+            browser.find_element(By.CSS_SELECTOR, ".live-take-over").click()
+            screen = browser.find_element(By.CSS_SELECTOR, ".live-screen canvas")
+            time.sleep(0.5)  # the first frame drawn
+            ActionChains(browser).move_to_element(screen).click().perform()
+            wait_until(lambda: page.clicks == 2, 20, "the viewer's click to reach the page")
+            browser.save_screenshot(str(tmp_path / "live-view.png"))
     finally:
         page.stop()

@@ -7,7 +7,7 @@ member sees no view.
 A share link lets someone without a token watch one worker: made by a signed-in person
 who may view it, signed with the session's key, it names the worker, its account and
 the token that made it, and works SHARE_SECONDS (10 minutes); a view through it ends
-then too, and at once when that token is revoked or loses ``browser:open``.
+then too. Once that token is revoked or loses ``browser:open``, the link opens no view.
 
 The WebSocket is refused before the upgrade (an error page, as every page's) unless the
 caller may view: the signed-in session (auth) or a live share link, and a request from
