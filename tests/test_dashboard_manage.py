@@ -256,3 +256,27 @@ def test_a_failed_check_says_why(owner):
     checked = owner.post(f"/proxies/{proxy_id}/check", headers={"HX-Request": "true"})
     assert text(checked.get_data(as_text=True)).strip().startswith(
         "Not reachable (connect_refused):")
+
+
+def test_a_window_bound_to_a_pool_proxy_and_one_set_by_the_api_kept(owner):
+    owner.post("/proxies/add", {"proxyType": "socks5", "host": "127.0.0.1", "port": "1080"})
+    proxy_id = owner.db(lambda: PoolProxy.get().id)
+    page = owner.post("/windows/new", {"name": "pooled", "proxyMethod": "4",
+                                       "proxyId": str(proxy_id), "proxyType": "direct"})
+    assert "Window 'pooled' created." in text(page.get_data(as_text=True))
+    window = owner.db(lambda: Window.get())
+    assert (window.proxy_method, window.proxy_id) == (4, proxy_id)
+    page = owner.post("/windows/new", {"name": "x", "proxyMethod": "4", "proxyId": ""})
+    assert page.status_code == 400 and "proxyId: is required for proxyMethod 4" in text(
+        page.get_data(as_text=True))
+
+    # A proxy extracted from a URL (set through the API): the form keeps it.
+    owner.db(lambda: Window.update(proxy_method=3, dynamic_ip_url="http://127.0.0.1:9/get")
+             .execute())
+    form = owner.get(f"/windows/{window.id}/edit")
+    assert re.search(r'<option value="keep"\s+selected>Keep as set through the API', form)
+    page = owner.post(f"/windows/{window.id}/edit", {"name": "kept", "proxyMethod": "keep"})
+    assert "Window 'kept' saved." in text(page.get_data(as_text=True))
+    window = owner.db(lambda: Window.get())
+    assert (window.name, window.proxy_method, window.dynamic_ip_url) == (
+        "kept", 3, "http://127.0.0.1:9/get")
