@@ -4,11 +4,16 @@ stop), and a v5 worker's ``browser_url`` leading there. Workers are made through
 v5 API (queued: no runner, no browser); one test runs a real worker for its
 screenshots and video."""
 import re
-import time
+import threading
 import uuid
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from werkzeug.serving import make_server
 
 from browserfarm.app import create_app
 from browserfarm.models import Account, Worker, utcnow
@@ -234,33 +239,78 @@ def test_a_read_only_member_sees_and_cannot_stop_and_a_token_without_windows_see
 @needs_firefox()
 def test_a_running_worker_shows_its_screenshots_then_plays_its_video(farm, acme, origin):
     person = acme.person()
-    with started_runner(farm, "dashboard-runner"):
-        made = acme.v5("POST", "/5/worker", json=request_for(
-            acme.v5, origin.url + "/page/recorded",
-            **{"browserstack.video": True})).get_json()
-        assert made["status"] == "running", made
-        running = text(person.get(f"/workers/{made['id']}"))
-        assert "running" in running and "Take a screenshot" in running
-        assert "The video is ready once the worker has ended" in running
-        taken = person.post(f"/workers/{made['id']}/screenshot")
-        assert taken.status_code == 302
-        by_api = acme.v5("GET", f"/5/worker/{made['id']}/screenshot.json")
-        assert by_api.status_code == 200
-        page = text(person.get(f"/workers/{made['id']}"))
-        shots = re.findall(rf'src="(/workers/{made["id"]}/screenshots/\d+\.png)"', page)
-        assert len(shots) == 2 and "Screenshot taken." in page
-        png = person.get(shots[0])
-        assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
-        assert acme.app.test_client().get(shots[0]).status_code == 302  # signed in only
-        wait_for(lambda: acme.v5("GET", f"/5/worker/{made['id']}").get_json() == {},
-                 timeout=60)
-    video_url = f"/workers/{made['id']}/video"
-    ended = wait_for(lambda: video_url in (t := text(person.get(f"/workers/{made['id']}")))
-                     and t, timeout=30)
-    assert f'<video controls preload="metadata" width="720"\n         src="{video_url}">' in ended
-    video = person.get(video_url)
-    assert video.status_code == 200 and video.mimetype == "video/mp4"
-    assert video.data[4:8] == b"ftyp"
-    # The browser asks for ranges as it plays and seeks.
-    part = person.get(video_url, headers={"Range": "bytes=0-99"})
-    assert part.status_code == 206 and len(part.data) == 100
+    with served(acme.app) as base:
+        with started_runner(farm, "dashboard-runner"):
+            made = acme.v5("POST", "/5/worker", json=request_for(
+                acme.v5, origin.url + "/page/recorded",
+                **{"browserstack.video": True})).get_json()
+            assert made["status"] == "running", made
+            # What a v5 client of the farm at http://127.0.0.1:<port> is given.
+            browser_url = acme.v5.client.get(f"/5/worker/{made['id']}", auth=acme.v5.auth,
+                                             base_url=base).get_json()["browser_url"]
+            assert browser_url == f"{base}/workers/{made['id']}"
+            running = text(person.get(f"/workers/{made['id']}"))
+            assert "running" in running and "Take a screenshot" in running
+            assert "The video is ready once the worker has ended" in running
+            taken = person.post(f"/workers/{made['id']}/screenshot")
+            assert taken.status_code == 302
+            by_api = acme.v5("GET", f"/5/worker/{made['id']}/screenshot.json")
+            assert by_api.status_code == 200
+            page = text(person.get(f"/workers/{made['id']}"))
+            shots = re.findall(rf'src="(/workers/{made["id"]}/screenshots/\d+\.png)"', page)
+            assert len(shots) == 2 and "Screenshot taken." in page
+            png = person.get(shots[0])
+            assert png.status_code == 200 and png.data[:8] == b"\x89PNG\r\n\x1a\n"
+            assert acme.app.test_client().get(shots[0]).status_code == 302  # signed in only
+            wait_for(lambda: acme.v5("GET", f"/5/worker/{made['id']}").get_json() == {},
+                     timeout=60)
+        video_url = f"/workers/{made['id']}/video"
+        ended = wait_for(lambda: video_url in (t := text(person.get(f"/workers/{made['id']}")))
+                         and t, timeout=30)
+        assert f'<video controls preload="metadata" width="720"\n         src="{video_url}">' \
+            in ended
+        video = person.get(video_url)
+        assert video.status_code == 200 and video.mimetype == "video/mp4"
+        assert video.data[4:8] == b"ftyp"
+        # The browser asks for ranges as it plays and seeks.
+        part = person.get(video_url, headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206 and len(part.data) == 100
+        # A person follows browser_url in a real browser, signs in, and the video plays.
+        with chromium() as browser:
+            browser.get(browser_url)
+            browser.find_element(By.NAME, "token").send_keys(acme.owner_token)
+            browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+            wait_for(lambda: browser.current_url == browser_url, timeout=10)
+            played = browser.execute_script("""
+                const video = document.querySelector("video");
+                video.muted = true;
+                await video.play();
+                await new Promise(done => setTimeout(done, 1000));
+                return {time: video.currentTime, width: video.videoWidth, error: video.error};""")
+    assert played["error"] is None and played["width"] == 1024 and played["time"] > 0.3
+
+
+@contextmanager
+def served(app):
+    """The app on a free loopback port: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+
+
+@contextmanager
+def chromium():
+    """Headless Chromium driven by Selenium (Debian's chromedriver)."""
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
