@@ -18,6 +18,7 @@ def register(bp: Blueprint) -> None:
     bp.context_processor(_template_context)
     bp.register_error_handler(FarmError, _farm_error)
     bp.register_error_handler(HTTPException, _http_error)
+    bp.after_request(_page_headers)
 
 
 def field_errors(error: FarmError) -> dict[str, str]:
@@ -26,6 +27,17 @@ def field_errors(error: FarmError) -> dict[str, str]:
     field; ``""`` for the form as a whole."""
     field = error.data.get("field", "") if isinstance(error, BadRequest) else ""
     return {field: error.msg}
+
+
+def _page_headers(response):
+    """No other site's page may frame the dashboard (to trick a click on its buttons or
+    into its live view), and no page (some show secrets) stays in the browser's cache
+    after sign-out; assets and screenshots say their own caching."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
 
 
 def _template_context() -> dict:
