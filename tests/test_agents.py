@@ -1,6 +1,7 @@
 """Agents known to the cloud, and windows opened and closed on a chosen agent through
 the cloud: the agent polls over its own outbound connection (no Local API server runs
 in these tests: it listens on no port) and answers as the Local API does."""
+import re
 import threading
 from datetime import timedelta
 
@@ -22,7 +23,8 @@ from tests.conftest import in_db, make_farm, needs_firefox, wait_until
 
 
 def _agent_seen(farm, name: str, **changes):
-    in_db(farm, lambda: KnownAgent.update(**changes).where(KnownAgent.name == name).execute())
+    in_db(farm, lambda: KnownAgent.update(**changes).where(KnownAgent.name == name)
+          .execute())
 
 
 # ----- the API, without a browser ---------------------------------------------------
@@ -108,13 +110,88 @@ def test_a_command_answers_what_the_local_api_answers(tmp_path):
         local = create_local_app(agent).test_client()
         for action, path, body in (("open", "/browser/open", {"uuid": "x", "ids": []}),
                                    ("close", "/browser/close", {}),
-                                   ("open", "/browser/open", {"id": 1, "headless": "maybe"})):
+                                   ("open", "/browser/open",
+                                    {"id": 1, "headless": "maybe"})):
             expected = local.post(path, json=body, headers={
                 "X-Cos-Local-Token": "local"}).get_json()
             assert expected["code"] == 211
             assert local_answer(agent, action, body) == expected
     finally:
         agent.shutdown()
+
+
+# ----- the dashboard ------------------------------------------------------------------
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _signed_in(client, token: str) -> str:
+    """Signs the test client in; a CSRF token of its session."""
+    page = client.get("/signin").get_data(as_text=True)
+    client.post("/signin", data={"csrf_token": _csrf(page), "token": token})
+    return _csrf(client.get("/agents").get_data(as_text=True))
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_dashboard_lists_agents_and_opens_a_window_on_one(app, farm, owner, token_with):
+    window = owner("/browser/update", {"name": "shop"}).data
+    owner("/agent/poll", {"name": "desk:1", "machine": "desk", "wait": 0})
+    people = app.test_client()
+    csrf = _signed_in(people, owner.token)
+    shown = _text(people.get("/agents").get_data(as_text=True))
+    assert "desk:1 desk online" in shown
+
+    # The window's page offers the buttons, which offer the online agents.
+    page = people.get(f"/windows/{window['id']}").get_data(as_text=True)
+    assert f'hx-get="/agents/window/{window["id"]}"' in page
+    buttons = people.get(f"/agents/window/{window['id']}").get_data(as_text=True)
+    assert '<option value="desk:1"' in buttons and 'value="open">Open</button>' in buttons
+
+    htmx = {"HX-Request": "true", "X-CSRFToken": csrf}
+    sent = people.post("/agents/command", data={"window": window["id"], "agent": "desk:1",
+                                                 "action": "open"}, headers=htmx)
+    progress = sent.get_data(as_text=True)
+    assert "Waiting for the agent desk:1 to take the command" in _text(progress)
+    path = re.search(r'hx-get="(/agents/command/\d+)" hx-trigger="every 1s"', progress)[1]
+    taken = owner("/agent/poll", {"name": "desk:1", "machine": "desk", "wait": 1})
+    assert "Opening the window on desk:1" in _text(people.get(path, headers=htmx)
+                                                    .get_data(as_text=True))
+    owner("/agent/result", {"name": "desk:1", "id": taken.data["command"]["id"], "result": {
+        "code": 0, "msg": "Browser opened", "data": {"pid": 4321, "marionettePort": 2828}}})
+    finished = people.get(path, headers=htmx).get_data(as_text=True)
+    assert "Opened on desk:1." in _text(finished) and "Marionette port 2828" in finished
+    assert "every 1s" not in finished  # no more asking
+
+    # An agent gone quiet: the answer says so, in words, where the buttons were.
+    _agent_seen(farm, "desk:1", seen_at=utcnow() - timedelta(hours=3))
+    refused = people.post("/agents/command", headers=htmx, data={
+        "window": window["id"], "agent": "desk:1", "action": "close"})
+    assert ("Could not close on desk:1: The agent desk:1 on desk is offline (last seen 3 h "
+            "ago)") in _text(refused.get_data(as_text=True))
+    assert "desk:1 desk offline" in _text(people.get("/agents").get_data(as_text=True))
+    # Without the CSRF token, nothing is sent.
+    forged = people.post("/agents/command", data={"window": window["id"], "agent": "desk:1",
+                                                   "action": "open"})
+    assert forged.status_code == 400
+
+    # A read-only member sees the agents, gets no buttons, and sends nothing.
+    _agent_seen(farm, "desk:1", seen_at=utcnow())
+    reader = app.test_client()
+    csrf = _signed_in(reader, token_with(role="read-only").token)
+    assert "desk:1" in reader.get("/agents").get_data(as_text=True)
+    assert "/agents/window/" not in reader.get(f"/windows/{window['id']}").get_data(
+        as_text=True)
+    denied = reader.post("/agents/command", data={"window": window["id"], "agent": "desk:1",
+                                                   "action": "open"},
+                         headers={"HX-Request": "true", "X-CSRFToken": csrf})
+    assert "requires browser:open" in _text(denied.get_data(as_text=True))
+    count = in_db(farm, lambda: AgentCommand.select().count())
+    assert count == 1  # only the owner's open
 
 
 # ----- a real agent and a real window -------------------------------------------------
@@ -171,19 +248,27 @@ def test_a_window_opens_and_closes_on_an_agent_through_the_cloud(tmp_path, cloud
         assert (result["code"], result["msg"]) == (0, "Browser opened")
         assert result["data"]["uuid"] == window["uuid"] and result["data"]["pid"] > 0
         # Really open: its automation port answers.
-        client = Firefox.attach(LocalHandle("firefox", pid=result["data"]["pid"],
-                                            marionette_port=result["data"]["marionettePort"]))
+        client = Firefox.attach(LocalHandle(
+            "firefox", pid=result["data"]["pid"],
+            marionette_port=result["data"]["marionettePort"]))
         assert client.execute_script("return 6 * 7") == 42
         client.delete_session()
         [shown] = _call(cloud, "/agent/list", {})["data"]["list"]
         assert [(w["uuid"], w["openStatus"]) for w in shown["windows"]] == [
             (window["uuid"], "opened")]
 
-        sent = _call(cloud, "/agent/command", {"agent": "desk:1", "action": "close",
-                                               "id": window["id"]})
-        closed = wait_until(lambda: _finished(cloud, sent["data"]["id"]), 60,
-                            "the close to finish")
-        assert closed["status"] == "done" and closed["result"]["msg"] == "Browser closed"
+        # Closed from the dashboard, as a person does: its fragment shows the progress.
+        person = requests.Session()
+        csrf = _csrf(person.get(url + "/signin", timeout=10).text)
+        person.post(url + "/signin", data={"csrf_token": csrf, "token": token}, timeout=10)
+        csrf = _csrf(person.get(url + "/agents", timeout=10).text)  # the session's own
+        htmx = {"HX-Request": "true", "X-CSRFToken": csrf}
+        progress = person.post(url + "/agents/command", timeout=10, headers=htmx, data={
+            "window": window["id"], "agent": "desk:1", "action": "close"}).text
+        path = re.search(r'hx-get="(/agents/command/\d+)"', progress)[1]
+        closed = wait_until(lambda: "every 1s" not in (seen := person.get(
+            url + path, headers=htmx, timeout=10).text) and seen, 60, "the close to finish")
+        assert "Closed on desk:1." in _text(closed), closed
         assert not processes.exists(result["data"]["pid"])
         assert _call(cloud, "/browser/detail", {"id": window["id"]})["data"][
             "openStatus"] == "closed"

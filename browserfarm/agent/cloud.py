@@ -167,9 +167,11 @@ class Cloud:
                 self._loop = asyncio.new_event_loop()
                 threading.Thread(target=_serve, args=(self._loop,), daemon=True,
                                  name="cloud-client").start()
-            loop = self._loop
+            # Submitted under the lock: close() then finds the call on the loop (and
+            # cancels it) or makes it start a loop of its own, never a stopped one.
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         try:
-            return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+            return future.result()
         except concurrent.futures.CancelledError:
             raise UpstreamError(500, "the call to the cloud was cancelled: the agent "
                                      "stops") from None

@@ -66,8 +66,10 @@ class Commands:
         # Its own client: its deadline is the poll's, and closing it (stop) ends a
         # poll that waits, not the Local API's calls.
         self._cloud = Cloud(self.agent.login, timeout=self.wait + 15.0)
-        self._running = ThreadPoolExecutor(RUNNING_AT_ONCE, thread_name_prefix="agent-command")
-        self._thread = threading.Thread(target=self._poll, daemon=True, name="agent-commands")
+        self._running = ThreadPoolExecutor(RUNNING_AT_ONCE,
+                                           thread_name_prefix="agent-command")
+        self._thread = threading.Thread(target=self._poll, daemon=True,
+                                        name="agent-commands")
         self._thread.start()
 
     def stop(self) -> None:

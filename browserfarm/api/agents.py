@@ -10,7 +10,8 @@ from marshmallow import Schema, fields, validate
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import FlexibleBool, FlexibleFloat, FlexibleInt, args, window_ref_args
+from browserfarm.api.fields import (FlexibleBool, FlexibleFloat, FlexibleInt, args,
+                                    window_ref_args)
 from browserfarm.services.agents import ACTIONS, POLL_WAIT_MAX, AgentService
 
 blp = Blueprint("agents", __name__, description="Agents, and windows opened or closed on "
@@ -30,7 +31,8 @@ PollArgs = args("AgentPollArgs", {
     "machine": fields.String(load_default="", validate=validate.Length(max=255),
                              metadata={"description": "The agent's host name"}),
     "version": fields.String(load_default="", validate=validate.Length(max=64)),
-    "wait": FlexibleFloat(load_default=POLL_WAIT_MAX, validate=validate.Range(0, POLL_WAIT_MAX),
+    "wait": FlexibleFloat(load_default=POLL_WAIT_MAX,
+                          validate=validate.Range(0, POLL_WAIT_MAX),
                           metadata={"description": "Seconds to wait for a command"})})
 ResultArgs = args("AgentResultArgs", {
     "name": _name, "id": _id,

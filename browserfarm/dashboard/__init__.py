@@ -11,11 +11,12 @@ from flask import Blueprint
 
 
 def create_blueprint() -> Blueprint:
-    from browserfarm.dashboard import (assets, auth, collections, live, manage, pages,
+    from browserfarm.dashboard import (agents, assets, auth, collections, live, manage, pages,
                                        proxies, windows, workers)
 
     bp = Blueprint("dashboard", __name__, template_folder="templates",
                    static_folder="static", static_url_path="/assets/dashboard")
-    for area in (auth, pages, assets, windows, manage, collections, proxies, workers, live):
+    for area in (auth, pages, assets, windows, manage, collections, proxies, agents, workers,
+                 live):
         area.register(bp)
     return bp
