@@ -243,6 +243,12 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
         assert refused(base, path, signed_in(base, globex.token)) == 404
         owner = signed_in(base, acme.token)
         assert refused(base, path, owner, origin="http://evil.test") == 403
+        # A window's view: only while it is open (on this machine's agent).
+        closed = requests.post(base + "/browser/update", json={"name": "closed"}, timeout=30,
+                               headers={"Authorization": f"Bearer {acme.token}"}).json()["data"]
+        assert refused(base, f"/windows/{closed['id']}/live/websocket", owner) == 422
+        assert refused(base, f"/windows/{closed['id']}/live/websocket",
+                       signed_in(base, read_only)) == 403
         assert x11vnc_processes() == []  # none of them started a VNC server
 
         ws = connect(base, path, owner)

@@ -25,16 +25,18 @@ from flask_sock import Sock
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from browserfarm import permissions
+from browserfarm.agent.registry import Registry
 from browserfarm.browsers.handles import Handle
 from browserfarm.browsers.liveview import LocalDisplay, Target, Unavailable, bridge
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.errors import Forbidden, NotFound, Unprocessable
-from browserfarm.models import ApiToken, Worker
+from browserfarm.models import ApiToken, Window, Worker
 from browserfarm.models import Runner as RunnerRow
 
 SHARE_SECONDS = 600
 SHARE_SALT = "live view share"
-WEBSOCKET_ENDPOINTS = {"dashboard.live_worker_websocket", "dashboard.live_shared_websocket"}
+WEBSOCKET_ENDPOINTS = {"dashboard.live_worker_websocket", "dashboard.live_window_websocket",
+                       "dashboard.live_shared_websocket"}
 
 _sock = Sock()  # flask-sock: its route decorator only (routes go on the blueprint)
 
@@ -46,6 +48,8 @@ def register(bp: Blueprint) -> None:
     bp.add_url_rule("/live/<token>", "live_shared", shared_page)
     _sock.route("/workers/<int:worker_id>/live/websocket", bp=bp,
                 endpoint="live_worker_websocket")(_websocket)
+    _sock.route("/windows/<int:window_id>/live/websocket", bp=bp,
+                endpoint="live_window_websocket")(_websocket)
     _sock.route("/live/<token>/websocket", bp=bp,
                 endpoint="live_shared_websocket")(_websocket)
 
@@ -76,6 +80,26 @@ def worker_target(farm, account_id: int, worker_id: int) -> Target:
     if target is None:
         raise Unprocessable(f"Worker {worker_id}'s browser has no display of its own "
                             "(headless, or on a Grid): there is no live view of it.")
+    return target
+
+
+def window_target(farm, account_id: int, window_id: int) -> Target:
+    """The display of the account's window open on this machine's agent (one sharing
+    this data dir: the embedded farm). A window open on another machine's agent is
+    not reached yet: that takes a tunnel through the agent's own connection."""
+    window = Window.get_or_none(Window.id == window_id, Window.account == account_id)
+    if window is None:
+        raise NotFound(f"There is no window {window_id} in this account.")
+    if window.open_status != "opened":
+        raise Unprocessable(f"Window {window_id} is not open: there is nothing to view.")
+    entry = Registry(farm.settings.data).left_behind().get(window.uuid)
+    if entry is None:
+        raise Unprocessable(f"Window {window_id} is open on {window.open_agent or 'an agent'}"
+                            ", not on this machine: its live view is not shown here yet.")
+    target = LocalDisplay.of(Handle.from_json(entry["handle"]), farm.settings.data)
+    if target is None:
+        raise Unprocessable(f"Window {window_id} has no display of its own (opened "
+                            "headless, or on a desktop's screen): there is no live view.")
     return target
 
 
@@ -140,13 +164,16 @@ def _check_websocket():
     args = request.view_args or {}
     if request.endpoint == "dashboard.live_shared_websocket":
         granted = read_share(current_app.secret_key, args["token"])
-        account_id, worker_id, g.live_until = (granted.account_id, granted.worker_id,
-                                               granted.expires)
+        g.live_until = granted.expires
+        g.live_target = worker_target(_farm(), granted.account_id, granted.worker_id)
+        return
+    caller = current_caller()
+    caller.require(permissions.BROWSER_OPEN)
+    g.live_until = None
+    if "window_id" in args:
+        g.live_target = window_target(_farm(), caller.account_id, args["window_id"])
     else:
-        caller = current_caller()
-        caller.require(permissions.BROWSER_OPEN)
-        account_id, worker_id, g.live_until = caller.account_id, args["worker_id"], None
-    g.live_target = worker_target(_farm(), account_id, worker_id)
+        g.live_target = worker_target(_farm(), caller.account_id, args["worker_id"])
 
 
 def _websocket(ws, **_):
