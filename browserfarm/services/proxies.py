@@ -223,6 +223,10 @@ class ProxyService:
         with write_transaction(self.farm.db):
             item = self._pool_proxy(data["id"])
             current = self._pool_settings(item)
+            if not self.caller.can(perm.BROWSER_PROXY_REVEAL):
+                keep_password_in_place({"proxyType": current.type, "host": current.host,
+                                        "port": current.port,
+                                        "proxyPassword": current.password}, data)
             settings = self._validated({
                 "proxyType": data.get("proxyType", current.type),
                 "host": data.get("host", current.host),
@@ -326,14 +330,26 @@ class ProxyService:
 
 # ----- a window's proxy fields ----------------------------------------------------------
 
+def keep_password_in_place(stored: dict, given: dict) -> None:
+    """An edit by a caller who may not see the stored proxy password must not send it
+    to another server: changing the type, host or port then needs the password again
+    (211 naming proxyPassword)."""
+    moved = [k for k in ("proxyType", "host", "port")
+             if k in given and str(given[k]).lower() != str(stored.get(k)).lower()]
+    if moved and stored.get("proxyPassword") and "proxyPassword" not in given:
+        raise InvalidInput("proxyPassword", f"give the password again: {moved[0]} changes and "
+                           "this token may not see the stored password")
+
+
 class WindowProxy:
     """The rules of a window's proxy fields (API names), for the windows of one account:
     validated, turned into columns, read back, checked and rotated. Permissions are the
     caller's business (services.windows)."""
 
-    def __init__(self, farm, account_id: int):
+    def __init__(self, farm, account_id: int, may_reveal: bool = True):
         self.farm = farm
         self.account_id = account_id
+        self.may_reveal = may_reveal  # the caller may see stored proxy passwords
 
     def columns(self, data: dict, window: Window | None = None) -> dict:
         """The Window columns for the proxy fields of ``data``, validated. Fields not
@@ -343,7 +359,10 @@ class WindowProxy:
         given = {k: v for k, v in data.items() if k in PROXY_FIELDS}
         if window is not None and not given:
             return {}
-        proxy = (self.fields_of(window) if window is not None else PROXY_DEFAULTS) | given
+        stored = self.fields_of(window) if window is not None else PROXY_DEFAULTS
+        if not self.may_reveal:
+            keep_password_in_place(stored, given)
+        proxy = stored | given
         self.validate(proxy)
         columns = {WINDOW_PROXY_COLUMNS[k]: v for k, v in proxy.items()
                    if k in WINDOW_PROXY_COLUMNS}

@@ -119,7 +119,8 @@ class WindowService:
         self.farm = farm
         self.caller = caller
         self.account_id = caller.account_id
-        self.proxy = WindowProxy(farm, caller.account_id)
+        self.proxy = WindowProxy(farm, caller.account_id,
+                                 caller.can(perm.BROWSER_PROXY_REVEAL))
 
     # ----- reading -------------------------------------------------------------
 
