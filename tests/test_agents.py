@@ -276,3 +276,34 @@ def test_a_window_opens_and_closes_on_an_agent_through_the_cloud(tmp_path, cloud
     finally:
         agent.shutdown()  # stops the poll waiting in the cloud at once
     assert not agent.commands._thread.is_alive()
+
+
+def test_a_poll_ends_when_its_agent_hangs_up(cloud):
+    """An agent stopped in the middle of a poll must not leave the cloud waiting out
+    the poll (a server thread held, `browserfarm up` slow to stop): once the agent's
+    connection closes, the poll ends and takes no command meant for a live agent."""
+    import json
+    import socket
+    import time
+
+    url, farm, token = cloud
+    port = int(url.rsplit(":", 1)[1])
+    _call(cloud, "/agent/poll", {"name": "desk:2", "wait": 0})  # known, online
+    window = _call(cloud, "/browser/update", {"name": "shop"})["data"]
+    body = json.dumps({"name": "desk:2", "wait": 25}).encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as hanging:
+        hanging.sendall(b"POST /agent/poll HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\n"
+                        b"Authorization: Bearer " + token.encode() + b"\r\n"
+                        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        wait_until(lambda: any("process_request" in t.name for t in threading.enumerate()),
+                   10, "the poll to be waiting")
+        time.sleep(0.5)  # well into its wait
+    time.sleep(2)  # ordering, not timing: the hang-up is seen within a look at the queue
+    sent = _call(cloud, "/agent/command", {"agent": "desk:2", "action": "open",
+                                           "uuid": window["uuid"]})
+    assert sent["code"] == 0, sent
+    wait_until(lambda: not any("process_request" in t.name for t in threading.enumerate()),
+               30, "the hung-up poll to end")
+    detail = _call(cloud, "/agent/command/detail", {"id": sent["data"]["id"]})["data"]
+    assert detail["status"] == "queued", detail  # the dead poll took nothing

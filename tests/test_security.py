@@ -117,6 +117,18 @@ class Account:
     def fresh_tag(self) -> int:
         return self.made("/tag/add", {"name": f"{self.name}-tag-{next(self.serial)}"})
 
+    def fresh_command(self, taken: bool = False) -> tuple[str, int]:
+        """An agent of its own, online, and a command to open a window on it (taken by
+        the agent: running). Returns the agent's name and the command's id."""
+        agent = f"{self.name}-agent-{next(self.serial)}"
+        assert self.call("/agent/poll", {"name": agent, "wait": 0}).get_json()["code"] == 0
+        command = self.made("/agent/command", {"agent": agent, "action": "open",
+                                               "id": self.fresh_window()})
+        if taken:
+            polled = self.call("/agent/poll", {"name": agent, "wait": 0}).get_json()
+            assert polled["data"]["command"]["id"] == command, polled
+        return agent, command
+
     def fresh_pool_proxy(self) -> int:
         return self.made("/proxy/add", {
             "proxyType": "socks5", "host": "127.0.0.1", "port": 10000 + next(UNIQUE),
@@ -300,6 +312,16 @@ CASES = [
     Case("/proxy/list", lambda a: {}, (P.PROXY_LIST,), foreign=None),
     Case("/proxy/detail", lambda a: {"id": a.ids["pool_proxy"]}, (P.PROXY_LIST,)),
     Case("/proxy/check", lambda a: {"id": a.ids["pool_proxy"]}, (P.PROXY_CHECK,)),
+    Case("/agent/poll", lambda a: {"name": f"{a.name}-agent-{next(UNIQUE)}", "wait": 0},
+         (P.BROWSER_OPEN,), foreign=None),
+    Case("/agent/list", lambda a: {}, (P.BROWSER_LIST,), foreign=None),
+    Case("/agent/command", lambda a: {"agent": a.fresh_command()[0], "action": "open",
+                                      "id": a.fresh_window()},
+         (P.BROWSER_OPEN,), foreign=(211, 404)),
+    Case("/agent/command/detail", lambda a: {"id": a.fresh_command()[1]}, (P.BROWSER_LIST,)),
+    Case("/agent/result", lambda a: dict(zip(("name", "id"), a.fresh_command(taken=True)),
+                                         result={"code": 0, "msg": "Browser opened"}),
+         (P.BROWSER_OPEN,)),
 ]
 
 CALLERS = [f"role {name}" for name in perm.ROLES] + [f"only {p}" for p in perm.ALL]
@@ -549,3 +571,34 @@ def test_the_local_api_refuses_hostile_json_naming_the_field(agent):  # noqa: F8
             body = answer.get_json()
             assert (answer.status_code, body["code"], body["data"].get("field")) == (
                 400, 211, field), (path, raw[:40], body)
+
+
+def test_a_caller_who_may_not_see_a_proxy_password_cannot_send_it_elsewhere(world):
+    """Changing the host, port or type of a stored proxy (a window's or the pool's)
+    without giving its password again would send the password to a server the caller
+    chooses: refused (211 naming proxyPassword) unless the caller may see it anyway."""
+    acme = world.acme
+    blind, _ = in_db(world.farm, lambda: create_token(
+        world.farm, acme.account_id, "blind", permissions=[
+            perm.BROWSER_LIST, perm.BROWSER_UPDATE_SINGLE, perm.PROXY_LIST, perm.PROXY_MANAGE]))
+    owner, _ = in_db(world.farm, lambda: create_token(world.farm, acme.account_id, "owner",
+                                                      role="owner"))
+    acme = Account(acme.name, acme.client, owner, acme.account_id, acme.v5_username,
+                   acme.v5_key, acme.secrets)
+    window = acme.fresh_window()
+    pooled = acme.fresh_pool_proxy()
+    for path, ref, password_field in (("/browser/update", {"id": window}, "proxyPassword"),
+                                      ("/proxy/update", {"id": pooled}, "proxyPassword")):
+        for moved in ({"host": "127.0.0.2"}, {"port": 10}, {"proxyType": "http"}):
+            refused = acme.call(path, {**ref, **moved}, token=blind).get_json()
+            assert (refused["code"], refused["data"]["field"]) == (211, password_field), refused
+        kept = acme.call(path, {**ref, "remark": "only the remark"}, token=blind).get_json()
+        assert kept["code"] == 0, kept
+        given = acme.call(path, {**ref, "port": 11, password_field: "new-one"},
+                          token=blind).get_json()
+        assert given["code"] == 0, given
+        owner = acme.call(path, {**ref, "port": 12}).get_json()  # may see it: keeps it
+        assert owner["code"] == 0, owner
+        detail = acme.call("/browser/detail" if path == "/browser/update" else "/proxy/detail",
+                           ref).get_json()["data"]
+        assert detail["proxyPassword"] == "new-one", detail

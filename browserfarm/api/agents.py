@@ -4,11 +4,11 @@ by polling (``/agent/poll``, over its own outbound connection: it needs no inbou
 port) and answers each with the Local API's answer (``/agent/result``)."""
 from __future__ import annotations
 
-from flask import g
+from flask import g, request
 from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
-from browserfarm.api.base import Blueprint, farm
+from browserfarm.api.base import Blueprint, farm, hung_up
 from browserfarm.api.envelope import envelope_schema, success
 from browserfarm.api.fields import (FlexibleBool, FlexibleFloat, FlexibleInt, args,
                                     window_ref_args)
@@ -103,8 +103,11 @@ class Poll(MethodView):
         name="AgentPoll"), "AgentPollEnvelope"))
     def post(self, data):
         """An agent reports itself and waits for its next command (browser:open)."""
-        return success({"command": agents().poll(data["name"], data["machine"],
-                                                 data["version"], data["wait"])})
+        connection = request.environ.get("gunicorn.socket") or request.environ.get(
+            "werkzeug.socket")
+        return success({"command": agents().poll(
+            data["name"], data["machine"], data["version"], data["wait"],
+            gone=lambda: connection is not None and hung_up(connection))})
 
 
 @blp.route("/agent/result")

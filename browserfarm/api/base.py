@@ -4,6 +4,8 @@ validation errors are the window API's 211 (HTTP 400)."""
 from __future__ import annotations
 
 import functools
+import select
+import socket
 
 import flask_smorest
 from flask import current_app
@@ -58,3 +60,16 @@ class Blueprint(flask_smorest.Blueprint):
 def farm():
     """The current app's Farm (see app.create_app)."""
     return current_app.extensions["browserfarm"]
+
+
+def hung_up(connection: socket.socket) -> bool:
+    """Whether the client of ``connection`` closed it: readable, with nothing to read.
+    For a long wait (an agent's poll) that should end when its caller is gone."""
+    try:
+        if not select.select([connection], [], [], 0)[0]:
+            return False
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except (BlockingIOError, InterruptedError, ValueError):  # ValueError: TLS sockets
+        return False
+    except OSError:
+        return True

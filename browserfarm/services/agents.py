@@ -11,6 +11,7 @@ account. Free of Flask."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from browserfarm import permissions as perm
@@ -39,9 +40,11 @@ class AgentService:
 
     # ----- the agent's side ----------------------------------------------------------
 
-    def poll(self, name: str, machine: str, version: str, wait: float) -> dict | None:
+    def poll(self, name: str, machine: str, version: str, wait: float,
+             gone: Callable[[], bool] = lambda: False) -> dict | None:
         """The agent ``name`` is seen; the next command for it (now running), waiting
-        up to ``wait`` seconds for one; None if none came."""
+        up to ``wait`` seconds for one; None if none came, or once ``gone()`` says the
+        agent hung up (a stopped agent must not hold a server thread, nor its stop)."""
         self.caller.require(perm.BROWSER_OPEN)
         agent = self._seen(name, machine, version)
         deadline = time.monotonic() + min(max(wait, 0.0), POLL_WAIT_MAX)
@@ -49,7 +52,7 @@ class AgentService:
             command = self._take(agent)
             if command is not None:
                 return {"id": command.id, "action": command.action, "body": command.args}
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or gone():
                 return None
             time.sleep(POLL_INTERVAL)
 
@@ -61,7 +64,7 @@ class AgentService:
                           AgentCommand.account == self.account_id,
                           KnownAgent.name == name).first())
         if command is None:
-            raise NotFound(f"No command {command_id} for agent {name}")
+            raise NotFound(f"No command {command_id} for this agent")
         status = "done" if result.get("code") == 0 else "failed"
         updated = (AgentCommand.update(status=status, result=result, finished_at=utcnow())
                    .where(AgentCommand.id == command.id, AgentCommand.status == "running")
