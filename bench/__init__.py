@@ -178,10 +178,10 @@ def xvfb_pids() -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def screen_env(screen: Screen):
+def screen_env(screen: Screen, user=None):
     """The environment a raw browser needs to draw on ``screen``; a virtual one is an
-    Xvfb of that size and depth started as ours are (VirtualDisplay), stopped on the
-    way out."""
+    Xvfb of that size and depth started as ours are (VirtualDisplay, as ``user``: the
+    browser's, whom its cookie file is for), stopped on the way out."""
     if screen.kind == "headless":
         yield {"MOZ_HEADLESS": "1"}
         return
@@ -190,7 +190,7 @@ def screen_env(screen: Screen):
         return
     from browserfarm.browsers.display import VirtualDisplay
 
-    display = VirtualDisplay.start(screen.width, screen.height, screen.depth)
+    display = VirtualDisplay.start(screen.width, screen.height, screen.depth, user=user)
     try:
         yield display.env()
     finally:

@@ -154,7 +154,7 @@ def _raw_chromium(url: str, screen: Screen) -> float:
         options.add_argument(f"--window-size={SIZE[0]},{SIZE[1] - 1}")
     try:
         started = time.perf_counter()
-        with screen_env(screen) as display:
+        with screen_env(screen, user) as display:
             popen = processes.popen_as(user, {"HOME": home, "TMPDIR": home} | display)
             # An explicit driver path: Selenium Manager never runs.
             service = Service("/usr/bin/chromedriver", env=popen.pop("env"), popen_kw=popen)
