@@ -33,16 +33,6 @@ def farm(fixture):
 
 
 @pytest.fixture
-def app(farm):
-    return create_app(farm=farm)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
-@pytest.fixture
 def read_only(farm, fixture):
     raw, _ = in_db(farm, lambda: create_token(farm, _account(farm), "viewer",
                                               role="read-only"))

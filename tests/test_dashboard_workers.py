@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from werkzeug.serving import make_server
 
@@ -21,6 +19,7 @@ from browserfarm.services.accounts import create_account, create_token
 from tests.conftest import in_db, make_farm, needs_firefox, started_runner
 from tests.test_local import ProxyLoopback
 from tests.test_v5 import V5
+from tests.servers import chromium
 from tests.test_workers import SCALE, request_for, wait_for
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -303,14 +302,3 @@ def served(app):
         thread.join(10)
 
 
-@contextmanager
-def chromium():
-    """Headless Chromium driven by Selenium (Debian's chromedriver)."""
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()

@@ -10,15 +10,12 @@ import struct
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 
 import psutil
 import pytest
 import requests
 import websocket
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -26,7 +23,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from browserfarm.dashboard.live import SHARE_SALT, SHARE_SECONDS
 from browserfarm.services.accounts import create_account, create_token
 from tests.conftest import in_db, make_farm, needs_firefox, started_runner, wait_until
-from tests.servers import HTTPService
+from tests.servers import HTTPService, chromium
 from tests.test_local import ProxyLoopback
 from tests.test_workers import request_for
 
@@ -201,17 +198,6 @@ def x11vnc_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "x11vnc"]
 
 
-@contextmanager
-def chromium():
-    """Headless Chromium driven by Selenium (Debian's chromedriver)."""
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
 
 
 def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refused(
