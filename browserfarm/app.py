@@ -11,6 +11,7 @@ from werkzeug.exceptions import InternalServerError
 from browserfarm import __version__
 from browserfarm.api import agents, collections, errors, profiles, proxies, v5, windows
 from browserfarm.api.base import Api
+from browserfarm.api.docs import introduction
 from browserfarm.api.fields import document as document_fields
 from browserfarm.config import load_settings
 from browserfarm.dashboard import create_blueprint as dashboard_blueprint
@@ -37,7 +38,8 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        API_SPEC_OPTIONS={"security": [{"bearerAuth": []}]},
+        API_SPEC_OPTIONS={"security": [{"bearerAuth": []}],
+                          "info": {"description": introduction()}},
     )
     app.json.sort_keys = False
     app.extensions["browserfarm"] = farm
