@@ -25,16 +25,28 @@ STATUS_OF_CODE = {0: 200, 211: 400, 401: 401, 403: 403, 404: 404, 500: 500}
 
 
 class ErrorEnvelopeSchema(Schema):
-    code = fields.Integer(required=True, metadata={"enum": sorted(set(STATUS_OF_CODE) - {0})})
-    msg = fields.String(required=True)
-    data = fields.Dict(required=True)
+    code = fields.Integer(required=True, metadata={
+        "enum": sorted(set(STATUS_OF_CODE) - {0}), "example": 211,
+        "description": "211 bad input, 401 no or invalid token, 403 not permitted, 404 not "
+                       "found, 500 the server failed"})
+    msg = fields.String(required=True, metadata={
+        "description": "What went wrong, in words", "example": "one of id, browserId or uuid is "
+                                                              "required"})
+    data = fields.Dict(required=True, metadata={
+        "description": "For 211 the bad input's field, for 403 the permission lacking",
+        "example": {"field": "id"}})
 
 
 def envelope_schema(data_schema, name: str) -> type[Schema]:
     """A ``{code, msg, data}`` schema whose data is ``data_schema``."""
-    return Schema.from_dict({"code": fields.Integer(required=True),
-                             "msg": fields.String(required=True),
-                             "data": fields.Nested(data_schema, required=True)}, name=name)
+    return Schema.from_dict({
+        "code": fields.Integer(required=True, metadata={"description": "0: success",
+                                                        "example": 0}),
+        "msg": fields.String(required=True, metadata={"description": "success, or what was "
+                                                                     "done, in words",
+                                                      "example": "success"}),
+        "data": fields.Nested(data_schema, required=True, metadata={
+            "description": "The answer"})}, name=name)
 
 
 def success(data, msg: str = "success"):

@@ -138,9 +138,20 @@ class Cookies(fields.Field):
 
 # ----- a window named by id, browserId or uuid -----------------------------------
 
+EXAMPLE_UUID = "2c5e9a61-8d1f-4b7a-9e3c-5f0a7d4b1e26"
+
+
+def doc(description: str, example, **more) -> dict:
+    """A field's words in /openapi.json (its ``metadata``): what it means and a value
+    it may take; ``more``: other metadata (a registry, an enum...)."""
+    return {"description": description, "example": example, **more}
+
+
 def window_ref_fields() -> dict:
-    return {"id": WindowRef(), "browserId": WindowRef(),
-            "uuid": WindowRef(metadata={"description": "Recommended"})}
+    return {"id": WindowRef(metadata=doc("The window's id (a number or numeric string)", 1)),
+            "browserId": WindowRef(metadata=doc("Alias of id (BitBrowser's name)", 1)),
+            "uuid": WindowRef(metadata=doc("The window's uuid (recommended; its id works "
+                                           "too)", EXAMPLE_UUID))}
 
 
 @dataclass(frozen=True)
