@@ -7,9 +7,11 @@ import logging
 from flask import Flask, g, request
 from flask_swagger_ui import get_swaggerui_blueprint
 from werkzeug.exceptions import InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from browserfarm import __version__
-from browserfarm.api import agents, collections, errors, profiles, proxies, v5, windows
+from browserfarm.api import (agent_tunnel, agents, collections, errors, profiles, proxies,
+                             v5, windows)
 from browserfarm.api.base import Api
 from browserfarm.api.docs import introduction
 from browserfarm.api.fields import document as document_fields
@@ -68,8 +70,12 @@ def create_app(config: dict | None = None, farm: Farm | None = None) -> Flask:
     app.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json",
                                                    config={"app_name": "BrowserFarm"}))
     app.register_blueprint(dashboard_blueprint())  # the pages for people, at /
+    app.register_blueprint(agent_tunnel.create_blueprint())  # agents' live views
     app.register_error_handler(FarmError, errors.render)
     app.register_error_handler(Exception, _internal_error)
+    if farm.settings.trusted_proxies:  # behind a TLS-terminating proxy: its scheme and host
+        hops = farm.settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     return app
 
 

@@ -244,8 +244,11 @@ def login(ctx, server, token_file, token):
 
 @main.group(invoke_without_command=True)
 @click.option("--port", type=int, default=None, help="Port (default 54345).")
+@click.option("--name", default=None, help="The agent's name in the cloud (default: "
+                                           "<host>:<8 hex of the data dir>, the same at "
+                                           "every start).")
 @click.pass_context
-def local(click_ctx, port):
+def local(click_ctx, port, name):
     """Serve the Local API agent on 127.0.0.1."""
     if click_ctx.invoked_subcommand is not None:
         return
@@ -255,7 +258,7 @@ def local(click_ctx, port):
     from browserfarm.plugins import load_plugins
     from browserfarm.net.proxy import ProxyOptions
     settings = load_settings(ctx.overrides)
-    agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins),
+    agent = Agent(settings.data_dir, load_plugins(settings.disable_plugins), name=name or "",
                   options=ProxyOptions.from_settings(settings),
                   ip_check_urls=settings.ip_check_urls,
                   window_display=settings.window_display)

@@ -54,6 +54,9 @@ class Settings:
     # The dashboard: how long a sign-in lasts, and where its npm assets are
     # (scripts/ensure-npm-packages fetches them there; the app serves them).
     dashboard_session_hours: float = 12.0
+    # How many reverse proxies in front of the API set X-Forwarded-For/-Proto/-Host
+    # (werkzeug's ProxyFix); 0: those headers are ignored (anyone could send them).
+    trusted_proxies: int = 0
     dashboard_assets_dir: Path = (Path(__file__).resolve().parent.parent
                                   / ".cache/dashboard/node_modules")
 
@@ -148,6 +151,7 @@ _ENV = {
     "rate_limit": ("BROWSERFARM_RATE_LIMIT", _rate_limit),
     "rate_limit_storage": ("BROWSERFARM_RATE_LIMIT_STORAGE", str),
     "dashboard_session_hours": ("BROWSERFARM_DASHBOARD_SESSION_HOURS", float),
+    "trusted_proxies": ("BROWSERFARM_TRUSTED_PROXIES", int),
     "dashboard_assets_dir": ("BROWSERFARM_DASHBOARD_ASSETS_DIR", Path),
 }
 

@@ -518,9 +518,11 @@ _LIST_PAGE = Prepared(lambda *shape: _ordered_select(*shape).limit(0).offset(0))
 class KnownAgent(BaseModel):
     """A Local API agent logged into the account, as it last reported itself; its
     ``name`` is what a window's ``open_agent`` names. Online: seen lately
-    (``services.agents.ONLINE_SECONDS``)."""
+    (``services.agents.ONLINE_SECONDS``). ``token``: the token the name is bound to
+    (the first to poll under it; free again once that token is revoked or gone)."""
     account = pw.ForeignKeyField(Account, backref="agents", on_delete="CASCADE")
     name = pw.CharField(max_length=200)
+    token = pw.ForeignKeyField(ApiToken, null=True, on_delete="SET NULL")
     machine = pw.CharField(max_length=255, default="")
     version = pw.CharField(max_length=64, default="")
     created_at = pw.DateTimeField(default=utcnow)
@@ -551,3 +553,16 @@ class AgentCommand(BaseModel):
 
 
 ALL_MODELS += (KnownAgent, AgentCommand)
+
+
+class DashboardSession(BaseModel):
+    """A sign-in to the dashboard: its cookie holds a random key, stored here as
+    SHA-256, so signing out (the row deleted) ends it on the server, for every copy
+    of the cookie."""
+    key_hash = pw.CharField(max_length=64, unique=True)
+    token = pw.ForeignKeyField(ApiToken, on_delete="CASCADE")
+    created_at = pw.DateTimeField(default=utcnow)
+    expires_at = pw.DateTimeField(index=True)
+
+
+ALL_MODELS += (DashboardSession,)

@@ -17,7 +17,7 @@ from browserfarm.browsers import processes
 from browserfarm.browsers.handles import LocalHandle
 from browserfarm.models import AgentCommand, KnownAgent, utcnow
 from browserfarm.plugins import load_plugins
-from browserfarm.services.accounts import create_account
+from browserfarm.services.accounts import create_account, revoke_token
 from browserfarm_plugins.firefox import Firefox
 from tests.conftest import in_db, make_farm, needs_firefox, wait_until
 
@@ -102,6 +102,65 @@ def test_agents_report_themselves_and_take_commands_of_their_account(
                                     "id": window["id"]}).code == 211
 
 
+def test_an_agents_name_is_bound_to_the_token_it_first_polled_with(
+        farm, owner, token_with):
+    """Any browser:open token of the account could poll under another agent's name
+    and take its commands: a name is its first token's until that token is revoked."""
+    window = owner("/browser/update", {"name": "shop"}).data
+    desk, intruder = token_with(role="agent"), token_with(role="agent")
+    assert desk("/agent/poll", {"name": "desk:1", "machine": "desk", "wait": 0}).code == 0
+    sent = owner("/agent/command", {"agent": "desk:1", "action": "open", "id": window["id"]})
+    refused = intruder("/agent/poll", {"name": "desk:1", "machine": "evil", "wait": 0})
+    assert (refused.status, refused.code, refused.body["data"]) == (403, 403,
+                                                                   {"field": "name"})
+    assert refused.msg.startswith("The agent name 'desk:1' belongs to another token of "
+                                  "this account")
+    assert owner("/agent/command/detail", {"id": sent.data["id"]}).data["status"] == "queued"
+    [shown] = owner("/agent/list").data["list"]
+    assert shown["machine"] == "desk"  # the refused poll changed nothing
+    taken = desk("/agent/poll", {"name": "desk:1", "wait": 0}).data["command"]
+    assert taken["id"] == sent.data["id"]
+    forged = intruder("/agent/result", {"name": "desk:1", "id": taken["id"], "result": {
+        "code": 0, "msg": "Browser opened"}})
+    assert (forged.status, forged.body["data"]) == (403, {"field": "name"})
+    assert owner("/agent/command/detail", {"id": taken["id"]}).data["status"] == "running"
+    answered = desk("/agent/result", {"name": "desk:1", "id": taken["id"], "result": {
+        "code": 0, "msg": "Browser opened"}})
+    assert answered.data["status"] == "done", answered.body
+
+    # Logged in again with a new token, the old one revoked: the name (and its row)
+    # goes to the new token, and the old one may no longer use it.
+    in_db(farm, lambda: revoke_token(farm, raw=desk.token))
+    again = token_with(role="agent")
+    assert again("/agent/poll", {"name": "desk:1", "machine": "desk", "wait": 0}).code == 0
+    assert intruder("/agent/poll", {"name": "desk:1", "wait": 0}).status == 403
+    assert [a["name"] for a in owner("/agent/list").data["list"]] == ["desk:1"]
+
+    # An agent known from before names were bound: bound at its next poll.
+    _agent_seen(farm, "desk:1", token=None)
+    assert intruder("/agent/poll", {"name": "desk:1", "wait": 0}).code == 0
+    assert again("/agent/poll", {"name": "desk:1", "wait": 0}).status == 403
+
+
+def test_a_restarted_agent_keeps_its_name(tmp_path):
+    """Its default name is per machine and data dir, not per process: a restart reuses
+    its row in the agents list (it was <host>:<pid>, a new agent at every start)."""
+    import os
+    import subprocess
+    import sys
+    script = ("import sys; from browserfarm.agent import Agent, Login; "
+              "from browserfarm.plugins import load_plugins; "
+              "a = Agent(sys.argv[1], load_plugins(), login=Login(local_token='t')); "
+              "print(a.name); a.shutdown()")
+
+    def name(data_dir):
+        return subprocess.run([sys.executable, "-c", script, str(data_dir)], check=True,
+                              capture_output=True, text=True, timeout=60).stdout.strip()
+    first, again, other = name(tmp_path / "a"), name(tmp_path / "a"), name(tmp_path / "b")
+    assert first == again and first.startswith(os.uname().nodename + ":")
+    assert other != first
+
+
 def test_a_command_answers_what_the_local_api_answers(tmp_path):
     """An error, through the same flow: the command's answer is the Local API's."""
     agent = Agent(tmp_path / "agent", load_plugins(), login=Login(
@@ -167,10 +226,11 @@ def test_the_dashboard_lists_agents_and_opens_a_window_on_one(app, farm, owner, 
     assert "Opened on desk:1." in _text(finished) and "Marionette port 2828" in finished
     assert "every 1s" not in finished  # no more asking
 
-    # An agent gone quiet: the answer says so, in words, where the buttons were.
+    # An agent gone quiet: the answer says so, in words, with an error status.
     _agent_seen(farm, "desk:1", seen_at=utcnow() - timedelta(hours=3))
     refused = people.post("/agents/command", headers=htmx, data={
         "window": window["id"], "agent": "desk:1", "action": "close"})
+    assert refused.status_code == 422  # a refusal is an error (htmx: shown as one)
     assert ("Could not close on desk:1: The agent desk:1 on desk is offline (last seen 3 h "
             "ago)") in _text(refused.get_data(as_text=True))
     assert "desk:1 desk offline" in _text(people.get("/agents").get_data(as_text=True))
@@ -189,6 +249,7 @@ def test_the_dashboard_lists_agents_and_opens_a_window_on_one(app, farm, owner, 
     denied = reader.post("/agents/command", data={"window": window["id"], "agent": "desk:1",
                                                    "action": "open"},
                          headers={"HX-Request": "true", "X-CSRFToken": csrf})
+    assert denied.status_code == 403
     assert "requires browser:open" in _text(denied.get_data(as_text=True))
     count = in_db(farm, lambda: AgentCommand.select().count())
     assert count == 1  # only the owner's open

@@ -89,6 +89,7 @@ class Account:
     secrets: dict
     ids: dict = field(default_factory=dict)
     serial: itertools.count = field(default_factory=itertools.count)
+    acting: str | None = None  # the token of the call being made (Case.call)
 
     def call(self, path, body=None, token=None, **kwargs):
         return post(self.client, token or self.token, path, body, **kwargs)
@@ -121,11 +122,18 @@ class Account:
         """An agent of its own, online, and a command to open a window on it (taken by
         the agent: running). Returns the agent's name and the command's id."""
         agent = f"{self.name}-agent-{next(self.serial)}"
-        assert self.call("/agent/poll", {"name": agent, "wait": 0}).get_json()["code"] == 0
+        # Taken and answered by the calling token if it may poll: an agent's name is
+        # bound to the token it first polled with.
+        poller = self.acting if taken and self.acting and self.call(
+            "/agent/poll", {"name": agent, "wait": 0}, token=self.acting
+        ).get_json()["code"] == 0 else self.token
+        assert self.call("/agent/poll", {"name": agent, "wait": 0},
+                         token=poller).get_json()["code"] == 0
         command = self.made("/agent/command", {"agent": agent, "action": "open",
                                                "id": self.fresh_window()})
         if taken:
-            polled = self.call("/agent/poll", {"name": agent, "wait": 0}).get_json()
+            polled = self.call("/agent/poll", {"name": agent, "wait": 0},
+                               token=poller).get_json()
             assert polled["data"]["command"]["id"] == command, polled
         return agent, command
 
@@ -233,6 +241,7 @@ class Case:
                 "query": self.query(account) if self.query else None}
 
     def call(self, account: Account, token: str):
+        account.acting = token
         return post(account.client, token, self.path, **self.request(account))
 
 

@@ -8,6 +8,7 @@ the profiles on their way to the cloud (uploads.py). It owns no state of its own
 window's state is in the registry, under the registry's lock."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -30,6 +31,12 @@ UUID_ALIASES = ("uuid", "config_uuid", "browserUuid", "browser_uuid")
 ID_ALIASES = ("id", "browserId", "browser_id")
 
 
+def default_name(data_dir: Path) -> str:
+    """``<host>:<8 hex>``, the same at every start of the agent of this data dir (a
+    restarted agent keeps its name, its row in the agents list and its windows)."""
+    return f"{os.uname().nodename}:{hashlib.sha256(str(data_dir).encode()).hexdigest()[:8]}"
+
+
 class Agent:
     """The windows open on this desktop, and the two things done to them. One agent
     per desktop and data dir; Flask-free (``browserfarm.api.local`` serves it)."""
@@ -41,7 +48,7 @@ class Agent:
         self.plugins = plugins
         self.login = login or Login.load(data_dir)
         self.cloud = Cloud(self.login)
-        self.name = name or f"{os.uname().nodename}:{os.getpid()}"
+        self.name = name or default_name(self.data.root)
         self.windows = Registry(self.data)
         self.relays = WindowRelays(plugins, options or ProxyOptions(
             ssh_known_hosts=self.data.ssh_known_hosts), ip_check_urls)

@@ -1,14 +1,18 @@
 """Signing in to the dashboard with an API token, the session that follows, and CSRF.
 
 The session is Flask's signed cookie, keyed by a key derived from the farm's secret
-(``ProxyCipher.derive``): it holds the token's id and when it signed in, never the raw
-token. Each request reads the token again, so a revoked token ends its sessions at
-once, and the caller has exactly the token's permissions. Every state-changing request
+(``ProxyCipher.derive``): it holds a random session key, never the raw token. The
+sign-in is a row on the server (``DashboardSession``: the key's SHA-256, the token,
+when it expires), read with the token on each request: signing out deletes the row,
+so a copy of the cookie is worth nothing after it; a revoked token ends its sessions
+at once; and the caller has exactly the token's permissions. (A row per sign-in, not
+a per-token "valid since": signing out in one browser leaves the person's other
+browsers signed in.) Every state-changing request
 carries a CSRF token (Flask-WTF's, in the form or the ``X-CSRFToken`` header).
 """
 from __future__ import annotations
 
-import time
+import secrets
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -18,8 +22,9 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
-from browserfarm.models import ApiToken
+from browserfarm.models import ApiToken, DashboardSession, utcnow
 from browserfarm.permissions import Caller
+from browserfarm.security import digest
 from browserfarm.services.accounts import live_token
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -75,7 +80,7 @@ def _check_request():
         return None
     caller = _session_caller()
     if caller is None:
-        if session.get("token_id") is not None:
+        if session.get("key") is not None:
             session.clear()
             flash("Your session ended (it expired, or its token was revoked): "
                   "sign in again.", "error")
@@ -87,11 +92,13 @@ def _check_request():
 
 
 def _session_caller() -> Caller | None:
-    token_id, since = session.get("token_id"), session.get("since", 0)
-    lifetime = current_app.permanent_session_lifetime.total_seconds()
-    if token_id is None or time.time() - since > lifetime:
+    key = session.get("key")
+    if not isinstance(key, str):
         return None
-    token = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.revoked_at.is_null())
+    token = (ApiToken.select().join(DashboardSession)
+             .where(DashboardSession.key_hash == digest(key),
+                    DashboardSession.expires_at > utcnow(),
+                    ApiToken.revoked_at.is_null()).first())
     if token is None:
         return None
     return Caller(account_id=token.account_id, permissions=frozenset(token.permissions),
@@ -110,13 +117,25 @@ def signin():
                   "API token (it starts with bf_)."), 401
     session.clear()  # nothing of a session from before the sign-in is kept
     session.permanent = True
-    session["token_id"] = token.id
-    session["since"] = int(time.time())
+    session["key"] = _start_session(token)
     flash(f"Signed in with the token {token.name!r}.", "success")
     return redirect(next_path or url_for("dashboard.home"))
 
 
+def _start_session(token: ApiToken) -> str:
+    """A new server-side session of ``token``; its key, for the cookie. Expired ones
+    of anyone go (nothing else deletes them)."""
+    now, key = utcnow(), secrets.token_urlsafe(32)
+    DashboardSession.delete().where(DashboardSession.expires_at <= now).execute()
+    DashboardSession.create(key_hash=digest(key), token=token, created_at=now,
+                            expires_at=now + current_app.permanent_session_lifetime)
+    return key
+
+
 def signout():
+    key = session.get("key")
+    if isinstance(key, str):  # ended on the server: a copy of the cookie is no use
+        DashboardSession.delete().where(DashboardSession.key_hash == digest(key)).execute()
     session.clear()
     flash("Signed out.", "success")
     return redirect(url_for("dashboard.signin"))

@@ -7,7 +7,13 @@ is how it reports itself: its name, machine and version, and when it was last se
 (online: within ``ONLINE_SECONDS``). A person (the dashboard, or a script) asks for a
 window to be opened or closed on a chosen agent (``send``) and reads the command
 until it is done or failed (``command``). Everything is scoped to the caller's
-account. Free of Flask."""
+account. Free of Flask.
+
+An agent's name is bound to the token that first polled under it: another token of
+the account (any ``browser:open`` token could poll) can't poll, answer or attach as
+that agent, so it can't take the agent's commands nor answer for it. The name is free
+again once its token is revoked or deleted: an agent logged in again with a new
+token (the old one revoked, as ``browserfarm up`` does) keeps its name and its row."""
 from __future__ import annotations
 
 import time
@@ -15,8 +21,9 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from browserfarm import permissions as perm
-from browserfarm.errors import InvalidInput, NotFound, Unprocessable
-from browserfarm.models import AgentCommand, KnownAgent, Window, iso_utc, utcnow
+from browserfarm.errors import Forbidden, InvalidInput, NotFound, Unprocessable
+from browserfarm.models import (AgentCommand, ApiToken, KnownAgent, Window, iso_utc,
+                                utcnow)
 
 ACTIONS = ("open", "close")
 POLL_WAIT_MAX = 25.0  # s an agent's poll waits for a command, at most
@@ -65,6 +72,7 @@ class AgentService:
                           KnownAgent.name == name).first())
         if command is None:
             raise NotFound(f"No command {command_id} for this agent")
+        self._refuse_unless_bound(command.agent)
         status = "done" if result.get("code") == 0 else "failed"
         updated = (AgentCommand.update(status=status, result=result, finished_at=utcnow())
                    .where(AgentCommand.id == command.id, AgentCommand.status == "running")
@@ -73,6 +81,17 @@ class AgentService:
             raise Unprocessable(f"Command {command_id} is no longer running: "
                                 f"{AgentCommand.get_by_id(command.id).status}")
         return self._shown(AgentCommand.get_by_id(command.id))
+
+    def own_agent(self, name: str) -> KnownAgent:
+        """The agent ``name`` of the account, if the caller's token is the one its name
+        is bound to (e.g. to attach a live view's tunnel as that agent); else refused."""
+        self.caller.require(perm.BROWSER_OPEN)
+        agent = KnownAgent.get_or_none(KnownAgent.account == self.account_id,
+                                       KnownAgent.name == name)
+        if agent is None:
+            raise NotFound("No such agent")
+        self._refuse_unless_bound(agent)
+        return agent
 
     # ----- a person's side -----------------------------------------------------------
 
@@ -98,6 +117,14 @@ class AgentService:
         if action not in ACTIONS:
             raise InvalidInput("action", f"must be one of {', '.join(ACTIONS)}")
         window = Window.by_ref(self.account_id, ref)
+        return self._shown(self.queue(agent_name, action, window, {"uuid": window.uuid,
+                                                                   **options}))
+
+    def queue(self, agent_name: str, action: str, window: Window,
+              body: dict) -> AgentCommand:
+        """A command for an online agent, any action (send's, or the live view's
+        ``live`` of services/live_tunnel.py, which no client sends): the caller checked
+        it may."""
         agent = KnownAgent.get_or_none(KnownAgent.account == self.account_id,
                                        KnownAgent.name == agent_name)
         if agent is None:
@@ -110,11 +137,9 @@ class AgentService:
                 f"The agent {agent.name} on {agent.machine or 'its machine'} is offline "
                 f"(last seen {_ago(seconds)}): start `browserfarm local` there and try "
                 "again", {"field": "agent"})
-        body = {"uuid": window.uuid, **options}
-        command = AgentCommand.create(account=self.account_id, agent=agent, window=window,
-                                      action=action, args=body,
-                                      expires_at=now + timedelta(seconds=QUEUED_TTL))
-        return self._shown(command)
+        return AgentCommand.create(account=self.account_id, agent=agent, window=window,
+                                   action=action, args=body,
+                                   expires_at=now + timedelta(seconds=QUEUED_TTL))
 
     def command(self, command_id: int) -> dict:
         """A command as it stands (queued, running, done or failed, with its answer)."""
@@ -129,13 +154,33 @@ class AgentService:
     # ----- internals -----------------------------------------------------------------
 
     def _seen(self, name: str, machine: str, version: str) -> KnownAgent:
-        now = utcnow()
-        values = {"machine": machine, "version": version, "seen_at": now}
-        (KnownAgent.insert(account=self.account_id, name=name, created_at=now, **values)
-         .on_conflict(conflict_target=[KnownAgent.account, KnownAgent.name],
-                      update=values).execute())
-        return KnownAgent.get(KnownAgent.account == self.account_id,
-                              KnownAgent.name == name)
+        """The agent ``name`` seen now, its name bound to the caller's token if free
+        (new, never bound, or its token revoked); refused if bound to another token.
+        Each step is one statement: two tokens polling a new name at once can't both
+        get it."""
+        now, mine = utcnow(), self.caller.token_id
+        named = (KnownAgent.account == self.account_id) & (KnownAgent.name == name)
+        (KnownAgent.insert(account=self.account_id, name=name, token=mine, created_at=now,
+                           seen_at=now).on_conflict_ignore().execute())
+        live = ApiToken.select(ApiToken.id).where(ApiToken.account == self.account_id,
+                                                  ApiToken.revoked_at.is_null())
+        (KnownAgent.update(token=mine)
+         .where(named, KnownAgent.token.is_null() | KnownAgent.token.not_in(live))
+         .execute())
+        (KnownAgent.update(machine=machine, version=version, seen_at=now)
+         .where(named, KnownAgent.token == mine).execute())
+        agent = KnownAgent.get(named)
+        self._refuse_unless_bound(agent)
+        return agent
+
+    def _refuse_unless_bound(self, agent: KnownAgent) -> None:
+        if agent.token_id is None or agent.token_id != self.caller.token_id:
+            raise Forbidden(
+                f"The agent name {agent.name!r} belongs to another token of this account "
+                f"(token {agent.token_id}), the one it first polled with: revoke that "
+                "token to give the name to this one (`browserfarm token revoke "
+                f"{agent.token_id}`), or run this agent under another name "
+                "(`browserfarm local --name`)", {"field": "name"})
 
     def _take(self, agent: KnownAgent) -> AgentCommand | None:
         """The oldest queued command for ``agent``, claimed (one statement: two polls
