@@ -45,10 +45,12 @@ def send():
     try:
         sent = _service().send(form.get("agent", ""), form.get("action", ""),
                                {"id": form.get("window", "")}, {})
-    except FarmError as error:  # in words, where the buttons were
-        return _command_view({"status": "refused", "action": form.get("action", ""),
-                              "agent": form.get("agent", ""),
-                              "result": {"code": error.code, "msg": error.msg}})
+    except FarmError as error:  # in words, with its error status (htmx: dashboard.js
+        # shows the page's alert in the message area)
+        return render_template("agents/command.html", command={
+            "status": "refused", "action": form.get("action", ""),
+            "agent": form.get("agent", ""),
+            "result": {"code": error.code, "msg": error.msg}}), error.status
     return _command_view(sent)
 
 
