@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from browserfarm.api.base import Blueprint, farm
 from browserfarm.api.envelope import envelope_schema, success
-from browserfarm.api.fields import FlexibleInt, args, window_ref_args
+from browserfarm.api.fields import FlexibleInt, args, doc, window_ref_args
 from browserfarm.services.profiles import SHA256, ProfileStore
 
 blp = Blueprint("profiles", __name__, description="Profile archives (for agents)")
@@ -18,21 +18,31 @@ def store() -> ProfileStore:
     return ProfileStore(farm(), g.caller)
 
 
+EXAMPLE_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
 def _sha256(**kwargs):
     # The store checks hashes itself (they name files): the document shows its rule.
-    return fields.String(metadata={"pattern": SHA256.pattern}, **kwargs)
+    return fields.String(metadata={"pattern": SHA256.pattern, **doc(
+        "A chunk's SHA-256, lowercase hex", EXAMPLE_SHA256)}, **kwargs)
 
 
 MissingArgs = args("ChunkMissingArgs", {"hashes": fields.List(
-    _sha256(), required=True, validate=validate.Length(max=100000))})
+    _sha256(), required=True, validate=validate.Length(max=100000),
+    metadata=doc("Chunks' SHA-256 to look for", [EXAMPLE_SHA256]))})
 ChunkArgs = args("ChunkArgs", {"sha256": _sha256(required=True)})
 CommitArgs = window_ref_args(
     "ArchiveCommitArgs",
     manifest=fields.Dict(keys=fields.String(), values=fields.Nested(
-        args("ArchiveFile", {"size": FlexibleInt(),
-                             "chunks": fields.List(_sha256())}), unknown=INCLUDE),
-        required=True, metadata={"description": "path -> {size, chunks: [sha256, ...]}"}),
-    agent=fields.String(load_default="", validate=validate.Length(max=200)))
+        args("ArchiveFile", {"size": FlexibleInt(metadata=doc("The file's size, bytes", 0)),
+                             "chunks": fields.List(_sha256(), metadata=doc(
+                                 "Its chunks' SHA-256, in order", [EXAMPLE_SHA256]))}),
+        unknown=INCLUDE),
+        required=True, metadata=doc("The profile's data files: path -> {size, chunks: "
+                                    "[sha256, ...]}", {"places.sqlite": {
+                                        "size": 0, "chunks": [EXAMPLE_SHA256]}})),
+    agent=fields.String(load_default="", validate=validate.Length(max=200),
+                        metadata=doc("The committing agent's name", "desk 1")))
 LatestArgs = window_ref_args("ArchiveLatestArgs")
 
 
@@ -40,7 +50,9 @@ LatestArgs = window_ref_args("ArchiveLatestArgs")
 class Missing(MethodView):
     @blp.arguments(MissingArgs)
     @blp.response(200, envelope_schema(Schema.from_dict(
-        {"missing": fields.List(fields.String())}, name="ChunkMissing"), "MissingEnvelope"))
+        {"missing": fields.List(fields.String(), metadata=doc(
+            "Those of the hashes the account has not stored", [EXAMPLE_SHA256]))},
+        name="ChunkMissing"), "MissingEnvelope"))
     def post(self, data):
         """Which of these chunks the account has not stored (browser:open)."""
         return success({"missing": store().missing(data["hashes"])})
@@ -50,7 +62,8 @@ class Missing(MethodView):
 class Chunk(MethodView):
     @blp.arguments(ChunkArgs, location="query")
     @blp.response(200, envelope_schema(Schema.from_dict(
-        {"sha256": fields.String(), "size": fields.Integer()}, name="ChunkStored"),
+        {"sha256": fields.String(metadata=doc("The chunk's SHA-256", EXAMPLE_SHA256)),
+         "size": fields.Integer(metadata=doc("Its size, bytes", 0))}, name="ChunkStored"),
         "ChunkEnvelope"))
     def post(self, args):
         """Store one chunk of the account: the raw bytes as the body (browser:open);
@@ -73,7 +86,9 @@ class ChunkGet(MethodView):
 class Commit(MethodView):
     @blp.arguments(CommitArgs)
     @blp.response(200, envelope_schema(Schema.from_dict(
-        {"id": fields.Integer(), "files": fields.Integer(), "size": fields.Integer()},
+        {"id": fields.Integer(metadata=doc("The archive's ID", 1)),
+         "files": fields.Integer(metadata=doc("Files in it", 1)),
+         "size": fields.Integer(metadata=doc("Their size in all, bytes", 0))},
         name="ArchiveCommitted"), "CommitEnvelope"))
     def post(self, data):
         """Record an archive whose chunks the account stored (browser:open); it
@@ -86,8 +101,12 @@ class Commit(MethodView):
 class Latest(MethodView):
     @blp.arguments(LatestArgs)
     @blp.response(200, envelope_schema(Schema.from_dict(
-        {"id": fields.Integer(), "manifest": fields.Dict(allow_none=True),
-         "size": fields.Integer()}, name="ArchiveLatest"), "LatestEnvelope"))
+        {"id": fields.Integer(metadata=doc("The archive's ID", 1)),
+         "manifest": fields.Dict(allow_none=True, metadata=doc(
+             "path -> {size, chunks}; null: the window has no archive",
+             {"places.sqlite": {"size": 0, "chunks": [EXAMPLE_SHA256]}})),
+         "size": fields.Integer(metadata=doc("Its size in all, bytes", 0))},
+        name="ArchiveLatest"), "LatestEnvelope"))
     def post(self, data):
         """The window's latest archive manifest, or null (browser:open)."""
         return success(store().latest(data))
