@@ -3,13 +3,17 @@ farm served by gunicorn as `browserfarm serve` serves it, a real Firefox worker 
 own display, and the viewer's WebSocket spoken to in Python as noVNC speaks it (RFB
 3.8): the signed-in owner sees the screen, clicks through VNC and the page reacts and
 changes; no session, a read-only member and another account are refused before any
-upgrade; a share link works without a session, and not once expired."""
+upgrade; a share link works without a session, not once expired, and its view ends
+when its maker's token is revoked. And a window open on an agent on another machine
+(its own data dir: only the network shared), watched through the agent's outbound
+tunnel."""
 import os
 import socket
 import struct
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import psutil
 import pytest
@@ -20,8 +24,12 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from browserfarm.agent import Agent, Login
+from browserfarm.browsers.liveview import ALLOWED_EVERY
 from browserfarm.dashboard.live import SHARE_SALT, SHARE_SECONDS
-from browserfarm.services.accounts import create_account, create_token
+from browserfarm.models import KnownAgent, Window, utcnow
+from browserfarm.plugins import load_plugins
+from browserfarm.services.accounts import create_account, create_token, revoke_token
 from tests.conftest import in_db, make_farm, needs_firefox, started_runner, wait_until
 from tests.servers import HTTPService, chromium
 from tests.test_local import ProxyLoopback
@@ -133,28 +141,42 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path, sqlite_url):
-    """`browserfarm serve` (gunicorn gthread) and a runner (in this process) on one farm."""
-    data = tmp_path / "data"
-    farm = make_farm(data, sqlite_url)
-    farm.plugins.manager.register(ProxyLoopback())  # the worker's page is on loopback
+def serve(data, sqlite_url, log_path, workers: int):
+    """`browserfarm serve` (gunicorn gthread) on ``data``: the process and its URL."""
     port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
+    log = open(log_path, "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "browserfarm.cli", "--data-dir", str(data), "serve",
-         "--port", str(port), "--workers", "1"],
+         "--port", str(port), "--workers", str(workers)],
         env=os.environ | {"DATABASE_URL": sqlite_url}, stdout=log, stderr=log,
         start_new_session=True)
+    log.close()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(base), 60, "the server to start")
+    except BaseException:
+        stop(server)
+        raise
+    return server, base
+
+
+def stop(server):
+    server.terminate()
+    server.wait(30)
+
+
+@pytest.fixture
+def served(tmp_path, sqlite_url):
+    """`browserfarm serve` and a runner (in this process) on one farm."""
+    data = tmp_path / "data"
+    farm = make_farm(data, sqlite_url)
+    farm.plugins.manager.register(ProxyLoopback())  # the worker's page is on loopback
+    server, base = serve(data, sqlite_url, tmp_path / "serve.log", workers=1)
+    try:
         with started_runner(farm, "live-view-runner"):
             yield farm, base
     finally:
-        server.terminate()
-        server.wait(30)
-        log.close()
+        stop(server)
         farm.close()
 
 
@@ -175,6 +197,18 @@ def signed_in(base, token) -> requests.Session:
     return person
 
 
+def share_link(base, person, worker_id) -> str:
+    """A share link made on the worker's page by ``person`` (signed in; CSRF)."""
+    worker_page = person.get(f"{base}/workers/{worker_id}", timeout=10).text
+    csrf = worker_page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    made = person.post(f"{base}/workers/{worker_id}/live/share",
+                       headers={"X-CSRFToken": csrf}, timeout=10)
+    assert made.status_code == 200, made.text
+    link = made.text.split('value="', 1)[1].split('"', 1)[0]
+    assert link.startswith(base + "/live/")
+    return link
+
+
 def connect(base, path, person=None, origin=None):
     cookie = "; ".join(f"{k}={v}" for k, v in person.cookies.items()) if person else None
     return websocket.create_connection(
@@ -192,6 +226,14 @@ def refused(base, path, person=None, origin=None) -> int:
         assert "Redirect" in str(refusal)
         return 302
     raise AssertionError("accepted")
+
+
+def close_reason(ws) -> str:
+    """The reason the server gave when it closed the view (waits for the close)."""
+    while True:
+        opcode, frame = ws.recv_data_frame(True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return frame.data[2:].decode()
 
 
 def x11vnc_processes() -> list[psutil.Process]:
@@ -257,14 +299,8 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
         ws.close()
 
         # A share link: made by the signed-in owner (CSRF), it works without a session.
-        worker_page = owner.get(f"{base}/workers/{worker['id']}", timeout=10).text
-        assert path in worker_page  # the page's viewer connects there
-        csrf = worker_page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-        made = owner.post(f"{base}/workers/{worker['id']}/live/share",
-                          headers={"X-CSRFToken": csrf}, timeout=10)
-        assert made.status_code == 200, made.text
-        link = made.text.split('value="', 1)[1].split('"', 1)[0]
-        assert link.startswith(base + "/live/")
+        assert path in owner.get(f"{base}/workers/{worker['id']}", timeout=10).text
+        link = share_link(base, owner, worker["id"])  # the page's viewer connects there
         assert requests.get(link, timeout=10).status_code == 200  # the page, no session
         shared = connect(base, link[len(base):] + "/websocket")
         assert Viewer(WebSocketStream(shared)).update(incremental=False) >= 1
@@ -284,6 +320,20 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
         assert requests.get(f"{base}/live/{old}", timeout=10).status_code == 403
         assert refused(base, f"/live/{old}/websocket") == 403
 
+        # A view through a share link ends once its maker's token is revoked.
+        sharer, _ = in_db(farm, lambda: create_token(farm, acme.account.id, "sharer",
+                                                     role="owner"))
+        watching = connect(base, share_link(base, signed_in(base, sharer), worker["id"])[
+            len(base):] + "/websocket")
+        assert Viewer(WebSocketStream(watching)).update(incremental=False) >= 1
+        in_db(farm, lambda: revoke_token(farm, raw=sharer))
+        revoked = time.monotonic()
+        try:
+            close_reason(watching)  # within connect's timeout (20 s), or it fails
+        except websocket.WebSocketConnectionClosedException:
+            pass
+        assert time.monotonic() - revoked <= ALLOWED_EVERY + 3
+
         # The page itself in a real browser: noVNC connects, and after "Take over" a
         # click on the screen reaches the worker's page.
         with chromium() as browser:
@@ -301,3 +351,98 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
             browser.save_screenshot(str(tmp_path / "live-view.png"))
     finally:
         page.stop()
+
+
+def test_a_window_open_on_an_agent_on_another_machine_is_watched_through_its_tunnel(
+        tmp_path, sqlite_url):
+    """The cloud (gunicorn, 2 processes) and the agent have data dirs of their own:
+    the view reaches the window's display only through the agent's own WebSocket."""
+    cloud = make_farm(tmp_path / "cloud", sqlite_url)
+    acme = in_db(cloud, lambda: create_account(cloud, "acme"))
+    globex = in_db(cloud, lambda: create_account(cloud, "globex"))
+    server, base = serve(tmp_path / "cloud", sqlite_url, tmp_path / "serve.log", workers=2)
+    plugins = load_plugins()
+    plugins.manager.register(ProxyLoopback())  # the window's page is on loopback
+    agent = Agent(tmp_path / "agent", plugins, name="desk:1", window_display="virtual",
+                  login=Login(server=base, token=acme.token, local_token="local"))
+    agent.commands.wait = 2  # s a poll waits in the cloud (a stopped agent's too)
+    page = Page()
+
+    def call(path, body, token=acme.token):
+        return requests.post(base + path, json=body, timeout=30, headers={
+            "Authorization": f"Bearer {token}"}).json()
+
+    def attach(channel, token, name):
+        """The status of an agent's WebSocket to the channel, refused."""
+        try:
+            websocket.create_connection(
+                f"{base.replace('http', 'ws', 1)}/agent/live/{channel}?name={name}",
+                timeout=10, header=[f"Authorization: Bearer {token}"]).close()
+        except websocket.WebSocketBadStatusException as refusal:
+            return refusal.status_code
+        raise AssertionError("attached")
+
+    try:
+        agent.commands.start()
+        window = call("/browser/update", {"name": "remote", "url": page.url + "/"})["data"]
+        sent = call("/agent/command", {"agent": "desk:1", "action": "open",
+                                       "uuid": window["uuid"]})
+        assert sent["code"] == 0, sent
+        opened = wait_until(lambda: (c := call("/agent/command/detail", {
+            "id": sent["data"]["id"]})["data"])["status"] in ("done", "failed") and c,
+            120, "the window to open on the agent")
+        assert opened["status"] == "done", opened
+        owner = signed_in(base, acme.token)
+
+        # The owner watches and takes over, through the agent's tunnel.
+        ws = connect(base, f"/windows/{window['id']}/live/websocket", owner)
+        viewer = Viewer(WebSocketStream(ws))
+        assert viewer.update(incremental=False) >= 1
+        # The window's screen is the display's top-left part: a point inside its page.
+        spot = (viewer.width // 8, viewer.height // 4)
+        before = viewer.pixel(*spot)
+        deadline = time.monotonic() + 30
+        while not page.clicks:  # clicked again until the page, maybe still loading, has it
+            assert time.monotonic() < deadline, "the click did not reach the page"
+            viewer.click(*spot)
+            time.sleep(1)
+        while viewer.pixel(*spot) == before:  # the page turned red: the view shows it
+            assert time.monotonic() < deadline, "the view did not change"
+            viewer.update(incremental=True)
+        ws.close()
+        assert not list((tmp_path / "cloud").rglob("tunnel-*"))  # the channel is gone
+
+        # A window the agent does not have open: it says so, and the viewer is told.
+        other = call("/browser/update", {"name": "elsewhere"})["data"]
+        in_db(cloud, lambda: Window.update(open_status="opened", open_agent="desk:1")
+              .where(Window.id == other["id"]).execute())
+        refused_view = connect(base, f"/windows/{other['id']}/live/websocket", owner)
+        assert "is not open on the agent desk:1" in close_reason(refused_view)
+
+        # A channel only its own agent attaches to: the test is the agent "desk:2" here.
+        call("/agent/poll", {"name": "desk:2", "wait": 0})  # online
+        in_db(cloud, lambda: Window.update(open_agent="desk:2")
+              .where(Window.id == other["id"]).execute())
+        waiting = connect(base, f"/windows/{other['id']}/live/websocket", owner)
+        command = call("/agent/poll", {"name": "desk:2", "wait": 10})["data"]["command"]
+        assert command["action"] == "live", command
+        channel = command["body"]["channel"]
+        call("/agent/poll", {"name": "desk:2", "wait": 0}, token=globex.token)
+        assert attach(channel, globex.token, "desk:2") == 404  # another account's
+        assert attach(channel, acme.token, "desk:1") == 404  # not addressed to it
+        assert attach("x" + channel[1:], acme.token, "desk:2") == 404
+        call("/agent/result", {"name": "desk:2", "id": command["id"], "result": {
+            "code": 500, "msg": "no display here", "data": {}}})
+        assert close_reason(waiting) == "no display here"
+        assert attach(channel, acme.token, "desk:2") == 404  # and spent
+
+        # An agent that went offline: the viewer is told in words.
+        in_db(cloud, lambda: KnownAgent.update(seen_at=utcnow() - timedelta(minutes=5))
+              .where(KnownAgent.name == "desk:2").execute())
+        offline = connect(base, f"/windows/{other['id']}/live/websocket", owner)
+        assert "desk:2" in (said := close_reason(offline)) and "offline" in said, said
+    finally:
+        agent.shutdown()
+        page.stop()
+        stop(server)
+        cloud.close()

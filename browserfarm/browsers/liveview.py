@@ -12,8 +12,9 @@ reach), in the data dir's 0700 ``live-view/`` folder, and is made 0600; it reach
 display with the display's own cookie file. Only the app (the dashboard's signed-in
 session, or a share link) bridges a viewer to it.
 
-``Target`` is what a bridge connects to: a display on this machine now; a tunnel through
-an agent's outbound connection can be another one.
+``Target`` is what a bridge connects to: a display on this machine (``LocalDisplay``),
+or one on an agent's machine reached through the agent's own outbound connection
+(``browserfarm.services.live_tunnel``).
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 20  # seconds x11vnc waits for its first viewer before it ends
 CHUNK = 64 * 1024
+ALLOWED_EVERY = 5.0  # s between looks at whether a view may go on (its token revoked?)
 
 
 class Unavailable(RuntimeError):
@@ -131,11 +133,13 @@ def _connect(path) -> socket.socket | None:
 
 
 def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes], None],
-           sock: socket.socket, until: float | None = None) -> None:
+           sock: socket.socket, until: float | None = None,
+           allowed: Callable[[], bool] | None = None) -> None:
     """Carry bytes between a viewer (``receive(timeout)`` -> bytes, None when nothing
     came within it, raising when the viewer left; ``send(bytes)``) and the VNC server
-    ``sock`` until either side ends, or ``until`` (a time.time()) passes: a share
-    link's view ends with the link."""
+    ``sock`` until either side ends, ``until`` (a time.time()) passes (a share link's
+    view ends with the link), or ``allowed()``, asked every ALLOWED_EVERY seconds, says
+    no more (the token behind the view was revoked)."""
     done = threading.Event()
 
     def server_to_viewer():
@@ -152,8 +156,13 @@ def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes
 
     pump = threading.Thread(target=server_to_viewer, daemon=True, name="live-view")
     pump.start()
+    next_look = time.monotonic() + ALLOWED_EVERY
     try:
         while not done.is_set() and (until is None or time.time() < until):
+            if allowed is not None and time.monotonic() >= next_look:
+                if not allowed():
+                    break
+                next_look = time.monotonic() + ALLOWED_EVERY
             data = receive(1.0)
             if data is None:
                 continue

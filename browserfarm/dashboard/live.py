@@ -7,7 +7,13 @@ member sees no view.
 A share link lets someone without a token watch one worker: made by a signed-in person
 who may view it, signed with the session's key, it names the worker, its account and
 the token that made it, and works SHARE_SECONDS (10 minutes); a view through it ends
-then too. Once that token is revoked or loses ``browser:open``, the link opens no view.
+then too. Once that token is revoked or loses ``browser:open``, the link opens no view,
+and the views open through it end within seconds (liveview.ALLOWED_EVERY), as a signed-in
+person's views end with their token.
+
+A window open on an agent on another machine is reached through that agent's own
+outbound connection (services/live_tunnel.py); one on an agent sharing this data dir
+(the embedded farm), directly.
 
 The WebSocket is refused before the upgrade (an error page, as every page's) unless the
 caller may view: the signed-in session (auth) or a live share link, and a request from
@@ -32,6 +38,7 @@ from browserfarm.dashboard.auth import current_caller
 from browserfarm.errors import Forbidden, NotFound, Unprocessable
 from browserfarm.models import ApiToken, Window, Worker
 from browserfarm.models import Runner as RunnerRow
+from browserfarm.services.live_tunnel import Tunnel
 
 SHARE_SECONDS = 600
 SHARE_SALT = "live view share"
@@ -83,19 +90,20 @@ def worker_target(farm, account_id: int, worker_id: int) -> Target:
     return target
 
 
-def window_target(farm, account_id: int, window_id: int) -> Target:
-    """The display of the account's window open on this machine's agent (one sharing
-    this data dir: the embedded farm). A window open on another machine's agent is
-    not reached yet: that takes a tunnel through the agent's own connection."""
-    window = Window.get_or_none(Window.id == window_id, Window.account == account_id)
+def window_target(farm, caller, window_id: int) -> Target:
+    """The display of the caller's account's open window: directly when its agent
+    shares this data dir (the embedded farm), else through a tunnel its agent opens."""
+    window = Window.get_or_none(Window.id == window_id, Window.account == caller.account_id)
     if window is None:
         raise NotFound(f"There is no window {window_id} in this account.")
     if window.open_status != "opened":
         raise Unprocessable(f"Window {window_id} is not open: there is nothing to view.")
     entry = Registry(farm.settings.data).left_behind().get(window.uuid)
     if entry is None:
-        raise Unprocessable(f"Window {window_id} is open on {window.open_agent or 'an agent'}"
-                            ", not on this machine: its live view is not shown here yet.")
+        if not window.open_agent:
+            raise Unprocessable(f"Window {window_id} is open on no known agent: there is "
+                                "no live view of it.")
+        return Tunnel(farm, caller, window.id, window.open_agent)
     target = LocalDisplay.of(Handle.from_json(entry["handle"]), farm.settings.data)
     if target is None:
         raise Unprocessable(f"Window {window_id} has no display of its own (opened "
@@ -117,12 +125,18 @@ def read_share(secret: bytes, text: str) -> Share:
         raise Forbidden("This share link has expired: ask for a new one.") from None
     except (BadSignature, ValueError, TypeError):
         raise Forbidden("This is not a share link of this farm.") from None
-    maker = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.revoked_at.is_null())
-    if maker is None or maker.account_id != account_id \
-            or permissions.BROWSER_OPEN not in maker.permissions:
+    if not may_view(account_id, token_id):
         raise Forbidden("The token that made this share link was revoked or may no "
                         "longer view this worker.")
     return Share(account_id, worker_id, token_id, signed.timestamp() + SHARE_SECONDS)
+
+
+def may_view(account_id: int, token_id: int) -> bool:
+    """Whether the token behind a view (its maker's, or the session's) may still
+    view: not revoked, of the account, with ``browser:open``."""
+    token = ApiToken.get_or_none(ApiToken.id == token_id, ApiToken.revoked_at.is_null())
+    return token is not None and token.account_id == account_id \
+        and permissions.BROWSER_OPEN in token.permissions
 
 
 def _serializer(secret: bytes) -> URLSafeTimedSerializer:
@@ -165,23 +179,30 @@ def _check_websocket():
     if request.endpoint == "dashboard.live_shared_websocket":
         granted = read_share(current_app.secret_key, args["token"])
         g.live_until = granted.expires
+        g.live_viewer = (granted.account_id, granted.token_id)
         g.live_target = worker_target(_farm(), granted.account_id, granted.worker_id)
         return
     caller = current_caller()
     caller.require(permissions.BROWSER_OPEN)
     g.live_until = None
+    g.live_viewer = (caller.account_id, caller.token_id)
     if "window_id" in args:
-        g.live_target = window_target(_farm(), caller.account_id, args["window_id"])
+        g.live_target = window_target(_farm(), caller, args["window_id"])
     else:
         g.live_target = worker_target(_farm(), caller.account_id, args["worker_id"])
 
 
 def _websocket(ws, **_):
     """The viewer's bytes to the VNC server and back, until either ends."""
-    _farm().db.close()  # a view lasts long: no database connection held meanwhile
+    farm = _farm()
+    farm.db.close()  # a view lasts long: no database connection held meanwhile
     try:
         server = g.live_target.connect()
     except Unavailable as error:
         ws.close(reason=1011, message=str(error)[:120])
         return
-    bridge(ws.receive, ws.send, server, until=g.live_until)
+
+    def allowed(account_id=g.live_viewer[0], token_id=g.live_viewer[1]) -> bool:
+        with farm.db.connection_context():  # opened for the look only
+            return may_view(account_id, token_id)
+    bridge(ws.receive, ws.send, server, until=g.live_until, allowed=allowed)
