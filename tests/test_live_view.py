@@ -430,6 +430,9 @@ def test_a_window_open_on_an_agent_on_another_machine_is_watched_through_its_tun
         call("/agent/poll", {"name": "desk:2", "wait": 0}, token=globex.token)
         assert attach(channel, globex.token, "desk:2") == 404  # another account's
         assert attach(channel, acme.token, "desk:1") == 404  # not addressed to it
+        another, _ = in_db(cloud, lambda: create_token(cloud, acme.account.id, "another",
+                                                       role="owner"))
+        assert attach(channel, another, "desk:2") == 403  # not the token of its name
         assert attach("x" + channel[1:], acme.token, "desk:2") == 404
         call("/agent/result", {"name": "desk:2", "id": command["id"], "result": {
             "code": 500, "msg": "no display here", "data": {}}})

@@ -12,8 +12,8 @@ in the data dir's 0700 live-view folder (made 0600), exists only while its viewe
 waits, and takes one connection.
 
 A channel is single-use (attaching marks its command done) and lasts WAIT seconds; only
-an agent of the command's account, under the name the command is addressed to, with
-``browser:open``, attaches. Free of Flask."""
+an agent of the command's account, under the name the command is addressed to and with
+the token that name is bound to (``AgentService.own_agent``), attaches. Free of Flask."""
 from __future__ import annotations
 
 import hashlib
@@ -22,10 +22,9 @@ import socket
 import time
 from dataclasses import dataclass
 
-from browserfarm import permissions as perm
 from browserfarm.browsers.liveview import Unavailable
 from browserfarm.errors import FarmError, NotFound, Unprocessable
-from browserfarm.models import AgentCommand, KnownAgent, Window, utcnow
+from browserfarm.models import AgentCommand, Window, utcnow
 from browserfarm.services.agents import AgentService
 
 ACTION = "live"  # the command's action: internal, not in services.agents.ACTIONS
@@ -110,11 +109,10 @@ def attach(farm, caller, agent_name: str, channel: str) -> socket.socket:
     to the viewer waiting on it. Once only, for a ``live`` command of the caller's
     account addressed to that agent and taken by it; NotFound otherwise (the same
     answer for a channel that never was)."""
-    caller.require(perm.BROWSER_OPEN)
-    taken = (AgentCommand.select().join(KnownAgent)
-             .where(AgentCommand.account == caller.account_id,
-                    AgentCommand.action == ACTION, AgentCommand.status == "running",
-                    KnownAgent.name == agent_name))
+    agent = AgentService(farm, caller).own_agent(agent_name)  # its name, its token
+    taken = AgentCommand.select().where(
+        AgentCommand.agent == agent.id, AgentCommand.account == caller.account_id,
+        AgentCommand.action == ACTION, AgentCommand.status == "running")
     command = next((c for c in taken if secrets.compare_digest(
         str(c.args.get("channel", "")), channel)), None)
     if command is None or not (
