@@ -11,6 +11,7 @@ from marshmallow import (EXCLUDE, Schema, ValidationError, fields, missing, post
 from flask import url_for
 
 from browserfarm.api.base import farm
+from browserfarm.api.fields import doc
 from browserfarm.errors import invalid, required
 from browserfarm.models import iso_utc
 from browserfarm.services.workers import (DEFAULT_RESOLUTION, MAX_URL, MOBILE_OS,
@@ -117,7 +118,7 @@ def new_worker_schema(max_seconds: float) -> type[Schema]:
         "minimum": MIN_SECONDS, "default": DEFAULT_SECONDS, "x-capped-at": int(max_seconds),
         "description": f"Seconds before the worker ends, at least {MIN_SECONDS}; a longer "
                        f"one is accepted and capped at {int(max_seconds)}, the longest a "
-                       "worker lives here."})
+                       "worker lives here.", "example": DEFAULT_SECONDS})
     return type("V5NewWorkerSchema", (NewWorkerBase,), {"timeout": timeout})
 
 
@@ -128,26 +129,34 @@ class NewWorkerBase(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    os = Text(required=True, error_messages=_required("os"), metadata={"example": "Linux"})
+    os = Text(required=True, error_messages=_required("os"), metadata=doc(
+        "A valid OS: the ones GET /5/browsers lists", "Windows"))
     os_version = Text(required=True, numbers_as_text=True,
-                      error_messages=_required("os_version"))
-    browser = Text(metadata={"example": "firefox",
-                             "description": "Required on desktop operating systems."})
-    browser_version = Text(numbers_as_text=True, metadata={
-        "description": "Required on desktop operating systems: exact, a major "
-                       "(`128`) or `latest`."})
-    device = Text()
+                      error_messages=_required("os_version"), metadata=doc(
+                          "A valid version of that OS (GET /5/browsers)", "11"))
+    browser = Text(metadata=doc("Required on desktop operating systems: a browser GET "
+                                "/5/browsers lists for that OS.", "chrome"))
+    browser_version = Text(numbers_as_text=True, metadata=doc(
+        "Required on desktop operating systems: exact, a major (`128`) or `latest`.",
+        "latest"))
+    device = Text(metadata=doc("Mobile operating systems: a device GET /5/browsers "
+                               "lists; default: the first for that OS version",
+                               "Samsung Galaxy S23"))
     url = Url(required=True, error_messages=_required("url"))
     resolution = Text(load_default=DEFAULT_RESOLUTION, metadata={
-        "default": DEFAULT_RESOLUTION, "enum": RESOLUTIONS[None],
-        "description": "Windows and OS X take the sizes of the spec's table for them."})
-    name = Text(load_default="")
-    build = Text(load_default="")
-    project = Text(load_default="")
+        "default": DEFAULT_RESOLUTION, "enum": RESOLUTIONS[None], **doc(
+            "Desktop only. Windows and OS X take the sizes of the spec's table for them.",
+            "1920x1080")})
+    name = Text(load_default="", metadata=doc("A name for the worker", "checkout test"))
+    build = Text(load_default="", metadata=doc("The build it runs under", "build 42"))
+    project = Text(load_default="", metadata=doc("The project the build is under", "shop"))
     video = Flag(data_key="browserstack.video", load_default=False,
-                 metadata={"default": False})
-    window = Text(metadata={"format": "uuid", "description": "Beyond v5: run with this "
-                            "browser window's proxy and fingerprint."})
+                 metadata={"default": False, **doc(
+                     "Record a video (GET /5/worker/<id>/video once it has ended); "
+                     "`video` is its alias", True)})
+    window = Text(metadata={"format": "uuid", **doc(
+        "Beyond v5: run with this browser window's proxy and fingerprint.",
+        "2c5e9a61-8d1f-4b7a-9e3c-5f0a7d4b1e26")})
 
     @pre_load
     def _given(self, data, **kwargs):
@@ -220,53 +229,73 @@ class V5BrowsersQuerySchema(Schema):
 
 class V5ErrorSchema(Schema):
     """Every v5 error: a message, and for a 400 or 422 each bad field."""
-    message = fields.String(required=True)
+    message = fields.String(required=True, metadata=doc("What went wrong",
+                                                        "Validation Failed"))
     errors = fields.List(fields.Nested(Schema.from_dict({
-        "field": fields.String(required=True),
-        "code": fields.String(required=True, metadata={"enum": ["required", "invalid"]}),
-        "message": fields.String(required=True)}, name="V5FieldErrorSchema")))
+        "field": fields.String(required=True, metadata=doc("The bad field", "os_version")),
+        "code": fields.String(required=True, metadata={"enum": ["required", "invalid"],
+                                                       **doc("required or invalid",
+                                                             "invalid")}),
+        "message": fields.String(required=True, metadata=doc("Why, in words",
+                                                             "must be a string"))},
+        name="V5FieldErrorSchema")), metadata={"description": "For a 400 or 422: each bad "
+                                                              "field"})
 
 
 class V5EmptySchema(Schema):
     pass
 
 
+_OS = doc("The OS", "Linux")
+_OS_VERSION = doc("The OS version", "bookworm")
+_BROWSER = doc("The browser; null on a mobile device", "firefox")
+_BROWSER_VERSION = doc("The browser version", "128.0")
+_DEVICE = doc("The mobile device; null on a desktop", None)
+_REAL_MOBILE = doc("A real mobile device; null on a desktop", None)
+
+
 class V5BrowserSchema(Schema):
-    os = fields.String()
-    os_version = fields.String()
-    browser = fields.String(allow_none=True)
-    browser_version = fields.String(allow_none=True)
-    device = fields.String(allow_none=True)
-    real_mobile = fields.Boolean(allow_none=True)
+    os = fields.String(metadata=_OS)
+    os_version = fields.String(metadata=_OS_VERSION)
+    browser = fields.String(allow_none=True, metadata=_BROWSER)
+    browser_version = fields.String(allow_none=True, metadata=_BROWSER_VERSION)
+    device = fields.String(allow_none=True, metadata=_DEVICE)
+    real_mobile = fields.Boolean(allow_none=True, metadata=_REAL_MOBILE)
 
 
 class V5WorkerSchema(Schema):
     """A queued or running worker. A terminated one is ``{}``, or its status and why
     when it failed (the spec's empty answer, and a reason)."""
-    id = fields.Integer()
+    id = fields.Integer(metadata=doc("The worker's ID", 1))
     status = fields.Function(public_status, metadata={
-        "enum": ["queue", "running", "terminated"]})
-    os = fields.String()
-    os_version = fields.String()
-    browser = fields.String(allow_none=True)
-    browser_version = fields.String(allow_none=True)
-    real_mobile = fields.Boolean(allow_none=True)
-    device = fields.String(allow_none=True)
-    url = fields.String()
-    name = fields.String(allow_none=True)
-    build = fields.String(allow_none=True)
-    project = fields.String(allow_none=True)
-    resolution = fields.String()
-    timeout = fields.Integer()
+        "enum": ["queue", "running", "terminated"], **doc("queue, running or terminated",
+                                                          "running")})
+    os = fields.String(metadata=_OS)
+    os_version = fields.String(metadata=_OS_VERSION)
+    browser = fields.String(allow_none=True, metadata=_BROWSER)
+    browser_version = fields.String(allow_none=True, metadata=_BROWSER_VERSION)
+    real_mobile = fields.Boolean(allow_none=True, metadata=_REAL_MOBILE)
+    device = fields.String(allow_none=True, metadata=_DEVICE)
+    url = fields.String(metadata=doc("The URL it was sent to", "https://example.com/"))
+    name = fields.String(allow_none=True, metadata=doc("Its name", "checkout test"))
+    build = fields.String(allow_none=True, metadata=doc("Its build", "build 42"))
+    project = fields.String(allow_none=True, metadata=doc("Its project", "shop"))
+    resolution = fields.String(metadata=doc("Its screen size", "1024x768"))
+    timeout = fields.Integer(metadata=doc("Seconds it may run", 300))
     browser_url = fields.Method("_browser_url", metadata={
-        "format": "uri", "description": "The worker's page in the dashboard (sign in with "
-                                        "an API token of the account)."})
-    sessionId = fields.String(attribute="session_id")
+        "format": "uri", **doc("The worker's page in the dashboard (sign in with an API "
+                               "token of the account).", "http://127.0.0.1:8000/workers/1")})
+    sessionId = fields.String(attribute="session_id", metadata=doc(
+        "Its browser's automation session", "6b1e6d1c-8a3e-4f8e-9a51-0c2d7f4e9b10"))
     created_at = fields.Function(lambda worker: iso_utc(worker.created_at),
-                                 metadata={"format": "date-time"})
+                                 metadata={"format": "date-time", **doc(
+                                     "When it was asked for (UTC)", "2026-01-31T12:00:00Z")})
     started_at = fields.Function(lambda worker: iso_utc(worker.started_at),
-                                 metadata={"format": "date-time", "nullable": True})
-    error = fields.String(metadata={"description": "Why a terminated worker failed."})
+                                 metadata={"format": "date-time", "nullable": True, **doc(
+                                     "When its page had loaded (UTC); null while queued",
+                                     "2026-01-31T12:00:04Z")})
+    error = fields.String(metadata=doc("Why a terminated worker failed.",
+                                       "the browser did not start"))
 
     @staticmethod
     def _browser_url(worker) -> str:
@@ -282,28 +311,37 @@ class V5WorkerSchema(Schema):
 class V5CreatedSchema(Schema):
     """A new worker: ``queue``, or ``running`` once its page has loaded, or
     ``terminated`` with the reason when it failed to start."""
-    id = fields.Integer(required=True)
-    url = fields.String(required=True)
+    id = fields.Integer(required=True, metadata=doc("The worker's ID", 1))
+    url = fields.String(required=True, metadata=doc("The URL it was sent to",
+                                                    "https://example.com/"))
     status = fields.Function(public_status, required=True, metadata={
-        "enum": ["queue", "running", "terminated"]})
-    error = fields.Function(lambda worker: worker.end_reason if worker.failed else missing)
+        "enum": ["queue", "running", "terminated"], **doc("queue, running or terminated",
+                                                          "running")})
+    error = fields.Function(lambda worker: worker.end_reason if worker.failed else missing,
+                            metadata=doc("Why it failed to start (terminated)",
+                                         "the browser did not start"))
 
 
 class V5TimeSchema(Schema):
-    time = fields.Float(required=True, metadata={"description": "Seconds it ran."})
+    time = fields.Float(required=True, metadata=doc("Seconds it ran.", 42.5))
 
 
 class V5MessageSchema(Schema):
-    message = fields.String(required=True)
+    message = fields.String(required=True, metadata=doc("What was done",
+                                                        "Browser updated with new url"))
 
 
 class V5StatusSchema(Schema):
-    used_time = fields.Float(required=True)
-    total_available_time = fields.Raw(required=True, metadata={
-        "description": "Seconds, or `Unlimited Testing Time`."})
-    running_sessions = fields.Integer(required=True)
-    sessions_limit = fields.Integer(required=True)
+    used_time = fields.Float(required=True, metadata=doc(
+        "Seconds run by the account's workers, ended and running", 4235.4))
+    total_available_time = fields.Raw(required=True, metadata=doc(
+        "Seconds, or `Unlimited Testing Time`.", "Unlimited Testing Time"))
+    running_sessions = fields.Integer(required=True, metadata=doc("Workers running now", 1))
+    sessions_limit = fields.Integer(required=True, metadata=doc(
+        "Workers the account may run at once", 5))
 
 
 class V5ScreenshotUrlSchema(Schema):
-    url = fields.String(required=True)
+    url = fields.String(required=True, metadata=doc(
+        "The stored PNG's URL (needs no credentials)",
+        "http://127.0.0.1:8000/5/screenshots/3f2a9c.png"))
