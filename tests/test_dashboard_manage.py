@@ -66,7 +66,8 @@ def owner(farm, account):
 
 def text(html: str) -> str:
     """A page's words, without its markup (what a person reads)."""
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+    words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace("&#39;", "'")
+    return re.sub(r" ([:.,])", r"\1", words)  # "<a>Port</a>: ..." reads "Port: ..."
 
 
 def buttons(html: str) -> set[str]:
@@ -84,8 +85,8 @@ def test_create_with_a_bad_field_names_it_and_stores_nothing(owner):
                                        "proxyMethod": "2", "proxyType": "direct"})
     assert page.status_code == 400
     words = text(page.get_data(as_text=True))
-    # The API's own 211 message, next to the field it names.
-    assert "browserFingerPrint.resolution: Must look like 1920 x 1080" in words
+    # The API's own 211 message, next to the field it names, with the form's label.
+    assert "Screen resolution: Must look like 1920 x 1080" in words
     assert re.search(r'name="browserFingerPrint.resolution" value="99x99">\s*'
                      r'(<span class="hint">[^<]*</span>\s*)?<p class="field-error"',
                      page.get_data(as_text=True))
@@ -133,7 +134,7 @@ def test_create_and_edit_a_window_with_group_tags_proxy_and_fingerprint(account,
                                                       "proxyType": "socks5", "host": "h",
                                                       "port": "1", "groupId": "999"})
     assert page.status_code == 400
-    assert "groupId: group 999 does not exist" in text(page.get_data(as_text=True))
+    assert "Group: group 999 does not exist" in text(page.get_data(as_text=True))
     assert owner.db(lambda: Window.get().name) == "shop 2"  # nothing stored
 
 
@@ -174,7 +175,7 @@ def test_delete_restore_and_delete_for_good(farm, account, owner):
     owner.post("/windows/new", {"name": "shop", "proxyMethod": "2", "proxyType": "direct"})
     window_id = owner.db(lambda: Window.get().id)
     page = owner.post(f"/windows/{window_id}/delete")
-    assert f"Window {window_id} moved to the recycle bin." in text(page.get_data(as_text=True))
+    assert "Window 'shop' moved to the recycle bin" in text(page.get_data(as_text=True))
     assert owner.db(lambda: Window.get().deleted_at) is not None
     member = person(farm, account, "member")
     bin_page = member.get("/windows/recycle")
@@ -182,14 +183,14 @@ def test_delete_restore_and_delete_for_good(farm, account, owner):
     assert "Delete the ticked windows for good" not in buttons(bin_page)  # not a member
     assert member.post("/windows/recycle/delete", {"ids": str(window_id)}).status_code == 403
     page = member.post("/windows/recycle/restore", {"ids": str(window_id)})
-    assert "1 window(s) restored." in text(page.get_data(as_text=True))
+    assert "1 window restored." in text(page.get_data(as_text=True))
     assert owner.db(lambda: Window.get().deleted_at) is None
 
     owner.post(f"/windows/{window_id}/delete")
     assert "Tick the windows first." in text(owner.post("/windows/recycle/delete").get_data(
         as_text=True))
     page = owner.post("/windows/recycle/delete", {"ids": str(window_id)})
-    assert "1 window(s) deleted for good." in text(page.get_data(as_text=True))
+    assert "1 window deleted for good." in text(page.get_data(as_text=True))
     assert _window_count(owner) == 0
 
 
@@ -203,15 +204,15 @@ def test_groups_and_tags_create_rename_delete(owner, kind, name_field):
     item_id = owner.db(lambda: model.get().id)
     page = owner.post(f"/{kind}/add", {name_field: "EU"})
     assert page.status_code == 400
-    assert f"{name_field}: a {kind[:-1]} named 'EU' exists" in text(page.get_data(as_text=True))
+    assert f"Name: a {kind[:-1]} named 'EU' exists" in text(page.get_data(as_text=True))
     page = owner.post(f"/{kind}/add", {name_field: ""})
-    assert page.status_code == 400 and f"{name_field}: Length must be between 1 and 100." \
+    assert page.status_code == 400 and "Name: Length must be between 1 and 100." \
         in text(page.get_data(as_text=True))
     page = owner.post(f"/{kind}/{item_id}/edit", {name_field: "Europe"})
     assert "saved as 'Europe'." in text(page.get_data(as_text=True))
     assert owner.db(lambda: model.get().name) == "Europe"
     page = owner.post(f"/{kind}/{item_id}/delete")
-    assert f"{kind[:-1].capitalize()} {item_id} deleted" in text(page.get_data(as_text=True))
+    assert f"{kind[:-1].capitalize()} 'Europe' deleted" in text(page.get_data(as_text=True))
     assert owner.db(lambda: model.select().count()) == 0
 
 
@@ -226,7 +227,7 @@ def test_proxy_pool_add_check_edit_delete(owner, microsocks):
     proxy_id = owner.db(lambda: PoolProxy.get().id)
     page = owner.post("/proxies/add", {"proxyType": "socks5", "host": "127.0.0.1",
                                        "port": "0"})
-    assert page.status_code == 400 and "port: Must be greater than or equal to 1" in text(
+    assert page.status_code == 400 and "Port: Must be greater than or equal to 1" in text(
         page.get_data(as_text=True))
 
     # The check button (htmx): the exit IP and country, in words, for the row.
@@ -246,7 +247,8 @@ def test_proxy_pool_add_check_edit_delete(owner, microsocks):
     assert item.remark == "b2"
     assert owner.farm.cipher.decrypt(item.password_enc) == "p"  # blank kept it
     page = owner.post(f"/proxies/{proxy_id}/delete")
-    assert f"Proxy {proxy_id} deleted." in text(page.get_data(as_text=True))
+    assert f"Proxy socks5://{upstream.host}:{upstream.port} deleted." in text(
+        page.get_data(as_text=True))
 
 
 def test_a_failed_check_says_why(owner):
@@ -267,7 +269,7 @@ def test_a_window_bound_to_a_pool_proxy_and_one_set_by_the_api_kept(owner):
     window = owner.db(lambda: Window.get())
     assert (window.proxy_method, window.proxy_id) == (4, proxy_id)
     page = owner.post("/windows/new", {"name": "x", "proxyMethod": "4", "proxyId": ""})
-    assert page.status_code == 400 and "proxyId: is required for proxyMethod 4" in text(
+    assert page.status_code == 400 and "Pool proxy: is required" in text(
         page.get_data(as_text=True))
 
     # A proxy extracted from a URL (set through the API): the form keeps it.

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from browserfarm.dashboard.auth import current_caller
+from browserfarm.dashboard.windows import open_since
 from browserfarm.errors import FarmError
 from browserfarm.services.agents import AgentService
 from browserfarm.services.windows import WindowService
@@ -60,8 +61,21 @@ def command(command_id: int):
 
 def _command_view(shown: dict):
     if request.headers.get("HX-Request"):
-        return render_template("agents/_command.html", command=shown)
+        # With the window's status as it is now, swapped into the page in place.
+        window = _window(shown.get("windowId"))
+        since = open_since(current_caller().account_id, [window]) if window else {}
+        return render_template("agents/_command.html", command=shown, window=window,
+                               since=since.get(window["id"]) if window else None)
     return render_template("agents/command.html", command=shown)  # without JavaScript
+
+
+def _window(window_id) -> dict | None:
+    if not window_id:
+        return None
+    try:
+        return WindowService(_farm(), current_caller()).detail({"id": window_id})
+    except FarmError:  # deleted meanwhile, or the caller may not see it
+        return None
 
 
 def _service() -> AgentService:

@@ -10,7 +10,7 @@ from browserfarm import permissions as perm
 from browserfarm.api import collections as api
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.dashboard.forms import load
-from browserfarm.dashboard.pages import field_errors
+from browserfarm.dashboard.pages import counted, field_errors
 from browserfarm.errors import BadRequest
 from browserfarm.services.collections import GroupService, TagService
 
@@ -27,6 +27,7 @@ class Kind:
     name_field: str  # the API's name for the name
     fields: tuple[str, ...]  # the form's fields besides the name
     manage: str  # the permission to change them
+    labels: dict  # the API's field name -> the form's label
 
     @property
     def plural(self) -> str:
@@ -34,9 +35,10 @@ class Kind:
 
 
 GROUPS = Kind("group", GroupService, api.GroupAddArgs, api.GroupEditArgs, "groupName",
-              ("sortNum", "remark"), perm.GROUP_MANAGE)
+              ("sortNum", "remark"), perm.GROUP_MANAGE,
+              {"groupName": "Name", "sortNum": "Order", "remark": "Remark"})
 TAGS = Kind("tag", TagService, api.TagAddArgs, api.TagEditArgs, "name", ("color",),
-            perm.TAG_MANAGE)
+            perm.TAG_MANAGE, {"name": "Name", "color": "Color"})
 
 
 def register(bp: Blueprint) -> None:
@@ -100,8 +102,11 @@ def _edit(kind: Kind):
 
 def _delete(kind: Kind):
     def delete(item_id: int):
-        answer = _service(kind).delete(item_id)
-        flash(f"{kind.name.capitalize()} {item_id} deleted; {answer['windows']} window(s) "
-              f"{'left ungrouped' if kind is GROUPS else 'lost the tag'}.", "success")
+        service = _service(kind)
+        name = service.detail(item_id)[kind.name_field]
+        windows = service.delete(item_id)["windows"]
+        affected = f"{counted(windows, 'window')} " + (
+            "left ungrouped" if kind is GROUPS else "lost the tag")
+        flash(f"{kind.name.capitalize()} {name!r} deleted; {affected}.", "success")
         return redirect(url_for(f"dashboard.{kind.plural}"))
     return delete

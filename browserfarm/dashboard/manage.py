@@ -22,21 +22,44 @@ from browserfarm.api.windows import (FingerprintSchema, IdsArgs, PartialUpdateAr
 from browserfarm.browsers.backends import WindowBackend
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.dashboard.forms import load, shown
-from browserfarm.dashboard.pages import field_errors
+from browserfarm.dashboard.pages import counted, field_errors
 from browserfarm.db import write_transaction
 from browserfarm.errors import BadRequest
 from browserfarm.services.collections import GroupService, TagService
 from browserfarm.services.proxies import ProxyService
 from browserfarm.services.windows import WindowService
 
-# The fingerprint fields the form offers (the API takes more: /docs), in this order.
-FINGERPRINT_FIELDS = (
-    "coreProduct", "coreVersion", "ostype", "os", "osVersion", "version", "userAgent",
-    "timeZone", "isIpCreateTimeZone", "languages", "isIpCreateLanguage", "resolution",
-    "openWidth", "openHeight", "devicePixelRatio", "hardwareConcurrency", "deviceMemory",
-    "webRTC", "canvas", "webGL", "audioContext", "doNotTrack", "position",
-    "isIpCreatePosition", "lat", "lng")
 FINGERPRINT = "browserFingerPrint"
+# The fingerprint fields the form offers (the API takes more: /docs), in this order,
+# with their labels.
+FINGERPRINT_LABELS = {
+    "coreProduct": "Browser", "coreVersion": "Browser engine version",
+    "ostype": "Device type", "os": "Platform (navigator.platform)",
+    "osVersion": "Operating system versions", "version": "Browser version",
+    "userAgent": "User agent", "timeZone": "Time zone",
+    "isIpCreateTimeZone": "Time zone from the proxy's IP", "languages": "Languages",
+    "isIpCreateLanguage": "Languages from the proxy's IP", "resolution": "Screen resolution",
+    "openWidth": "Window width", "openHeight": "Window height",
+    "devicePixelRatio": "Device pixel ratio", "hardwareConcurrency": "CPU cores",
+    "deviceMemory": "Memory (GiB)", "webRTC": "WebRTC", "canvas": "Canvas",
+    "webGL": "WebGL image", "audioContext": "Audio", "doNotTrack": "Do Not Track",
+    "position": "Geolocation", "isIpCreatePosition": "Location from the proxy's IP",
+    "lat": "Latitude", "lng": "Longitude"}
+FINGERPRINT_FIELDS = tuple(FINGERPRINT_LABELS)
+# Choices the API numbers, in words (the value is still what the API takes).
+NOISE = {"0": "noise (random)", "1": "off (the real value)"}
+CHOICE_WORDS = {
+    "webRTC": {"0": "replace", "1": "allow", "2": "disable", "3": "privacy"},
+    "canvas": NOISE, "webGL": NOISE, "audioContext": NOISE,
+    "doNotTrack": {"1": "on", "0": "off"},
+    "position": {"0": "ask", "1": "allow", "2": "block"}}
+# The form's labels of the API's fields, for its errors ("Screen resolution: ...").
+LABELS = {
+    "name": "Name", "groupId": "Group", "tagIds": "Tags", "remark": "Remark",
+    "proxyMethod": "Where the proxy comes from", "proxyId": "Pool proxy",
+    "proxyType": "Proxy type", "host": "Proxy host", "port": "Proxy port",
+    "proxyUserName": "Proxy user", "proxyPassword": "Proxy password",
+    **{f"{FINGERPRINT}.{name}": label for name, label in FINGERPRINT_LABELS.items()}}
 # proxyMethod: what the form offers; another method (e.g. 3, set by the API) is kept.
 PROXY_METHODS = {2: "Its own proxy (below)", 4: "A proxy from the pool"}
 KEEP = "keep"
@@ -137,7 +160,7 @@ def _form_page(window, values, errors):
     status = 400 if errors else 200
     return render_template(
         "windows/form.html", window=window, stored=stored, values=values,
-        errors=errors, shown=shown, fingerprint=_fingerprint_widgets(farm),
+        errors=errors, labels=LABELS, shown=shown, fingerprint=_fingerprint_widgets(farm),
         fingerprint_error=any(key.startswith(FINGERPRINT) for key in errors),
         groups=GroupService(farm, caller).list(0, 500)["list"]
         if caller.can(perm.GROUP_LIST) else [],
@@ -164,6 +187,7 @@ def _fingerprint_widgets(farm) -> list[dict]:
         elif isinstance(field, FlexibleBool):
             choices = ["true", "false"]
         widgets.append({"name": name, "key": f"{FINGERPRINT}.{name}",
+                        "label": FINGERPRINT_LABELS[name], "words": CHOICE_WORDS.get(name, {}),
                         "choices": [shown(c) for c in choices if c != ""]
                         if choices is not None else None,
                         "description": field.metadata.get("description", "")})
@@ -173,9 +197,10 @@ def _fingerprint_widgets(farm) -> list[dict]:
 # ----- delete, the recycle bin, restore -------------------------------------------
 
 def window_delete(window_id: int):
-    answer = _windows().delete({"id": window_id})
-    flash(f"Window {window_id} moved to the recycle bin." if answer["deleted"]
-          else f"Window {window_id} was not found.", "success")
+    service = _windows()
+    window = service.detail({"id": window_id})
+    service.delete({"id": window_id})
+    flash(f"Window {window['name'] or window['seq']!r} moved to the recycle bin: restore it from there.", "success")
     return redirect(url_for("dashboard.windows"))
 
 
@@ -188,13 +213,14 @@ def recycle_bin():
 
 
 def restore():
-    return _recycle_action(lambda ids: f"{_windows().restore(ids)['restored']} "
-                                       "window(s) restored.")
+    return _recycle_action(
+        lambda ids: f"{counted(_windows().restore(ids)['restored'], 'window')} restored.")
 
 
 def delete_permanently():
-    return _recycle_action(lambda ids: f"{_windows().delete_permanently(ids)['deleted']} "
-                                       "window(s) deleted for good.")
+    return _recycle_action(
+        lambda ids: f"{counted(_windows().delete_permanently(ids)['deleted'], 'window')} "
+                    "deleted for good.")
 
 
 def _recycle_action(act):

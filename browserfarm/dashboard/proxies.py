@@ -13,12 +13,16 @@ from browserfarm import permissions as perm
 from browserfarm.api import proxies as api
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.dashboard.forms import load
-from browserfarm.dashboard.pages import field_errors
+from browserfarm.dashboard.pages import counted, field_errors
 from browserfarm.errors import BadRequest
+from browserfarm.models import Window
 from browserfarm.services.proxies import ProxyService
 
 PAGE_SIZE = 50
-FIELDS = ("proxyType", "host", "port", "proxyUserName", "proxyPassword", "remark")
+# The form's fields: the API's names and the form's labels (for its errors).
+LABELS = {"proxyType": "Type", "host": "Host", "port": "Port", "proxyUserName": "User",
+          "proxyPassword": "Password", "remark": "Remark"}
+FIELDS = tuple(LABELS)
 
 
 def register(bp: Blueprint) -> None:
@@ -55,6 +59,7 @@ def pool_page(values=None, errors=None):
     listed = _proxies().pool_list(page, PAGE_SIZE, keyword)
     return render_template("proxies/list.html", page=listed, page_size=PAGE_SIZE,
                            keyword=keyword, values=values or {}, errors=errors or {},
+                           labels=LABELS,
                            proxy_types=_proxy_types()), 400 if errors else 200
 
 
@@ -63,7 +68,7 @@ def add():
         item = _proxies().pool_add(load(api.AddArgs, _form_data()))
     except BadRequest as error:
         return pool_page(request.form, field_errors(error))
-    flash(f"Proxy {item['proxyType']}://{item['host']}:{item['port']} added.", "success")
+    flash(f"Proxy {_address(item)} added.", "success")
     return redirect(url_for("dashboard.proxies"))
 
 
@@ -77,10 +82,10 @@ def edit(proxy_id: int):
         except BadRequest as error:
             values, errors = request.form, field_errors(error)
         else:
-            flash(f"Proxy {item['proxyType']}://{item['host']}:{item['port']} saved.",
-                  "success")
+            flash(f"Proxy {_address(item)} saved.", "success")
             return redirect(url_for("dashboard.proxies"))
     return render_template("proxies/form.html", item=item, values=values, errors=errors,
+                           labels=LABELS,
                            proxy_types=_proxy_types(),
                            reveal=current_caller().can(perm.BROWSER_PROXY_REVEAL)), \
         400 if errors else 200
@@ -89,16 +94,37 @@ def edit(proxy_id: int):
 def delete(proxy_id: int):
     data = load(api.DeleteArgs, {"id": proxy_id, "unbind": request.form.get("unbind", "")
                                  or "false"})
+    service = _proxies()
+    shown = _address(service.pool_detail(data["id"]))
+    using = _windows_using(data["id"])  # before: deleting it unbinds them
     try:
-        answer = _proxies().pool_delete(data["id"], data["unbind"])
-    except BadRequest as error:  # bound to windows
-        flash(f"Not deleted: {error.msg}", "error")
+        service.pool_delete(data["id"], data["unbind"])
+    except BadRequest:  # bound to windows, and "also if windows use it" not ticked
+        flash(f"Not deleted: proxy {shown} is used by {using}. Tick \"also if windows use it\" "
+              "to delete it and leave them without a proxy.", "error")
     else:
-        unbound = answer["unbound"]
-        flash(f"Proxy {proxy_id} deleted" + (f"; window(s) {', '.join(map(str, unbound))} "
-                                             "left without a proxy." if unbound else "."),
-              "success")
+        flash(f"Proxy {shown} deleted" + (f"; {using} left without a proxy."
+                                          if using else "."), "success")
     return redirect(url_for("dashboard.proxies"))
+
+
+def _address(item: dict) -> str:
+    return f"{item['proxyType']}://{item['host']}:{item['port']}"
+
+
+def _windows_using(proxy_id: int, named: int = 5) -> str:
+    """The caller's windows bound to a pool proxy (those in the recycle bin too, as the
+    service counts them), in words: "2 windows ('shop 1', 'shop 2')"; "" for none."""
+    query = Window.select(Window.name, Window.seq).where(
+        Window.account == current_caller().account_id, Window.proxy_method == 4,
+        Window.proxy_id == proxy_id)
+    total = query.count()
+    if not total:
+        return ""
+    names = [repr(name or f"#{seq}") for name, seq in query.order_by(Window.seq)
+             .limit(named).tuples()]
+    more = f" and {total - named} more" if total > named else ""
+    return f"{counted(total, 'window')} ({', '.join(names)}{more})"
 
 
 def check(proxy_id: int):

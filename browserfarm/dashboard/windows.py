@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
 import orjson
 from flask import Blueprint, current_app, render_template, request, url_for
 
 from browserfarm import permissions as perm
 from browserfarm.dashboard.auth import current_caller
+from browserfarm.dashboard.forms import shown
+from browserfarm.dashboard.manage import CHOICE_WORDS, FINGERPRINT_LABELS
 from browserfarm.models import Window
 from browserfarm.services.collections import GroupService, TagService
 from browserfarm.services.revisions import current_revision
@@ -95,7 +98,7 @@ def window_list():
     pages = max(math.ceil(page["totalNum"] / query.size), 1)
     return render_template(
         "windows/list.html", query=query, windows=windows, total=page["totalNum"],
-        pages=pages, since=_open_since(caller.account_id, windows),
+        pages=pages, since=open_since(caller.account_id, windows),
         groups=_options(GroupService, perm.GROUP_LIST),
         tags=_options(TagService, perm.TAG_LIST),
         sorts=SORT_LABELS, page_sizes=PAGE_SIZES)
@@ -105,17 +108,39 @@ def window_page(window_id: int):
     caller = current_caller()
     window = WindowService(_farm(), caller).detail({"id": window_id})
     return render_template("windows/detail.html", window=window,
-                           since=_open_since(caller.account_id, [window]).get(window["id"]))
+                           since=open_since(caller.account_id, [window]).get(window["id"]),
+                           fingerprint=fingerprint_rows(window["browserFingerPrint"] or {}))
 
 
-def _open_since(account_id: int, windows: list[dict]) -> dict[int, str]:
+def fingerprint_rows(fingerprint: dict) -> list[tuple[str, str, str]]:
+    """A window's fingerprint as a table: (label, value, the API's field name), the
+    form's fields first in its order, then the rest as the API names them; a list or
+    an object as compact JSON, a numbered choice with its words."""
+    names = [*(n for n in FINGERPRINT_LABELS if n in fingerprint),
+             *sorted(n for n in fingerprint if n not in FINGERPRINT_LABELS)]
+    rows = []
+    for name in names:
+        value = fingerprint[name]
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, (dict, list)):
+            text = orjson.dumps(value).decode()
+        else:
+            text = shown(value)
+            words = CHOICE_WORDS.get(name, {}).get(text)
+            text = f"{words} ({text})" if words else text
+        rows.append((FINGERPRINT_LABELS.get(name, name), text, name))
+    return rows
+
+
+def open_since(account_id: int, windows: list[dict]) -> dict[int, datetime]:
     """When each open window's status last changed (the API's answers leave it out)."""
     open_ids = [w["id"] for w in windows if w["openStatus"] != "closed"]
     if not open_ids:
         return {}
     rows = (Window.select(Window.id, Window.open_status_at)
             .where(Window.account == account_id, Window.id.in_(open_ids)).tuples())
-    return {window_id: at.strftime("%Y-%m-%d %H:%M UTC") for window_id, at in rows if at}
+    return {window_id: at for window_id, at in rows if at}
 
 
 def _options(service, permission: str) -> list[dict]:
