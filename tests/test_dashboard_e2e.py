@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -267,9 +268,20 @@ def shows(browser, color, share: float) -> bool:
     return on_screen(browser, color)["share"] > share
 
 
+def appears(browser, css: str, timeout: float) -> bool:
+    """Whether an element matching ``css`` is on the page within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not browser.find_elements(By.CSS_SELECTOR, css):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def wait_live(browser):
-    wait_until(lambda: browser.find_element(By.CSS_SELECTOR, ".live-view").get_attribute(
-        "data-state") == "connected", 30, "the live view to connect")
+    wait_until(lambda: [view for view in browser.find_elements(By.CSS_SELECTOR, ".live-view")
+                        if view.get_attribute("data-state") == "connected"], 30,
+               "the live view to connect")
 
 
 def press(browser, by: str, what: str):
@@ -337,9 +349,13 @@ def test_a_person_signs_in_makes_a_window_opens_it_watches_and_takes_it_over(
     pid = int(re.search(r"Process (\d+)", opened)[1])
     shoot(browser, "06-window-opened")
 
-    # Its page shows the live view; the page the window shows changes, and so does
-    # the view.
-    browser.get(f"{farm.base}/windows/{window_id}")
+    # Its live view, a click away; the page the window shows changes, and so does the
+    # view.
+    press(browser, By.LINK_TEXT, "Watch it live")
+    # (Asserted at the end, so that a broken link leaves the rest still tested.)
+    link_shows_view = appears(browser, ".live-view", 5)
+    if not link_shows_view:
+        browser.get(f"{farm.base}/windows/{window_id}")  # as a person would: reload
     wait_live(browser)
     firefox = Firefox.attach(LocalHandle("firefox", pid=pid, marionette_port=marionette))
     try:
@@ -360,6 +376,9 @@ def test_a_person_signs_in_makes_a_window_opens_it_watches_and_takes_it_over(
     agent_action(browser, "close")
     wait_for_text(browser, "Closed on", timeout=60)
     assert farm.api("/browser/detail", {"id": window_id})["openStatus"] == "closed"
+    assert link_shows_view, ("'Watch it live' after the open did not show the live view: "
+                             "the link is to the page itself plus #live-view-section, which "
+                             "only scrolls, and the page has no view until it is reloaded")
 
 
 def test_a_workers_browser_url_leads_to_its_live_view_its_stop_button_and_its_video(
