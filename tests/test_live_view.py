@@ -236,6 +236,18 @@ def close_reason(ws) -> str:
             return frame.data[2:].decode()
 
 
+def refusal(ws) -> str:
+    """Why there is no view, as the viewer (noVNC) is told: RFB's handshake with no
+    security types and a reason; the WebSocket closes saying it too."""
+    stream = WebSocketStream(ws)
+    assert exactly(stream, 12) == b"RFB 003.008\n"
+    stream.sendall(b"RFB 003.008\n")
+    assert exactly(stream, 1) == b"\0"  # no security types: refused, and why
+    reason = exactly(stream, struct.unpack(">I", exactly(stream, 4))[0]).decode()
+    assert close_reason(ws) == reason[:120]
+    return reason
+
+
 def x11vnc_processes() -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "x11vnc"]
 
@@ -417,7 +429,7 @@ def test_a_window_open_on_an_agent_on_another_machine_is_watched_through_its_tun
         in_db(cloud, lambda: Window.update(open_status="opened", open_agent="desk:1")
               .where(Window.id == other["id"]).execute())
         refused_view = connect(base, f"/windows/{other['id']}/live/websocket", owner)
-        assert "is not open on the agent desk:1" in close_reason(refused_view)
+        assert "is not open on the agent desk:1" in refusal(refused_view)
 
         # A channel only its own agent attaches to: the test is the agent "desk:2" here.
         call("/agent/poll", {"name": "desk:2", "wait": 0})  # online
@@ -429,6 +441,7 @@ def test_a_window_open_on_an_agent_on_another_machine_is_watched_through_its_tun
         channel = command["body"]["channel"]
         call("/agent/poll", {"name": "desk:2", "wait": 0}, token=globex.token)
         assert attach(channel, globex.token, "desk:2") == 404  # another account's
+        assert attach(channel, "bf_" + "0" * 40, "desk:2") == 401
         assert attach(channel, acme.token, "desk:1") == 404  # not addressed to it
         another, _ = in_db(cloud, lambda: create_token(cloud, acme.account.id, "another",
                                                        role="owner"))
@@ -436,14 +449,14 @@ def test_a_window_open_on_an_agent_on_another_machine_is_watched_through_its_tun
         assert attach("x" + channel[1:], acme.token, "desk:2") == 404
         call("/agent/result", {"name": "desk:2", "id": command["id"], "result": {
             "code": 500, "msg": "no display here", "data": {}}})
-        assert close_reason(waiting) == "no display here"
+        assert refusal(waiting) == "no display here"
         assert attach(channel, acme.token, "desk:2") == 404  # and spent
 
         # An agent that went offline: the viewer is told in words.
         in_db(cloud, lambda: KnownAgent.update(seen_at=utcnow() - timedelta(minutes=5))
               .where(KnownAgent.name == "desk:2").execute())
         offline = connect(base, f"/windows/{other['id']}/live/websocket", owner)
-        assert "desk:2" in (said := close_reason(offline)) and "offline" in said, said
+        assert "desk:2" in (said := refusal(offline)) and "offline" in said, said
     finally:
         agent.shutdown()
         page.stop()

@@ -134,7 +134,7 @@ class Commands:
         try:
             display = self._display(str(body.get("uuid", "")))
             vnc = display.connect()
-        except (FarmError, Unavailable) as exc:
+        except (FarmError, Unavailable, OSError) as exc:
             self._answer(command, {"code": getattr(exc, "code", 500),
                                    "msg": getattr(exc, "msg", str(exc)), "data": {}})
             return

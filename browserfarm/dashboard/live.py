@@ -22,6 +22,7 @@ another site's page (its Origin) is refused too.
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -199,10 +200,20 @@ def _websocket(ws, **_):
     try:
         server = g.live_target.connect()
     except Unavailable as error:
-        ws.close(reason=1011, message=str(error)[:120])
+        _refuse(ws, str(error))
         return
 
     def allowed(account_id=g.live_viewer[0], token_id=g.live_viewer[1]) -> bool:
         with farm.db.connection_context():  # opened for the look only
             return may_view(account_id, token_id)
     bridge(ws.receive, ws.send, server, until=g.live_until, allowed=allowed)
+
+
+def _refuse(ws, reason: str) -> None:
+    """Tell the viewer why there is no view as RFB does, a handshake with no security
+    types and the reason (noVNC shows it: its "securityfailure"), and close saying it."""
+    ws.send(b"RFB 003.008\n")
+    ws.receive(5)  # the viewer's version: the answer is the same for any
+    text = reason.encode()
+    ws.send(b"\0" + struct.pack(">I", len(text)) + text)
+    ws.close(reason=1011, message=reason[:120])
