@@ -104,6 +104,8 @@ def test_every_field_error_shows_next_to_its_field_with_the_form_s_label(people,
         assert f'id="{key}-error"' in html  # next to its field
     assert "browserFingerPrint.resolution:" not in _text(html)  # the API's name
     assert '<label for="browserFingerPrint.resolution">Screen resolution</label>' in html
+    # The proxy's fields show by where it comes from (its own, or the pool's).
+    assert 'data-when-method="4"' in html and 'data-when-method="2"' in html
 
     # A proxy the windows use: the refusal says what to do on this page, by name.
     proxy = owner("/proxy/add", {"proxyType": "http", "host": "127.0.0.1",

@@ -15,7 +15,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from browserfarm import permissions as perm
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.dashboard.forms import shown
-from browserfarm.dashboard.manage import CHOICE_WORDS, FINGERPRINT_LABELS
+from browserfarm.dashboard.manage import CHOICE_WORDS, FINGERPRINT_LABELS, LABELS
 from browserfarm.models import Window
 from browserfarm.services.collections import GroupService, TagService
 from browserfarm.services.revisions import current_revision
@@ -109,7 +109,8 @@ def window_page(window_id: int):
     window = WindowService(_farm(), caller).detail({"id": window_id})
     return render_template("windows/detail.html", window=window,
                            since=open_since(caller.account_id, [window]).get(window["id"]),
-                           fingerprint=fingerprint_rows(window["browserFingerPrint"] or {}))
+                           fingerprint=fingerprint_rows(window["browserFingerPrint"] or {}),
+                           labels=LABELS)
 
 
 def fingerprint_rows(fingerprint: dict) -> list[tuple[str, str, str]]:

@@ -45,3 +45,17 @@ document.addEventListener("submit", (event) => {
   const words = event.submitter?.dataset.confirm || event.target.dataset.confirm;
   if (words && !window.confirm(words)) event.preventDefault();
 }, true);
+
+// A window's form shows the fields of the chosen proxy source only (its own proxy, or
+// one from the pool); a method set through the API ("keep") shows neither.
+function showProxyParts(select) {
+  for (const part of select.form.querySelectorAll("[data-when-method]")) {
+    part.hidden = part.dataset.whenMethod !== select.value;
+  }
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[name=proxyMethod]")) showProxyParts(event.target);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("select[name=proxyMethod]").forEach(showProxyParts);
+});
