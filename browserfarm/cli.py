@@ -94,11 +94,14 @@ def datadir_cmd(ctx):
 @click.option("--host", default=None, help="Bind address (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8000).")
 @click.option("--workers", type=int, default=None, help="gunicorn workers (default 2).")
+@click.option("--threads", type=int, default=None,
+              help="Threads per worker (default 32): one is held by each agent's long "
+                   "poll and each live viewer.")
 @pass_ctx
-def serve(ctx, host, port, workers):
+def serve(ctx, host, port, workers, threads):
     """Serve the cloud API with gunicorn; creates nothing but the schema."""
     upgrade(ctx.farm.db)
-    _serve(ctx, host, port, workers)
+    _serve(ctx, host, port, workers, threads)
 
 
 @main.command()
@@ -177,7 +180,7 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
-def _serve(ctx, host, port, workers):
+def _serve(ctx, host, port, workers, threads=None):
     from gunicorn.app.base import BaseApplication
 
     from browserfarm.app import create_app
@@ -189,9 +192,10 @@ def _serve(ctx, host, port, workers):
         def load_config(self):
             self.cfg.set("bind", f"{host or settings.host}:{port or settings.port}")
             self.cfg.set("workers", workers or settings.workers)
-            # Threads: POST /5/worker waits for its page to load; others go on meanwhile.
+            # Threads: POST /5/worker waits for its page to load, an agent's poll for a
+            # command, a live view for its viewer to leave; others go on meanwhile.
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 8)
+            self.cfg.set("threads", threads or settings.threads)
             self.cfg.set("accesslog", "-" if os.environ.get("BROWSERFARM_ACCESS_LOG") else None)
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)

@@ -17,6 +17,9 @@ class Settings:
     port: int = 8000
     local_port: int = 54345  # the Local API agent
     workers: int = 2
+    # Threads per API process: each agent's long poll (up to 25 s) and each live viewer
+    # holds one for as long as it lasts; other calls queue behind them when all are held.
+    threads: int = 32
     secret_key: str = ""  # Fernet key for proxy passwords; default: DataDir.secret_key
     disable_plugins: tuple[str, ...] = ()
     recycle_retention_days: float = 30.0
@@ -123,6 +126,7 @@ _ENV = {
     "port": ("BROWSERFARM_PORT", int),
     "local_port": ("BROWSERFARM_LOCAL_PORT", int),
     "workers": ("BROWSERFARM_WORKERS", int),
+    "threads": ("BROWSERFARM_THREADS", int),
     "secret_key": ("BROWSERFARM_SECRET_KEY", str),
     "disable_plugins": ("BROWSERFARM_DISABLE_PLUGINS",
                         lambda v: tuple(n.strip() for n in v.split(",") if n.strip())),

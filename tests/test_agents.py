@@ -1,6 +1,7 @@
 """Agents known to the cloud, and windows opened and closed on a chosen agent through
 the cloud: the agent polls over its own outbound connection (no Local API server runs
 in these tests: it listens on no port) and answers as the Local API does."""
+import os
 import re
 import threading
 from datetime import timedelta
@@ -145,7 +146,6 @@ def test_an_agents_name_is_bound_to_the_token_it_first_polled_with(
 def test_a_restarted_agent_keeps_its_name(tmp_path):
     """Its default name is per machine and data dir, not per process: a restart reuses
     its row in the agents list (it was <host>:<pid>, a new agent at every start)."""
-    import os
     import subprocess
     import sys
     script = ("import sys; from browserfarm.agent import Agent, Login; "
@@ -368,3 +368,57 @@ def test_a_poll_ends_when_its_agent_hangs_up(cloud):
                30, "the hung-up poll to end")
     detail = _call(cloud, "/agent/command/detail", {"id": sent["data"]["id"]})["data"]
     assert detail["status"] == "queued", detail  # the dead poll took nothing
+
+
+def test_agents_polls_leave_threads_for_the_api(tmp_path, sqlite_url):
+    """Each agent's long poll (and each live viewer) holds a server thread while it
+    waits: under `browserfarm serve` (gunicorn gthread) with 8 threads a process, 10
+    agents made every other call of that process wait up to 25 s. With the default
+    threads (BROWSERFARM_THREADS, serve --threads) the API still answers at once."""
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    farm = make_farm(tmp_path / "data", sqlite_url)
+    token = in_db(farm, lambda: create_account(farm, "acme")).token
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "serve.log", "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "browserfarm.cli", "--data-dir", str(tmp_path / "data"),
+             "serve", "--port", str(port), "--workers", "1"],
+            env=os.environ | {"DATABASE_URL": sqlite_url}, stdout=log, stderr=log,
+            start_new_session=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    polls = []
+    try:
+        wait_until(lambda: _answers(url + "/openapi.json"), 60, "the server to start")
+        for number in range(10):  # 10 agents waiting for commands
+            body = json.dumps({"name": f"desk:{number}", "wait": 25}).encode()
+            poll = socket.create_connection(("127.0.0.1", port), timeout=10)
+            poll.sendall(b"POST /agent/poll HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/json\r\nAuthorization: Bearer "
+                         + token.encode() + b"\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            polls.append(poll)
+        # Each poll holds a thread from its start (the agent is seen) to its end.
+        wait_until(lambda: in_db(farm, lambda: KnownAgent.select().count()) == 10, 20,
+                   "every agent's poll to be taken")
+        answer = requests.post(url + "/browser/list", json={}, headers=headers, timeout=5)
+        assert answer.json()["code"] == 0
+    finally:
+        for poll in polls:  # their polls end (the server sees the hang-up)
+            poll.close()
+        server.terminate()
+        server.wait(30)
+        farm.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.ConnectionError:
+        return False
