@@ -269,7 +269,7 @@ def test_a_window_bound_to_a_pool_proxy_and_one_set_by_the_api_kept(owner):
     window = owner.db(lambda: Window.get())
     assert (window.proxy_method, window.proxy_id) == (4, proxy_id)
     page = owner.post("/windows/new", {"name": "x", "proxyMethod": "4", "proxyId": ""})
-    assert page.status_code == 400 and "Pool proxy: is required" in text(
+    assert page.status_code == 400 and "Pool proxy: is required for a proxy from the pool" in text(
         page.get_data(as_text=True))
 
     # A proxy extracted from a URL (set through the API): the form keeps it.

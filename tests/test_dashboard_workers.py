@@ -191,7 +191,7 @@ def test_stop_needs_the_csrf_token_and_ends_a_queued_worker(acme):
     assert stopped.status_code == 302 and stopped.headers["Location"] == f"/workers/{made['id']}"
     assert acme.v5("GET", f"/5/worker/{made['id']}").get_json() == {}  # what DELETE does
     page = text(person.get(f"/workers/{made['id']}"))
-    assert f"Worker {made['id']} stopped" in page and "deleted while queued" in page
+    assert f"Worker {made['id']} stopped" in page and "stopped while queued" in page
     assert "Stop this worker" not in page
 
 

@@ -30,6 +30,12 @@ def register(bp: Blueprint) -> None:
     bp.app_template_filter("counted")(counted)
 
 
+# The API's terms in its messages, as a form's reader knows them.
+API_TERMS = {"proxyMethod 4 (proxy pool binding)": "a proxy from the pool",
+             "proxyMethod 3 (API-extracted proxy)": "a proxy extracted through the API",
+             "for proxyType ": "for the proxy type "}
+
+
 def field_errors(error: FarmError) -> dict[str, str]:
     """A 211's errors by the form field each names (a request schema's 211 lists them
     all in ``data["errors"]``; a service's ``InvalidInput`` names one), for the form to
@@ -38,7 +44,13 @@ def field_errors(error: FarmError) -> dict[str, str]:
     if not isinstance(error, BadRequest):
         return {"": error.msg}
     named = error.data.get("errors") or {error.data.get("field", ""): error.msg}
-    return {field: _unprefixed(field, text) for field, text in named.items()}
+    return {field: _in_words(_unprefixed(field, text)) for field, text in named.items()}
+
+
+def _in_words(text: str) -> str:
+    for term, words in API_TERMS.items():
+        text = text.replace(term, words)
+    return text
 
 
 def _unprefixed(field: str, text: str) -> str:
