@@ -143,7 +143,9 @@ def _measure(data_dir: Path, page: "_PageServer") -> list[Result]:
             _sign_in(browser, base, new.token)
             browser.get(f"{base}/workers/{worker_id}")
             _wait(lambda: browser.find_element("css selector", ".live-view")
-                  .get_attribute("data-state") == "connected", 30, "noVNC to connect")
+                  .get_attribute("data-state") == "connected", 30,
+                  lambda: "noVNC to connect: " + browser.find_element(
+                      "css selector", ".live-status").text)
             time.sleep(1)  # its first frames drawn
             vnc = [p for p in serving.children(recursive=True) if p.name() == "x11vnc"]
             if len(vnc) != 1:
@@ -281,7 +283,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
+            raise RuntimeError(f"timed out waiting for {what() if callable(what) else what}")
         time.sleep(0.1)
 
 
