@@ -91,7 +91,12 @@ def test_a_proxys_headers_count_only_when_the_farm_trusts_it(tmp_path, trusted):
     nothing."""
     farm, token = _farm_and_token(tmp_path, trusted_proxies=trusted)
     client = create_app(farm=farm).test_client()
-    cookie = _sign_in(client, token, **PROXIED).headers["Set-Cookie"]
+    # A browser's same-origin form post says where it came from (Flask-WTF checks the
+    # Referer of an HTTPS post against the host, the proxy's when trusted).
+    signed_in = _sign_in(client, token, **PROXIED,
+                         Referer="https://farm.example/signin" if trusted else "")
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
+    cookie = signed_in.headers["Set-Cookie"]
     new = in_db(farm, lambda: create_account(farm, "proxied"))
     worker = in_db(farm, lambda: Worker.create(
         account=new.account.id, session_id="s" * 32, os="Linux", os_version="bookworm",
