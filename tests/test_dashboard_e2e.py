@@ -223,8 +223,10 @@ def sign_in(browser, base: str, token: str):
     wait_until(lambda: "/signin" not in browser.current_url, 10, "the sign-in")
 
 
+# Read by scripts, not element references: htmx may swap an element meanwhile.
+
 def text(browser) -> str:
-    return " ".join(browser.find_element(By.TAG_NAME, "body").text.split())
+    return " ".join(browser.execute_script("return document.body.innerText").split())
 
 
 def wait_for_text(browser, words: str, timeout: float = 30) -> str:
@@ -233,8 +235,8 @@ def wait_for_text(browser, words: str, timeout: float = 30) -> str:
 
 
 def buttons(browser) -> set[str]:
-    return {b.text.strip() for b in browser.find_elements(
-        By.CSS_SELECTOR, "button, a.button") if b.text.strip()}
+    return set(browser.execute_script("""return [...document.querySelectorAll(
+        "button, a.button")].map(b => b.innerText.trim()).filter(t => t)"""))
 
 
 _SAMPLE = """
@@ -281,9 +283,9 @@ def appears(browser, css: str, timeout: float) -> bool:
 
 
 def wait_live(browser):
-    wait_until(lambda: [view for view in browser.find_elements(By.CSS_SELECTOR, ".live-view")
-                        if view.get_attribute("data-state") == "connected"], 30,
-               "the live view to connect")
+    wait_until(lambda: browser.execute_script(
+        "return document.querySelector('.live-view')?.dataset.state === 'connected'"), 30,
+        "the live view to connect")
 
 
 def press(browser, by: str, what: str):
@@ -361,6 +363,7 @@ def test_a_person_signs_in_makes_a_window_opens_it_watches_and_takes_it_over(
     wait_live(browser)
     firefox = Firefox.attach(LocalHandle("firefox", pid=pid, marionette_port=marionette))
     try:
+        assert not shows(browser, BLUE, 0.01)  # its start page: no blue
         firefox.navigate(pages.url + "/blue")
         wait_until(lambda: shows(browser, BLUE, 0.1), 20, "the view to turn blue")
         shoot(browser, "07-window-live-view", full=True)
