@@ -174,3 +174,15 @@ def test_an_error_message_is_styled_apart_from_news(people):
     assert "var(--bad)" in error
     # No later rule that every message matches gives errors the info colors.
     assert ".message.message" not in css
+
+
+def test_a_refusal_says_what_a_person_can_do_about_it(app, token_with):
+    reader = app.test_client()
+    page = reader.get("/signin").get_data(as_text=True)
+    reader.post("/signin", data={"csrf_token": _csrf(page),
+                                 "token": token_with(role="read-only").token})
+    refused = reader.get("/windows/new")
+    assert refused.status_code == 403
+    words = _text(refused.get_data(as_text=True))
+    assert "requires browser:create" in words
+    assert "The token you signed in with may not do this" in words
