@@ -161,7 +161,10 @@ def test_pages_show_times_counts_names_and_the_fingerprint_in_words(people, owne
     owner("/proxy/add", {"proxyType": "http", "host": "127.0.0.1", "port": 3128})
     assert "1 proxy" in _text(people.get("/proxies").get_data(as_text=True))
     owner("/group/add", {"groupName": "team"})
-    assert "1 group" in _text(people.get("/groups").get_data(as_text=True))
+    groups = people.get("/groups").get_data(as_text=True)
+    assert "1 group" in _text(groups)
+    assert re.search(r'<a href="/windows\?group=\d+" title="Show its windows">0 windows</a>',
+                     groups)  # a count leads to what it counts
     recycle = _text(people.get("/windows/recycle").get_data(as_text=True))
     assert "1 window here" in recycle and "window(s)" not in recycle
 
