@@ -16,6 +16,8 @@ frame and records ``performance.timeOrigin + performance.now()`` when it changes
   reads the screen through it), with the viewer connected minus the same without one,
   measured in the same run, as a fraction of one core. Target <= 0.10. The viewer
   browser's own CPU (the person's machine, not the farm's) is printed for information.
+  The view is watched, not taken over: the frame rate the dashboard's bridge allows
+  such a view (browserfarm.browsers.liveview.FRAME_EVERY) applies.
 """
 from __future__ import annotations
 

@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 START_TIMEOUT = 20  # seconds x11vnc waits for its first viewer before it ends
 CHUNK = 64 * 1024
 ALLOWED_EVERY = 5.0  # s between looks at whether a view may go on (its token revoked?)
+# A viewer's CPU follows its frame rate (docs/benchmarks.md, liveview), and the VNC
+# server sends one update per request of the viewer's. So the dashboard's bridge gives
+# a view nobody has taken over at most one update every FRAME_EVERY s: it holds the
+# viewer's request that long after the one before. A change on a still screen is not
+# delayed (its request already waits at the server); input lifts the cap for
+# TAKEN_OVER_FOR s.
+FRAME_EVERY = 1 / 12
+TAKEN_OVER_FOR = 3.0
 
 
 class Unavailable(RuntimeError):
@@ -136,14 +144,22 @@ def _connect(path) -> socket.socket | None:
     return sock
 
 
+def _is_update_request(data: bytes) -> bool:
+    """An RFB FramebufferUpdateRequest (type 3), incremental: noVNC asks for the next
+    update with one after each it drew, alone in a WebSocket message."""
+    return len(data) == 10 and data[0] == 3 and data[1] == 1
+
+
 def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes], None],
            sock: socket.socket, until: float | None = None,
-           allowed: Callable[[], bool] | None = None) -> None:
+           allowed: Callable[[], bool] | None = None,
+           frame_every: float | None = None) -> None:
     """Carry bytes between a viewer (``receive(timeout)`` -> bytes, None when nothing
     came within it, raising when the viewer left; ``send(bytes)``) and the VNC server
     ``sock`` until either side ends, ``until`` (a time.time()) passes (a share link's
     view ends with the link), or ``allowed()``, asked every ALLOWED_EVERY seconds, says
-    no more (the token behind the view was revoked)."""
+    no more (the token behind the view was revoked). With ``frame_every`` (the hop
+    facing the viewer) a view not taken over gets an update at most that often."""
     done = threading.Event()
 
     def server_to_viewer():
@@ -161,6 +177,7 @@ def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes
     pump = threading.Thread(target=server_to_viewer, daemon=True, name="live-view")
     pump.start()
     next_look = time.monotonic() + ALLOWED_EVERY
+    last_request = full_rate_until = 0.0
     try:
         while not done.is_set() and (until is None or time.time() < until):
             if allowed is not None and time.monotonic() >= next_look:
@@ -170,7 +187,16 @@ def bridge(receive: Callable[[float], bytes | str | None], send: Callable[[bytes
             data = receive(1.0)
             if data is None:
                 continue
-            sock.sendall(data.encode() if isinstance(data, str) else data)
+            if isinstance(data, str):
+                data = data.encode()
+            if frame_every and _is_update_request(data):
+                now = time.monotonic()
+                if now >= full_rate_until:
+                    time.sleep(max(0.0, last_request + frame_every - now))
+                last_request = time.monotonic()
+            else:  # input (or the handshake): a person at the controls
+                full_rate_until = time.monotonic() + TAKEN_OVER_FOR
+            sock.sendall(data)
     except Exception:  # noqa: BLE001 - the viewer left, or the server did
         pass
     finally:

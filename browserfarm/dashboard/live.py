@@ -34,7 +34,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from browserfarm import permissions
 from browserfarm.agent.registry import Registry
 from browserfarm.browsers.handles import Handle
-from browserfarm.browsers.liveview import LocalDisplay, Target, Unavailable, bridge
+from browserfarm.browsers.liveview import (FRAME_EVERY, LocalDisplay, Target, Unavailable,
+                                           bridge)
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.errors import Forbidden, NotFound, Unprocessable
 from browserfarm.models import ApiToken, Window, Worker
@@ -206,7 +207,8 @@ def _websocket(ws, **_):
     def allowed(account_id=g.live_viewer[0], token_id=g.live_viewer[1]) -> bool:
         with farm.db.connection_context():  # opened for the look only
             return may_view(account_id, token_id)
-    bridge(ws.receive, ws.send, server, until=g.live_until, allowed=allowed)
+    bridge(ws.receive, ws.send, server, until=g.live_until, allowed=allowed,
+           frame_every=FRAME_EVERY)
 
 
 def _refuse(ws, reason: str) -> None:
