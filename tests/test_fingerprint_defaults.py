@@ -129,6 +129,19 @@ def test_a_given_screen_steers_the_draw():
             assert_consistent(fp, "153")
 
 
+def test_the_devices_fitting_a_screen_are_found_once_and_drawn_among_at_random():
+    """Finding them walks browserforge's whole network (5-60 ms); the draw among them
+    stays random, and a draw leaves them as found for the next."""
+    from browserfarm.services.fingerprints import _generator
+    complete({"resolution": "1440 x 900"}, "153.0")
+    walks = _generator()._fitting.cache_info().misses
+    drawn = [complete({"resolution": "1440 x 900"}, "153.0") for _ in range(30)]
+    assert _generator()._fitting.cache_info().misses == walks
+    assert {fp["resolution"] for fp in drawn} == {"1440 x 900"}
+    assert len({(fp["userAgent"], fp["devicePixelRatio"], fp["webGLRender"])
+                for fp in drawn}) > 1
+
+
 def test_hardware_concurrency_is_a_real_devices_whatever_the_clouds_cores():
     """Windows run on other desktops than the cloud that draws them: the counts are the
     data's (mostly 8 and more), not capped by this machine's cores."""
