@@ -79,6 +79,26 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(tmp_path):
     farm.close()
 
 
+def test_a_refused_cross_site_form_does_not_sign_the_person_out(tmp_path):
+    """A form from another site comes without the cookie (SameSite=Lax); its refusal
+    must set no cookie either, which would replace the person's session."""
+    farm, token = _farm_and_token(tmp_path)
+    client = create_app(farm=farm).test_client()
+    _sign_in(client, token)
+    signed_in = client.get_cookie("browserfarm_session").value
+    forged = create_app(farm=farm).test_client()  # the same POST, as the browser sends it
+    answer = forged.post("/windows/1/delete", data={"confirm": "yes"})
+    assert answer.status_code == 400
+    assert "The CSRF token is missing" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers
+    # And with the cookie but no token: refused, the session kept as it was.
+    answer = client.post("/windows/1/delete", data={"confirm": "yes"})
+    assert answer.status_code == 400 and "Set-Cookie" not in answer.headers
+    assert client.get_cookie("browserfarm_session").value == signed_in
+    assert client.get("/windows").status_code == 200
+    farm.close()
+
+
 PROXIED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "farm.example",
            "X-Forwarded-For": "203.0.113.7"}
 

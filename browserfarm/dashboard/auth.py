@@ -42,6 +42,14 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app) -> bool:
         return request.is_secure
 
+    def should_set_cookie(self, app, session) -> bool:
+        # A refused forgery comes without the cookie (SameSite=Lax): its answer page asks
+        # for a CSRF token, which starts a new session whose cookie would replace the
+        # person's and sign them out. A refused request changes nothing, nor the cookie.
+        if g.get("csrf_refused"):
+            return False
+        return super().should_set_cookie(app, session)
+
 
 def current_caller() -> Caller:
     """The caller of the token that signed in (set for every signed-in page)."""
@@ -75,6 +83,7 @@ def _check_request():
         try:
             validate_csrf(request.form.get("csrf_token") or request.headers.get(CSRF_HEADER))
         except ValidationError as error:
+            g.csrf_refused = True
             return render_template("auth/refused.html", reason=str(error)), 400
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
