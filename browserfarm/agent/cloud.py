@@ -70,6 +70,7 @@ class Cloud:
                                       limits=httpx.Limits(keepalive_expiry=1.0))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
+        self._calls: set[concurrent.futures.Future] = set()  # waited for, on the loop
 
     def call(self, path: str, body: dict) -> dict:
         """The ``data`` of a successful answer; a ``UpstreamError`` otherwise."""
@@ -116,17 +117,24 @@ class Cloud:
 
     def close(self) -> None:
         """Close the kept-alive connections (the agent stops), and the loop; a call
-        still waiting (the command poll's) ends as an ``UpstreamError``."""
+        still waiting (the command poll's) ends at once as an ``UpstreamError``."""
         with self._loop_lock:
             loop, self._loop = self._loop, None
+            calls, self._calls = self._calls, set()
+        # Its caller answered here, not by the loop: a cancelled httpx call takes a few
+        # turns of the loop to end, and the loop may stop first (then it never did).
+        for call in calls:
+            call.cancel()
         if loop is not None:
             asyncio.run_coroutine_threadsafe(self._aclose(), loop).result(self.timeout)
             loop.call_soon_threadsafe(loop.stop)
 
     async def _aclose(self) -> None:
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
+        calls = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in calls:
+            task.cancel()
+        if calls:  # ended before the client closes (their connections freed)
+            await asyncio.wait(calls, timeout=1.0)
         await self.http.aclose()
 
     def __enter__(self) -> "Cloud":
@@ -170,11 +178,15 @@ class Cloud:
             # Submitted under the lock: close() then finds the call on the loop (and
             # cancels it) or makes it start a loop of its own, never a stopped one.
             future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+            self._calls.add(future)
         try:
             return future.result()
         except concurrent.futures.CancelledError:
             raise UpstreamError(500, "the call to the cloud was cancelled: the agent "
                                      "stops") from None
+        finally:
+            with self._loop_lock:
+                self._calls.discard(future)
 
     def _envelope(self, response: httpx.Response) -> dict:
         """The answer's JSON; none (e.g. a proxy's error page) counts as no cloud."""
