@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -102,8 +103,14 @@ class LocalDisplay:
             raise Unavailable("x11vnc is not installed (Debian's x11vnc; make setup)")
         env = dict(os.environ, DISPLAY=self.display)
         env.pop("XAUTHORITY", None)
+        region = browser_window(self.display, self.xauthority)
         command = ["x11vnc", "-display", self.display,
                    *(["-auth", self.xauthority] if self.xauthority else []),
+                   # Only the browser's window: its screen (the fingerprint's, up to
+                   # 8K) is mostly empty around it, and a whole-screen view scaled into
+                   # a page made the window a small rectangle in a corner. x11vnc
+                   # shifts the viewer's pointer by the region's offset itself.
+                   *(["-clip", region] if region else []),
                    "-unixsock", str(path),
                    "-rfbport", "0", "-rfbportv6", "-1", "-no6",  # no TCP at all
                    "-shared", "-timeout", str(START_TIMEOUT),  # no -forever: see above
@@ -132,6 +139,46 @@ class LocalDisplay:
                                   f"within {timeout:g} s")
             time.sleep(0.02)
         os.chmod(path, 0o600)
+
+
+# `xwininfo -root -children`: a child's line ends with its size, its position in its
+# parent, and its absolute one ("1200x800+0+0  +0+0"; negatives as "+-100").
+_CHILD = re.compile(r"(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)\s*$", re.M)
+_ROOT_SIZE = re.compile(r"^\s*Width: (\d+)\s*^\s*Height: (\d+)", re.M)
+
+
+def browser_window(display: str, xauthority: str | None) -> str | None:
+    """The part of ``display``'s screen its browser's window covers, as x11vnc's
+    ``-clip`` takes it ("WxH+X+Y"): the largest top-level window (a browser's others
+    are unmapped 10x10 ones), within the screen. None when that is the whole screen,
+    or it is not known (x11-utils' xwininfo missing, no window yet): the whole screen
+    is shown then."""
+    if shutil.which("xwininfo") is None:
+        log.warning("xwininfo is not installed (Debian's x11-utils): the live view of "
+                    "display %s shows its whole screen", display)
+        return None
+    env = {"PATH": os.environ.get("PATH", ""), "DISPLAY": display,
+           **({"XAUTHORITY": xauthority} if xauthority else {})}
+    try:
+        root, children = (subprocess.run(
+            ["xwininfo", "-root", *extra], env=env, capture_output=True, text=True,
+            timeout=10, check=True).stdout for extra in ([], ["-children"]))
+    except (OSError, subprocess.SubprocessError) as error:
+        log.warning("no window geometry on display %s: %s", display, error)
+        return None
+    screen = _ROOT_SIZE.search(root)
+    windows = [tuple(map(int, found)) for found in _CHILD.findall(children)]
+    if not screen or not windows:
+        return None
+    screen_width, screen_height = map(int, screen.groups())
+    width, height, x, y = max(windows, key=lambda w: w[0] * w[1])
+    left, top = max(x, 0), max(y, 0)
+    right, bottom = min(x + width, screen_width), min(y + height, screen_height)
+    if right - left < 100 or bottom - top < 100:  # no browser window on the screen
+        return None
+    if (left, top, right, bottom) == (0, 0, screen_width, screen_height):
+        return None
+    return f"{right - left}x{bottom - top}+{left}+{top}"
 
 
 def _connect(path) -> socket.socket | None:
