@@ -117,11 +117,12 @@ class LocalDisplay:
                    "-nopw", "-norc", "-noremote", "-nocmds", "-quiet",
                    # Xvfb may run as the browsers' user: its shared memory is not ours
                    "-noshm",
-                   # ms between screen polls, and from a change to its update. A
-                   # viewer's cost follows its frame rate (bench/liveview.py, an
-                   # animating page): 10/10 gave 27 frames/s for 9-10% of a core,
-                   # 25/15 22 frames/s for 8-9%, a change seen 60-90 ms later (p50)
-                   "-wait", "25", "-defer", "15"]
+                   # ms between screen polls, and from a change to its update. With
+                   # the bridge's frame cap (FRAME_EVERY) x11vnc's polling is most of a
+                   # viewer's cost (bench/liveview.py, an animating page): 25/15 gave
+                   # 6.4-7.0% of a core, 40/15 5.2-5.7%, a change seen 96 ms later (p50)
+                   # instead of 72
+                   "-wait", "40", "-defer", "15"]
         log_path = self.data.prepare(self.data.logs / "live-view.log")
         with open(log_path, "ab") as out:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
