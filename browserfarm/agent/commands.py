@@ -93,8 +93,13 @@ class Commands:
         if self._thread is None:
             return
         self._stopping.set()
-        self._cloud.close()  # ends a poll waiting for a command
-        self._thread.join(10)
+        # Closing the client ends a poll waiting for a command; a poll that started
+        # just as it closed opened it again: closed again, until the thread is gone.
+        for _ in range(20):  # 10 s at most
+            self._cloud.close()
+            self._thread.join(0.5)
+            if not self._thread.is_alive():
+                break
         self._running.shutdown(wait=True)
 
     def _poll(self) -> None:
