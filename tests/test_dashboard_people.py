@@ -188,4 +188,4 @@ def test_a_refusal_says_what_a_person_can_do_about_it(app, token_with):
     assert refused.status_code == 403
     words = _text(refused.get_data(as_text=True))
     assert "requires browser:create" in words
-    assert "The token you signed in with may not do this" in words
+    assert "You can't create windows: the token you signed in with may not do this" in words

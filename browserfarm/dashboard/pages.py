@@ -30,6 +30,23 @@ def register(bp: Blueprint) -> None:
     bp.app_template_filter("counted")(counted)
 
 
+# What a permission lets a person do, in words, for a refusal: "You can't <words>".
+P = permissions
+PERMISSION_WORDS = {
+    P.BROWSER_LIST: "see windows", P.BROWSER_CREATE: "create windows",
+    P.BROWSER_UPDATE_SINGLE: "change a window",
+    P.BROWSER_UPDATE_BATCH: "change several windows at once",
+    P.BROWSER_DELETE_RECYCLE: "move windows to the recycle bin",
+    P.BROWSER_RESTORE: "restore windows from the recycle bin",
+    P.BROWSER_DELETE_PERMANENT: "delete windows for good",
+    P.BROWSER_PROXY_REVEAL: "see proxy passwords", P.BROWSER_COOKIE_REVEAL: "see cookies",
+    P.BROWSER_OPEN: "open, close, watch or stop browsers",
+    P.GROUP_LIST: "see groups", P.GROUP_MANAGE: "change groups",
+    P.TAG_LIST: "see tags", P.TAG_MANAGE: "change tags",
+    P.PROXY_LIST: "see the proxy pool", P.PROXY_MANAGE: "change the proxy pool",
+    P.PROXY_CHECK: "check proxies", P.ACCOUNT_MANAGE: "manage the account",
+}
+
 # The API's terms in its messages, as a form's reader knows them.
 API_TERMS = {"proxyMethod 4 (proxy pool binding)": "a proxy from the pool",
              "proxyMethod 3 (API-extracted proxy)": "a proxy extracted through the API",
@@ -109,7 +126,11 @@ def _template_context() -> dict:
 def _farm_error(error: FarmError):
     if error.status >= 500:
         log.error("dashboard %s %s failed: %s", request.method, request.path, error.msg)
-    return render_template("error.html", status=error.status, message=error.msg), error.status
+    # A refusal says in words what the person can't do (the API's message, with the
+    # permission's name, stays in small print).
+    refused = PERMISSION_WORDS.get(error.data.get("permission")) if error.status == 403 else None
+    return render_template("error.html", status=error.status, message=error.msg,
+                           refused=refused), error.status
 
 
 def _not_found(error: HTTPException):
