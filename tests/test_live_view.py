@@ -360,6 +360,10 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
             time.sleep(0.5)  # the first frame drawn
             ActionChains(browser).move_to_element(screen).click().perform()
             wait_until(lambda: page.clicks == 2, 20, "the viewer's click to reach the page")
+            # "Actual size": the browser's pixels one to one, not fitted to the page.
+            browser.find_element(By.CSS_SELECTOR, ".live-actual-size").click()
+            wait_until(lambda: screen.size["width"] == viewer.width, 10,
+                       "the view at actual size")
             browser.save_screenshot(str(tmp_path / "live-view.png"))
     finally:
         page.stop()
