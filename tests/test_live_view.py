@@ -4,7 +4,8 @@ own display, and the viewer's WebSocket spoken to in Python as noVNC speaks it (
 3.8): the signed-in owner sees the screen, clicks through VNC and the page reacts and
 changes; no session, a read-only member and another account are refused before any
 upgrade; a share link works without a session, not once expired, and its view ends
-when its maker's token is revoked. And a window open on an agent on another machine
+when its maker's token is revoked; a signed-in person's view ends when they sign out or
+their session expires. And a window open on an agent on another machine
 (its own data dir: only the network shared), watched through the agent's outbound
 tunnel."""
 import os
@@ -27,7 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from browserfarm.agent import Agent, Login
 from browserfarm.browsers.liveview import ALLOWED_EVERY
 from browserfarm.dashboard.live import SHARE_SALT, SHARE_SECONDS
-from browserfarm.models import KnownAgent, Window, utcnow
+from browserfarm.models import DashboardSession, KnownAgent, Window, utcnow
 from browserfarm.plugins import load_plugins
 from browserfarm.services.accounts import create_account, create_token, revoke_token
 from tests.conftest import in_db, make_farm, needs_firefox, started_runner, wait_until
@@ -345,6 +346,31 @@ def test_a_signed_in_owner_watches_and_takes_over_a_worker_and_others_are_refuse
         except websocket.WebSocketConnectionClosedException:
             pass
         assert time.monotonic() - revoked <= ALLOWED_EVERY + 3
+
+        # A signed-in person's view ends once they sign out, or their session expires
+        # (the token itself still valid).
+        for end in ("sign out", "expire"):
+            # The view before it gone, its VNC server ends: not connected to as it does.
+            wait_until(lambda: x11vnc_processes() == [], 30, "x11vnc to end")
+            person = signed_in(base, acme.token)
+            watching = connect(base, path, person)
+            assert Viewer(WebSocketStream(watching)).update(incremental=False) >= 1
+            if end == "sign out":
+                worker_page = person.get(f"{base}/workers/{worker['id']}", timeout=10).text
+                csrf = worker_page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+                assert person.post(f"{base}/signout", data={"csrf_token": csrf},
+                                   allow_redirects=False, timeout=10).status_code == 302
+            else:  # the newest sign-in is this person's
+                newest = in_db(farm, lambda: DashboardSession.select().order_by(
+                    DashboardSession.id.desc()).first().id)
+                in_db(farm, lambda: DashboardSession.update(expires_at=utcnow()).where(
+                    DashboardSession.id == newest).execute())
+            ended = time.monotonic()
+            try:
+                close_reason(watching)  # within connect's timeout (20 s), or it fails
+            except websocket.WebSocketConnectionClosedException:
+                pass
+            assert time.monotonic() - ended <= ALLOWED_EVERY + 3, end
 
         # The page itself in a real browser: noVNC connects, and after "Take over" a
         # click on the screen reaches the worker's page.

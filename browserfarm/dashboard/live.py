@@ -9,7 +9,7 @@ who may view it, signed with the session's key, it names the worker, its account
 the token that made it, and works SHARE_SECONDS (10 minutes); a view through it ends
 then too. Once that token is revoked or loses ``browser:open``, the link opens no view,
 and the views open through it end within seconds (liveview.ALLOWED_EVERY), as a signed-in
-person's views end with their token.
+person's views end with their token, or with their session (signed out, expired).
 
 A window open on an agent on another machine is reached through that agent's own
 outbound connection (services/live_tunnel.py); one on an agent sharing this data dir
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, session, url_for
 from flask_sock import Sock
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -38,8 +38,9 @@ from browserfarm.browsers.liveview import (FRAME_EVERY, LocalDisplay, Target, Un
                                            bridge)
 from browserfarm.dashboard.auth import current_caller
 from browserfarm.errors import Forbidden, NotFound, Unprocessable
-from browserfarm.models import ApiToken, Window, Worker
+from browserfarm.models import ApiToken, DashboardSession, Window, Worker, utcnow
 from browserfarm.models import Runner as RunnerRow
+from browserfarm.security import digest
 from browserfarm.services.live_tunnel import Tunnel
 
 SHARE_SECONDS = 600
@@ -141,6 +142,13 @@ def may_view(account_id: int, token_id: int) -> bool:
         and permissions.BROWSER_OPEN in token.permissions
 
 
+def session_lasts(key_hash: str) -> bool:
+    """Whether a dashboard sign-in (its key's hash) still lasts: neither signed out nor
+    expired."""
+    return DashboardSession.select().where(DashboardSession.key_hash == key_hash,
+                                           DashboardSession.expires_at > utcnow()).exists()
+
+
 def _serializer(secret: bytes) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=SHARE_SALT)
 
@@ -181,13 +189,14 @@ def _check_websocket():
     if request.endpoint == "dashboard.live_shared_websocket":
         granted = read_share(current_app.secret_key, args["token"])
         g.live_until = granted.expires
-        g.live_viewer = (granted.account_id, granted.token_id)
+        g.live_viewer = (granted.account_id, granted.token_id, None)
         g.live_target = worker_target(_farm(), granted.account_id, granted.worker_id)
         return
     caller = current_caller()
     caller.require(permissions.BROWSER_OPEN)
     g.live_until = None
-    g.live_viewer = (caller.account_id, caller.token_id)
+    # The sign-in too: a view ends when its person signs out or the session expires.
+    g.live_viewer = (caller.account_id, caller.token_id, digest(session["key"]))
     if "window_id" in args:
         g.live_target = window_target(_farm(), caller, args["window_id"])
     else:
@@ -204,9 +213,11 @@ def _websocket(ws, **_):
         _refuse(ws, str(error))
         return
 
-    def allowed(account_id=g.live_viewer[0], token_id=g.live_viewer[1]) -> bool:
+    def allowed(viewer=g.live_viewer) -> bool:
+        account_id, token_id, key_hash = viewer
         with farm.db.connection_context():  # opened for the look only
-            return may_view(account_id, token_id)
+            return may_view(account_id, token_id) and (
+                key_hash is None or session_lasts(key_hash))
     bridge(ws.receive, ws.send, server, until=g.live_until, allowed=allowed,
            frame_every=FRAME_EVERY)
 
