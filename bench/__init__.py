@@ -322,3 +322,22 @@ def wait_ready(proc: subprocess.Popen, log: Path, port: int, path: str, body: by
 
 def dumps(obj) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@contextlib.contextmanager
+def person_chromium():
+    """A person's headless Chromium driven by Selenium (Debian's chromedriver): the
+    dashboard's viewer in benchmarks and tests; quiet, as every Chromium the farm starts."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync"):
+        options.add_argument(argument)
+    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()

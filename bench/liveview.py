@@ -34,7 +34,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench import Result, free_port, prepare_farm, start_process, stop_process, xvfb_pids
+from bench import (Result, free_port, person_chromium, prepare_farm, start_process,
+                   stop_process, xvfb_pids)
 from bench.workers import _Client  # the v5 API over one kept-alive connection
 
 CHANGES = 20
@@ -255,23 +256,13 @@ def _tree(process) -> list:
 
 @contextlib.contextmanager
 def _viewer():
-    """A person's headless Chromium, quiet (tests.servers.chromium's options); yields it
-    and a function giving its processes (chromedriver's children)."""
+    """A person's headless Chromium (bench.person_chromium); yields it and a function
+    giving its processes (chromedriver's children)."""
     import psutil
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
+    with person_chromium() as browser:
         driver = psutil.Process(browser.service.process.pid)
         yield browser, lambda: driver.children(recursive=True)
-    finally:
-        browser.quit()
 
 
 def _sign_in(browser, base: str, token: str) -> None:

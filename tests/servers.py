@@ -906,20 +906,9 @@ def selenium_grid_server(log_dir: Path):
         _stop(proc)  # its browsers and drivers first, then the JVM
 
 
-@contextlib.contextmanager
 def chromium():
-    """Headless Chromium driven by Selenium (Debian's chromedriver), as a person's
-    browser in the dashboard tests; quiet, as every Chromium the farm starts."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    """Headless Chromium driven by Selenium, as a person's browser in the dashboard
+    tests (bench.person_chromium: the live-view bench starts the same one)."""
+    from bench import person_chromium
 
-    options = webdriver.ChromeOptions()
-    for argument in ("--headless=new", "--no-sandbox", "--window-size=1280,1000",
-                     "--no-first-run", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync"):
-        options.add_argument(argument)
-    browser = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        yield browser
-    finally:
-        browser.quit()
+    return person_chromium()
